@@ -1,0 +1,56 @@
+"""The ``chatserver`` command: ``serve`` plus admin subcommands registered by their modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+from chatserver.config import ConfigError, load_config
+from chatserver.main import create_app
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{config.host}:{config.port}"
+    print(f"Erstkontakt chat server on {base}")
+    print(f"  health:      {base}/healthz")
+    print(f"  widget demo: {base}/demo")
+    print(f"  console:     {base}/console/")
+    print(f"  state: {'redis' if config.uses_redis else 'in-memory'}", flush=True)
+    # access_log=None: no request lines, so no addresses or user agents in any log.
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
+                print=None, shutdown_timeout=10.0)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="chatserver", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the chat server")
+    serve.set_defaults(func=_serve)
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+    return registrars
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``chatserver`` command."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # aiohttp's access logger would record client addresses; keep it silent everywhere.
+    logging.getLogger("aiohttp.access").disabled = True
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))

@@ -1,0 +1,119 @@
+"""The ``/counsellor`` namespace: authenticated counsellors on and off duty.
+
+A connection is accepted only with a token from :mod:`chatserver.tokens`; the token is checked
+again (at most every few seconds) so a logout or a disabled account also ends the socket's
+rights. A counsellor only ever touches chats assigned to them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import socketio
+
+from chatserver.config import Config
+from chatserver.edge import event
+from chatserver.errors import ChatError, forbidden, rate_limited
+from chatserver.ratelimit import RateLimiter
+from chatserver.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
+from chatserver.schemas import (
+    ChatRef,
+    CounsellorAck,
+    CounsellorSend,
+    Duty,
+    Empty,
+    Transfer,
+    check_ciphertext,
+)
+from chatserver.state import Envelope, Identity
+from chatserver.tokens import COUNSELLOR_ROLES, resolve_token
+
+RECHECK_S = 5.0
+
+
+class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Socket events of counsellors; identity comes from the token, never from the payload."""
+
+    def __init__(self, config: Config, relay: Relay) -> None:
+        super().__init__(COUNSELLOR_NS)
+        self.config = config
+        self.relay = relay
+        # sid -> (identity, token, last time the token was confirmed)
+        self._sessions: dict[str, tuple[Identity, str, float]] = {}
+        self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        who = await resolve_token(self.relay.state, token)
+        if who is None or who.role not in COUNSELLOR_ROLES:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        self._sessions[sid] = (who, str(token), time.monotonic())
+        await self.enter_room(sid, counsellor_room(who.id))
+        await self.enter_room(sid, ALL_COUNSELLORS)
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        self._sessions.pop(sid, None)
+        self._limits.forget(sid)
+
+    async def _who(self, sid: str) -> Identity:
+        session = self._sessions.get(sid)
+        if session is None:
+            raise forbidden("Not signed in.")
+        who, token, checked = session
+        if time.monotonic() - checked > RECHECK_S:
+            if await resolve_token(self.relay.state, token) is None:
+                self._sessions.pop(sid, None)
+                await self.disconnect(sid)
+                raise forbidden("Your session has ended; please sign in again.")
+            self._sessions[sid] = (who, token, time.monotonic())
+        if not self._limits.allow(sid):
+            raise rate_limited()
+        return who
+
+    @event(Empty)
+    async def on_sync(self, sid: str, req: Empty) -> dict[str, Any]:
+        who = await self._who(sid)
+        snapshot = await self.relay.snapshot(who)
+        await self.relay.replay_all(who, sid)
+        return {"ok": True, **snapshot}
+
+    @event(Duty)
+    async def on_duty(self, sid: str, req: Duty) -> dict[str, Any]:
+        who = await self._who(sid)
+        if not req.on and await self.relay.state.chats_of(who.id):
+            raise ChatError("bad_state", "End or transfer your chats before going off duty.")
+        await self.relay.set_duty(who, req.on)
+        return {"ok": True, "on_duty": req.on}
+
+    @event(ChatRef)
+    async def on_accept(self, sid: str, req: ChatRef) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True, "chat": await self.relay.accept(who, req.chat_id)}
+
+    @event(CounsellorSend)
+    async def on_send(self, sid: str, req: CounsellorSend) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_ciphertext(req.ct, self.config.max_envelope_bytes)
+        fresh = await self.relay.counsellor_send(who, req.chat_id, Envelope(req.seq, req.ct))
+        return {"ok": True, "dup": not fresh}
+
+    @event(CounsellorAck)
+    async def on_ack(self, sid: str, req: CounsellorAck) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.relay.counsellor_ack(who, req.chat_id, req.upto)
+        return {"ok": True}
+
+    @event(Transfer)
+    async def on_transfer(self, sid: str, req: Transfer) -> dict[str, Any]:
+        who = await self._who(sid)
+        if req.note:
+            check_ciphertext(req.note, 6000)
+        await self.relay.transfer(who, req.chat_id, req.to, req.note)
+        return {"ok": True}
+
+    @event(ChatRef)
+    async def on_end(self, sid: str, req: ChatRef) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.relay.counsellor_end(who, req.chat_id)
+        return {"ok": True}

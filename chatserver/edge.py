@@ -1,0 +1,54 @@
+"""The edge of every socket event: parse the payload, run the handler, answer in one shape."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import msgspec
+import socketio
+
+from chatserver.errors import INTERNAL, ChatError
+from chatserver.schemas import parse
+from chatserver.state import StateError
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=msgspec.Struct)
+N = TypeVar("N", bound=socketio.AsyncNamespace)
+P = ParamSpec("P")
+
+Handler = Callable[[N, str, S], Awaitable[dict[str, Any]]]
+
+
+def event(
+    schema: type[S],
+) -> Callable[[Handler[N, S]], Callable[Concatenate[N, str, ...], Awaitable[dict[str, Any]]]]:
+    """Wrap an ``on_<event>`` handler: validate into ``schema``, map errors to the error shape.
+
+    The answer goes back as the acknowledgement; errors are also emitted as ``failed`` so a
+    client that sent without a callback still hears of them. Unexpected exceptions are logged
+    by type only: payloads may hold ciphertext and must never reach a log.
+    """
+
+    def wrap(fn: Handler[N, S]) -> Callable[Concatenate[N, str, ...], Awaitable[dict[str, Any]]]:
+        @functools.wraps(fn)
+        async def handler(self: N, sid: str, *args: Any) -> dict[str, Any]:
+            try:
+                payload = parse(schema, args)
+                return await fn(self, sid, payload)
+            except ChatError as exc:
+                answer = exc.as_payload()
+            except StateError as exc:
+                answer = {"error": exc.code, "message": exc.message}
+            except Exception as exc:
+                log.error("event %s failed: %s", fn.__name__, type(exc).__name__)
+                answer = dict(INTERNAL)
+            await self.emit("failed", answer, to=sid)
+            return answer
+
+        return handler
+
+    return wrap

@@ -1,0 +1,13 @@
+"""URL wiring of the core application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from chatserver import views
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the core's HTTP routes."""
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/api/availability", views.availability)

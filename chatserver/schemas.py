@@ -1,0 +1,100 @@
+"""Payload schemas of every socket event, checked before anything else happens."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from chatserver.errors import invalid
+
+Entry = Literal["exit", "relative", "professional"]
+Lang = Literal["de", "en"]
+ChatId = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Token = Annotated[str, msgspec.Meta(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+Upto = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+# Room for 256 KiB of base64; the configured cap is checked after decoding.
+Ciphertext = Annotated[str, msgspec.Meta(min_length=4, max_length=350_000)]
+Note = Annotated[str, msgspec.Meta(max_length=8192)]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class Empty(_Strict):
+    pass
+
+
+class ChatRequest(_Strict):
+    entry: Entry
+    lang: Lang = "de"
+
+
+class Resume(_Strict):
+    token: Token
+
+
+class VisitorSend(_Strict):
+    seq: Seq
+    ct: Ciphertext
+
+
+class VisitorAck(_Strict):
+    upto: Upto
+
+
+class Duty(_Strict):
+    on: bool
+
+
+class ChatRef(_Strict):
+    chat_id: ChatId
+
+
+class CounsellorSend(_Strict):
+    chat_id: ChatId
+    seq: Seq
+    ct: Ciphertext
+
+
+class CounsellorAck(_Strict):
+    chat_id: ChatId
+    upto: Upto
+
+
+class Transfer(_Strict):
+    chat_id: ChatId
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    note: Note = ""
+
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+def parse(schema: type[T], args: tuple[Any, ...]) -> T:
+    """Turn the raw event arguments into ``schema`` or raise ``invalid`` naming the problem."""
+    if len(args) > 1:
+        raise invalid("Send exactly one JSON object.")
+    data = args[0] if args else {}
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise invalid("The payload must be a JSON object.")
+    try:
+        return msgspec.convert(data, type=schema, strict=True)
+    except msgspec.ValidationError as exc:
+        raise invalid(str(exc)) from None
+
+
+def check_ciphertext(ct: str, max_bytes: int) -> None:
+    """Refuse ``ct`` unless it is canonical base64 of at most ``max_bytes`` bytes."""
+    if len(ct) > (max_bytes + 2) // 3 * 4:
+        raise invalid(f"Envelope larger than {max_bytes} bytes.")
+    try:
+        b64decode(ct, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("Envelope is not valid base64.") from None

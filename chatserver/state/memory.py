@@ -1,0 +1,194 @@
+"""In-memory state for the embedded single-process default. Lost on restart, by design."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from chatserver.state import (
+    AppendResult,
+    Chat,
+    Direction,
+    DutyEntry,
+    Envelope,
+    Identity,
+    StateError,
+)
+
+
+@dataclass
+class _ChatSlot:
+    chat: Chat
+    resume_key: str
+    last_activity: float
+    last_seq: dict[str, int] = field(default_factory=lambda: {"v2c": 0, "c2v": 0})
+    buffers: dict[str, deque[tuple[Envelope, float]]] = field(
+        default_factory=lambda: {"v2c": deque(), "c2v": deque()}
+    )
+
+
+class MemoryState:
+    """Dictionaries guarded by the event loop: no method awaits, so each one is atomic."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, tuple[Identity, float]] = {}
+        self._chats: dict[str, _ChatSlot] = {}
+        self._resume: dict[str, str] = {}
+        self._queue: list[str] = []
+        self._duty: dict[str, Identity] = {}
+
+    async def close(self) -> None:
+        self._chats.clear()
+        self._resume.clear()
+        self._queue.clear()
+        self._tokens.clear()
+
+    async def put_token(self, key: str, identity: Identity, ttl: float) -> None:
+        self._tokens[key] = (identity, time.monotonic() + ttl)
+
+    async def get_token(self, key: str) -> Identity | None:
+        item = self._tokens.get(key)
+        if item is None:
+            return None
+        if item[1] < time.monotonic():
+            del self._tokens[key]
+            return None
+        return item[0]
+
+    async def drop_token(self, key: str) -> None:
+        self._tokens.pop(key, None)
+
+    async def drop_tokens_of(self, counsellor_id: str) -> None:
+        for key in [k for k, (ident, _) in self._tokens.items() if ident.id == counsellor_id]:
+            del self._tokens[key]
+
+    async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
+        if len(self._queue) >= cap:
+            raise StateError("queue_full", "The queue is full.")
+        self._chats[chat.id] = _ChatSlot(chat, resume_key, chat.requested_at)
+        self._resume[resume_key] = chat.id
+        self._queue.append(chat.id)
+        return len(self._queue)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        slot = self._chats.get(chat_id)
+        return slot.chat if slot else None
+
+    async def chat_by_resume(self, resume_key: str) -> str | None:
+        return self._resume.get(resume_key)
+
+    async def queued(self) -> list[Chat]:
+        return [self._chats[cid].chat for cid in self._queue]
+
+    def _count(self, counsellor_id: str) -> int:
+        return sum(1 for s in self._chats.values() if s.chat.counsellor_id == counsellor_id)
+
+    async def claim(self, chat_id: str, who: Identity, max_chats: int, now: float) -> Chat:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            raise StateError("not_found", "No such chat.")
+        if not slot.chat.queued:
+            raise StateError("taken", "Another counsellor has taken this chat.")
+        if self._count(who.id) >= max_chats:
+            raise StateError("limit", "You already hold the maximum number of chats.")
+        self._queue.remove(chat_id)
+        slot.chat = dataclasses.replace(
+            slot.chat, counsellor_id=who.id, pseudonym=who.pseudonym, accepted_at=now
+        )
+        slot.last_activity = now
+        return slot.chat
+
+    async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            raise StateError("not_found", "No such chat.")
+        if slot.chat.counsellor_id != frm:
+            raise StateError("forbidden", "This chat is not yours.")
+        if self._count(to.id) >= max_chats:
+            raise StateError("limit", "That colleague already holds the maximum number of chats.")
+        slot.chat = dataclasses.replace(slot.chat, counsellor_id=to.id, pseudonym=to.pseudonym)
+        # Ciphertext for the previous counsellor is useless to the next one.
+        slot.buffers["v2c"].clear()
+        return slot.chat
+
+    async def end_chat(self, chat_id: str) -> Chat | None:
+        slot = self._chats.pop(chat_id, None)
+        if slot is None:
+            return None
+        self._resume.pop(slot.resume_key, None)
+        if chat_id in self._queue:
+            self._queue.remove(chat_id)
+        slot.buffers["v2c"].clear()
+        slot.buffers["c2v"].clear()
+        return slot.chat
+
+    async def chats_of(self, counsellor_id: str) -> list[str]:
+        return [cid for cid, s in self._chats.items() if s.chat.counsellor_id == counsellor_id]
+
+    async def set_visitor_present(self, chat_id: str, present: bool, now: float) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None:
+            slot.chat = dataclasses.replace(slot.chat, visitor_left_at=0.0 if present else now)
+
+    async def abandoned(self, now: float, grace: float) -> list[str]:
+        return [
+            cid
+            for cid, s in self._chats.items()
+            if s.chat.visitor_left_at and now - s.chat.visitor_left_at > grace
+        ]
+
+    async def idle_expired(self, now: float, idle_ttl: float) -> list[str]:
+        return [cid for cid, s in self._chats.items() if now - s.last_activity > idle_ttl]
+
+    async def touch(self, chat_id: str, now: float) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None:
+            slot.last_activity = now
+
+    async def set_duty(self, who: Identity, on: bool) -> None:
+        if on:
+            self._duty[who.id] = who
+        else:
+            self._duty.pop(who.id, None)
+
+    async def roster(self) -> list[DutyEntry]:
+        return [DutyEntry(i.id, i.pseudonym, self._count(i.id)) for i in self._duty.values()]
+
+    async def append(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float
+    ) -> AppendResult:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            raise StateError("not_found", "No such chat.")
+        last = slot.last_seq[direction]
+        if env.seq <= last:
+            return "dup"
+        if env.seq != last + 1:
+            raise StateError("bad_seq", f"Expected sequence number {last + 1}.")
+        slot.last_seq[direction] = env.seq
+        buf = slot.buffers[direction]
+        while buf and buf[0][1] < now:
+            buf.popleft()
+        buf.append((env, now + ttl))
+        slot.last_activity = now
+        return "ok"
+
+    async def next_seq(self, chat_id: str, direction: Direction) -> int:
+        slot = self._chats.get(chat_id)
+        return slot.last_seq[direction] + 1 if slot else 1
+
+    async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            return []
+        return [env for env, expires in slot.buffers[direction] if expires >= now]
+
+    async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            return
+        buf = slot.buffers[direction]
+        while buf and buf[0][0].seq <= upto:
+            buf.popleft()

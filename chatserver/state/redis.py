@@ -1,0 +1,321 @@
+"""Redis state for scale-out: every node sees the same queue, roster, chats and buffers.
+
+Multi-key changes run as Lua scripts so that two nodes can never both claim a chat or
+both accept the same sequence number. Keys carry a prefix so one Redis can serve several
+installations; everything expires on its own if all nodes vanish.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from chatserver.state import (
+    AppendResult,
+    Chat,
+    Direction,
+    DutyEntry,
+    Envelope,
+    Identity,
+    StateError,
+)
+
+_CREATE = """
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'entry', ARGV[3], 'lang', ARGV[4], 'requested_at', ARGV[5],
+  'counsellor_id', '', 'pseudonym', '', 'accepted_at', '0', 'left_at', '0',
+  'resume', ARGV[6], 'seq_v2c', '0', 'seq_c2v', '0')
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
+"""
+
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
+if redis.call('HGET', KEYS[1], 'counsellor_id') ~= '' then return 'taken' end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then return 'limit' end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'counsellor_id', ARGV[2], 'pseudonym', ARGV[3], 'accepted_at', ARGV[5])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+return 'ok'
+"""
+
+_REASSIGN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
+if redis.call('HGET', KEYS[1], 'counsellor_id') ~= ARGV[2] then return 'forbidden' end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[5]) then return 'limit' end
+redis.call('HSET', KEYS[1], 'counsellor_id', ARGV[3], 'pseudonym', ARGV[4])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[4])
+return 'ok'
+"""
+
+_END = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local fields = redis.call('HGETALL', KEYS[1])
+local resume = redis.call('HGET', KEYS[1], 'resume')
+local cid = redis.call('HGET', KEYS[1], 'counsellor_id')
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], ARGV[2] .. 'resume:' .. resume)
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if cid ~= '' then redis.call('SREM', ARGV[2] .. 'cc:' .. cid, ARGV[1]) end
+return fields
+"""
+
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+local seq = tonumber(ARGV[2])
+if seq <= last then return 'dup' end
+if seq ~= last + 1 then return 'bad_seq:' .. tostring(last + 1) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
+return 'ok'
+"""
+
+_ACK = """
+local n = 0
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  local seq = tonumber(string.match(head, '^(%d+)|'))
+  if seq > tonumber(ARGV[1]) then break end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+return n
+"""
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisState:
+    """The :class:`~chatserver.state.State` contract on one Redis server."""
+
+    def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400) -> None:
+        self._r = aioredis.from_url(url, decode_responses=True)
+        self._p = prefix
+        self._safety_ttl = safety_ttl_s
+        self._create = self._r.register_script(_CREATE)
+        self._claim = self._r.register_script(_CLAIM)
+        self._reassign = self._r.register_script(_REASSIGN)
+        self._end = self._r.register_script(_END)
+        self._append = self._r.register_script(_APPEND)
+        self._ack = self._r.register_script(_ACK)
+
+    async def ping(self) -> bool:
+        """True when Redis answers."""
+        return bool(await self._r.ping())
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    def _k(self, *parts: str) -> str:
+        return self._p + ":".join(parts)
+
+    async def put_token(self, key: str, identity: Identity, ttl: float) -> None:
+        data = json.dumps(
+            {"id": identity.id, "pseudonym": identity.pseudonym, "role": identity.role}
+        )
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("tok", key), data, px=int(ttl * 1000))
+            pipe.sadd(self._k("toks", identity.id), key)
+            pipe.expire(self._k("toks", identity.id), int(ttl) + 1)
+            await pipe.execute()
+
+    async def get_token(self, key: str) -> Identity | None:
+        raw = await self._r.get(self._k("tok", key))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Identity(data["id"], data["pseudonym"], data["role"])
+
+    async def drop_token(self, key: str) -> None:
+        await self._r.delete(self._k("tok", key))
+
+    async def drop_tokens_of(self, counsellor_id: str) -> None:
+        keys = [_str(k) for k in await self._r.smembers(self._k("toks", counsellor_id))]
+        if keys:
+            await self._r.delete(*[self._k("tok", k) for k in keys])
+        await self._r.delete(self._k("toks", counsellor_id))
+
+    async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
+        position = await self._create(
+            keys=[self._k("chat", chat.id), self._k("queue"), self._k("resume", resume_key),
+                  self._k("activity")],
+            args=[chat.id, cap, chat.entry, chat.lang, repr(chat.requested_at), resume_key,
+                  self._safety_ttl],
+        )
+        if not position:
+            raise StateError("queue_full", "The queue is full.")
+        return int(position)
+
+    def _chat(self, chat_id: str, h: dict[str, str]) -> Chat:
+        return Chat(
+            id=chat_id,
+            entry=h["entry"],
+            lang=h["lang"],
+            requested_at=float(h["requested_at"]),
+            counsellor_id=h["counsellor_id"],
+            pseudonym=h["pseudonym"],
+            accepted_at=float(h["accepted_at"]),
+            visitor_left_at=float(h["left_at"]),
+        )
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        h = await self._r.hgetall(self._k("chat", chat_id))
+        return self._chat(chat_id, {_str(k): _str(v) for k, v in h.items()}) if h else None
+
+    async def chat_by_resume(self, resume_key: str) -> str | None:
+        return cast("str | None", await self._r.get(self._k("resume", resume_key)))
+
+    async def queued(self) -> list[Chat]:
+        ids = [_str(x) for x in await self._r.zrange(self._k("queue"), 0, -1)]
+        if not ids:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self._k("chat", cid))
+            rows = await pipe.execute()
+        return [
+            self._chat(cid, {_str(k): _str(v) for k, v in h.items()})
+            for cid, h in zip(ids, rows, strict=True)
+            if h
+        ]
+
+    async def _chat_or_raise(self, chat_id: str) -> Chat:
+        chat = await self.get_chat(chat_id)
+        if chat is None:
+            raise StateError("not_found", "No such chat.")
+        return chat
+
+    async def claim(self, chat_id: str, who: Identity, max_chats: int, now: float) -> Chat:
+        res = await self._claim(
+            keys=[self._k("chat", chat_id), self._k("queue"), self._k("cc", who.id),
+                  self._k("activity")],
+            args=[chat_id, who.id, who.pseudonym, max_chats, repr(now)],
+        )
+        messages = {
+            "not_found": "No such chat.",
+            "taken": "Another counsellor has taken this chat.",
+            "limit": "You already hold the maximum number of chats.",
+        }
+        if res != "ok":
+            raise StateError(res, messages[res])
+        return await self._chat_or_raise(chat_id)
+
+    async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
+        res = await self._reassign(
+            keys=[self._k("chat", chat_id), self._k("cc", frm), self._k("cc", to.id),
+                  self._k("buf", chat_id, "v2c")],
+            args=[chat_id, frm, to.id, to.pseudonym, max_chats],
+        )
+        messages = {
+            "not_found": "No such chat.",
+            "forbidden": "This chat is not yours.",
+            "limit": "That colleague already holds the maximum number of chats.",
+        }
+        if res != "ok":
+            raise StateError(res, messages[res])
+        return await self._chat_or_raise(chat_id)
+
+    async def end_chat(self, chat_id: str) -> Chat | None:
+        res = await self._end(
+            keys=[self._k("chat", chat_id), self._k("queue"), self._k("left"),
+                  self._k("activity"), self._k("buf", chat_id, "v2c"),
+                  self._k("buf", chat_id, "c2v")],
+            args=[chat_id, self._p],
+        )
+        if not res:
+            return None
+        flat = [_str(x) for x in res]
+        return self._chat(chat_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    async def chats_of(self, counsellor_id: str) -> list[str]:
+        return sorted(_str(x) for x in await self._r.smembers(self._k("cc", counsellor_id)))
+
+    async def set_visitor_present(self, chat_id: str, present: bool, now: float) -> None:
+        key = self._k("chat", chat_id)
+        if not await self._r.exists(key):
+            return
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "left_at", "0" if present else repr(now))
+            if present:
+                pipe.zrem(self._k("left"), chat_id)
+            else:
+                pipe.zadd(self._k("left"), {chat_id: now})
+            await pipe.execute()
+
+    async def abandoned(self, now: float, grace: float) -> list[str]:
+        return [_str(x) for x in await self._r.zrangebyscore(self._k("left"), "-inf", now - grace)]
+
+    async def idle_expired(self, now: float, idle_ttl: float) -> list[str]:
+        expired = await self._r.zrangebyscore(self._k("activity"), "-inf", now - idle_ttl)
+        return [_str(x) for x in expired]
+
+    async def touch(self, chat_id: str, now: float) -> None:
+        key = self._k("chat", chat_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._k("activity"), {chat_id: now}, xx=True)
+            pipe.expire(key, self._safety_ttl, xx=True)
+            await pipe.execute()
+
+    async def set_duty(self, who: Identity, on: bool) -> None:
+        if on:
+            await self._r.hset(self._k("duty"), who.id, json.dumps([who.pseudonym, who.role]))
+        else:
+            await self._r.hdel(self._k("duty"), who.id)
+
+    async def roster(self) -> list[DutyEntry]:
+        duty = {_str(k): _str(v) for k, v in (await self._r.hgetall(self._k("duty"))).items()}
+        if not duty:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for cid in duty:
+                pipe.scard(self._k("cc", cid))
+            counts = await pipe.execute()
+        return [
+            DutyEntry(cid, json.loads(raw)[0], int(n))
+            for (cid, raw), n in zip(duty.items(), counts, strict=True)
+        ]
+
+    async def append(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float
+    ) -> AppendResult:
+        res = await self._append(
+            keys=[self._k("chat", chat_id), self._k("buf", chat_id, direction),
+                  self._k("activity")],
+            args=["seq_" + direction, env.seq, repr(now + ttl), env.ct, int(ttl * 1000),
+                  repr(now), chat_id],
+        )
+        if res == "not_found":
+            raise StateError("not_found", "No such chat.")
+        if res.startswith("bad_seq:"):
+            raise StateError("bad_seq", f"Expected sequence number {res[8:]}.")
+        return cast(AppendResult, res)
+
+    async def next_seq(self, chat_id: str, direction: Direction) -> int:
+        last = await self._r.hget(self._k("chat", chat_id), "seq_" + direction)
+        return int(last or 0) + 1
+
+    async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]:
+        out = []
+        for item in await self._r.lrange(self._k("buf", chat_id, direction), 0, -1):
+            seq, expires, ct = _str(item).split("|", 2)
+            if float(expires) >= now:
+                out.append(Envelope(int(seq), ct))
+        return out
+
+    async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
+        await self._ack(keys=[self._k("buf", chat_id, direction)], args=[upto])

@@ -1,0 +1,121 @@
+"""The ``/visitor`` namespace: anonymous visitors. No account, nothing about them is kept.
+
+The connect environ (address, user agent, headers) is never read or stored; one connection
+holds at most one chat, found again after a reload only through the resume token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+
+from chatserver.config import Config
+from chatserver.edge import event
+from chatserver.errors import ChatError, rate_limited
+from chatserver.ratelimit import RateLimiter
+from chatserver.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.schemas import (
+    ChatRequest,
+    Empty,
+    Resume,
+    VisitorAck,
+    VisitorSend,
+    check_ciphertext,
+)
+from chatserver.state import Envelope
+
+
+class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Socket events of visitors; every handler validates first, then asks the relay."""
+
+    def __init__(self, config: Config, relay: Relay) -> None:
+        super().__init__(VISITOR_NS)
+        self.config = config
+        self.relay = relay
+        self._chat_of: dict[str, str] = {}
+        self._messages = RateLimiter(config.msg_rate_per_s, config.msg_burst)
+        self._requests = RateLimiter(config.chat_requests_per_min / 60.0, 2)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        return True
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        self._messages.forget(sid)
+        self._requests.forget(sid)
+        chat_id = self._chat_of.pop(sid, None)
+        if chat_id is None:
+            return
+        chat = await self.relay.state.get_chat(chat_id)
+        if chat is not None:
+            await self.relay.visitor_present(chat, False)
+
+    def _chat_id(self, sid: str) -> str:
+        chat_id = self._chat_of.get(sid)
+        if chat_id is None:
+            raise ChatError("bad_state", "Start or resume a chat first.")
+        return chat_id
+
+    async def _attach(self, sid: str, chat_id: str) -> None:
+        if self._chat_of.get(sid, chat_id) != chat_id:
+            raise ChatError("bad_state", "This connection already holds another chat.")
+        self._chat_of[sid] = chat_id
+        await self.enter_room(sid, visitor_room(chat_id))
+
+    @event(ChatRequest)
+    async def on_request(self, sid: str, req: ChatRequest) -> dict[str, Any]:
+        if sid in self._chat_of:
+            raise ChatError("bad_state", "This connection already holds a chat.")
+        if not self._requests.allow(sid):
+            raise rate_limited("Too many chat requests; please wait a moment.")
+        chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
+        await self._attach(sid, chat.id)
+        return {
+            "ok": True,
+            "chat_id": chat.id,
+            "resume": resume,
+            "position": position,
+            "estimate_s": await self.relay.estimate(position),
+        }
+
+    @event(Resume)
+    async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:
+        if not self._requests.allow(sid):
+            raise rate_limited("Too many attempts; please wait a moment.")
+        chat = await self.relay.chat_for_resume(req.token)
+        await self._attach(sid, chat.id)
+        await self.relay.visitor_present(chat, True)
+        position = await self.relay.position(chat.id) if chat.queued else 0
+        await self.relay.replay(chat, "c2v", sid)
+        return {
+            "ok": True,
+            "chat_id": chat.id,
+            "status": "queued" if chat.queued else "active",
+            "next_seq": await self.relay.state.next_seq(chat.id, "v2c"),
+            "pseudonym": chat.pseudonym,
+            "position": position,
+            "estimate_s": await self.relay.estimate(position) if position else 0,
+        }
+
+    @event(VisitorSend)
+    async def on_send(self, sid: str, req: VisitorSend) -> dict[str, Any]:
+        chat_id = self._chat_id(sid)
+        if not self._messages.allow(sid):
+            raise rate_limited()
+        check_ciphertext(req.ct, self.config.max_envelope_bytes)
+        fresh = await self.relay.visitor_send(chat_id, Envelope(req.seq, req.ct))
+        return {"ok": True, "dup": not fresh}
+
+    @event(VisitorAck)
+    async def on_ack(self, sid: str, req: VisitorAck) -> dict[str, Any]:
+        if not self._messages.allow(sid, 0.25):
+            raise rate_limited()
+        await self.relay.visitor_ack(self._chat_id(sid), req.upto)
+        return {"ok": True}
+
+    @event(Empty)
+    async def on_end(self, sid: str, req: Empty) -> dict[str, Any]:
+        chat_id = self._chat_id(sid)
+        self._chat_of.pop(sid, None)
+        await self.relay.end(chat_id, "visitor")
+        return {"ok": True}

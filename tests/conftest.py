@@ -1,0 +1,64 @@
+"""Fixtures shared by the whole suite: config, throwaway Redis, a running server per backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_aiohttp import AiohttpServer
+
+from chatserver.config import Config, load_config
+from chatserver.main import create_app
+from tests.support.harness import Harness
+from tests.support.redis_server import RedisServer
+
+# Fast timings for tests; every protection stays on.
+TEST_SETTINGS: dict[str, Any] = {
+    "reaper_interval_s": 0.1,
+    "visitor_grace_s": 1.0,
+    "msg_rate_per_s": 50.0,
+    "msg_burst": 100,
+    "chat_requests_per_min": 600.0,
+}
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run a test once against each state backend; returns the Redis URL or ''."""
+    if request.param == "memory":
+        return ""
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    def make(**overrides: Any) -> Config:
+        settings = {"database_url": f"sqlite:///{tmp_path / 'test.sqlite3'}", **TEST_SETTINGS}
+        settings.update(overrides)
+        return load_config({}, **settings)
+
+    return make
+
+
+@pytest.fixture
+async def harness(
+    backend: str, make_config: Callable[..., Config], aiohttp_server: Callable[..., Any]
+) -> AsyncIterator[Harness]:
+    """A real server on a free port, on each backend."""
+    config = make_config(redis_url=backend)
+    server: AiohttpServer = await aiohttp_server(create_app(config))
+    h = Harness(server.app, str(server.make_url("/")))
+    yield h
+    await h.close()
