@@ -92,9 +92,12 @@ def parse(schema: type[T], args: tuple[Any, ...]) -> T:
 
 def check_ciphertext(ct: str, max_bytes: int) -> None:
     """Refuse ``ct`` unless it is canonical base64 of at most ``max_bytes`` bytes."""
+    too_big = invalid(f"Envelope larger than {max_bytes} bytes.")
     if len(ct) > (max_bytes + 2) // 3 * 4:
-        raise invalid(f"Envelope larger than {max_bytes} bytes.")
+        raise too_big
     try:
-        b64decode(ct, validate=True)
+        raw = b64decode(ct, validate=True)
     except (binascii.Error, ValueError):
         raise invalid("Envelope is not valid base64.") from None
+    if len(raw) > max_bytes:
+        raise too_big

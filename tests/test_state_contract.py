@@ -1,0 +1,147 @@
+"""One contract, two implementations: the memory and the Redis state behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatserver.state import Chat, Envelope, Identity, State, StateError, secret_key
+from chatserver.state.memory import MemoryState
+from chatserver.state.redis import RedisState
+
+ANNA = Identity("anna", "Anna", "counsellor")
+BEN = Identity("ben", "Ben", "counsellor")
+
+
+@pytest.fixture
+async def state(backend: str) -> AsyncIterator[State]:
+    impl: State = RedisState(backend) if backend else MemoryState()
+    yield impl
+    await impl.close()
+
+
+def chat(n: int, at: float = 100.0) -> Chat:
+    return Chat(id=f"chat{n:016d}", entry="exit", lang="de", requested_at=at + n)
+
+
+async def test_tokens_expire_and_can_be_revoked(state: State) -> None:
+    await state.put_token("k1", ANNA, 60)
+    await state.put_token("k2", ANNA, 60)
+    await state.put_token("k3", BEN, 0.05)
+    assert await state.get_token("k1") == ANNA
+    await state.drop_token("k1")
+    assert await state.get_token("k1") is None
+    await state.drop_tokens_of("anna")
+    assert await state.get_token("k2") is None
+    import asyncio
+
+    await asyncio.sleep(0.1)
+    assert await state.get_token("k3") is None
+
+
+async def test_queue_keeps_arrival_order_and_cap(state: State) -> None:
+    for n in range(3):
+        assert await state.create_chat(chat(n), f"r{n}", cap=3) == n + 1
+    with pytest.raises(StateError) as exc:
+        await state.create_chat(chat(9), "r9", cap=3)
+    assert exc.value.code == "queue_full"
+    assert [c.id for c in await state.queued()] == [chat(n).id for n in range(3)]
+    assert await state.chat_by_resume("r1") == chat(1).id
+
+
+async def test_claim_is_exclusive_and_respects_limit(state: State) -> None:
+    for n in range(3):
+        await state.create_chat(chat(n), f"r{n}", cap=10)
+    got = await state.claim(chat(0).id, ANNA, max_chats=2, now=200.0)
+    assert got.counsellor_id == "anna" and got.pseudonym == "Anna" and got.accepted_at == 200.0
+    with pytest.raises(StateError) as exc:
+        await state.claim(chat(0).id, BEN, max_chats=2, now=201.0)
+    assert exc.value.code == "taken"
+    await state.claim(chat(1).id, ANNA, max_chats=2, now=202.0)
+    with pytest.raises(StateError) as exc:
+        await state.claim(chat(2).id, ANNA, max_chats=2, now=203.0)
+    assert exc.value.code == "limit"
+    with pytest.raises(StateError) as exc:
+        await state.claim("nochat000000000000", ANNA, max_chats=9, now=203.0)
+    assert exc.value.code == "not_found"
+    assert sorted(await state.chats_of("anna")) == sorted([chat(0).id, chat(1).id])
+    assert [c.id for c in await state.queued()] == [chat(2).id]
+
+
+async def test_sequence_numbers_dedupe_and_refuse_gaps(state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    assert await state.next_seq(cid, "v2c") == 1
+    assert await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60) == "ok"
+    assert await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60) == "dup"
+    with pytest.raises(StateError) as exc:
+        await state.append(cid, "v2c", Envelope(3, "BBBB"), 1.0, 60)
+    assert exc.value.code == "bad_seq"
+    assert await state.append(cid, "v2c", Envelope(2, "BBBB"), 1.0, 60) == "ok"
+    assert await state.next_seq(cid, "v2c") == 3
+    assert await state.next_seq(cid, "c2v") == 1
+
+
+async def test_ack_drops_buffered_envelopes_and_ttl_expires_them(state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    for seq in range(1, 5):
+        await state.append(cid, "c2v", Envelope(seq, f"CT{seq}=="), 10.0, 60)
+    assert [e.seq for e in await state.pending(cid, "c2v", 11.0)] == [1, 2, 3, 4]
+    await state.ack(cid, "c2v", 2)
+    assert await state.pending(cid, "c2v", 11.0) == [Envelope(3, "CT3=="), Envelope(4, "CT4==")]
+    assert await state.pending(cid, "c2v", 71.0) == []
+
+
+async def test_reassign_moves_chat_and_drops_old_ciphertext(state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    await state.claim(cid, ANNA, 3, 1.0)
+    await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60)
+    with pytest.raises(StateError) as exc:
+        await state.reassign(cid, "ben", ANNA, 3)
+    assert exc.value.code == "forbidden"
+    moved = await state.reassign(cid, "anna", BEN, 3)
+    assert moved.counsellor_id == "ben" and moved.pseudonym == "Ben"
+    assert await state.pending(cid, "v2c", 2.0) == []
+    assert await state.chats_of("anna") == [] and await state.chats_of("ben") == [cid]
+
+
+async def test_end_removes_every_trace_once(state: State) -> None:
+    await state.create_chat(chat(0), secret_key("resume"), cap=10)
+    cid = chat(0).id
+    await state.claim(cid, ANNA, 3, 1.0)
+    await state.append(cid, "v2c", Envelope(1, "SECRETCT"), 1.0, 60)
+    await state.set_visitor_present(cid, False, 5.0)
+    ended = await state.end_chat(cid)
+    assert ended is not None and ended.id == cid
+    assert await state.end_chat(cid) is None
+    assert await state.get_chat(cid) is None
+    assert await state.chat_by_resume(secret_key("resume")) is None
+    assert await state.pending(cid, "v2c", 2.0) == []
+    assert await state.chats_of("anna") == []
+    assert await state.abandoned(1000.0, 1.0) == []
+
+
+async def test_presence_and_idle_drive_reaping(state: State) -> None:
+    await state.create_chat(chat(0, at=0), "r0", cap=10)
+    await state.create_chat(chat(1, at=0), "r1", cap=10)
+    await state.set_visitor_present(chat(0).id, False, 10.0)
+    assert await state.abandoned(10.5, 1.0) == []
+    assert await state.abandoned(12.0, 1.0) == [chat(0).id]
+    await state.set_visitor_present(chat(0).id, True, 12.0)
+    assert await state.abandoned(20.0, 1.0) == []
+    await state.touch(chat(1).id, 50.0)
+    assert await state.idle_expired(55.0, 10.0) == [chat(0).id]
+
+
+async def test_roster_counts_chats_per_counsellor(state: State) -> None:
+    await state.set_duty(ANNA, True)
+    await state.set_duty(BEN, True)
+    await state.create_chat(chat(0), "r0", cap=10)
+    await state.claim(chat(0).id, ANNA, 3, 1.0)
+    roster = {d.id: (d.pseudonym, d.chats) for d in await state.roster()}
+    assert roster == {"anna": ("Anna", 1), "ben": ("Ben", 0)}
+    await state.set_duty(BEN, False)
+    assert [d.id for d in await state.roster()] == ["anna"]
