@@ -145,3 +145,17 @@ async def test_roster_counts_chats_per_counsellor(state: State) -> None:
     assert roster == {"anna": ("Anna", 1), "ben": ("Ben", 0)}
     await state.set_duty(BEN, False)
     assert [d.id for d in await state.roster()] == ["anna"]
+
+
+async def test_stats_counters_add_up_and_are_taken_once(state: State) -> None:
+    await state.incr_stats("2026112509", {"d|requested|exit|de": 2, "w|requested|9": 1})
+    await state.incr_stats("2026112509", {"d|requested|exit|de": 3})
+    await state.incr_stats("2026112510", {"d|requested|exit|de": 1})
+    await state.incr_stats("2026112511", {"d|requested|exit|de": 7})
+    taken = await state.take_stats("2026112511")
+    assert taken == {
+        "2026112509": {"d|requested|exit|de": 5, "w|requested|9": 1},
+        "2026112510": {"d|requested|exit|de": 1},
+    }
+    assert await state.take_stats("2026112511") == {}
+    assert await state.take_stats("2026112512") == {"2026112511": {"d|requested|exit|de": 7}}

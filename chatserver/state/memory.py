@@ -38,6 +38,7 @@ class MemoryState:
         self._resume: dict[str, str] = {}
         self._queue: list[str] = []
         self._duty: dict[str, Identity] = {}
+        self._stats: dict[str, dict[str, int]] = {}
 
     async def close(self) -> None:
         self._chats.clear()
@@ -192,3 +193,12 @@ class MemoryState:
         buf = slot.buffers[direction]
         while buf and buf[0][0].seq <= upto:
             buf.popleft()
+
+    async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
+        bucket = self._stats.setdefault(hour, {})
+        for name, n in counts.items():
+            bucket[name] = bucket.get(name, 0) + n
+
+    async def take_stats(self, before_hour: str) -> dict[str, dict[str, int]]:
+        hours = [h for h in self._stats if h < before_hour]
+        return {h: self._stats.pop(h) for h in hours}

@@ -96,6 +96,19 @@ return n
 """
 
 
+_TAKE_STATS = """
+local out = {}
+for _, hour in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
+  local key = ARGV[2] .. hour
+  table.insert(out, hour)
+  table.insert(out, redis.call('HGETALL', key))
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], hour)
+end
+return out
+"""
+
+
 def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -113,6 +126,7 @@ class RedisState:
         self._end = self._r.register_script(_END)
         self._append = self._r.register_script(_APPEND)
         self._ack = self._r.register_script(_ACK)
+        self._take_stats = self._r.register_script(_TAKE_STATS)
 
     async def ping(self) -> bool:
         """True when Redis answers."""
@@ -319,3 +333,23 @@ class RedisState:
 
     async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
         await self._ack(keys=[self._k("buf", chat_id, direction)], args=[upto])
+
+    async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
+        key = self._k("stats", hour)
+        async with self._r.pipeline(transaction=True) as pipe:
+            for name, n in counts.items():
+                pipe.hincrby(key, name, n)
+            pipe.zadd(self._k("stats-hours"), {hour: int(hour)})
+            # Counters wait at most a few days for a node to roll them up.
+            pipe.expire(key, 7 * 86400)
+            await pipe.execute()
+
+    async def take_stats(self, before_hour: str) -> dict[str, dict[str, int]]:
+        res = await self._take_stats(
+            keys=[self._k("stats-hours")], args=[int(before_hour), self._k("stats", "")]
+        )
+        out: dict[str, dict[str, int]] = {}
+        for hour, flat in zip(res[::2], res[1::2], strict=True):
+            items = [_str(x) for x in flat]
+            out[_str(hour)] = {k: int(v) for k, v in zip(items[::2], items[1::2], strict=True)}
+        return out
