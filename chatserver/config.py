@@ -48,6 +48,12 @@ class Config:
     msg_rate_per_s: float = 5.0
     msg_burst: int = 30
     chat_requests_per_min: float = 3.0
+    # Per client address (kept only as a keyed hash in memory, forgotten when idle).
+    addr_connects_per_min: float = 60.0
+    addr_requests_per_min: float = 10.0
+    addr_msgs_per_s: float = 20.0
+    # Reverse proxies whose X-Real-IP header is believed (nginx in deploy/).
+    trusted_proxies: tuple[str, ...] = ()
     counsellor_token_ttl_s: float = 12 * 3600.0
     reaper_interval_s: float = 5.0
     # Pinned organisation Ed25519 public key (base64) and its signed revocation list.
@@ -112,7 +118,8 @@ def _validate(cfg: Config) -> None:
         "max_chats_per_counsellor", "queue_cap", "visitor_grace_s", "envelope_ttl_s",
         "chat_idle_ttl_s", "max_envelope_bytes", "msg_rate_per_s", "msg_burst",
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
-        "wait_estimate_per_position_s",
+        "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
+        "addr_msgs_per_s",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:

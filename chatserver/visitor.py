@@ -13,7 +13,7 @@ import socketio
 from chatserver.config import Config
 from chatserver.edge import event
 from chatserver.errors import ChatError, rate_limited
-from chatserver.ratelimit import RateLimiter
+from chatserver.ratelimit import AddressKeys, RateLimiter
 from chatserver.relay import VISITOR_NS, Relay, visitor_room
 from chatserver.schemas import (
     ChatRequest,
@@ -36,13 +36,36 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._chat_of: dict[str, str] = {}
         self._messages = RateLimiter(config.msg_rate_per_s, config.msg_burst)
         self._requests = RateLimiter(config.chat_requests_per_min / 60.0, 2)
+        # Per-address limits: sid -> keyed hash of its address, in memory only.
+        self._addresses = AddressKeys(config.trusted_proxies)
+        self._addr_of: dict[str, str] = {}
+        self._addr_connects = RateLimiter(config.addr_connects_per_min / 60.0,
+                                          max(5.0, config.addr_connects_per_min / 3))
+        self._addr_requests = RateLimiter(config.addr_requests_per_min / 60.0,
+                                          max(3.0, config.addr_requests_per_min / 3))
+        self._addr_messages = RateLimiter(config.addr_msgs_per_s,
+                                          max(10.0, config.addr_msgs_per_s * 3))
+        self._connects_seen = 0
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        addr = self._addresses.key_for(environ)
+        self._connects_seen += 1
+        if self._connects_seen % 1000 == 0:
+            for limiter in (self._addr_connects, self._addr_requests, self._addr_messages):
+                limiter.prune(600.0)
+        if not self._addr_connects.allow(addr):
+            raise socketio.exceptions.ConnectionRefusedError("rate_limited")
+        self._addr_of[sid] = addr
         return True
+
+    def _addr_allows(self, limiter: RateLimiter, sid: str, cost: float = 1.0) -> bool:
+        addr = self._addr_of.get(sid)
+        return addr is None or limiter.allow(addr, cost)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         self._messages.forget(sid)
         self._requests.forget(sid)
+        self._addr_of.pop(sid, None)
         chat_id = self._chat_of.pop(sid, None)
         if chat_id is None:
             return
@@ -66,7 +89,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_request(self, sid: str, req: ChatRequest) -> dict[str, Any]:
         if sid in self._chat_of:
             raise ChatError("bad_state", "This connection already holds a chat.")
-        if not self._requests.allow(sid):
+        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
             raise rate_limited("Too many chat requests; please wait a moment.")
         chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
         await self._attach(sid, chat.id)
@@ -80,7 +103,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(Resume)
     async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:
-        if not self._requests.allow(sid):
+        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
             raise rate_limited("Too many attempts; please wait a moment.")
         chat = await self.relay.chat_for_resume(req.token)
         await self._attach(sid, chat.id)
@@ -100,7 +123,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(VisitorSend)
     async def on_send(self, sid: str, req: VisitorSend) -> dict[str, Any]:
         chat_id = self._chat_id(sid)
-        if not self._messages.allow(sid):
+        if not self._messages.allow(sid) or not self._addr_allows(self._addr_messages, sid):
             raise rate_limited()
         check_ciphertext(req.ct, self.config.max_envelope_bytes)
         fresh = await self.relay.visitor_send(chat_id, Envelope(req.seq, req.ct))

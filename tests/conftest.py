@@ -21,6 +21,9 @@ TEST_SETTINGS: dict[str, Any] = {
     "msg_rate_per_s": 50.0,
     "msg_burst": 100,
     "chat_requests_per_min": 600.0,
+    "addr_connects_per_min": 6000.0,
+    "addr_requests_per_min": 6000.0,
+    "addr_msgs_per_s": 1000.0,
 }
 
 
