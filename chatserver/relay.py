@@ -145,6 +145,13 @@ class Relay:
         await self._to_counsellor(chat.counsellor_id, "delivered",
                                   {"chat_id": chat.id, "upto": upto})
 
+    async def visitor_consent(self, chat_id: str, answer: str, version: str) -> None:
+        """Remember the visitor's consent answer; without a yes no record can be created."""
+        chat = await self._active(chat_id)
+        await self.state.set_consent(chat.id, version if answer == "yes" else "")
+        await self._to_counsellor(chat.counsellor_id, "consent",
+                                  {"chat_id": chat.id, "answer": answer, "version": version})
+
     # -- counsellor side --------------------------------------------------------------
 
     async def _own(self, who: Identity, chat_id: str) -> Chat:
@@ -156,12 +163,15 @@ class Relay:
         return chat
 
     def chat_view(self, chat: Chat, next_seq: int = 0) -> dict[str, Any]:
-        view = {
+        view: dict[str, Any] = {
             "chat_id": chat.id,
             "entry": chat.entry,
             "lang": chat.lang,
             "waiting_s": max(0, int(self.clock() - chat.requested_at)),
         }
+        if chat.record_id:
+            view["record_id"] = chat.record_id
+            view["preferred"] = chat.preferred
         if next_seq:
             view["next_seq"] = next_seq
             view["visitor_present"] = not chat.visitor_left_at
@@ -199,6 +209,11 @@ class Relay:
         if not any(d.id == who.id for d in await self.state.roster()):
             raise ChatError("bad_state", "Go on duty before accepting chats.")
         now = self.clock()
+        waiting = await self.state.get_chat(chat_id)
+        if waiting is not None and waiting.preferred and waiting.preferred != who.id:
+            roster = await self.state.roster()
+            if any(d.id == waiting.preferred for d in roster):
+                raise ChatError("reserved", "This returning visitor waits for their counsellor.")
         chat = await self.state.claim(chat_id, who, self.config.max_chats_per_counsellor, now)
         await self.sio.emit("accepted", {"pseudonym": who.pseudonym},
                             room=visitor_room(chat.id), namespace=VISITOR_NS)

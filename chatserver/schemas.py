@@ -47,6 +47,11 @@ class VisitorAck(_Strict):
     upto: Upto
 
 
+class Consent(_Strict):
+    answer: Literal["yes", "no"]
+    version: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
 class Duty(_Strict):
     on: bool
 

@@ -17,6 +17,7 @@ from chatserver.ratelimit import AddressKeys, RateLimiter
 from chatserver.relay import VISITOR_NS, Relay, visitor_room
 from chatserver.schemas import (
     ChatRequest,
+    Consent,
     Empty,
     Resume,
     VisitorAck,
@@ -141,4 +142,9 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         chat_id = self._chat_id(sid)
         self._chat_of.pop(sid, None)
         await self.relay.end(chat_id, "visitor")
+        return {"ok": True}
+
+    @event(Consent)
+    async def on_consent(self, sid: str, req: Consent) -> dict[str, Any]:
+        await self.relay.visitor_consent(self._chat_id(sid), req.answer, req.version)
         return {"ok": True}

@@ -159,3 +159,20 @@ async def test_stats_counters_add_up_and_are_taken_once(state: State) -> None:
     }
     assert await state.take_stats("2026112511") == {}
     assert await state.take_stats("2026112512") == {"2026112511": {"d|requested|exit|de": 7}}
+
+
+async def test_consent_and_return_links_are_kept_with_the_chat(state: State) -> None:
+    import dataclasses
+
+    back = dataclasses.replace(chat(0), record_id="rec1", preferred="anna")
+    await state.create_chat(back, "r0", cap=10)
+    got = await state.get_chat(back.id)
+    assert got is not None and got.record_id == "rec1" and got.preferred == "anna"
+    assert got.consent == ""
+    await state.set_consent(back.id, "v1")
+    assert (await state.get_chat(back.id)).consent == "v1"  # type: ignore[union-attr]
+    await state.set_consent(back.id, "")
+    assert (await state.get_chat(back.id)).consent == ""  # type: ignore[union-attr]
+    await state.end_chat(back.id)
+    await state.set_consent(back.id, "v1")
+    assert await state.get_chat(back.id) is None

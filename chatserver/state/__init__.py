@@ -39,6 +39,11 @@ class Chat:
     accepted_at: float = 0.0
     # 0 while a visitor connection is attached; otherwise when the last one went away.
     visitor_left_at: float = 0.0
+    # Version of the consent text the visitor said yes to, "" without consent.
+    consent: str = ""
+    # A returning visitor's case record, and the counsellor it should go to first.
+    record_id: str = ""
+    preferred: str = ""
 
     @property
     def queued(self) -> bool:
@@ -119,6 +124,9 @@ class State(Protocol):
         ...
 
     async def touch(self, chat_id: str, now: float) -> None: ...
+    async def set_consent(self, chat_id: str, version: str) -> None:
+        """Record the consent version the visitor agreed to ("" withdraws it)."""
+        ...
 
     # Duty roster.
     async def set_duty(self, who: Identity, on: bool) -> None: ...

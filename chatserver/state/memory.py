@@ -148,6 +148,11 @@ class MemoryState:
         if slot is not None:
             slot.last_activity = now
 
+    async def set_consent(self, chat_id: str, version: str) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None:
+            slot.chat = dataclasses.replace(slot.chat, consent=version)
+
     async def set_duty(self, who: Identity, on: bool) -> None:
         if on:
             self._duty[who.id] = who

@@ -26,7 +26,8 @@ _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'entry', ARGV[3], 'lang', ARGV[4], 'requested_at', ARGV[5],
   'counsellor_id', '', 'pseudonym', '', 'accepted_at', '0', 'left_at', '0',
-  'resume', ARGV[6], 'seq_v2c', '0', 'seq_c2v', '0')
+  'resume', ARGV[6], 'seq_v2c', '0', 'seq_c2v', '0', 'consent', '',
+  'record_id', ARGV[8], 'preferred', ARGV[9])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
@@ -169,7 +170,7 @@ class RedisState:
             keys=[self._k("chat", chat.id), self._k("queue"), self._k("resume", resume_key),
                   self._k("activity")],
             args=[chat.id, cap, chat.entry, chat.lang, repr(chat.requested_at), resume_key,
-                  self._safety_ttl],
+                  self._safety_ttl, chat.record_id, chat.preferred],
         )
         if not position:
             raise StateError("queue_full", "The queue is full.")
@@ -185,6 +186,9 @@ class RedisState:
             pseudonym=h["pseudonym"],
             accepted_at=float(h["accepted_at"]),
             visitor_left_at=float(h["left_at"]),
+            consent=h.get("consent", ""),
+            record_id=h.get("record_id", ""),
+            preferred=h.get("preferred", ""),
         )
 
     async def get_chat(self, chat_id: str) -> Chat | None:
@@ -284,6 +288,15 @@ class RedisState:
             pipe.zadd(self._k("activity"), {chat_id: now}, xx=True)
             pipe.expire(key, self._safety_ttl, xx=True)
             await pipe.execute()
+
+    async def set_consent(self, chat_id: str, version: str) -> None:
+        key = self._k("chat", chat_id)
+        # HSET only if the chat still exists, so an ended chat is not resurrected.
+        await self._r.eval(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then "
+            "redis.call('HSET', KEYS[1], 'consent', ARGV[1]) end return 0",
+            1, key, version,
+        )
 
     async def set_duty(self, who: Identity, on: bool) -> None:
         if on:
