@@ -6,6 +6,7 @@ import socketio
 from aiohttp import web
 
 from chatserver.config import Config
+from chatserver.records import RecordStore
 from chatserver.relay import Relay
 from chatserver.state import State
 
@@ -13,3 +14,4 @@ CONFIG = web.AppKey("config", Config)
 STATE = web.AppKey("state", State)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 RELAY = web.AppKey("relay", Relay)
+RECORDS = web.AppKey("records", RecordStore)

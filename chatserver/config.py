@@ -56,6 +56,12 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     counsellor_token_ttl_s: float = 12 * 3600.0
     reaper_interval_s: float = 5.0
+    # Case records and anonymous message drops.
+    record_retention_days: float = 365.0
+    drop_ttl_days: float = 30.0
+    consent_version: str = "v1"
+    # Argon2id cost for codename hashes: "moderate" in production, "min" only for tests.
+    kdf_cost: str = "moderate"
     # Pinned organisation Ed25519 public key (base64) and its signed revocation list.
     org_public_key: str = ""
     revocations_file: str = ""
@@ -119,11 +125,13 @@ def _validate(cfg: Config) -> None:
         "chat_idle_ttl_s", "max_envelope_bytes", "msg_rate_per_s", "msg_burst",
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
         "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
-        "addr_msgs_per_s",
+        "addr_msgs_per_s", "record_retention_days", "drop_ttl_days",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise bad(name, "must be greater than zero")
+    if cfg.kdf_cost not in ("min", "interactive", "moderate", "sensitive"):
+        raise bad("kdf_cost", "must be min, interactive, moderate or sensitive")
     if cfg.max_envelope_bytes > 256 * 1024:
         raise bad("max_envelope_bytes", "must be at most 262144")
 

@@ -15,15 +15,23 @@ import socketio
 from chatserver.config import Config
 from chatserver.edge import event
 from chatserver.errors import ChatError, forbidden, rate_limited
+from chatserver.handoff import Handoff
 from chatserver.ratelimit import RateLimiter
 from chatserver.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
 from chatserver.schemas import (
     ChatRef,
     CounsellorAck,
     CounsellorSend,
+    DropAnswer,
+    DropRef,
     Duty,
     Empty,
+    HandoffPayload,
+    RecordNote,
+    RecordOpen,
+    RecordRef,
     Transfer,
+    check_base64,
     check_ciphertext,
 )
 from chatserver.state import Envelope, Identity
@@ -35,10 +43,11 @@ RECHECK_S = 5.0
 class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Socket events of counsellors; identity comes from the token, never from the payload."""
 
-    def __init__(self, config: Config, relay: Relay) -> None:
+    def __init__(self, config: Config, relay: Relay, handoff: Handoff) -> None:
         super().__init__(COUNSELLOR_NS)
         self.config = config
         self.relay = relay
+        self.handoff = handoff
         # sid -> (identity, token, last time the token was confirmed)
         self._sessions: dict[str, tuple[Identity, str, float]] = {}
         self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
@@ -116,4 +125,52 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_end(self, sid: str, req: ChatRef) -> dict[str, Any]:
         who = await self._who(sid)
         await self.relay.counsellor_end(who, req.chat_id)
+        return {"ok": True}
+
+    @event(HandoffPayload)
+    async def on_handoff(self, sid: str, req: HandoffPayload) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.sealed_key, req.body)
+        record_id = await self.handoff.create_record(
+            who, req.chat_id, req.consent_version, req.sealed_key, req.body)
+        return {"ok": True, "record_id": record_id}
+
+    @event(Empty)
+    async def on_records(self, sid: str, req: Empty) -> dict[str, Any]:
+        await self._who(sid)
+        return {"ok": True, "items": await self.handoff.list_records()}
+
+    @event(RecordOpen)
+    async def on_record_open(self, sid: str, req: RecordOpen) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True,
+                "record": await self.handoff.open_record(who, req.record_id, req.export)}
+
+    @event(RecordNote)
+    async def on_record_note(self, sid: str, req: RecordNote) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.body)
+        return {"ok": True, "note_id": await self.handoff.add_note(who, req.record_id, req.body)}
+
+    @event(RecordRef)
+    async def on_record_delete(self, sid: str, req: RecordRef) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.handoff.delete_record(who, req.record_id)
+        return {"ok": True}
+
+    @event(Empty)
+    async def on_drops(self, sid: str, req: Empty) -> dict[str, Any]:
+        await self._who(sid)
+        return {"ok": True, "items": await self.handoff.store.list_drops()}
+
+    @event(DropRef)
+    async def on_drop_open(self, sid: str, req: DropRef) -> dict[str, Any]:
+        await self._who(sid)
+        return {"ok": True, "drop": await self.handoff.open_drop(req.drop_id)}
+
+    @event(DropAnswer)
+    async def on_drop_answer(self, sid: str, req: DropAnswer) -> dict[str, Any]:
+        await self._who(sid)
+        check_base64(req.answer)
+        await self.handoff.answer_drop(req.drop_id, req.answer)
         return {"ok": True}

@@ -5,26 +5,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 
+import nacl.pwhash
 import socketio
 from aiohttp import web
 
-from chatserver.appkeys import CONFIG, RELAY, SIO, STATE
+from chatserver.appkeys import CONFIG, RECORDS, RELAY, SIO, STATE
+from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
 from chatserver.counsellor import CounsellorNamespace
+from chatserver.handoff import Handoff
 from chatserver.middlewares import error_pages, security_headers
-from chatserver.relay import Relay
+from chatserver.records import RecordStore, codename_salt, metadata
+from chatserver.relay import COUNSELLOR_NS, VISITOR_NS, Relay
 from chatserver.routes import setup_routes
 from chatserver.state import State
 from chatserver.state.memory import MemoryState
 from chatserver.state.redis import RedisState
+from chatserver.storage import open_engine
 from chatserver.visitor import VisitorNamespace
+from chatserver.wire import QuietLog, StrictPacket, refuse_jsonp
 
 log = logging.getLogger(__name__)
 
 # socket.io frames hold one envelope plus a little JSON around it.
 FRAME_OVERHEAD = 4096
+# Case records travel over the counsellor socket; they are the largest frames we accept.
+MAX_FRAME = 1024 * 1024
 
 
 def make_sio(config: Config) -> socketio.AsyncServer:
@@ -35,9 +44,12 @@ def make_sio(config: Config) -> socketio.AsyncServer:
         client_manager=manager,
         cors_allowed_origins=list(config.public_origins),
         cookie=None,
-        logger=False,
-        engineio_logger=False,
-        max_http_buffer_size=(config.max_envelope_bytes + 2) // 3 * 4 + FRAME_OVERHEAD,
+        # Malformed frames are dropped quietly and no client-made text reaches a log.
+        serializer=StrictPacket,
+        logger=QuietLog(),
+        engineio_logger=QuietLog(),
+        max_http_buffer_size=max(MAX_FRAME, (config.max_envelope_bytes + 2) // 3 * 4
+                                 + FRAME_OVERHEAD),
         http_compression=False,
         compression_threshold=1 << 30,
     )
@@ -56,6 +68,62 @@ async def open_state(config: Config) -> State:
     return state
 
 
+async def _bounded(label: str, step: Awaitable[object], limit: float = 5.0) -> None:
+    """Run one shutdown step, but never let it hold the process hostage."""
+    try:
+        await asyncio.wait_for(step, limit)
+    except (asyncio.CancelledError, TimeoutError, Exception) as exc:
+        log.warning("shutdown step %s ended with %s", label, type(exc).__name__)
+
+
+KDF_COSTS = {
+    "min": (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN),
+    "interactive": (nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
+                    nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE),
+    "moderate": (nacl.pwhash.argon2id.OPSLIMIT_MODERATE,
+                 nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE),
+    "sensitive": (nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE,
+                  nacl.pwhash.argon2id.MEMLIMIT_MODERATE),
+}
+
+
+async def records_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The database engine and the record store, plus hourly deletion of expired records."""
+    config = app[CONFIG]
+    engine = open_engine(config)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    ops, mem = KDF_COSTS[config.kdf_cost]
+    hasher = CodenameHasher(await codename_salt(engine), opslimit=ops, memlimit=mem)
+    store = RecordStore(engine, hasher, config.record_retention_days * 86400,
+                        config.drop_ttl_days * 86400)
+    app[RECORDS] = store
+    purger = asyncio.create_task(_purge_forever(store))
+    yield
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
+    await engine.dispose()
+
+
+async def _purge_forever(store: RecordStore) -> None:
+    while True:
+        try:
+            await store.purge(time.time())
+        except Exception as exc:  # the database may be briefly away; try again later
+            log.warning("record purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(3600)
+
+
+async def drain(sio: socketio.AsyncServer) -> None:
+    """Disconnect every client connected to this node, so each reconnects elsewhere."""
+    for namespace in (VISITOR_NS, COUNSELLOR_NS):
+        sids = [sid for sid, _ in sio.manager.get_participants(namespace, None)]
+        for sid in sids:
+            with contextlib.suppress(Exception):
+                await sio.disconnect(sid, namespace=namespace, ignore_queue=True)
+
+
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """State, relay, namespaces and the reaper: opened together, closed together."""
     config, sio = app[CONFIG], app[SIO]
@@ -63,35 +131,37 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = Relay(config, state, sio)
     app[STATE] = state
     app[RELAY] = relay
-    sio.register_namespace(VisitorNamespace(config, relay))
-    sio.register_namespace(CounsellorNamespace(config, relay))
+    handoff = Handoff(config, relay, app[RECORDS])
+    sio.register_namespace(VisitorNamespace(config, relay, handoff))
+    sio.register_namespace(CounsellorNamespace(config, relay, handoff))
     reaper = asyncio.create_task(relay.run_reaper())
     yield
     reaper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reaper
     # Disconnecting every client lets them reconnect to another node and resume there.
-    await sio.shutdown()
+    await _bounded("drain", drain(sio), limit=10.0)
+    await _bounded("socket.io", sio.shutdown())
     manager = sio.manager
     listener = getattr(manager, "thread", None)
     if listener is not None:
         listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await listener
+        await _bounded("pubsub listener", asyncio.wait([listener]))
     redis = getattr(manager, "redis", None)
     if redis is not None:
-        await redis.aclose()
-    await state.close()
+        await _bounded("pubsub connection", redis.aclose())
+    await _bounded("state", state.close())
 
 
 def create_app(config: Config) -> web.Application:
     """Build the chat server for ``config``."""
-    app = web.Application(middlewares=[error_pages], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[error_pages, refuse_jsonp], client_max_size=64 * 1024)
     app[CONFIG] = config
     sio = make_sio(config)
     app[SIO] = sio
     sio.attach(app)
     app.on_response_prepare.append(security_headers)
+    app.cleanup_ctx.append(records_ctx)
     app.cleanup_ctx.append(relay_ctx)
     setup_routes(app)
     return app

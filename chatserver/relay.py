@@ -68,10 +68,16 @@ class Relay:
 
     # -- visitor side -----------------------------------------------------------------
 
-    async def request_chat(self, entry: str, lang: str) -> tuple[Chat, str, int]:
+    async def notify(self, name: str, **fields: Any) -> None:
+        """Tell listeners of an event that happens outside the relay (hand-off, drops)."""
+        await self._notify(name, **fields)
+
+    async def request_chat(self, entry: str, lang: str, record_id: str = "",
+                           preferred: str = "") -> tuple[Chat, str, int]:
         """Queue a new chat; returns it, its resume token and its queue position."""
         now = self.clock()
-        chat = Chat(id=secrets.token_urlsafe(16), entry=entry, lang=lang, requested_at=now)
+        chat = Chat(id=secrets.token_urlsafe(16), entry=entry, lang=lang, requested_at=now,
+                    record_id=record_id, preferred=preferred)
         resume = secrets.token_urlsafe(24)
         try:
             position = await self.state.create_chat(chat, secret_key(resume), self.config.queue_cap)
@@ -153,6 +159,10 @@ class Relay:
                                   {"chat_id": chat.id, "answer": answer, "version": version})
 
     # -- counsellor side --------------------------------------------------------------
+
+    async def own_chat(self, who: Identity, chat_id: str) -> Chat:
+        """The chat if it is assigned to ``who``; otherwise ``not_found`` or ``forbidden``."""
+        return await self._own(who, chat_id)
 
     async def _own(self, who: Identity, chat_id: str) -> Chat:
         chat = await self.state.get_chat(chat_id)

@@ -49,7 +49,9 @@ class VisitorAck(_Strict):
 
 class Consent(_Strict):
     answer: Literal["yes", "no"]
-    version: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+    version: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+    ]
 
 
 class Duty(_Strict):
@@ -77,6 +79,65 @@ class Transfer(_Strict):
     note: Note = ""
 
 
+RecordId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Codename = Annotated[str, msgspec.Meta(min_length=10, max_length=300)]
+B64Key = Annotated[str, msgspec.Meta(min_length=4, max_length=400)]
+RecordBody = Annotated[str, msgspec.Meta(min_length=4, max_length=700_000)]
+SmallBody = Annotated[str, msgspec.Meta(min_length=4, max_length=90_000)]
+ConsentVersion = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+]
+
+
+class HandoffPayload(_Strict):
+    chat_id: ChatId
+    consent_version: ConsentVersion
+    sealed_key: B64Key
+    body: RecordBody
+
+
+class RecordRef(_Strict):
+    record_id: RecordId
+
+
+class RecordOpen(_Strict):
+    record_id: RecordId
+    export: bool = False
+
+
+class RecordNote(_Strict):
+    record_id: RecordId
+    body: SmallBody
+
+
+class DropRef(_Strict):
+    drop_id: RecordId
+
+
+class DropAnswer(_Strict):
+    drop_id: RecordId
+    answer: SmallBody
+
+
+class Return(_Strict):
+    codename: Codename
+    lang: Lang = "de"
+
+
+class CodenameOnly(_Strict):
+    codename: Codename
+
+
+class DropStart(_Strict):
+    lang: Lang = "de"
+
+
+class Drop(_Strict):
+    sealed_key: B64Key
+    body: SmallBody
+    reply_pk: B64Key
+
+
 T = TypeVar("T", bound=msgspec.Struct)
 
 
@@ -93,6 +154,15 @@ def parse(schema: type[T], args: tuple[Any, ...]) -> T:
         return msgspec.convert(data, type=schema, strict=True)
     except msgspec.ValidationError as exc:
         raise invalid(str(exc)) from None
+
+
+def check_base64(*values: str) -> None:
+    """Refuse unless every value is canonical base64."""
+    for value in values:
+        try:
+            b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise invalid("A field is not valid base64.") from None
 
 
 def check_ciphertext(ct: str, max_bytes: int) -> None:

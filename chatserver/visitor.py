@@ -10,18 +10,25 @@ from typing import Any
 
 import socketio
 
+from chatserver import codenames
 from chatserver.config import Config
 from chatserver.edge import event
 from chatserver.errors import ChatError, rate_limited
+from chatserver.handoff import Handoff
 from chatserver.ratelimit import AddressKeys, RateLimiter
 from chatserver.relay import VISITOR_NS, Relay, visitor_room
 from chatserver.schemas import (
     ChatRequest,
+    CodenameOnly,
     Consent,
+    Drop,
+    DropStart,
     Empty,
     Resume,
+    Return,
     VisitorAck,
     VisitorSend,
+    check_base64,
     check_ciphertext,
 )
 from chatserver.state import Envelope
@@ -30,13 +37,16 @@ from chatserver.state import Envelope
 class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Socket events of visitors; every handler validates first, then asks the relay."""
 
-    def __init__(self, config: Config, relay: Relay) -> None:
+    def __init__(self, config: Config, relay: Relay, handoff: Handoff) -> None:
         super().__init__(VISITOR_NS)
         self.config = config
         self.relay = relay
+        self.handoff = handoff
+        # A drop's codename lives only between drop_start and drop, in memory.
+        self._drop_codename: dict[str, str] = {}
         self._chat_of: dict[str, str] = {}
         self._messages = RateLimiter(config.msg_rate_per_s, config.msg_burst)
-        self._requests = RateLimiter(config.chat_requests_per_min / 60.0, 2)
+        self._requests = RateLimiter(config.chat_requests_per_min / 60.0, 3)
         # Per-address limits: sid -> keyed hash of its address, in memory only.
         self._addresses = AddressKeys(config.trusted_proxies)
         self._addr_of: dict[str, str] = {}
@@ -67,6 +77,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._messages.forget(sid)
         self._requests.forget(sid)
         self._addr_of.pop(sid, None)
+        self._drop_codename.pop(sid, None)
         chat_id = self._chat_of.pop(sid, None)
         if chat_id is None:
             return
@@ -101,6 +112,56 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "position": position,
             "estimate_s": await self.relay.estimate(position),
         }
+
+    def _throttle(self, sid: str) -> None:
+        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
+            raise rate_limited("Too many attempts; please wait a moment.")
+
+    @event(Return)
+    async def on_return(self, sid: str, req: Return) -> dict[str, Any]:
+        if sid in self._chat_of:
+            raise ChatError("bad_state", "This connection already holds a chat.")
+        self._throttle(sid)
+        chat, resume, position = await self.handoff.return_chat(req.codename, req.lang)
+        await self._attach(sid, chat.id)
+        return {
+            "ok": True,
+            "chat_id": chat.id,
+            "resume": resume,
+            "position": position,
+            "estimate_s": await self.relay.estimate(position),
+        }
+
+    @event(CodenameOnly)
+    async def on_withdraw(self, sid: str, req: CodenameOnly) -> dict[str, Any]:
+        self._throttle(sid)
+        await self.handoff.withdraw(req.codename)
+        return {"ok": True}
+
+    @event(DropStart)
+    async def on_drop_start(self, sid: str, req: DropStart) -> dict[str, Any]:
+        self._throttle(sid)
+        codename = codenames.generate(req.lang)
+        self._drop_codename[sid] = codename
+        return {"ok": True, "codename": codename}
+
+    @event(Drop)
+    async def on_drop(self, sid: str, req: Drop) -> dict[str, Any]:
+        codename = self._drop_codename.pop(sid, None)
+        if codename is None:
+            raise ChatError("bad_state", "Ask for a codename first (drop_start).")
+        check_base64(req.sealed_key, req.body, req.reply_pk)
+        lang = "de" if codename.split()[0] in codenames.wordlist("de") else "en"
+        await self.handoff.leave_drop(codename, req.sealed_key, req.body, req.reply_pk, lang)
+        return {"ok": True}
+
+    @event(CodenameOnly)
+    async def on_drop_check(self, sid: str, req: CodenameOnly) -> dict[str, Any]:
+        self._throttle(sid)
+        found = await self.handoff.store.read_drop(req.codename)
+        if found is None:
+            raise ChatError("not_found", "No message under this codename (or it expired).")
+        return {"ok": True, "answered": found["answered"], "answer": found["answer"]}
 
     @event(Resume)
     async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:

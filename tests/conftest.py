@@ -24,6 +24,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "addr_connects_per_min": 6000.0,
     "addr_requests_per_min": 6000.0,
     "addr_msgs_per_s": 1000.0,
+    "kdf_cost": "min",
 }
 
 

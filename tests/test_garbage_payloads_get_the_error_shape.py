@@ -107,7 +107,7 @@ async def test_oversized_frame_closes_only_that_connection(harness: Harness) -> 
     flooder = await harness.visitor()
     # The server drops the connection instead of answering.
     with contextlib.suppress(Exception):
-        await flooder.call_raw("send", {"seq": 1, "ct": "A" * 300_000}, timeout=2)
+        await flooder.call_raw("send", {"seq": 1, "ct": "A" * 1_200_000}, timeout=2)
     assert not flooder.connected
     ct = random_ct()
     assert (await healthy.send(ct))["ok"]

@@ -1,0 +1,103 @@
+"""Hand-off with consent into case records, codename return, withdrawal and message drops.
+
+This is the only bridge between a live chat (relay state) and lasting storage (records). It
+enforces on the server what the console also shows: no record without the visitor's yes to
+the current consent text, and only for the counsellor who holds the chat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatserver.config import Config
+from chatserver.errors import ChatError, not_found
+from chatserver.records import RecordError, RecordStore
+from chatserver.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.state import Chat, Identity
+
+
+def _record_error(exc: RecordError) -> ChatError:
+    return ChatError(exc.code, exc.message)
+
+
+class Handoff:
+    """Records and drops for both namespaces."""
+
+    def __init__(self, config: Config, relay: Relay, store: RecordStore) -> None:
+        self.config = config
+        self.relay = relay
+        self.store = store
+
+    async def create_record(self, who: Identity, chat_id: str, consent_version: str,
+                            sealed_key: str, body: str) -> str:
+        """Store the record of a consenting visitor's chat; the visitor gets a codename."""
+        chat = await self.relay.own_chat(who, chat_id)
+        if not chat.consent:
+            raise ChatError("no_consent", "The visitor has not agreed to a case record.")
+        if chat.consent != consent_version or consent_version != self.config.consent_version:
+            raise ChatError("no_consent", "The visitor agreed to a different consent text.")
+        try:
+            record_id, codename = await self.store.create(
+                who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang)
+        except Exception:
+            raise ChatError("unavailable", "The record could not be saved; try again.") from None
+        await self.relay.sio.emit("codename", {"codename": codename},
+                                  room=visitor_room(chat.id), namespace=VISITOR_NS)
+        await self.relay.notify("handed_off", entry=chat.entry, lang=chat.lang,
+                                at=self.relay.clock())
+        return record_id
+
+    async def return_chat(self, codename: str, lang: str) -> tuple[Chat, str, int]:
+        """Open a chat for a returning visitor, linked to their record."""
+        meta = await self.store.find(codename)
+        if meta is None:
+            raise not_found("This codename is unknown or its record has been deleted.")
+        return await self.relay.request_chat("return", lang, record_id=meta.id,
+                                             preferred=meta.counsellor_id)
+
+    async def withdraw(self, codename: str) -> None:
+        """Delete the record belonging to ``codename`` (consent withdrawn)."""
+        if not await self.store.withdraw(codename, self.relay.clock()):
+            raise not_found("This codename is unknown or its record has been deleted.")
+
+    async def list_records(self) -> list[dict[str, Any]]:
+        return [
+            {"record_id": m.id, "created": m.created, "retain_until": m.retain_until,
+             "counsellor_id": m.counsellor_id}
+            for m in await self.store.list_records()
+        ]
+
+    async def open_record(self, who: Identity, record_id: str, export: bool) -> dict[str, Any]:
+        try:
+            return await self.store.open(record_id, who.id, self.relay.clock(),
+                                         "export" if export else "open")
+        except RecordError as exc:
+            raise _record_error(exc) from None
+
+    async def add_note(self, who: Identity, record_id: str, body: str) -> str:
+        try:
+            return await self.store.add_note(record_id, who.id, body, self.relay.clock())
+        except RecordError as exc:
+            raise _record_error(exc) from None
+
+    async def delete_record(self, who: Identity, record_id: str) -> None:
+        if not await self.store.delete(record_id, who.id, self.relay.clock()):
+            raise not_found("No such record.")
+
+    async def leave_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
+                         lang: str) -> None:
+        await self.store.create_drop(codename, sealed_key, body, reply_pk, self.relay.clock())
+        await self.relay.notify("drop_left", entry="drop", lang=lang, at=self.relay.clock())
+
+    async def answer_drop(self, drop_id: str, answer: str) -> None:
+        try:
+            await self.store.answer_drop(drop_id, answer, self.relay.clock())
+        except RecordError as exc:
+            raise _record_error(exc) from None
+        await self.relay.notify("drop_answered", entry="drop", lang="", at=self.relay.clock())
+
+    async def open_drop(self, drop_id: str) -> dict[str, Any]:
+        try:
+            return await self.store.open_drop(drop_id)
+        except RecordError as exc:
+            raise _record_error(exc) from None

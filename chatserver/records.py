@@ -1,0 +1,286 @@
+"""Case records and anonymous message drops: ciphertext in the database, never plaintext.
+
+A record is encrypted in the counsellor's browser under a fresh record key, which is sealed to
+the team's records public key (see ``docs/protocol.md``); the server stores the ciphertext, the
+sealed key and minimal metadata (id, created, retention date, assigned counsellor). A record
+can only be created for a live chat of the calling counsellor whose visitor said yes to the
+current consent text. Visitors find their record or drop again only through a codename, kept
+as a slow hash. Every opening, note, export and deletion is written to an audit trail of ids
+and times, never content.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.codenames import CodenameHasher, generate
+
+metadata = sa.MetaData()
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("retain_until", sa.Float, nullable=False, index=True),
+    sa.Column("counsellor_id", sa.String(64), nullable=False),
+    sa.Column("consent_version", sa.String(32), nullable=False),
+    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+record_notes = sa.Table(
+    "record_notes", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(32),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+# No foreign key: the trail outlives the record it speaks of.
+record_audit = sa.Table(
+    "record_audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+drops = sa.Table(
+    "drops", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("reply_pk", sa.String(64), nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("answered_at", sa.Float, nullable=True),
+)
+
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+AUDIT_ACTIONS = frozenset({"create", "open", "note", "export", "delete", "withdraw", "expire"})
+
+
+class RecordError(Exception):
+    """A refused record operation; ``code`` matches the error shape."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RecordMeta:
+    """What may be shown about a record without opening it."""
+
+    id: str
+    created: float
+    retain_until: float
+    counsellor_id: str
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+async def codename_salt(engine: AsyncEngine) -> bytes:
+    """This installation's salt for codename hashes, created on first use."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(
+            sa.select(settings.c.value).where(settings.c.name == "codename_salt")
+        )).first()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        salt = os.urandom(16)
+        await conn.execute(sa.insert(settings).values(name="codename_salt", value=salt.hex()))
+        return salt
+
+
+class RecordStore:
+    """Create, read, annotate, delete and expire records and drops; audit every access."""
+
+    def __init__(self, engine: AsyncEngine, hasher: CodenameHasher, retention_s: float,
+                 drop_ttl_s: float) -> None:
+        self.engine = engine
+        self.hasher = hasher
+        self.retention_s = retention_s
+        self.drop_ttl_s = drop_ttl_s
+
+    async def _audit(self, conn: Any, record_id: str, user_id: str, action: str,
+                     now: float) -> None:
+        await conn.execute(sa.insert(record_audit).values(
+            record_id=record_id, user_id=user_id, action=action, at=now))
+
+    async def create(self, counsellor_id: str, consent_version: str, sealed_key: str,
+                     body: str, now: float, lang: str = "de") -> tuple[str, str]:
+        """Store a new record durably; returns its id and the visitor's codename."""
+        codename = generate(lang)
+        key = await self.hasher.key(codename)
+        record_id = _new_id()
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(records).values(
+                id=record_id, created=now, retain_until=now + self.retention_s,
+                counsellor_id=counsellor_id, consent_version=consent_version,
+                codename_key=key, sealed_key=sealed_key, body=body))
+            await self._audit(conn, record_id, counsellor_id, "create", now)
+        return record_id, codename
+
+    async def list_records(self) -> list[RecordMeta]:
+        """Every record of the team, newest first (metadata only)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(records.c.id, records.c.created, records.c.retain_until,
+                          records.c.counsellor_id).order_by(records.c.created.desc()))
+            return [RecordMeta(*row) for row in rows]
+
+    async def open(self, record_id: str, user_id: str, now: float,
+                   action: str = "open") -> dict[str, Any]:
+        """The record's ciphertext and notes; the opening is audited."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(sa.select(records).where(records.c.id == record_id))).first()
+            if row is None:
+                raise RecordError("not_found", "No such record.")
+            notes = await conn.execute(
+                sa.select(record_notes.c.id, record_notes.c.created, record_notes.c.author_id,
+                          record_notes.c.body)
+                .where(record_notes.c.record_id == record_id)
+                .order_by(record_notes.c.created))
+            await self._audit(conn, record_id, user_id, action, now)
+            return {
+                "record_id": row.id,
+                "created": row.created,
+                "retain_until": row.retain_until,
+                "counsellor_id": row.counsellor_id,
+                "consent_version": row.consent_version,
+                "sealed_key": row.sealed_key,
+                "body": row.body,
+                "notes": [{"id": n.id, "created": n.created, "author_id": n.author_id,
+                           "body": n.body} for n in notes],
+            }
+
+    async def add_note(self, record_id: str, user_id: str, body: str, now: float) -> str:
+        """Append an encrypted note (sealed under the record key by the console)."""
+        note_id = _new_id()
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(
+                sa.select(records.c.id).where(records.c.id == record_id))).first()
+            if exists is None:
+                raise RecordError("not_found", "No such record.")
+            await conn.execute(sa.insert(record_notes).values(
+                id=note_id, record_id=record_id, created=now, author_id=user_id, body=body))
+            await self._audit(conn, record_id, user_id, "note", now)
+        return note_id
+
+    async def delete(self, record_id: str, user_id: str, now: float,
+                     action: str = "delete") -> bool:
+        """Delete a record and its notes; True if it existed."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(record_notes).where(record_notes.c.record_id == record_id))
+            gone = (await conn.execute(sa.delete(records).where(records.c.id == record_id)))
+            if gone.rowcount:
+                await self._audit(conn, record_id, user_id, action, now)
+            return bool(gone.rowcount)
+
+    async def find(self, codename: str) -> RecordMeta | None:
+        """The record a codename belongs to, if any."""
+        key = await self.hasher.key(codename)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(records.c.id, records.c.created, records.c.retain_until,
+                          records.c.counsellor_id).where(records.c.codename_key == key))).first()
+            return RecordMeta(*row) if row else None
+
+    async def withdraw(self, codename: str, now: float) -> bool:
+        """The visitor withdraws consent: their record is deleted at once."""
+        meta = await self.find(codename)
+        if meta is None:
+            return False
+        return await self.delete(meta.id, "visitor", now, action="withdraw")
+
+    async def audit_trail(self, record_id: str) -> list[dict[str, Any]]:
+        """Who did what to a record, when (ids and times only)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(record_audit.c.user_id, record_audit.c.action, record_audit.c.at)
+                .where(record_audit.c.record_id == record_id).order_by(record_audit.c.id))
+            return [{"user_id": r.user_id, "action": r.action, "at": r.at} for r in rows]
+
+    async def purge(self, now: float) -> int:
+        """Delete records past their retention date and expired drops."""
+        async with self.engine.begin() as conn:
+            expired = [r[0] for r in await conn.execute(
+                sa.select(records.c.id).where(records.c.retain_until < now))]
+            for record_id in expired:
+                await conn.execute(
+                    sa.delete(record_notes).where(record_notes.c.record_id == record_id))
+                await conn.execute(sa.delete(records).where(records.c.id == record_id))
+                await self._audit(conn, record_id, "system", "expire", now)
+            gone = await conn.execute(sa.delete(drops).where(drops.c.expires < now))
+            return len(expired) + int(gone.rowcount or 0)
+
+    # -- anonymous message drops ------------------------------------------------------
+
+    async def create_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
+                          now: float) -> str:
+        """Store a visitor's sealed message under the hash of their codename."""
+        key = await self.hasher.key(codename)
+        drop_id = _new_id()
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.insert(drops).values(
+                id=drop_id, created=now, expires=now + self.drop_ttl_s, codename_key=key,
+                sealed_key=sealed_key, body=body, reply_pk=reply_pk))
+        return drop_id
+
+    async def list_drops(self) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(drops.c.id, drops.c.created, drops.c.expires, drops.c.answered_at)
+                .order_by(drops.c.created))
+            return [{"drop_id": r.id, "created": r.created, "expires": r.expires,
+                     "answered": r.answered_at is not None} for r in rows]
+
+    async def open_drop(self, drop_id: str) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(drops).where(drops.c.id == drop_id))).first()
+            if row is None:
+                raise RecordError("not_found", "No such message.")
+            return {"drop_id": row.id, "created": row.created, "sealed_key": row.sealed_key,
+                    "body": row.body, "reply_pk": row.reply_pk, "answer": row.answer}
+
+    async def answer_drop(self, drop_id: str, answer: str, now: float) -> None:
+        """Store the answer, sealed by the console to the visitor's reply key."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                sa.update(drops).where(drops.c.id == drop_id)
+                .values(answer=answer, answered_at=now))
+            if not done.rowcount:
+                raise RecordError("not_found", "No such message.")
+
+    async def read_drop(self, codename: str) -> dict[str, Any] | None:
+        """What a visitor with this codename may see: whether answered, and the answer."""
+        key = await self.hasher.key(codename)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(drops.c.answer, drops.c.expires).where(drops.c.codename_key == key)
+            )).first()
+            if row is None:
+                return None
+            return {"answered": row.answer is not None, "answer": row.answer or "",
+                    "expires": row.expires}

@@ -1,0 +1,146 @@
+"""The socket.io wire, hardened: malformed frames are dropped quietly, no client text is logged.
+
+python-socketio decodes whatever a client sends and, on a malformed frame, lets the exception
+escape into a logged traceback (or an unretrieved task error); its log lines interpolate
+session ids, origins and event names the client chose; and engine.io answers JSONP polling,
+which a foreign page can load as a script. This module closes those three doors.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+from socketio import packet as sio_packet
+
+from chatserver.middlewares import Handler
+
+# Longest event name any client of ours sends ("transfer", "consent", ...), with room to spare.
+MAX_EVENT_NAME = 32
+
+# Library messages about server-side faults (Redis, the pub/sub listener, the service task):
+# fixed texts worth keeping. Everything else those libraries log is caused by a client.
+SERVER_FAULTS = (
+    "Cannot publish to redis",
+    "Cannot receive from redis",
+    "pubsub listen() exited",
+    "Handler error in pubsub",
+    "Unexpected Error in pubsub",
+    "service task exception",
+    "The WebSocket transport is not available",
+)
+CLIENT_NOTE_INTERVAL_S = 60.0
+# python-socketio dispatches a client *event* of these names to on_connect / on_disconnect with
+# the client's arguments: a spoofed connect environ (REMOTE_ADDR) or a fake disconnect that
+# resets per-connection limits. Only the transport may raise them.
+RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
+
+
+class StrictPacket(sio_packet.Packet):  # type: ignore[misc]
+    """A socket.io packet that refuses binary attachments and anything but a plain JSON event.
+
+    A malformed frame decodes to a DISCONNECT of its namespace: the dispatcher then has
+    nothing to raise about, and the sender's namespace connection ends.
+    """
+
+    def decode(self, encoded_packet: Any) -> int:
+        """Decode like the library, then check the shape; refuse instead of raising."""
+        try:
+            attachments = super().decode(encoded_packet)
+        except (ValueError, TypeError, IndexError, RecursionError):
+            return self._refuse()
+        namespace: object = self.namespace
+        if namespace is not None and not (isinstance(namespace, str)
+                                          and namespace.startswith("/")):
+            return self._refuse()
+        if attachments or self.packet_type not in (
+            sio_packet.CONNECT, sio_packet.DISCONNECT, sio_packet.EVENT, sio_packet.ACK,
+        ):
+            return self._refuse()
+        if self.packet_type == sio_packet.EVENT and not _is_event(self.data):
+            return self._refuse()
+        if self.packet_type == sio_packet.ACK and not isinstance(self.data, list):
+            return self._refuse()
+        return 0
+
+    def _refuse(self) -> int:
+        namespace: object = getattr(self, "namespace", None)
+        if not (isinstance(namespace, str) and namespace.startswith("/")):
+            namespace = "/"
+        self.packet_type = sio_packet.DISCONNECT
+        self.namespace = namespace
+        self.data = None
+        self.id = None
+        return 0
+
+
+def _is_event(data: Any) -> bool:
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and isinstance(data[0], str)
+        and 0 < len(data[0]) <= MAX_EVENT_NAME
+        and data[0] not in RESERVED_EVENTS
+    )
+
+
+class QuietLog:
+    """Logger for python-socketio and python-engineio that never writes client-made text.
+
+    Server-side faults keep their fixed text and the exception type; anything a client
+    provoked becomes one fixed, rate-limited note. Never a traceback, never an argument.
+    """
+
+    def __init__(self, name: str = "chatserver.socketio") -> None:
+        self._log = logging.getLogger(name)
+        self._client_events = 0
+        self._noted_at = -CLIENT_NOTE_INTERVAL_S
+
+    def debug(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Dropped: library debug lines carry session ids and payloads."""
+
+    def info(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Dropped, like debug."""
+
+    def warning(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Library warnings are all about what a client did."""
+        self._client()
+
+    def error(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """A server fault keeps its fixed text; anything else is a client's doing."""
+        self._emit(msg, None)
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        """Like error, with only the type of the exception being handled."""
+        exc = sys.exc_info()[1]
+        self._emit(msg, type(exc).__name__ if exc is not None else None)
+
+    def _emit(self, msg: object, exc_type: str | None) -> None:
+        text = msg if isinstance(msg, str) else ""
+        if text.startswith(SERVER_FAULTS):
+            # The fixed prefix only: some of these texts end with library-formatted numbers.
+            fault = next(p for p in SERVER_FAULTS if text.startswith(p))
+            self._log.error("socket.io: %s (%s)", fault, exc_type or "no exception")
+        else:
+            self._client()
+
+    def _client(self) -> None:
+        self._client_events += 1
+        now = time.monotonic()
+        if now - self._noted_at >= CLIENT_NOTE_INTERVAL_S:
+            self._log.warning("socket.io refused %d malformed or unexpected client requests",
+                              self._client_events)
+            self._client_events = 0
+            self._noted_at = now
+
+
+@web.middleware
+async def refuse_jsonp(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Engine.IO's JSONP polling turns socket.io into a script any page could include."""
+    if request.path.rstrip("/") == "/socket.io" and "j" in request.query:
+        raise web.HTTPBadRequest(text="JSONP polling is not supported.")
+    return await handler(request)
+
