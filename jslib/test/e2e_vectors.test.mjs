@@ -1,0 +1,155 @@
+// jslib/e2e.js against the known answers that chatserver/crypto.py wrote (tests/vectors/e2e.json).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+globalThis.nacl = createRequire(import.meta.url)("tweetnacl");
+const e2e = await import("../e2e.js");
+const V = JSON.parse(readFileSync(new URL("../../tests/vectors/e2e.json", import.meta.url), "utf8"));
+const { fromHex, hex } = e2e;
+
+/** A stand-in for randomBytes that hands out the given chunks in order. */
+function fixed(...chunks) {
+  const queue = chunks.map(fromHex);
+  return (n) => {
+    const chunk = queue.shift();
+    assert.equal(chunk.length, n);
+    return chunk;
+  };
+}
+
+function visitor(opts = {}) {
+  return e2e.createVisitorSession({
+    orgPublicKey: V.org.public_key, chatId: V.handshake.chat_id,
+    revocationList: V.revocations.list, now: V.now, random: fixed(V.handshake.visitor_esk),
+    ...opts,
+  });
+}
+
+function counsellor() {
+  return e2e.createCounsellorSession({
+    identitySecretKey: fromHex(V.identity.seed), certificate: V.certificate,
+    chatId: V.handshake.chat_id, random: fixed(V.handshake.counsellor_esk),
+  });
+}
+
+function established() {
+  const v = visitor(), c = counsellor();
+  const { reply } = c.receive(v.hello());
+  v.receive(reply);
+  return { v, c };
+}
+
+function throwsCode(fn, code) {
+  assert.throws(fn, (err) => err instanceof e2e.CryptoError && err.code === code,
+                `expected a CryptoError with code ${code}`);
+}
+
+test("HMAC-SHA-512 matches", () => {
+  for (const c of V.hmac_sha512) {
+    assert.equal(hex(e2e.hmacSha512(fromHex(c.key), fromHex(c.msg))), c.mac);
+  }
+});
+
+test("HKDF-SHA-512 matches", () => {
+  const c = V.hkdf_sha512;
+  assert.equal(hex(e2e.hkdfSha512(fromHex(c.salt), fromHex(c.ikm), fromHex(c.info))), c.okm);
+});
+
+test("ratchet steps match", () => {
+  let ck = fromHex(V.ratchet.chain_key);
+  for (const step of V.ratchet.steps) {
+    const [mk, next] = e2e.ratchetStep(ck);
+    assert.equal(hex(mk), step.message_key);
+    assert.equal(hex(next), step.next_chain_key);
+    ck = next;
+  }
+});
+
+test("certificates are accepted or refused with the same code as in Python", () => {
+  const revoked = V.revocations.revoked.map(e2e.b64decode);
+  for (const c of V.certificate_cases) {
+    const check = () => e2e.verifyCertificate(c.certificate, V.org.public_key, V.now, revoked);
+    if (c.error === null) assert.equal(check().pseudonym, c.certificate.pseudonym, c.name);
+    else throwsCode(check, c.error);
+  }
+});
+
+test("revocation lists: valid, stale and forged", () => {
+  const r = V.revocations;
+  const keys = e2e.verifyRevocationList(r.list, V.org.public_key, V.now, r.max_age);
+  assert.deepEqual(keys.map(e2e.b64encode), r.revoked);
+  throwsCode(() => e2e.verifyRevocationList(r.list, V.org.public_key, r.stale_now, r.max_age),
+             "stale");
+  throwsCode(() => e2e.verifyRevocationList(r.forged, V.org.public_key, V.now, r.max_age),
+             "certificate");
+  throwsCode(() => visitor({ revocationList: r.forged }), "certificate");
+});
+
+test("handshake frames and safety number match", () => {
+  const v = visitor(), c = counsellor();
+  const hello = v.hello();
+  assert.equal(hex(hello), V.handshake.visitor_hello);
+  const answered = c.receive(hello);
+  assert.equal(answered.kind, "established");
+  assert.equal(hex(answered.reply), V.handshake.counsellor_hello);
+  const got = v.receive(answered.reply);
+  assert.deepEqual(got, { kind: "established",
+                          payload: { pseudonym: V.handshake.pseudonym,
+                                     safetyNumber: V.handshake.safety_number } });
+  assert.equal(v.counsellor.pseudonym, V.handshake.pseudonym);
+  assert.equal(v.safetyNumber(), c.safetyNumber());
+  assert.match(v.safetyNumber(), /^(\d{5} ){11}\d{5}$/);
+});
+
+test("message frames match byte for byte and open to the same payloads", () => {
+  const { v, c } = established();
+  for (const m of V.messages) {
+    const [src, dst] = m.from === "visitor" ? [v, c] : [c, v];
+    const frame = src.encrypt(m.payload, { nonce: fromHex(m.nonce) });
+    assert.equal(hex(frame), m.frame);
+    assert.deepEqual(dst.receive(fromHex(m.frame)), { kind: "message", payload: m.payload });
+  }
+});
+
+test("bad message frames are refused with the same code as in Python", () => {
+  const v2c = V.messages.filter((m) => m.from === "visitor");
+  for (const r of V.rejections) {
+    const { c } = established();
+    for (const m of v2c.slice(0, r.delivered)) c.receive(fromHex(m.frame));
+    if (r.error === null) {
+      assert.equal(c.receive(fromHex(r.frame)).kind, "message", r.name);
+    } else {
+      throwsCode(() => c.receive(fromHex(r.frame)), r.error);
+      // Nothing was burnt: the genuine next frame still opens.
+      const next = v2c[r.delivered];
+      assert.deepEqual(c.receive(fromHex(next.frame)).payload, next.payload, r.name);
+    }
+  }
+});
+
+test("forged counsellor hellos are refused, and the genuine one still works", () => {
+  for (const r of V.hello_rejections) {
+    const v = visitor();
+    v.hello();
+    throwsCode(() => v.receive(fromHex(r.frame)), r.error);
+    assert.equal(v.established, false, r.name);
+    assert.equal(v.receive(fromHex(V.handshake.counsellor_hello)).kind, "established", r.name);
+  }
+});
+
+test("a low-order visitor key is refused (all-zero shared secret)", () => {
+  throwsCode(() => counsellor().receive(fromHex(V.handshake.weak_visitor_hello)), "weak_key");
+});
+
+test("sealed messages match and open", () => {
+  const s = V.seal;
+  const sealed = e2e.seal(fromHex(s.recipient_pk), fromHex(s.message), { random: fixed(s.esk) });
+  assert.equal(hex(sealed), s.sealed);
+  const opened = e2e.openSealed(fromHex(s.recipient_sk), fromHex(s.recipient_pk), fromHex(s.sealed));
+  assert.equal(hex(opened), s.message);
+  const bad = fromHex(s.sealed);
+  bad[40] ^= 1;
+  throwsCode(() => e2e.openSealed(fromHex(s.recipient_sk), fromHex(s.recipient_pk), bad), "tampered");
+});

@@ -1,0 +1,217 @@
+"""Write ``tests/vectors/e2e.json``: known answers from ``chatserver/crypto.py`` for both languages.
+
+Every secret comes from a fixed seed, so running this again gives the same file. Run it after a
+deliberate protocol change only: ``.venv/bin/python -m tests.vectors.generate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chatserver import crypto
+
+OUT = Path(__file__).with_name("e2e.json")
+NOW = 1_800_000_000
+DAY = 86400
+# A point of order 8 on Curve25519: any scalar times it is the identity, so X25519 gives zeros.
+LOW_ORDER_POINT = bytes.fromhex(
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+
+
+def seed(name: str, size: int = 32) -> bytes:
+    """A fixed pseudo-secret for ``name``."""
+    return hashlib.sha512(b"erstkontakt test vector " + name.encode()).digest()[:size]
+
+
+def fixed(*chunks: bytes) -> Callable[[int], bytes]:
+    """A stand-in for os.urandom that returns ``chunks`` in order."""
+    queue = list(chunks)
+
+    def rng(n: int) -> bytes:
+        chunk = queue.pop(0)
+        assert len(chunk) == n
+        return chunk
+
+    return rng
+
+
+def _pair(chat_id: str, org: crypto.SigningSeed, ident: crypto.SigningSeed,
+          cert: dict[str, Any], revocations: dict[str, Any], nonces: list[bytes]
+          ) -> tuple[crypto.VisitorSession, crypto.CounsellorSession]:
+    visitor = crypto.VisitorSession(org.public_key, chat_id, revocations, now=NOW,
+                                    rng=fixed(seed("visitor esk"), *nonces))
+    counsellor = crypto.CounsellorSession(ident, cert, chat_id,
+                                          rng=fixed(seed("counsellor esk"), *nonces))
+    return visitor, counsellor
+
+
+def build() -> dict[str, Any]:
+    """Every known answer, as one JSON-ready object."""
+    org = crypto.SigningSeed(seed("org"))
+    other_org = crypto.SigningSeed(seed("other org"))
+    ident = crypto.SigningSeed(seed("identity"))
+    revoked_ident = crypto.SigningSeed(seed("revoked identity"))
+    cert = crypto.issue_certificate(org, ident.public_key, "Anna", NOW - DAY, NOW + 90 * DAY,
+                                    serial=seed("serial", 16))
+    revocations = crypto.issue_revocation_list(org, NOW - 3600, [revoked_ident.public_key])
+
+    def certificate_case(name: str, c: dict[str, Any], error: str | None) -> dict[str, Any]:
+        return {"name": name, "certificate": c, "error": error}
+
+    tampered = dict(cert, pseudonym="Bert")
+    cert_cases = [
+        certificate_case("valid", cert, None),
+        certificate_case("expired", crypto.issue_certificate(
+            org, ident.public_key, "Anna", NOW - 100 * DAY, NOW - DAY,
+            serial=seed("serial expired", 16)), "expired"),
+        certificate_case("not yet valid", crypto.issue_certificate(
+            org, ident.public_key, "Anna", NOW + DAY, NOW + 90 * DAY,
+            serial=seed("serial future", 16)), "expired"),
+        certificate_case("revoked", crypto.issue_certificate(
+            org, revoked_ident.public_key, "Rolf", NOW - DAY, NOW + 90 * DAY,
+            serial=seed("serial revoked", 16)), "revoked"),
+        certificate_case("signed by another organisation", crypto.issue_certificate(
+            other_org, ident.public_key, "Anna", NOW - DAY, NOW + 90 * DAY,
+            serial=seed("serial other", 16)), "certificate"),
+        certificate_case("pseudonym changed after signing", tampered, "certificate"),
+        certificate_case("issued as a string", dict(cert, issued=str(cert["issued"])),
+                         "certificate"),
+    ]
+
+    chat_id = "c-8f3a1e2b"
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("visitor", {"t": "text", "body": "Hallo, ich möchte aussteigen."}),
+        ("counsellor", {"t": "text", "body": "Hallo! Schön, dass Sie schreiben. 👋"}),
+        ("visitor", {"t": "text", "body": "x" * 900}),
+        ("visitor", {"t": "consent", "version": "v1", "answer": True}),
+        ("counsellor", {"t": "text", "body": "ü" * 1500}),
+        ("visitor", {"t": "text", "body": "line\nbreak \"quoted\" \\ tab\t \u0001 </script>"}),
+        ("counsellor", {"t": "text", "body": "z" * 9000}),
+    ]
+    nonces = [seed(f"nonce {i}", 24) for i in range(len(script))]
+    visitor, counsellor = _pair(chat_id, org, ident, cert, revocations, [])
+    vhello = visitor.hello()
+    answered = counsellor.receive(vhello)
+    assert answered.reply is not None
+    chello = answered.reply
+    established = visitor.receive(chello)
+    assert visitor.safety_number() == counsellor.safety_number()
+    messages = []
+    for i, (sender, payload) in enumerate(script):
+        src, dst = (visitor, counsellor) if sender == "visitor" else (counsellor, visitor)
+        frame = src.encrypt(payload, nonce=nonces[i])
+        assert dst.receive(frame).payload == payload
+        messages.append({"from": sender, "payload": payload, "nonce": nonces[i].hex(),
+                         "frame": frame.hex()})
+
+    first_v2c = bytes.fromhex(messages[0]["frame"])
+    second_v2c = bytes.fromhex(messages[2]["frame"])
+    flipped = bytearray(first_v2c)
+    flipped[100] ^= 0x01
+    wrong_counter = bytearray(first_v2c)
+    wrong_counter[8] = 2
+    rejections = [
+        {"name": "payload bit flipped", "delivered": 0, "frame": bytes(flipped).hex(),
+         "error": "tampered"},
+        {"name": "nonce bit flipped", "delivered": 0,
+         "frame": (first_v2c[:20] + bytes([first_v2c[20] ^ 0x80]) + first_v2c[21:]).hex(),
+         "error": "tampered"},
+        {"name": "counter changed", "delivered": 0, "frame": bytes(wrong_counter).hex(),
+         "error": "tampered"},
+        {"name": "replayed", "delivered": 1, "frame": first_v2c.hex(), "error": "replayed"},
+        {"name": "truncated", "delivered": 0, "frame": first_v2c[:200].hex(),
+         "error": "truncated"},
+        {"name": "cut below the smallest bucket", "delivered": 0,
+         "frame": first_v2c[:30].hex(), "error": "truncated"},
+        {"name": "too far ahead", "delivered": 0,
+         "frame": (first_v2c[:1] + (crypto.WINDOW + 1).to_bytes(8, "big")
+                   + first_v2c[9:]).hex(), "error": "reordered"},
+        {"name": "late but inside the window opens", "delivered": 0,
+         "frame": second_v2c.hex(), "error": None},
+        {"name": "unknown frame type", "delivered": 0, "frame": "7f" + first_v2c[1:].hex(),
+         "error": "malformed"},
+    ]
+
+    # A server in the middle swaps the counsellor's chat key, or the certificate.
+    mitm_sk = seed("mitm esk")
+    mitm_pk = crypto.box_keypair(fixed(mitm_sk))[1]
+    swapped_key = chello[:2] + mitm_pk + chello[34:]
+    other_ident = crypto.SigningSeed(seed("other identity"))
+    other_cert = crypto.issue_certificate(org, other_ident.public_key, "Anna", NOW - DAY,
+                                          NOW + 90 * DAY, serial=seed("serial mitm", 16))
+    other_json = json.dumps(other_cert, separators=(",", ":"), sort_keys=True).encode()
+    swapped_cert = chello[:98] + len(other_json).to_bytes(2, "big") + other_json
+    hello_rejections = [
+        {"name": "chat key swapped", "frame": swapped_key.hex(), "error": "handshake"},
+        {"name": "certificate swapped for another certified counsellor",
+         "frame": swapped_cert.hex(), "error": "handshake"},
+        {"name": "truncated", "frame": chello[:-5].hex(), "error": "truncated"},
+    ]
+    weak_visitor_hello = bytes([crypto.VISITOR_HELLO, crypto.VERSION]) + LOW_ORDER_POINT
+
+    r_sk = seed("records sk")
+    r_pk = crypto.box_keypair(fixed(r_sk))[1]
+    sealed = crypto.seal(r_pk, b"record key material", rng=fixed(seed("seal esk")))
+
+    hmac_key = seed("hmac key", 40)
+    chain0 = seed("chain key")
+    ratchet = []
+    ck = chain0
+    for _ in range(3):
+        mk, ck = crypto._Chain.step(ck)
+        ratchet.append({"message_key": mk.hex(), "next_chain_key": ck.hex()})
+
+    return {
+        "note": "generated by tests/vectors/generate.py from chatserver/crypto.py",
+        "now": NOW,
+        "window": crypto.WINDOW,
+        "buckets": list(crypto.BUCKETS),
+        "hmac_sha512": [
+            {"key": hmac_key.hex(), "msg": b"message".hex(),
+             "mac": crypto.hmac_sha512(hmac_key, b"message").hex()},
+            {"key": (b"k" * 200).hex(), "msg": "",
+             "mac": crypto.hmac_sha512(b"k" * 200, b"").hex()},
+        ],
+        "hkdf_sha512": {"salt": seed("salt").hex(), "ikm": seed("ikm").hex(),
+                        "info": b"info".hex(),
+                        "okm": crypto.hkdf_sha512(seed("salt"), seed("ikm"), b"info").hex()},
+        "ratchet": {"chain_key": chain0.hex(), "steps": ratchet},
+        "org": {"seed": org.seed().hex(), "public_key": crypto.b64encode(org.public_key)},
+        "identity": {"seed": ident.seed().hex(),
+                     "public_key": crypto.b64encode(ident.public_key)},
+        "certificate": cert,
+        "certificate_cases": cert_cases,
+        "revocations": {
+            "list": revocations, "max_age": 7 * DAY,
+            "revoked": [crypto.b64encode(revoked_ident.public_key)],
+            "stale_now": NOW - 3600 + 7 * DAY + 1,
+            "forged": dict(revocations, revoked=[]),
+        },
+        "handshake": {
+            "chat_id": chat_id, "visitor_esk": seed("visitor esk").hex(),
+            "counsellor_esk": seed("counsellor esk").hex(), "visitor_hello": vhello.hex(),
+            "counsellor_hello": chello.hex(),
+            "pseudonym": established.payload["pseudonym"],
+            "safety_number": visitor.safety_number(),
+            "weak_visitor_hello": weak_visitor_hello.hex(),
+        },
+        "messages": messages,
+        "rejections": rejections,
+        "hello_rejections": hello_rejections,
+        "seal": {"recipient_sk": r_sk.hex(), "recipient_pk": r_pk.hex(),
+                 "esk": seed("seal esk").hex(), "message": b"record key material".hex(),
+                 "sealed": sealed.hex()},
+    }
+
+
+def main() -> None:
+    """Regenerate the vector file."""
+    OUT.write_text(json.dumps(build(), indent=1, ensure_ascii=False) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main()
