@@ -467,7 +467,7 @@ class Received:
     """The result of one incoming frame."""
 
     kind: str  # "established" or "message"
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(repr=False)  # plaintext: never into a log
     reply: bytes | None = field(default=None, repr=False)
 
 
