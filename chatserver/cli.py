@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from chatserver import keys
 from chatserver.config import ConfigError, load_config
 from chatserver.main import create_app
 
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+    registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+        keys.register_cli,
+    ]
     return registrars
 
 

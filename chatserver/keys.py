@@ -1,0 +1,191 @@
+"""``chatserver keys``: the offline organisation key, counsellor certificates, revocations.
+
+Run on an offline machine. The organisation signing key file is written once with mode 0600
+and refused if anyone but its owner can read it. Only public keys, certificates and signed
+revocation lists are printed; the signing key never is. The crypto is in :mod:`chatserver.crypto`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from chatserver import crypto
+
+KEY_FILE = "org-signing-key.json"
+REVOCATIONS_FILE = "revocations.json"
+KEY_KIND = "erstkontakt-org-signing-key"
+MAX_DAYS = 3650
+
+
+class KeyFileError(Exception):
+    """A key or list file that is missing, unsafe or not what it claims to be."""
+
+
+def write_org_key(directory: Path, org: crypto.SigningSeed) -> Path:
+    """Write the signing key file (mode 0600, never over an existing one)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / KEY_FILE
+    data = json.dumps({"kind": KEY_KIND, "v": crypto.VERSION,
+                       "seed": crypto.b64encode(org.seed()),
+                       "public_key": crypto.b64encode(org.public_key)}) + "\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} exists; refusing to overwrite a signing key") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+    return path
+
+
+def load_org_key(path: Path) -> crypto.SigningSeed:
+    """Read the signing key file, refusing one that others could read."""
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyFileError(f"{path} is accessible by others; chmod 600 it first")
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFileError(f"{path} is not a signing key file") from None
+    if not isinstance(data, dict) or data.get("kind") != KEY_KIND:
+        raise KeyFileError(f"{path} is not a signing key file")
+    try:
+        org = crypto.SigningSeed(crypto.b64decode(str(data.get("seed"))))
+    except crypto.CryptoError:
+        raise KeyFileError(f"{path} holds no valid signing key") from None
+    if crypto.b64encode(org.public_key) != data.get("public_key"):
+        raise KeyFileError(f"{path} is inconsistent: its public key does not match")
+    return org
+
+
+def load_revocation_list(path: Path) -> dict[str, Any]:
+    """Read a revocation list file as JSON (checked by whoever uses it)."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFileError(f"{path} is not JSON") from None
+    return data
+
+
+def write_public_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically with ``data`` (public material, mode 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=1) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _public_key_arg(text: str) -> bytes:
+    try:
+        key = crypto.b64decode(text)
+    except crypto.CryptoError:
+        raise KeyFileError("--pubkey is not base64") from None
+    if len(key) != crypto.KEY_BYTES:
+        raise KeyFileError("--pubkey is not a 32-byte Ed25519 public key")
+    return key
+
+
+def _init_org(args: argparse.Namespace) -> int:
+    org = crypto.SigningSeed.generate()
+    out = Path(args.out)
+    path = write_org_key(out, org)
+    revocations = out / REVOCATIONS_FILE
+    if not revocations.exists():
+        write_public_json(revocations, crypto.issue_revocation_list(org, int(time.time()), []))
+    print(crypto.b64encode(org.public_key))
+    print(f"signing key written to {path} (mode 0600): keep it offline; "
+          f"pin the line above as CHATSERVER_ORG_PUBLIC_KEY", file=sys.stderr)
+    return 0
+
+
+def _certify(args: argparse.Namespace) -> int:
+    org = load_org_key(Path(args.org_key))
+    if not 1 <= args.days <= MAX_DAYS:
+        raise KeyFileError(f"--days must be between 1 and {MAX_DAYS}")
+    now = int(time.time())
+    try:
+        cert = crypto.issue_certificate(org, _public_key_arg(args.pubkey), args.pseudonym, now,
+                                        now + args.days * 86400)
+    except crypto.CertificateError as exc:
+        raise KeyFileError(str(exc)) from None
+    print(json.dumps(cert, ensure_ascii=False))
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    org = load_org_key(Path(args.org_key))
+    path = Path(args.list)
+    revoked: set[bytes] = set()
+    if path.exists():
+        try:
+            revoked = set(crypto.verify_revocation_list(
+                load_revocation_list(path), org.public_key, int(time.time()), max_age=2**62))
+        except crypto.CertificateError as exc:
+            raise KeyFileError(f"{path}: {exc}") from None
+    for text in args.pubkey or []:
+        revoked.add(_public_key_arg(text))
+    now = int(time.time())
+    write_public_json(path, crypto.issue_revocation_list(org, now, sorted(revoked)))
+    print(f"{path}: {len(revoked)} revoked key(s), issued {now}", file=sys.stderr)
+    return 0
+
+
+def _show_public(args: argparse.Namespace) -> int:
+    print(crypto.b64encode(load_org_key(Path(args.org_key)).public_key))
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``keys`` and its subcommands to the ``chatserver`` command."""
+    keys = subparsers.add_parser("keys", help="organisation key, certificates, revocations")
+    keys.set_defaults(func=run)
+    sub = keys.add_subparsers(dest="keys_command", required=True)
+
+    init = sub.add_parser("init-org", help="create the organisation signing key (offline)")
+    init.add_argument("--out", required=True, help="directory for the key file (created)")
+    init.set_defaults(keys_func=_init_org)
+
+    certify = sub.add_parser("certify", help="certify a counsellor identity key")
+    certify.add_argument("--org-key", required=True, help="organisation signing key file")
+    certify.add_argument("--pubkey", required=True, help="counsellor Ed25519 public key, base64")
+    certify.add_argument("--pseudonym", required=True, help="name shown to visitors")
+    certify.add_argument("--days", type=int, default=90, help="validity in days (default 90)")
+    certify.set_defaults(keys_func=_certify)
+
+    revoke = sub.add_parser("revoke", help="revoke keys and re-sign the revocation list")
+    revoke.add_argument("--org-key", required=True, help="organisation signing key file")
+    revoke.add_argument("--list", required=True, help="revocation list file (created if absent)")
+    revoke.add_argument("--pubkey", action="append",
+                        help="identity key to revoke, base64 (repeatable; none: re-sign only)")
+    revoke.set_defaults(keys_func=_revoke)
+
+    show = sub.add_parser("show-public", help="print the organisation public key")
+    show.add_argument("--org-key", required=True, help="organisation signing key file")
+    show.set_defaults(keys_func=_show_public)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``keys`` subcommand; errors go to stderr with exit status 2."""
+    try:
+        code: int = args.keys_func(args)
+    except KeyFileError as exc:
+        print(f"keys: {exc}", file=sys.stderr)
+        return 2
+    return code
