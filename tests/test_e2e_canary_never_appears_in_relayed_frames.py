@@ -1,0 +1,157 @@
+"""A full chat through a real server, with transfer: the plaintext never crosses the relay.
+
+The clients talk to the server through a plain TCP proxy on loopback that records every byte
+in both directions. They use the HTTP long-polling transport, so nothing on the wire is
+masked: a leaked plaintext would show up verbatim in the recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import pytest
+import redis.asyncio as redis
+
+from chatserver import crypto
+from tests.support.clients import CounsellorClient, VisitorClient
+from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
+from tests.support.harness import Harness
+
+CANARIES = ["canary-7f3e91-visitor", "canary-c41d08-counsellor", "canary-9a6b22-after-transfer"]
+
+
+class RecordingProxy:
+    """Forwards loopback TCP connections to the server and keeps every byte it forwards."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.recorded = bytearray()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(src, dst))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                self.recorded += data
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            dst.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def proxy(harness: Harness) -> AsyncIterator[RecordingProxy]:
+    target = urlsplit(harness.url)
+    assert target.hostname is not None and target.port is not None
+    p = RecordingProxy(target.hostname, target.port)
+    await p.start()
+    yield p
+    await p.close()
+
+
+async def _counsellor(harness: Harness, proxy: RecordingProxy, name: str,
+                      pseudonym: str) -> CounsellorClient:
+    client = CounsellorClient(proxy.url, await harness.token(name, pseudonym=pseudonym))
+    await client.connect(transports=["polling"])
+    harness.track(client)
+    assert (await client.duty(True))["ok"]
+    return client
+
+
+async def _redis_dump(url: str) -> bytes:
+    client = redis.Redis.from_url(url)
+    try:
+        dumped = bytearray()
+        async for key in client.scan_iter():
+            dumped += key + (await client.dump(key) or b"")
+        return bytes(dumped)
+    finally:
+        await client.aclose()
+
+
+async def test_canaries_never_cross_the_relay_in_plaintext(
+    harness: Harness, proxy: RecordingProxy, backend: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pki = Pki()
+    anna = E2ECounsellor(await _counsellor(harness, proxy, "anna", "Anna"), pki.identity("Anna"))
+    bert = E2ECounsellor(await _counsellor(harness, proxy, "bert", "Bert"), pki.identity("Bert"))
+    raw = VisitorClient(proxy.url)
+    await raw.connect(transports=["polling"])
+    harness.track(raw)
+    visitor = E2EVisitor(raw, pki)
+    assert (await visitor.request())["ok"]
+
+    established, _ = await asyncio.gather(visitor.handshake("accepted"),
+                                          anna.accept(visitor.chat_id))
+    assert established.payload["pseudonym"] == "Anna"
+    assert visitor.session is not None
+    assert visitor.session.safety_number() == anna.sessions[visitor.chat_id].safety_number()
+
+    assert (await visitor.send_text(CANARIES[0]))["ok"]
+    assert await anna.receive_text(visitor.chat_id) == CANARIES[0]
+    assert (await anna.send_text(visitor.chat_id, CANARIES[1]))["ok"]
+    assert await visitor.receive_text() == CANARIES[1]
+    consent = {"t": "consent", "version": "v1", "answer": True}
+    assert (await visitor.send(consent))["ok"]
+    assert await anna.receive(visitor.chat_id) == consent
+
+    # Transfer: a fresh handshake with the new counsellor, new keys.
+    first_safety = visitor.session.safety_number()
+    assert (await anna.raw.transfer(visitor.chat_id, "bert"))["ok"]
+    bert.raw.adopt((await bert.raw.expect("assigned"))["chat"])
+    established, _ = await asyncio.gather(visitor.handshake("transferred"),
+                                          bert.handshake(visitor.chat_id))
+    assert established.payload["pseudonym"] == "Bert"
+    assert visitor.session.safety_number() != first_safety
+    assert (await bert.send_text(visitor.chat_id, CANARIES[2]))["ok"]
+    assert await visitor.receive_text() == CANARIES[2]
+    assert (await visitor.send_text(CANARIES[2]))["ok"]
+    assert await bert.receive_text(visitor.chat_id) == CANARIES[2]
+
+    stored = await _redis_dump(backend) if backend else b""
+    await asyncio.sleep(0.1)  # let the last poll responses pass the proxy
+    wire = bytes(proxy.recorded)
+    # The recording is real: it holds the chat id and every envelope in both directions.
+    assert visitor.chat_id.encode() in wire
+    cts = re.findall(rb'"ct":"([A-Za-z0-9+/=]+)"', wire)
+    assert len({ct for ct in cts}) >= 9
+    frames = [base64.b64decode(ct) for ct in cts]
+    assert any(f[0] == crypto.COUNSELLOR_HELLO for f in frames)
+    assert all(len(f) in crypto.BUCKETS for f in frames if f[0] == crypto.MESSAGE)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for canary in CANARIES:
+        needle = canary.encode()
+        assert needle not in wire
+        assert not any(needle in f for f in frames)
+        assert needle not in stored
+        assert canary not in logged
