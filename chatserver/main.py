@@ -26,7 +26,7 @@ from chatserver.state.memory import MemoryState
 from chatserver.state.redis import RedisState
 from chatserver.storage import open_engine
 from chatserver.visitor import VisitorNamespace
-from chatserver.wire import QuietLog, StrictPacket, refuse_jsonp
+from chatserver.wire import QuietLog, StrictPacket, guard_engineio
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     """Build the chat server for ``config``."""
-    app = web.Application(middlewares=[error_pages, refuse_jsonp], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[error_pages, guard_engineio], client_max_size=64 * 1024)
     app[CONFIG] = config
     sio = make_sio(config)
     app[SIO] = sio

@@ -65,7 +65,10 @@ class AddressKeys:
 
     def key_for(self, environ: dict[str, Any]) -> str:
         """The keyed hash of the client's address as seen in a socket.io connect environ."""
-        address = str(environ.get("REMOTE_ADDR") or "")
+        # python-engineio's aiohttp driver always writes 127.0.0.1 into REMOTE_ADDR; the real
+        # peer is the remote of the aiohttp request it passes along.
+        request = environ.get("aiohttp.request")
+        address = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "")
         if address in self._trusted:
             # Behind our own reverse proxy the client's address arrives in X-Real-IP.
             forwarded = str(environ.get("HTTP_X_REAL_IP") or "").strip()

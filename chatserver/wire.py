@@ -8,14 +8,16 @@ which a foreign page can load as a script. This module closes those three doors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from socketio import packet as sio_packet
 
+from chatserver.appkeys import SIO
 from chatserver.middlewares import Handler
 
 # Longest event name any client of ours sends ("transfer", "consent", ...), with room to spare.
@@ -137,10 +139,67 @@ class QuietLog:
             self._noted_at = now
 
 
-@web.middleware
-async def refuse_jsonp(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Engine.IO's JSONP polling turns socket.io into a script any page could include."""
-    if request.path.rstrip("/") == "/socket.io" and "j" in request.query:
-        raise web.HTTPBadRequest(text="JSONP polling is not supported.")
-    return await handler(request)
+# Engine.IO packet types a client may POST while long-polling: close, pong, message.
+POLLING_PACKETS = frozenset("134")
 
+
+class _Body:
+    """The already read and checked request body, readable once more by engine.io."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, n: int = -1) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+class _Checked:
+    """The request as engine.io sees it, with ``content`` replaced by the checked body."""
+
+    def __init__(self, request: web.Request, body: bytes) -> None:
+        self._request = request
+        self.content = _Body(body)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+@web.middleware
+async def guard_engineio(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse JSONP polling and malformed polling bodies before engine.io sees them.
+
+    JSONP turns socket.io into a script any page could include. A POSTed packet of a type the
+    client may not send makes python-engineio disconnect the session and then wait, forever,
+    for a poll that never comes: one hanging request per attempt.
+    """
+    if request.path.rstrip("/") != "/socket.io":
+        return await handler(request)
+    if "j" in request.query:
+        raise web.HTTPBadRequest(text="JSONP polling is not supported.")
+    if request.method == "POST":
+        request = cast(web.Request, _Checked(request, await _polling_body(request)))
+    try:
+        return await handler(request)
+    except KeyError:
+        # python-engineio raises KeyError for a session that closed a moment ago.
+        raise web.HTTPBadRequest(text="Invalid session.") from None
+
+
+async def _polling_body(request: web.Request) -> bytes:
+    limit = int(request.app[SIO].eio.max_http_buffer_size)
+    length = request.content_length
+    if length is None or length > limit:
+        # engine.io itself reads exactly Content-Length bytes, and only up to its frame limit.
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=length or 0)
+    try:
+        body = await request.content.readexactly(length)
+    except asyncio.IncompleteReadError:
+        raise web.HTTPBadRequest(text="Incomplete payload.") from None
+    try:
+        records = body.decode("utf-8").split("\x1e")
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(text="Malformed payload.") from None
+    if not all(record[:1] in POLLING_PACKETS for record in records):
+        raise web.HTTPBadRequest(text="Malformed payload.")
+    return body

@@ -35,6 +35,18 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 return redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
 """
 
+_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[2] == '1' then
+  redis.call('HSET', KEYS[1], 'left_at', '0')
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], 'left_at', ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+end
+return 1
+"""
+
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
 if redis.call('HGET', KEYS[1], 'counsellor_id') ~= '' then return 'taken' end
@@ -125,6 +137,7 @@ class RedisState:
         self._claim = self._r.register_script(_CLAIM)
         self._reassign = self._r.register_script(_REASSIGN)
         self._end = self._r.register_script(_END)
+        self._present = self._r.register_script(_PRESENT)
         self._append = self._r.register_script(_APPEND)
         self._ack = self._r.register_script(_ACK)
         self._take_stats = self._r.register_script(_TAKE_STATS)
@@ -264,16 +277,9 @@ class RedisState:
         return sorted(_str(x) for x in await self._r.smembers(self._k("cc", counsellor_id)))
 
     async def set_visitor_present(self, chat_id: str, present: bool, now: float) -> None:
-        key = self._k("chat", chat_id)
-        if not await self._r.exists(key):
-            return
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hset(key, "left_at", "0" if present else repr(now))
-            if present:
-                pipe.zrem(self._k("left"), chat_id)
-            else:
-                pipe.zadd(self._k("left"), {chat_id: now})
-            await pipe.execute()
+        # One script: a check-then-write could bring back a husk of a chat ended in between.
+        await self._present(keys=[self._k("chat", chat_id), self._k("left")],
+                            args=[chat_id, "1" if present else "0", repr(now)])
 
     async def abandoned(self, now: float, grace: float) -> list[str]:
         return [_str(x) for x in await self._r.zrangebyscore(self._k("left"), "-inf", now - grace)]

@@ -1,0 +1,126 @@
+"""Frames no socket.io client would send, on both transports: malformed engine.io and socket.io
+packets, binary attachments, reserved event names, absurd ids, deep nesting, raw bytes.
+
+The server may ignore such a frame or drop the connection, but it never answers with anything
+but the protocol, never logs a traceback or the frame's text, and a healthy chat goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tests.hypothesis_profiles  # noqa: F401  (registers the profiles)
+from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
+from tests.support.harness import Harness
+
+MARK = "Rw7Kq"
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.just(MARK),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids,
+                                                              max_size=4),
+    max_leaves=10,
+)
+json_texts = st.one_of(
+    json_values.map(json.dumps),
+    st.lists(json_values, max_size=3).map(lambda v: json.dumps([MARK, *v])),
+    st.sampled_from(["connect", "disconnect", "connect_error", "send", "request", "sync"])
+    .flatmap(lambda name: st.lists(json_values, max_size=2)
+             .map(lambda v: json.dumps([name, *v]))),
+    st.integers(1, 6000).map(lambda n: "[" * n + "]" * n),
+    st.integers(1, 6000).map(lambda n: '{"a":' * n + "1" + "}" * n),
+    st.text(max_size=40).map(lambda t: "[" + MARK + t),
+    st.just('[{"_placeholder":true,"num":0}]'),
+    st.just('["send",{"_placeholder":true,"num":99}]'),
+)
+namespaces = st.sampled_from(["", "/visitor,", "/counsellor,", "/,", "/nope,", "/visitor",
+                              "visitor,", "/visitor?x=1,", "/" + MARK + ","])
+socketio_frames = st.builds(
+    lambda kind, attachments, namespace, ack_id, data: f"4{kind}{attachments}{namespace}"
+                                                        f"{ack_id}{data}",
+    st.sampled_from("0123456789") | st.text(max_size=2),
+    st.sampled_from(["", "1-", "2-", "99999-", "0-", "12345678901-"]),
+    namespaces,
+    st.sampled_from(["", "0", "7", "1" * 99, "1" * 120, "-1"]),
+    json_texts | st.just(""),
+)
+frames = st.one_of(
+    socketio_frames,
+    st.text(max_size=30),
+    st.sampled_from(["", "1", "2", "2probe", "3", "5", "6", "9", "4", "40", "41", "4x"]),
+    st.binary(max_size=64),
+    st.binary(max_size=8).map(lambda b: b"4" + b),
+)
+sequences = st.tuples(st.booleans(), st.lists(frames, min_size=1, max_size=6))
+
+
+def check_frames(received: list[str | bytes]) -> None:
+    """What the server sent back is protocol, not a traceback or echoed garbage."""
+    for frame in received:
+        text = frame.decode("latin-1") if isinstance(frame, bytes) else frame
+        assert not any(word in text for word in INSIDES), text[:200]
+        assert text[:1].isdigit(), text[:80]
+
+
+@given(sequence=sequences)
+async def test_raw_websocket_frames_fuzzed(
+    harness: Harness, caplog: pytest.LogCaptureFixture, sequence: tuple[bool, list[Any]]
+) -> None:
+    caplog.set_level(logging.INFO)
+    healthy = getattr(harness, "healthy", None)
+    if healthy is None:
+        healthy = harness.healthy = await HealthyChat.open(harness)  # type: ignore[attr-defined]
+    join, items = sequence
+    raw = RawSocket(harness.url)
+    handshake = await raw.open()
+    assert handshake.startswith("0{")
+    try:
+        if join:
+            await raw.send("40/visitor,")
+        for frame in items:
+            if not await raw.send(frame):
+                break
+        received, _closed = await raw.frames(0.05)
+        check_frames(received)
+    finally:
+        await raw.close()
+    await healthy.round_trip()
+    assert_quiet_logs(caplog.records, [MARK])
+
+
+@given(bodies=st.lists(frames.filter(lambda f: isinstance(f, str)) | st.binary(max_size=64),
+                       min_size=1, max_size=4))
+async def test_polling_bodies_fuzzed(
+    harness: Harness, caplog: pytest.LogCaptureFixture, bodies: list[str | bytes]
+) -> None:
+    caplog.set_level(logging.INFO)
+    healthy = getattr(harness, "healthy", None)
+    if healthy is None:
+        healthy = harness.healthy = await HealthyChat.open(harness)  # type: ignore[attr-defined]
+    base = harness.url + "/socket.io/?EIO=4&transport=polling"
+    # A short timeout: a body engine.io chokes on used to leave the request hanging forever.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        async with http.get(base) as resp:
+            assert resp.status == 200
+            handshake = json.loads((await resp.text())[1:])
+        url = f"{base}&sid={handshake['sid']}"
+        for body in bodies:
+            # Several packets in one body are separated by the record separator \x1e.
+            data = body if isinstance(body, bytes) else body.replace("|", "\x1e")
+            async with http.post(url, data=data) as resp:
+                assert resp.status in (200, 400), resp.status
+                text = await resp.text(errors="replace")
+                assert not any(word in text for word in INSIDES), text[:200]
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+                if resp.status == 400:
+                    break
+    await healthy.round_trip()
+    assert_quiet_logs(caplog.records, [MARK])
