@@ -429,7 +429,7 @@ def decode_payload(data: bytes) -> dict[str, Any]:
     """Parse an authentic message; it must be an object with a string field ``t``."""
     try:
         payload = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise PayloadError("message is not UTF-8 JSON") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("t"), str):
         raise PayloadError("message is not an object with a string field 't'")
@@ -641,7 +641,7 @@ class VisitorSession(_Session):
             raise TruncatedFrame("counsellor hello has the wrong length")
         try:
             cert = json.loads(frame[head:].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             raise CertificateError("certificate is not JSON") from None
         certified = verify_certificate(cert, self._org, self._clock(), self._revoked)
         transcript = _hello_transcript(self.chat_id, self.public_key, counsellor_pk)
