@@ -155,3 +155,4 @@ async def test_canaries_never_cross_the_relay_in_plaintext(
         assert not any(needle in f for f in frames)
         assert needle not in stored
         assert canary not in logged
+

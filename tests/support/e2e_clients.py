@@ -8,6 +8,7 @@ The raw client stays reachable as ``.raw`` for tests about the relay itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from chatserver import crypto
 from tests.support.clients import DEFAULT_TIMEOUT, CounsellorClient, VisitorClient
+from tests.support.harness import Harness
 
 
 @dataclass
@@ -83,10 +85,12 @@ class E2EVisitor:
         """Ask for a chat."""
         return await self.raw.request(entry, lang)
 
-    async def handshake(self, event: str = "accepted",
+    async def handshake(self, event: str | None = "accepted",
                         timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
-        """Wait for ``accepted``/``transferred``, send a fresh hello, check the answer."""
-        await self.raw.expect(event, timeout)
+        """Wait for ``event`` (``accepted``, ``transferred``; None after a resume), send a
+        fresh hello, and check the counsellor's answer."""
+        if event is not None:
+            await self.raw.expect(event, timeout)
         self.session = self.pki.visitor_session(self.chat_id)
         answer = await self.raw.send(crypto.b64encode(self.session.hello()))
         assert answer.get("ok"), answer
@@ -197,4 +201,15 @@ def session_pair(pki: Pki, identity: Identity, chat_id: str = "chat-1"
     reply = counsellor.receive(visitor.hello()).reply
     assert reply is not None
     visitor.receive(reply)
+    return visitor, counsellor
+
+
+async def open_chat(harness: Harness, pki: Pki, name: str = "anna", pseudonym: str = "Anna",
+                    entry: str = "exit", lang: str = "de") -> tuple[E2EVisitor, E2ECounsellor]:
+    """A visitor and an on-duty counsellor on ``harness`` with an accepted, encrypted chat."""
+    counsellor = E2ECounsellor(await harness.counsellor(name, pseudonym), pki.identity(pseudonym))
+    visitor = E2EVisitor(await harness.visitor(), pki)
+    answer = await visitor.request(entry, lang)
+    assert answer.get("ok"), answer
+    await asyncio.gather(visitor.handshake("accepted"), counsellor.accept(visitor.chat_id))
     return visitor, counsellor
