@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpServer
+from aiohttp.test_utils import TestServer
 
 from chatserver.config import Config, load_config
 from chatserver.main import create_app
@@ -62,7 +63,23 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     """A real server on a free port, on each backend."""
     config = make_config(redis_url=backend)
-    server: AiohttpServer = await aiohttp_server(create_app(config))
+    server = TestServer(create_app(config))
+    await server.start_server()
     h = Harness(server.app, str(server.make_url("/")))
     yield h
-    await h.close()
+    try:
+        await asyncio.wait_for(h.close(), 20)
+    except TimeoutError:
+        import sys
+        for task in asyncio.all_tasks():
+            print("CTASK", task, file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise
+    try:
+        await asyncio.wait_for(server.close(), 20)
+    except TimeoutError:
+        import sys
+        for task in asyncio.all_tasks():
+            print("TASK", task, file=sys.stderr)
+            task.print_stack(file=sys.stderr)
+        raise
