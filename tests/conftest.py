@@ -59,7 +59,7 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
 
 @pytest.fixture
 async def harness(
-    backend: str, make_config: Callable[..., Config], aiohttp_server: Callable[..., Any]
+    backend: str, make_config: Callable[..., Config]
 ) -> AsyncIterator[Harness]:
     """A real server on a free port, on each backend."""
     config = make_config(redis_url=backend)
