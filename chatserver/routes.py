@@ -11,3 +11,4 @@ def setup_routes(app: web.Application) -> None:
     """Register the core's HTTP routes."""
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/api/availability", views.availability)
+    app.router.add_get("/api/revocations.json", views.revocations)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from aiohttp import web
 
 from chatserver.appkeys import CONFIG, RELAY
@@ -25,3 +28,20 @@ async def availability(request: web.Request) -> web.Response:
         "available": bool(roster),
         "office_hours": {"de": config.office_hours_de, "en": config.office_hours_en},
     })
+
+
+async def revocations(request: web.Request) -> web.Response:
+    """The organisation's signed revocation list, as the offline key ceremony produced it.
+
+    The server only passes it on: clients check the signature against the pinned org key
+    and refuse a list that is too old, so a server cannot forge or silently freeze it.
+    """
+    path = request.app[CONFIG].revocations_file
+    if not path:
+        raise web.HTTPNotFound(text="No revocation list is configured.")
+    try:
+        body = await asyncio.to_thread(Path(path).read_bytes)
+    except OSError:
+        raise web.HTTPServiceUnavailable(text="The revocation list cannot be read.") from None
+    return web.Response(body=body, content_type="application/json",
+                        headers={"Cache-Control": "no-cache"})
