@@ -17,8 +17,10 @@ from chatserver.edge import event
 from chatserver.errors import ChatError, forbidden, rate_limited
 from chatserver.handoff import Handoff
 from chatserver.ratelimit import RateLimiter
+from chatserver.records import RecordError
 from chatserver.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
 from chatserver.schemas import (
+    BoxKey,
     ChatRef,
     CounsellorAck,
     CounsellorSend,
@@ -27,6 +29,8 @@ from chatserver.schemas import (
     Duty,
     Empty,
     HandoffPayload,
+    KeyringGrant,
+    KeyringInit,
     RecordNote,
     RecordOpen,
     RecordRef,
@@ -173,4 +177,38 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self._who(sid)
         check_base64(req.answer)
         await self.handoff.answer_drop(req.drop_id, req.answer)
+        return {"ok": True}
+
+    @event(Empty)
+    async def on_keyring(self, sid: str, req: Empty) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True, **await self.handoff.store.keyring.status(who.id)}
+
+    @event(BoxKey)
+    async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.box_pk)
+        await self.handoff.store.keyring.register(who.id, req.box_pk)
+        return {"ok": True}
+
+    @event(KeyringInit)
+    async def on_keyring_init(self, sid: str, req: KeyringInit) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.records_pk, req.sealed)
+        try:
+            await self.handoff.store.keyring.init(who.id, req.records_pk, req.sealed,
+                                                  self.relay.clock())
+        except RecordError as exc:
+            raise ChatError(exc.code, exc.message) from None
+        return {"ok": True}
+
+    @event(KeyringGrant)
+    async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.sealed)
+        try:
+            await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
+                                                   self.relay.clock())
+        except RecordError as exc:
+            raise ChatError(exc.code, exc.message) from None
         return {"ok": True}

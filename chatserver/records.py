@@ -68,6 +68,24 @@ drops = sa.Table(
     sa.Column("answered_at", sa.Float, nullable=True),
 )
 
+# The team's records key: its public half, and per counsellor the private half sealed to
+# that counsellor's own X25519 "box" key (docs/protocol.md, "Records key").
+team_keys = sa.Table(
+    "team_keys", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+key_grants = sa.Table(
+    "key_grants", metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("box_pk", sa.String(64), nullable=False),
+    sa.Column("sealed_records_sk", sa.Text, nullable=True),
+    sa.Column("granted_by", sa.String(64), nullable=True),
+    sa.Column("granted_at", sa.Float, nullable=True),
+)
+
 settings = sa.Table(
     "settings", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
@@ -122,6 +140,7 @@ class RecordStore:
         self.hasher = hasher
         self.retention_s = retention_s
         self.drop_ttl_s = drop_ttl_s
+        self.keyring = Keyring(engine)
 
     async def _audit(self, conn: Any, record_id: str, user_id: str, action: str,
                      now: float) -> None:
@@ -284,3 +303,75 @@ class RecordStore:
                 return None
             return {"answered": row.answer is not None, "answer": row.answer or "",
                     "expires": row.expires}
+
+
+class Keyring:
+    """The records key's public half and its per-counsellor grants (all opaque to us)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def records_public_key(self) -> str:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(team_keys.c.public_key)
+                                      .where(team_keys.c.name == "records"))).first()
+            return str(row[0]) if row else ""
+
+    async def status(self, user_id: str) -> dict[str, Any]:
+        """What a counsellor's console needs: the public key, their grant, who waits."""
+        async with self.engine.connect() as conn:
+            rows = list(await conn.execute(sa.select(key_grants)))
+        mine = next((r for r in rows if r.user_id == user_id), None)
+        return {
+            "records_pk": await self.records_public_key(),
+            "me": None if mine is None else {"box_pk": mine.box_pk,
+                                             "sealed": mine.sealed_records_sk or ""},
+            "pending": [{"user_id": r.user_id, "box_pk": r.box_pk}
+                        for r in rows if r.sealed_records_sk is None],
+        }
+
+    async def register(self, user_id: str, box_pk: str) -> None:
+        """Record a counsellor's box public key; a new key voids their old grant."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(sa.select(key_grants.c.box_pk)
+                                      .where(key_grants.c.user_id == user_id))).first()
+            if row is None:
+                await conn.execute(sa.insert(key_grants).values(user_id=user_id, box_pk=box_pk))
+            elif row[0] != box_pk:
+                await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                                   .values(box_pk=box_pk, sealed_records_sk=None,
+                                           granted_by=None, granted_at=None))
+
+    async def init(self, user_id: str, records_pk: str, sealed: str, now: float) -> None:
+        """Create the team's records key (once); the creator holds the first grant."""
+        async with self.engine.begin() as conn:
+            if (await conn.execute(sa.select(team_keys.c.name)
+                                   .where(team_keys.c.name == "records"))).first():
+                raise RecordError("conflict", "The team already has a records key.")
+            mine = (await conn.execute(sa.select(key_grants.c.user_id)
+                                       .where(key_grants.c.user_id == user_id))).first()
+            if mine is None:
+                raise RecordError("bad_state", "Register your box key first.")
+            await conn.execute(sa.insert(team_keys).values(name="records",
+                                                           public_key=records_pk, created=now))
+            await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                               .values(sealed_records_sk=sealed, granted_by=user_id,
+                                       granted_at=now))
+
+    async def grant(self, granter: str, user_id: str, sealed: str, now: float) -> None:
+        """A holder of the records key seals it to a colleague's box key."""
+        async with self.engine.begin() as conn:
+            holder = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
+                                         .where(key_grants.c.user_id == granter))).first()
+            if holder is None or holder[0] is None:
+                raise RecordError("forbidden", "You do not hold the records key.")
+            done = await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                                      .values(sealed_records_sk=sealed, granted_by=granter,
+                                              granted_at=now))
+            if not done.rowcount:
+                raise RecordError("not_found", "That colleague has not registered a box key.")
+
+    async def revoke(self, user_id: str) -> None:
+        """Forget a counsellor's grant (account disabled); rotate the key to lock them out."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(key_grants).where(key_grants.c.user_id == user_id))

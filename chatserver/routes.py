@@ -12,3 +12,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/api/availability", views.availability)
     app.router.add_get("/api/revocations.json", views.revocations)
+    app.router.add_get("/api/records-key", views.records_key)

@@ -119,6 +119,20 @@ class DropAnswer(_Strict):
     answer: SmallBody
 
 
+class BoxKey(_Strict):
+    box_pk: B64Key
+
+
+class KeyringInit(_Strict):
+    records_pk: B64Key
+    sealed: B64Key
+
+
+class KeyringGrant(_Strict):
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    sealed: B64Key
+
+
 class Return(_Strict):
     codename: Codename
     lang: Lang = "de"

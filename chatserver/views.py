@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chatserver.appkeys import CONFIG, RELAY
+from chatserver.appkeys import CONFIG, RECORDS, RELAY
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -45,3 +45,11 @@ async def revocations(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(text="The revocation list cannot be read.") from None
     return web.Response(body=body, content_type="application/json",
                         headers={"Cache-Control": "no-cache"})
+
+
+async def records_key(request: web.Request) -> web.Response:
+    """The team's records public key, to which the widget seals anonymous messages."""
+    key = await request.app[RECORDS].keyring.records_public_key()
+    if not key:
+        raise web.HTTPNotFound(text="The team has not created its records key yet.")
+    return web.json_response({"records_pk": key})
