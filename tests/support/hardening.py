@@ -76,7 +76,7 @@ class AddressedMixin:
 class AddressedVisitor(AddressedMixin, VisitorClient):
     """A visitor whose TCP connection comes from ``address``."""
 
-    def __init__(self, url: str, address: str, **kwargs: Any) -> None:
+    def __init__(self, url: str, address: str = "127.0.0.1", **kwargs: Any) -> None:
         VisitorClient.__init__(self, url, **kwargs)
         self.bind(address)
 
@@ -92,6 +92,30 @@ class AddressedVisitor(AddressedMixin, VisitorClient):
     async def disconnect(self) -> None:
         try:
             await VisitorClient.disconnect(self)
+        finally:
+            await self._close_session()
+
+
+class AddressedCounsellor(AddressedMixin, CounsellorClient):
+    """A counsellor whose TCP connection comes from ``address``."""
+
+    def __init__(self, url: str, token: str, address: str = "127.0.0.1",
+                 **kwargs: Any) -> None:
+        CounsellorClient.__init__(self, url, token, **kwargs)
+        self.bind(address)
+
+    async def connect(self, auth: dict[str, Any] | None = None,
+                      transports: list[str] | None = None) -> None:
+        await self._open_session()
+        try:
+            await CounsellorClient.connect(self, auth, transports)
+        except BaseException:
+            await self._close_session()
+            raise
+
+    async def disconnect(self) -> None:
+        try:
+            await CounsellorClient.disconnect(self)
         finally:
             await self._close_session()
 
@@ -164,6 +188,7 @@ class HealthyChat:
         self.counsellor = counsellor
         self.visitor = visitor
         self.latencies: list[float] = []
+        self._last = 0.0
 
     @classmethod
     async def open(cls, harness: Harness, name: str = "healthy") -> HealthyChat:
@@ -174,9 +199,16 @@ class HealthyChat:
         await visitor.expect("accepted")
         return cls(counsellor, visitor)
 
-    async def round_trip(self, timeout: float = 5.0) -> float:
-        """One envelope each way, acknowledged; returns the seconds it took."""
-        started = time.perf_counter()
+    async def round_trip(self, timeout: float = 5.0, pace: float = 0.05) -> float:
+        """One envelope each way, acknowledged; returns the seconds it took.
+
+        Trips are at least ``pace`` seconds apart: a healthy person does not outrun the
+        per-connection message limit, however fast a fuzzer calls this.
+        """
+        wait = self._last + pace - time.perf_counter()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        started = self._last = time.perf_counter()
         ct = random_ct(48)
         answer = await self.visitor.send(ct)
         assert answer.get("ok") and not answer.get("dup"), answer
