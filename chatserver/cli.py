@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from chatserver import keys
+from chatserver import demo, keys
 from chatserver.config import ConfigError, load_config
 from chatserver.main import create_app
 
@@ -20,6 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    config = demo.prepare(config)
     base = f"http://{config.host}:{config.port}"
     print(f"Erstkontakt chat server on {base}")
     print(f"  health:      {base}/healthz")
