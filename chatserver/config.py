@@ -52,6 +52,10 @@ class Config:
     addr_connects_per_min: float = 60.0
     addr_requests_per_min: float = 10.0
     addr_msgs_per_s: float = 20.0
+    # Proof-of-work bits before a visitor may queue or look up a codename (0: off).
+    challenge_bits: int = 0
+    # Refused events within 10 s after which a socket is closed (per connection).
+    strike_limit: int = 40
     # Reverse proxies whose X-Real-IP header is believed (nginx in deploy/).
     trusted_proxies: tuple[str, ...] = ()
     counsellor_token_ttl_s: float = 12 * 3600.0
@@ -125,13 +129,15 @@ def _validate(cfg: Config) -> None:
         "chat_idle_ttl_s", "max_envelope_bytes", "msg_rate_per_s", "msg_burst",
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
         "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
-        "addr_msgs_per_s", "record_retention_days", "drop_ttl_days",
+        "addr_msgs_per_s", "record_retention_days", "drop_ttl_days", "strike_limit",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise bad(name, "must be greater than zero")
     if cfg.kdf_cost not in ("min", "interactive", "moderate", "sensitive"):
         raise bad("kdf_cost", "must be min, interactive, moderate or sensitive")
+    if not 0 <= cfg.challenge_bits <= 28:
+        raise bad("challenge_bits", "must be between 0 and 28")
     if cfg.max_envelope_bytes > 256 * 1024:
         raise bad("max_envelope_bytes", "must be at most 262144")
 

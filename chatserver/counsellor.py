@@ -40,6 +40,7 @@ from chatserver.schemas import (
 )
 from chatserver.state import Envelope, Identity
 from chatserver.tokens import COUNSELLOR_ROLES, resolve_token
+from chatserver.wire import Strikes
 
 RECHECK_S = 5.0
 
@@ -55,6 +56,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         # sid -> (identity, token, last time the token was confirmed)
         self._sessions: dict[str, tuple[Identity, str, float]] = {}
         self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
+        self.strikes = Strikes(config.strike_limit)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -68,6 +70,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         self._sessions.pop(sid, None)
         self._limits.forget(sid)
+        self.strikes.forget(sid)
 
     async def _who(self, sid: str) -> Identity:
         session = self._sessions.get(sid)

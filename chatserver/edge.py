@@ -46,7 +46,11 @@ def event(
             except Exception as exc:
                 log.error("event %s failed: %s", fn.__name__, type(exc).__name__)
                 answer = dict(INTERNAL)
-            await self.emit("failed", answer, to=sid)
+            # The sender is connected to this very process: going through the Redis queue
+            # would put every refusal of a flood in line before the other chats' messages.
+            await self.emit("failed", answer, to=sid, ignore_queue=True)
+            if self.strikes.hit(sid, answer["error"]):
+                await self.disconnect(sid)
             return answer
 
         return handler

@@ -124,6 +124,15 @@ async def drain(sio: socketio.AsyncServer) -> None:
                 await sio.disconnect(sid, namespace=namespace, ignore_queue=True)
 
 
+async def drain_on_shutdown(app: web.Application) -> None:
+    """Close every transport first thing on shutdown, before aiohttp waits for open handlers.
+
+    A closed transport makes socket.io clients reconnect (to another node) and resume at
+    once; a socket.io-level disconnect would tell a browser client not to reconnect at all.
+    """
+    await _bounded("transports", app[SIO].eio.disconnect(), limit=5.0)
+
+
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """State, relay, namespaces and the reaper: opened together, closed together."""
     config, sio = app[CONFIG], app[SIO]
@@ -161,6 +170,7 @@ def create_app(config: Config) -> web.Application:
     app[SIO] = sio
     sio.attach(app)
     app.on_response_prepare.append(security_headers)
+    app.on_shutdown.append(drain_on_shutdown)
     app.cleanup_ctx.append(records_ctx)
     app.cleanup_ctx.append(relay_ctx)
     setup_routes(app)

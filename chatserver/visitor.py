@@ -11,6 +11,7 @@ from typing import Any
 import socketio
 
 from chatserver import codenames
+from chatserver.challenge import Answer, Challenges
 from chatserver.config import Config
 from chatserver.edge import event
 from chatserver.errors import ChatError, rate_limited
@@ -32,6 +33,7 @@ from chatserver.schemas import (
     check_ciphertext,
 )
 from chatserver.state import Envelope
+from chatserver.wire import Strikes
 
 
 class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -57,6 +59,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._addr_messages = RateLimiter(config.addr_msgs_per_s,
                                           max(10.0, config.addr_msgs_per_s * 3))
         self._connects_seen = 0
+        self._challenges = Challenges(config.challenge_bits)
+        self.strikes = Strikes(config.strike_limit)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         addr = self._addresses.key_for(environ)
@@ -78,6 +82,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._requests.forget(sid)
         self._addr_of.pop(sid, None)
         self._drop_codename.pop(sid, None)
+        self._challenges.forget(sid)
+        self.strikes.forget(sid)
         chat_id = self._chat_of.pop(sid, None)
         if chat_id is None:
             return
@@ -103,6 +109,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ChatError("bad_state", "This connection already holds a chat.")
         if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
             raise rate_limited("Too many chat requests; please wait a moment.")
+        self._challenges.spend(sid)
         chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
         await self._attach(sid, chat.id)
         return {
@@ -116,6 +123,11 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _throttle(self, sid: str) -> None:
         if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
             raise rate_limited("Too many attempts; please wait a moment.")
+        self._challenges.spend(sid)
+
+    @event(Answer)
+    async def on_challenge(self, sid: str, req: Answer) -> dict[str, Any]:
+        return self._challenges.answer(sid, req)
 
     @event(Return)
     async def on_return(self, sid: str, req: Return) -> dict[str, Any]:

@@ -233,8 +233,9 @@ async def test_server_restart_mid_chat_on_redis(
         await chat.counsellor.sio.emit("send", {"chat_id": chat.chat_id, "seq": 4,
                                                 "ct": (c4 := random_ct(64))},
                                        namespace="/counsellor")
-        node.stop(sig)
-        node.start()
+        # In a thread: the clients' event loop must keep running while the server stops.
+        await asyncio.to_thread(node.stop, sig)
+        await asyncio.to_thread(node.start)
         await chat.reconnect()
         # The senders never heard back about seq 4: they resend the very same envelope.
         again_v = await send_until_acknowledged(
@@ -305,8 +306,8 @@ async def test_in_memory_restart_forgets_every_chat_and_says_so(tmp_path: Path) 
         await visitor.connect()
         assert (await visitor.request())["ok"]
         token = visitor.resume_token
-        node.stop()
-        node.start()
+        await asyncio.to_thread(node.stop)
+        await asyncio.to_thread(node.start)
         await visitor.disconnect()
         visitor = VisitorClient(node.url)
         await visitor.connect()

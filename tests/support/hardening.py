@@ -19,7 +19,7 @@ from tests.support.harness import Harness
 
 ERROR_CODES = frozenset({
     "invalid", "not_found", "forbidden", "rate_limited", "queue_full", "taken", "limit",
-    "bad_seq", "bad_state", "reserved", "conflict", "challenge",
+    "bad_seq", "bad_state", "reserved", "conflict", "challenge", "no_consent", "unavailable",
 })
 # Texts that would betray a traceback or the server's insides in an answer or a page.
 INSIDES = ("Traceback", "File \"", "site-packages", "/work/", "chatserver/", "Error:")

@@ -1,0 +1,93 @@
+"""Proof of work before costly visitor requests: an optional, local price on a queue slot.
+
+Joining the queue (``request``, ``return``) and codename lookups (slow Argon2id hashes) cost
+the server; per-address limits stop one address, but not many. With
+``CHATSERVER_CHALLENGE_BITS`` above zero a visitor connection first asks ``challenge {}``,
+gets a random nonce, finds a ``proof`` such that SHA-256(nonce ":" proof) starts with that
+many zero bits, and answers ``challenge {"proof"}``. That buys exactly one costly request on
+this connection. No third party is involved and nothing about the visitor is kept: the nonce
+lives in memory, bound to the socket, until it is used, replaced or the socket closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Annotated, Any
+
+import msgspec
+
+from chatserver.errors import ChatError
+
+MAX_BITS = 28
+NONCE_TTL_S = 300.0
+
+
+class Answer(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``challenge`` event: empty to get a nonce, with ``proof`` to redeem it."""
+
+    proof: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9]*$")] = ""
+
+
+def leading_zero_bits(digest: bytes) -> int:
+    """How many zero bits ``digest`` starts with."""
+    bits = 0
+    for byte in digest:
+        if byte:
+            return bits + 8 - byte.bit_length()
+        bits += 8
+    return bits
+
+
+def work(nonce: str, proof: str) -> int:
+    """The zero bits a ``proof`` earns for ``nonce``."""
+    return leading_zero_bits(hashlib.sha256(f"{nonce}:{proof}".encode()).digest())
+
+
+def solve(nonce: str, bits: int) -> str:
+    """The reference solver (the widget does the same in JavaScript): count up from zero."""
+    counter = 0
+    while work(nonce, str(counter)) < bits:
+        counter += 1
+    return str(counter)
+
+
+class Challenges:
+    """Open nonces and earned credits per visitor socket, in memory only."""
+
+    def __init__(self, bits: int) -> None:
+        if not 0 <= bits <= MAX_BITS:
+            raise ValueError(f"challenge bits must be between 0 and {MAX_BITS}")
+        self.bits = bits
+        self._nonce: dict[str, tuple[str, float]] = {}
+        self._credit: set[str] = set()
+
+    def answer(self, sid: str, req: Answer) -> dict[str, Any]:
+        """Redeem a proof if one is given, then hand out a fresh nonce."""
+        credited = False
+        if req.proof:
+            nonce, issued = self._nonce.pop(sid, ("", 0.0))
+            if not nonce or time.monotonic() - issued > NONCE_TTL_S:
+                raise ChatError("challenge", "Ask for a new challenge first.")
+            if work(nonce, req.proof) < self.bits:
+                raise ChatError("challenge", "The proof does not solve the challenge.")
+            self._credit.add(sid)
+            credited = True
+        nonce = secrets.token_urlsafe(16)
+        self._nonce[sid] = (nonce, time.monotonic())
+        return {"ok": True, "nonce": nonce, "bits": self.bits, "alg": "sha256",
+                "credited": credited or sid in self._credit}
+
+    def spend(self, sid: str) -> None:
+        """Use up the connection's credit, or refuse when a challenge is required."""
+        if not self.bits:
+            return
+        if sid not in self._credit:
+            raise ChatError("challenge", "Solve the challenge first.")
+        self._credit.discard(sid)
+
+    def forget(self, sid: str) -> None:
+        """The socket closed."""
+        self._nonce.pop(sid, None)
+        self._credit.discard(sid)
