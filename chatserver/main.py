@@ -27,6 +27,7 @@ from chatserver.state.redis import RedisState
 from chatserver.storage import open_engine
 from chatserver.visitor import VisitorNamespace
 from chatserver.wire import QuietLog, StrictPacket, guard_engineio
+from widget import create_widget_app, demo_handler
 
 log = logging.getLogger(__name__)
 
@@ -174,4 +175,6 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(records_ctx)
     app.cleanup_ctx.append(relay_ctx)
     setup_routes(app)
+    app.add_subapp("/widget/", create_widget_app(config))
+    app.router.add_get("/demo", demo_handler(config))
     return app

@@ -1,0 +1,70 @@
+"""Browser assets served from memory with Subresource Integrity.
+
+Files come from this repository (widget, console, ``jslib``) or from ``node_modules`` as the
+install step fetched them from npm; nothing is copied into the repository. Each is read once
+at start, hashed (SHA-384) and served with that hash available to templates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from chatserver.config import PROJECT_ROOT
+
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file as served: its bytes, content type and SRI value."""
+
+    url: str
+    body: bytes
+    content_type: str
+    integrity: str
+
+
+class Assets:
+    """A set of assets mounted under one URL prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix.rstrip("/") + "/"
+        self._by_name: dict[str, Asset] = {}
+
+    def add(self, name: str, path: Path) -> Asset:
+        """Serve ``path`` as ``<prefix><name>``; fails loudly if the install step did not run."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: run `make setup` (npm ci)")
+        body = path.read_bytes()
+        digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if name.endswith((".js", ".mjs")):
+            kind = "text/javascript"
+        asset = Asset(self.prefix + name, body, kind, "sha384-" + digest)
+        self._by_name[name] = asset
+        return asset
+
+    def __getitem__(self, name: str) -> Asset:
+        return self._by_name[name]
+
+    def __iter__(self) -> object:
+        return iter(self._by_name.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    async def handler(self, request: web.Request) -> web.Response:
+        """Serve one asset by the ``name`` in the route; 404 for anything unknown."""
+        asset = self._by_name.get(request.match_info["name"])
+        if asset is None:
+            raise web.HTTPNotFound()
+        charset = "utf-8" if asset.content_type.startswith(("text/", "application/json")) else None
+        return web.Response(body=asset.body, content_type=asset.content_type, charset=charset,
+                            headers={"Cache-Control": "no-cache",
+                                     "Cross-Origin-Resource-Policy": "same-origin"})

@@ -1,0 +1,103 @@
+"""The visitor widget: an embed script for the host site and the chat page in an iframe.
+
+The iframe page comes from the chat server's own origin, so no script on the host page can
+read the chat; host and iframe speak only versioned ``postMessage`` to named origins.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from chatserver.assets import NODE_MODULES, Assets
+from chatserver.config import PROJECT_ROOT, Config
+
+HERE = Path(__file__).resolve().parent
+
+WIDGET_ASSETS = web.AppKey("widget_assets", Assets)
+WIDGET_CONFIG = web.AppKey("widget_config", Config)
+TEMPLATES = web.AppKey("widget_templates", jinja2.Environment)
+EMBED = web.AppKey("widget_embed", bytes)
+
+
+def widget_assets() -> Assets:
+    """Everything the chat page loads, each with its SRI hash."""
+    assets = Assets("/widget/static")
+    assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")
+    assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
+    assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
+    assets.add("widget.js", HERE / "static/widget.js")
+    assets.add("widget.css", HERE / "static/widget.css")
+    assets.add("i18n-de.json", HERE / "static/i18n-de.json")
+    assets.add("i18n-en.json", HERE / "static/i18n-en.json")
+    return assets
+
+
+def embed_integrity() -> str:
+    """The SRI value an organisation puts on its ``<script src=".../embed.js">`` tag."""
+    body = (HERE / "static/embed.js").read_bytes()
+    return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+
+
+def frame_csp(config: Config) -> str:
+    """The iframe page's policy: our own scripts only, framed only by the configured sites."""
+    ancestors = " ".join(dict.fromkeys(config.embed_origins))
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            f"img-src 'self'; frame-ancestors 'self' {ancestors}; base-uri 'none'; "
+            "form-action 'none'")
+
+
+async def frame(request: web.Request) -> web.Response:
+    """The chat page that runs inside the iframe."""
+    config, assets = request.app[WIDGET_CONFIG], request.app[WIDGET_ASSETS]
+    lang = "en" if request.query.get("lang") == "en" else "de"
+    html = request.app[TEMPLATES].get_template("frame.html").render(
+        assets=assets, config=config, lang=lang)
+    return web.Response(text=html, content_type="text/html",
+                        headers={"Content-Security-Policy": frame_csp(config)})
+
+
+async def embed(request: web.Request) -> web.Response:
+    """The script a host page embeds; it may be loaded cross-origin, by design."""
+    return web.Response(body=request.app[EMBED], content_type="text/javascript",
+                        charset="utf-8",
+                        headers={"Cross-Origin-Resource-Policy": "cross-origin",
+                                 "Cache-Control": "no-cache"})
+
+
+def create_widget_app(config: Config) -> web.Application:
+    """The widget sub-application, mounted at ``/widget/``."""
+    app = web.Application()
+    assets = widget_assets()
+    app[WIDGET_ASSETS] = assets
+    app[WIDGET_CONFIG] = config
+    app[EMBED] = (HERE / "static/embed.js").read_bytes()
+    app[TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.router.add_get("/frame", frame)
+    app.router.add_get("/embed.js", embed)
+    app.router.add_get("/static/{name}", assets.handler)
+    return app
+
+
+def demo_handler(config: Config) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``/demo``: a plain host page showing the embed snippet in use."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    integrity = embed_integrity()
+
+    async def demo(request: web.Request) -> web.Response:
+        origin = f"{request.scheme}://{request.host}"
+        html = env.get_template("demo.html").render(origin=origin, integrity=integrity,
+                                                    demo=config.demo)
+        csp = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+               "frame-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'")
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Content-Security-Policy": csp})
+
+    return demo

@@ -1,0 +1,233 @@
+// The visitor's chat page (inside the iframe). Text reaches the DOM only via textContent;
+// keys live in memory; only an opted-in resume token touches sessionStorage.
+import * as e2e from "./e2e.js";
+
+const body = document.body;
+const $ = (id) => document.getElementById(id);
+const cfg = {
+  orgPk: body.dataset.orgPk, exitUrl: body.dataset.exitUrl,
+  origins: body.dataset.embedOrigins.split(" ").filter(Boolean),
+  consent: body.dataset.consentVersion,
+};
+const FATAL = new Set(["certificate", "expired", "revoked", "stale", "handshake", "weak_key"]);
+let T = {};
+let lang = body.dataset.lang === "en" ? "en" : "de";
+let socket = null, session = null, revocations = null;
+let chatId = "", resume = "", seq = 1, lastIn = 0;
+const mine = new Map();
+
+async function loadLang(l) {
+  lang = l;
+  const key = l === "en" ? "En" : "De";
+  const res = await fetch(body.dataset["i18n" + key], { integrity: body.dataset["i18n" + key + "Sri"] });
+  T = await res.json();
+  document.documentElement.lang = l;
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  $("lang").value = l;
+}
+
+function t(key, vars = {}) {
+  let s = T[key] || key;
+  for (const [k, v] of Object.entries(vars)) s = s.replace("{" + k + "}", String(v));
+  return s;
+}
+
+function show(view) {
+  for (const v of ["welcome", "wait", "chat", "end"]) $("v-" + v).hidden = v !== view;
+  $("main").focus();
+}
+
+function line(kind, text) {
+  const li = document.createElement("li");
+  li.className = kind;
+  li.textContent = text;
+  $("log").appendChild(li);
+  li.scrollIntoView({ block: "end" });
+  return li;
+}
+
+function mark(li, key) {
+  let small = li.querySelector("small");
+  if (!small) { small = document.createElement("small"); li.appendChild(small); }
+  small.textContent = t(key);
+}
+
+function wipe() {
+  try { sessionStorage.clear(); localStorage.clear(); } catch { /* storage may be blocked */ }
+  if (session) session.destroy();
+  session = null;
+  if (socket) { socket.removeAllListeners(); socket.disconnect(); }
+  socket = null;
+  chatId = resume = "";
+}
+
+function quickExit() {
+  wipe();
+  for (const origin of cfg.origins) {
+    try { window.parent.postMessage({ v: 1, type: "erstkontakt:exit", url: cfg.exitUrl }, origin); } catch { /* not our parent */ }
+  }
+  window.location.replace(window.top === window ? cfg.exitUrl : "about:blank");
+}
+
+function ended() {
+  wipe();
+  show("end");
+}
+
+function setInput(on) { $("text").disabled = !on; $("send").disabled = !on; if (on) $("text").focus(); }
+
+async function sendFrame(bytes) {
+  const mySeq = seq++;
+  const ack = await socket.timeout(15000).emitWithAck("send", { seq: mySeq, ct: e2e.b64encode(bytes) });
+  if (ack && ack.error) throw new Error(ack.error);
+  return mySeq;
+}
+
+async function handshake() {
+  if (session) session.destroy();
+  session = null;
+  setInput(false);
+  show("chat");
+  line("info", t("verifying"));
+  try {
+    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
+    session = e2e.createVisitorSession({ orgPublicKey: cfg.orgPk, chatId, revocationList: revocations });
+  } catch { return unverified(); }
+  await sendFrame(session.hello());
+}
+
+function unverified() {
+  line("info", t("unverified"));
+  if (socket) socket.emit("end", {});
+  setInput(false);
+  if (session) session.destroy();
+  session = null;
+}
+
+function onMessage(msg) {
+  if (msg.seq <= lastIn) return;
+  lastIn = msg.seq;
+  socket.emit("ack", { upto: msg.seq });
+  const frame = e2e.b64decode(msg.ct);
+  if (!session) return;
+  let got;
+  try { got = session.receive(frame); } catch (err) {
+    if (frame[0] === e2e.COUNSELLOR_HELLO && FATAL.has(err.code)) unverified();
+    return;
+  }
+  if (got.kind === "established") {
+    $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
+    setInput(true);
+  } else if (got.payload.t === "text") {
+    line("them", String(got.payload.body));
+  } else if (got.payload.t === "consent_request") {
+    $("consent").hidden = false;
+    $("consent-yes").focus();
+  }
+}
+
+function connect(after) {
+  socket = window.io("/visitor", { transports: ["websocket"] });
+  socket.on("connect", async () => {
+    if (resume) {
+      const ack = await socket.emitWithAck("resume", { token: resume });
+      if (ack.error) return ended();
+      seq = ack.next_seq;
+      if (ack.status === "active") await handshake(); else waiting(ack);
+    } else if (after) { const run = after; after = null; await run(); }
+  });
+  socket.on("queue", waiting);
+  socket.on("accepted", () => handshake());
+  socket.on("transferred", () => { line("info", t("transferred")); handshake(); });
+  socket.on("msg", onMessage);
+  socket.on("delivered", ({ upto }) => { for (const [s, li] of mine) if (s <= upto) { mark(li, "delivered"); mine.delete(s); } });
+  socket.on("codename", ({ codename }) => { $("codename-box").hidden = false; $("codename-value").textContent = codename; });
+  socket.on("ended", ended);
+}
+
+function waiting(info) {
+  show("wait");
+  $("position").textContent = t("position", { position: info.position, minutes: Math.max(1, Math.round(info.estimate_s / 60)) });
+}
+
+function opened(ack) {
+  if (ack.error) { line("info", ack.message); return false; }
+  chatId = ack.chat_id;
+  resume = ack.resume;
+  if ($("remember").checked) sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
+  waiting(ack);
+  return true;
+}
+
+async function start() {
+  const entry = document.querySelector("input[name=entry]:checked").value;
+  connect(async () => opened(await socket.emitWithAck("request", { entry, lang })));
+}
+
+async function returnWithCodename() {
+  const codename = $("codename").value.trim();
+  if (!codename) return;
+  connect(async () => {
+    const ack = await socket.emitWithAck("return", { codename, lang });
+    if (ack.error) { $("return-status").textContent = t("return_unknown"); wipe(); return; }
+    opened(ack);
+  });
+}
+
+async function sendText(event) {
+  event.preventDefault();
+  const text = $("text").value.trim();
+  if (!text || !session || !session.established) return;
+  $("text").value = "";
+  const li = line("me", text);
+  mark(li, "sending");
+  const frame = session.encrypt({ t: "text", body: text });
+  const mySeq = await sendFrame(frame);
+  mark(li, "sent");
+  mine.set(mySeq, li);
+}
+
+async function answerConsent(answer) {
+  $("consent").hidden = true;
+  await sendFrame(session.encrypt({ t: "consent", answer, version: cfg.consent }));
+  socket.emit("consent", { answer, version: cfg.consent });
+}
+
+async function init() {
+  await loadLang(lang);
+  $("exit").addEventListener("click", quickExit);
+  $("lang").addEventListener("change", (e) => loadLang(e.target.value));
+  $("start").addEventListener("click", start);
+  $("return-go").addEventListener("click", returnWithCodename);
+  $("compose").addEventListener("submit", sendText);
+  $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) sendText(e); });
+  $("end").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
+  $("cancel").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
+  $("consent-yes").addEventListener("click", () => answerConsent("yes"));
+  $("consent-no").addEventListener("click", () => answerConsent("no"));
+  let shifts = [];
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Shift") return;
+    const now = Date.now();
+    shifts = shifts.filter((s) => now - s < 2000).concat(now);
+    if (shifts.length >= 3) quickExit();
+  });
+  window.addEventListener("message", (e) => {
+    if (cfg.origins.includes(e.origin) && e.data && e.data.v === 1 && e.data.type === "erstkontakt:exit") quickExit();
+  });
+  const saved = sessionStorage.getItem("erstkontakt");
+  if (saved) {
+    const s = JSON.parse(saved);
+    resume = s.resume;
+    await loadLang(s.lang === "en" ? "en" : "de");
+    return connect();
+  }
+  const avail = await (await fetch("/api/availability")).json();
+  if (!avail.available) {
+    $("offline").hidden = false;
+    $("hours").textContent = avail.office_hours[lang];
+    $("start").disabled = true;
+  }
+}
+
+init();
