@@ -1,0 +1,121 @@
+"""The real widget in Chromium: chat with a counsellor, no plaintext on the wire, quick exit,
+accessibility, weight budget and no request beyond the chat server."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+from playwright.async_api import Page, WebSocket
+
+from chatserver.config import Config
+from tests.browser.widget_support import chromium, widget_server
+from tests.support.e2e_clients import E2ECounsellor, Pki
+
+pytestmark = pytest.mark.browser
+
+CANARY_OUT = "KANARIE-widget-raus-4711"
+CANARY_IN = "KANARIE-beraterin-0815"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_widget_chat_quick_exit_axe_weight_and_origin(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
+        counsellor = E2ECounsellor(await h.counsellor("anna", "Anna"), pki.identity("Anna"))
+        context = await browser.new_context()
+        page = await context.new_page()
+        frames: list[str] = []
+        requests: list[str] = []
+        sockets: list[WebSocket] = []
+
+        def on_ws(ws: WebSocket) -> None:
+            sockets.append(ws)
+            ws.on("framesent", lambda payload: frames.append(str(payload)))
+            ws.on("framereceived", lambda payload: frames.append(str(payload)))
+
+        page.on("websocket", on_ws)
+        page.on("request", lambda req: requests.append(req.url))
+        await page.goto(h.url + "/demo")
+        launcher = page.get_by_role("button", name="Anonym chatten")
+        await launcher.click()
+        chat = page.frame_locator("iframe")
+        await chat.get_by_label("Fachkraft (z. B. Bewährungshilfe)").check()
+        await chat.get_by_role("button", name="Chat beginnen").click()
+        await chat.get_by_text("Du bist auf Platz 1").wait_for()
+
+        queue = (await counsellor.raw.sync())["queue"]
+        assert [i["entry"] for i in queue] == ["professional"]
+        await counsellor.accept(queue[0]["chat_id"])
+        chat_id = queue[0]["chat_id"]
+        peer = chat.locator("#peer")
+        await peer.get_by_text(re.compile(r"Du schreibst mit Anna\. Sicherheitsnummer")).wait_for()
+        safety = counsellor.sessions[chat_id].safety_number()
+        assert safety in (await peer.text_content() or "")
+
+        await chat.get_by_label("Nachricht").fill(CANARY_OUT)
+        await chat.get_by_role("button", name="Senden").click()
+        assert await counsellor.receive_text(chat_id) == CANARY_OUT
+        await chat.get_by_text("zugestellt").wait_for()
+        await counsellor.send_text(chat_id, CANARY_IN)
+        await chat.get_by_text(CANARY_IN).wait_for()
+
+        # Every frame the browser sent or received is ciphertext only.
+        assert frames, "no websocket traffic recorded"
+        for frame in frames:
+            assert CANARY_OUT not in frame and CANARY_IN not in frame
+        # Nothing left the chat server's origin.
+        assert requests and all(url.startswith(h.url) for url in requests), requests
+
+        # Quick exit: the host page leaves, storage is empty, the socket is closed.
+        await chat.get_by_role("button", name="Schnell verlassen").click()
+        await page.wait_for_url(h.url + "/healthz")
+        assert await page.evaluate("sessionStorage.length + localStorage.length") == 0
+        assert await context.cookies() == []
+        assert all(ws.is_closed() for ws in sockets)
+        ended = await counsellor.raw.expect("presence")
+        assert ended == {"chat_id": chat_id, "present": False}
+        await context.close()
+
+        await check_accessibility(browser, h.url)
+        await check_weight(h.url)
+
+
+async def check_accessibility(browser: object, url: str) -> None:
+    """axe-core (from npm), injected by the test, finds nothing serious on the chat page."""
+    context = await browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
+    page: Page = await context.new_page()
+    await page.goto(url + "/widget/frame")
+    await page.get_by_role("button", name="Chat beginnen").wait_for()
+    await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    serious = [(v["id"], v["impact"]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+    assert serious == []
+    # Keyboard only: the first Tab lands on the quick exit, which is always visible.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "exit"
+    await context.close()
+
+
+async def check_weight(url: str) -> None:
+    """Everything the widget loads stays within 40 KB gzipped."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url + "/widget/frame") as resp:
+            page = await resp.read()
+        paths = ["/widget/embed.js", *re.findall(r'(?:src|href)="(/widget/static/[^"]+)"',
+                                                   page.decode())]
+        paths += ["/widget/static/i18n-de.json"]
+        total = len(gzip.compress(page, 9))
+        for path in paths:
+            async with http.get(url + path) as resp:
+                assert resp.status == 200, path
+                total += len(gzip.compress(await resp.read(), 9))
+    assert total <= 40 * 1024, f"widget weighs {total} bytes gzipped"
+    print(f"widget weight: {total} bytes gzipped")
