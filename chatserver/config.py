@@ -70,6 +70,8 @@ class Config:
     org_public_key: str = ""
     revocations_file: str = ""
     demo: bool = False
+    # Bearer token for /metrics from other hosts ("": loopback only).
+    metrics_token: str = ""
 
     @property
     def uses_redis(self) -> bool:
@@ -140,6 +142,8 @@ def _validate(cfg: Config) -> None:
         raise bad("challenge_bits", "must be between 0 and 28")
     if cfg.max_envelope_bytes > 256 * 1024:
         raise bad("max_envelope_bytes", "must be at most 262144")
+    if cfg.metrics_token and len(cfg.metrics_token) < 32:
+        raise bad("metrics_token", "must be at least 32 characters (openssl rand -hex 32)")
 
 
 def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

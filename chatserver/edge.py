@@ -46,6 +46,7 @@ def event(
             except Exception as exc:
                 log.error("event %s failed: %s", fn.__name__, type(exc).__name__)
                 answer = dict(INTERNAL)
+            await self.relay.notify("event_refused", code=answer["error"])
             # The sender is connected to this very process: going through the Redis queue
             # would put every refusal of a flood in line before the other chats' messages.
             await self.emit("failed", answer, to=sid, ignore_queue=True)

@@ -17,6 +17,7 @@ from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
 from chatserver.counsellor import CounsellorNamespace
 from chatserver.handoff import Handoff
+from chatserver.metrics import setup_metrics
 from chatserver.middlewares import error_pages, security_headers
 from chatserver.records import RecordStore, codename_salt, metadata
 from chatserver.relay import COUNSELLOR_NS, VISITOR_NS, Relay
@@ -131,7 +132,10 @@ async def drain_on_shutdown(app: web.Application) -> None:
     A closed transport makes socket.io clients reconnect (to another node) and resume at
     once; a socket.io-level disconnect would tell a browser client not to reconnect at all.
     """
-    await _bounded("transports", app[SIO].eio.disconnect(), limit=5.0)
+    eio = app[SIO].eio
+    for socket in list(eio.sockets.values()):
+        # Without waiting: a polling client that never polls again would hold us forever.
+        await _bounded("transport", socket.close(wait=False), limit=1.0)
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -141,6 +145,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     relay = Relay(config, state, sio)
     app[STATE] = state
     app[RELAY] = relay
+    setup_metrics(app, relay)
     handoff = Handoff(config, relay, app[RECORDS])
     sio.register_namespace(VisitorNamespace(config, relay, handoff))
     sio.register_namespace(CounsellorNamespace(config, relay, handoff))

@@ -141,6 +141,7 @@ class Relay:
                                          self.config.envelope_ttl_s)
         if result == "dup":
             return False
+        await self._notify("relayed", direction="v2c")
         await self._to_counsellor(chat.counsellor_id, "msg",
                                   {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
         return True
@@ -239,6 +240,7 @@ class Relay:
                                          self.config.envelope_ttl_s)
         if result == "dup":
             return False
+        await self._notify("relayed", direction="c2v")
         await self.sio.emit("msg", {"seq": env.seq, "ct": env.ct},
                             room=visitor_room(chat.id), namespace=VISITOR_NS)
         return True
