@@ -10,22 +10,18 @@ import os
 
 from hypothesis import HealthCheck, Phase, settings
 
-_SHARED = {
-    "deadline": None,
-    "suppress_health_check": [
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-    "derandomize": False,
-    "print_blob": True,
-}
+_SHARED = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large],
+    print_blob=True,
+)
 
 # No shrinking in the quick profile: every example talks to a real server, and a failure
 # should be reported in seconds; rerun it under ``soak`` to get the minimal example.
-settings.register_profile("quick", max_examples=25,  # type: ignore[arg-type]
-                          phases=[Phase.explicit, Phase.reuse, Phase.generate], **_SHARED)
-settings.register_profile("soak", max_examples=1500, **_SHARED)  # type: ignore[arg-type]
+settings.register_profile("quick", _SHARED, max_examples=25,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.register_profile("soak", _SHARED, max_examples=1500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 

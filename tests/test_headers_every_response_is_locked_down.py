@@ -8,6 +8,7 @@ sites, everything else by nobody.
 
 from __future__ import annotations
 
+import re
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Callable
@@ -41,22 +42,43 @@ def csp(header: str) -> dict[str, list[str]]:
     return out
 
 
-def get_paths(app: web.Application) -> list[str]:
-    """Every GET route without path parameters, plus paths that exist only as errors."""
-    paths = {"/", "/nope", "/api/nope", "/socket.io/?EIO=4&transport=polling"}
+def get_paths(app: web.Application, top: bool = True) -> list[str]:
+    """Every GET route (sub-apps included; parameters filled with a missing name), plus
+    paths that exist only as errors. Pages' own assets are added by ``with_assets``."""
+    paths = {"/", "/nope", "/api/nope", "/socket.io/?EIO=4&transport=polling"} if top else set()
     for resource in app.router.resources():
         info = resource.get_info()
-        if "path" in info and any(r.method in ("GET", "*") for r in resource):
+        if "app" in info:  # a sub-application such as the widget (paths already prefixed)
+            paths.add(str(info["prefix"]).rstrip("/") + "/")
+            paths.update(get_paths(info["app"], top=False))
+        elif "path" in info and any(r.method in ("GET", "*") for r in resource):
             paths.add(str(info["path"]))
+        elif "formatter" in info:
+            paths.add(re.sub(r"\{[^}]*\}", "missing.js", str(info["formatter"])))
         elif "prefix" in info:  # static directories: their index and a missing file
             paths.add(str(info["prefix"]).rstrip("/") + "/")
             paths.add(str(info["prefix"]).rstrip("/") + "/missing.js")
     return sorted(paths)
 
 
-def frame_ancestors_for(path: str) -> list[str]:
-    if path.startswith("/widget/") and not path.endswith((".js", ".css", ".json")):
-        return list(EMBED)
+async def with_assets(http: aiohttp.ClientSession, base: str, paths: list[str]) -> list[str]:
+    """``paths`` plus every same-origin script, style and page the HTML pages refer to."""
+    found = set(paths)
+    for path in paths:
+        async with http.get(base + path, allow_redirects=False) as resp:
+            if resp.content_type != "text/html":
+                continue
+            for ref in re.findall(r'(?:src|href)="([^"]+)"', await resp.text()):
+                ref = ref.replace(base, "")
+                if ref.startswith("/") and not ref.startswith("//"):
+                    found.add(ref)
+    return sorted(found)
+
+
+def frame_ancestors_for(path: str, status: int) -> list[str]:
+    """Only the widget's chat page may be framed, and only by the configured host sites."""
+    if path.split("?")[0] == "/widget/frame" and status == 200:
+        return ["'self'", *EMBED]
     return ["'none'"]
 
 
@@ -70,7 +92,8 @@ def check_headers(path: str, resp: aiohttp.ClientResponse, tls: bool) -> None:
     assert "Server" not in headers, path
     policy = csp(headers.get("Content-Security-Policy", ""))
     assert policy, path
-    assert policy.get("frame-ancestors") == frame_ancestors_for(path), (path, policy)
+    assert policy.get("frame-ancestors") == frame_ancestors_for(path, resp.status), \
+        (path, policy)
     assert policy.get("base-uri") == ["'none'"], path
     # object-src 'none' directly or through default-src 'none'.
     assert policy.get("object-src", policy.get("default-src")) == ["'none'"], path
@@ -107,6 +130,8 @@ async def server(
 async def test_every_response_carries_the_headers(server: Harness) -> None:
     paths = get_paths(server.app)
     async with aiohttp.ClientSession() as http:
+        paths = await with_assets(http, server.url, paths)
+        assert "/widget/frame" in paths and any(p.endswith(".js") for p in paths)
         for path in paths:
             for method in ("GET", "HEAD", "OPTIONS", "DELETE"):
                 async with http.request(method, server.url + path,
@@ -143,7 +168,8 @@ async def test_hsts_over_tls_on_every_response(
     await web.TCPSite(runner, "127.0.0.1", port, ssl_context=served).start()
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusted)) as http:
-            for path in get_paths(app):
+            base = f"https://127.0.0.1:{port}"
+            for path in await with_assets(http, base, get_paths(app)):
                 async with http.get(f"https://127.0.0.1:{port}{path}",
                                     allow_redirects=False) as resp:
                     check_headers(path, resp, tls=True)
