@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup run test lint typecheck pytest jstest lock clean
+.PHONY: setup run test lint typecheck pytest jstest lock clean soak
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -37,6 +37,12 @@ pytest: setup
 	$(BIN)/pytest -q
 
 test: lint typecheck jstest pytest
+
+# Longer hardening runs: 1500 fuzz examples per test, longer floods (see docs/security.md).
+soak: setup
+	HYPOTHESIS_PROFILE=soak $(BIN)/pytest -q --timeout=3600 tests/test_fuzz_*.py \
+		tests/test_flood_*.py tests/test_restart_*.py tests/test_headers_*.py \
+		tests/test_privacy_canaries_*.py $(wildcard tests/browser/test_privacy_canaries_*.py)
 
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:

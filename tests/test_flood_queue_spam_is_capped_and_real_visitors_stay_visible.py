@@ -8,6 +8,7 @@ proof of work (``CHATSERVER_CHALLENGE_BITS``) makes every queue slot cost the re
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,7 +22,7 @@ from chatserver.challenge import solve, work
 from chatserver.config import Config
 from chatserver.main import create_app
 from tests.support.clients import VisitorClient
-from tests.support.hardening import AddressedVisitor
+from tests.support.hardening import AddressedVisitor, RawSocket
 from tests.support.harness import Harness
 
 SPAM_ADDRESSES = [f"127.0.0.{30 + i}" for i in range(8)]
@@ -197,5 +198,39 @@ async def test_a_socket_refused_again_and_again_is_closed(
         assert not abuser.connected
         # Someone else's socket is not affected.
         assert (await healthy.request())["ok"]
+    finally:
+        await h.close()
+
+
+async def test_spoofed_connect_and_disconnect_events_cannot_reset_the_limits(
+    make_config: Callable[..., Config], aiohttp_server: Callable[..., Any],
+) -> None:
+    """python-socketio hands a client *event* named connect/disconnect to on_connect and
+    on_disconnect: a fake disconnect would forget the socket's buckets, a fake connect would
+    bring its own REMOTE_ADDR. Such events close the socket instead."""
+    h = await serve(make_config, aiohttp_server)
+    try:
+        raw = RawSocket(h.url, address="127.0.0.40")
+        await raw.open()
+        await raw.send("40/visitor,")
+
+        async def resume(ack: int) -> str:
+            await raw.send(f'42/visitor,{ack}["resume",{{"token":"{"z" * 32}"}}]')
+            for _ in range(20):
+                frames, closed = await raw.frames(0.1)
+                for frame in frames:
+                    if isinstance(frame, str) and frame.startswith(f"43/visitor,{ack}"):
+                        return str(json.loads(frame[frame.index("["):])[0]["error"])
+                if closed:
+                    break
+            return "no answer"
+
+        answers = [await resume(n) for n in range(4)]
+        assert answers == ["not_found"] * 3 + ["rate_limited"]
+        await raw.send('42/visitor,["disconnect","client namespace disconnect"]')
+        await raw.send('42/visitor,["connect",{"REMOTE_ADDR":"10.9.8.7"},null]')
+        # No fresh bucket: the socket is closed (or, at the very least, still limited).
+        assert await resume(9) in ("rate_limited", "no answer")
+        await raw.close()
     finally:
         await h.close()
