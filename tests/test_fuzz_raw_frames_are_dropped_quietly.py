@@ -7,6 +7,7 @@ but the protocol, never logs a traceback or the frame's text, and a healthy chat
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tests.hypothesis_profiles  # noqa: F401  (registers the profiles)
+from chatserver.appkeys import SIO
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness
 
@@ -151,4 +153,36 @@ async def test_polling_bodies_fuzzed(
                 if resp.status == 400:
                     break
     await healthy.round_trip()
+    assert_quiet_logs(caplog.records, [MARK])
+
+
+async def test_binary_attachments_and_odd_event_names_are_refused(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The relay speaks JSON only. A declared attachment count would otherwise make
+    python-socketio collect every following frame of the socket in memory, and a non-string
+    event name crashes its dispatch task. Both end the socket's namespace instead."""
+    caplog.set_level(logging.INFO)
+    sio = harness.app[SIO]
+    for frames in (
+        ['451-/visitor,0["send",{"_placeholder":true,"num":0}]', b"\x00" * 64],
+        ['459999999999-/visitor,0["send",{"_placeholder":true,"num":0}]',
+         *[b"\x00" * 1024] * 50],
+        ["42/visitor,0[1,{}]"], ['42/visitor,0[{"a":1}]'], ["42/visitor,0[null]"],
+    ):
+        raw = RawSocket(harness.url)
+        await raw.open()
+        await raw.send("40/visitor,")
+        joined, _ = await raw.frames(0.2)
+        assert any(str(f).startswith("40/visitor,{") for f in joined)
+        for frame in frames:
+            await raw.send(frame)
+        # Refused: nothing answers, not even a later, valid event on the same socket.
+        await raw.send('42/visitor,1["ack",{"upto":0}]')
+        answered, _ = await raw.frames(0.3)
+        assert not any(str(f).startswith("43/visitor,") for f in answered), answered[:3]
+        # python-socketio keeps half-received binary packets here; nothing may linger.
+        assert not sio._binary_packet
+        await raw.close()
+    await asyncio.sleep(0.1)
     assert_quiet_logs(caplog.records, [MARK])
