@@ -30,6 +30,7 @@ from tests.support.redis_server import free_port
 
 EMBED = ("https://beratung.example.org", "https://www.example.net")
 ONE_YEAR = 365 * 86400
+ASSET_TYPES = ("text/javascript", "application/javascript", "text/css", "application/json")
 
 
 def csp(header: str) -> dict[str, list[str]]:
@@ -102,6 +103,11 @@ def check_headers(path: str, resp: aiohttp.ClientResponse, tls: bool) -> None:
             assert bad not in policy.get(directive, []), (path, directive, bad)
     if resp.content_type == "text/html":
         assert headers.get("Cross-Origin-Opener-Policy") == "same-origin", path
+    # Nothing a browser or proxy may keep: pages and answers not at all, public assets
+    # only after asking again.
+    cache = headers.get("Cache-Control", "")
+    assert "no-store" in cache or (resp.content_type in ASSET_TYPES and "no-cache" in cache), \
+        (path, cache)
     if tls:
         hsts = {}
         for part in headers.get("Strict-Transport-Security", "").split(";"):
