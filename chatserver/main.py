@@ -135,7 +135,11 @@ async def drain_on_shutdown(app: web.Application) -> None:
     eio = app[SIO].eio
     for socket in list(eio.sockets.values()):
         # Without waiting: a polling client that never polls again would hold us forever.
-        await _bounded("transport", socket.close(wait=False), limit=1.0)
+        # abort: no engine.io CLOSE packet, which socket.io-client ignores on a WebSocket (so
+        # the socket stayed open until aiohttp gave up) and python clients take as "do not
+        # reconnect". The None wakes the writer, which then closes the WebSocket at once.
+        await _bounded("transport", socket.close(wait=False, abort=True), limit=1.0)
+        socket.queue.put_nowait(None)
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
