@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from chatserver import demo, keys
+from chatserver import demo, keys, users
 from chatserver.config import ConfigError, load_config
 from chatserver.main import create_app
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     registrars: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
         keys.register_cli,
+        users.register_cli,
     ]
     return registrars
 

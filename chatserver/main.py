@@ -12,7 +12,7 @@ import nacl.pwhash
 import socketio
 from aiohttp import web
 
-from chatserver.appkeys import CONFIG, RECORDS, RELAY, SIO, STATE
+from chatserver.appkeys import CONFIG, RECORDS, RELAY, SIO, STATE, USERS
 from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
 from chatserver.counsellor import CounsellorNamespace
@@ -26,8 +26,10 @@ from chatserver.state import State
 from chatserver.state.memory import MemoryState
 from chatserver.state.redis import RedisState
 from chatserver.storage import open_engine
+from chatserver.users import Users, seed_demo_user
 from chatserver.visitor import VisitorNamespace
 from chatserver.wire import QuietLog, StrictPacket, guard_engineio
+from counsellor_console import create_console_app
 from widget import create_widget_app, demo_handler
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,11 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     store = RecordStore(engine, hasher, config.record_retention_days * 86400,
                         config.drop_ttl_days * 86400)
     app[RECORDS] = store
+    app[USERS] = Users(engine, ops, mem)
+    if config.demo:
+        name, password, uri = await seed_demo_user(app[USERS])
+        # Demo mode only, and said so: this account exists for trying the console out.
+        print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)
     purger = asyncio.create_task(_purge_forever(store))
     yield
     purger.cancel()
@@ -186,4 +193,5 @@ def create_app(config: Config) -> web.Application:
     setup_routes(app)
     app.add_subapp("/widget/", create_widget_app(config))
     app.router.add_get("/demo", demo_handler(config))
+    app.add_subapp("/console/", create_console_app(config, app))
     return app

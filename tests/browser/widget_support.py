@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
-from chatserver import crypto
+from chatserver import crypto, demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from tests.support.e2e_clients import Pki
@@ -22,17 +22,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 @asynccontextmanager
-async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki: Pki
-                        ) -> AsyncIterator[Harness]:
+async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki: Pki,
+                        **overrides: object) -> AsyncIterator[Harness]:
     """A real server whose config pins ``pki`` and allows its own origin."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     revocations = tmp_path / "revocations.json"
     revocations.write_text(json.dumps(pki.revocations))
-    config = make_config(
+    pinned = {} if overrides.get("demo") else {
+        "org_public_key": crypto.b64encode(pki.org_public_key),
+        "revocations_file": str(revocations)}
+    config = demo.prepare(make_config(
         port=port, public_origins=(origin,), embed_origins=(origin,),
-        exit_url=origin + "/healthz", org_public_key=crypto.b64encode(pki.org_public_key),
-        revocations_file=str(revocations))
+        exit_url=origin + "/healthz", **pinned, **overrides))
     server = TestServer(create_app(config), host="127.0.0.1", port=port)
     await server.start_server()
     harness = Harness(server.app, origin)

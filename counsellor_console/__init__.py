@@ -1,0 +1,199 @@
+"""The counsellor console: login with password and TOTP, then chats in the browser.
+
+A separate sub-application with its own cookies, templates and CSP (``frame-ancestors
+'none'``). Every route checks the session and the role on the server; every state-changing
+request carries the session's CSRF token. Chat content only ever exists decrypted in the
+counsellor's browser.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from chatserver import demo
+from chatserver.appkeys import STATE, USERS
+from chatserver.assets import NODE_MODULES, Assets
+from chatserver.config import PROJECT_ROOT, Config
+from chatserver.state import Identity
+from chatserver.tokens import COUNSELLOR_ROLES, issue_token, revoke_all
+from chatserver.users import LoginRefused, Session
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "ek_console"
+LOGIN_COOKIE = "ek_login"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+       "img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+CONSOLE_CONFIG = web.AppKey("console_config", Config)
+CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
+CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
+PARENT = web.AppKey("console_parent", web.Application)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _secure(request: web.Request) -> bool:
+    host = (request.host or "").split(":")[0]
+    return request.secure or host not in ("127.0.0.1", "localhost", "[::1]")
+
+
+def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    env = request.app[CONSOLE_TEMPLATES]
+    html = env.get_template(template).render(assets=request.app[CONSOLE_ASSETS],
+                                             config=request.app[CONSOLE_CONFIG], **context)
+    return web.Response(text=html, content_type="text/html", status=status,
+                        headers={"Content-Security-Policy": CSP})
+
+
+async def _session(request: web.Request) -> Session | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return await request.app[PARENT][USERS].session(token, time.time())
+
+
+def _check_csrf(session: Session, supplied: str | None) -> None:
+    if not supplied or not secrets.compare_digest(supplied, session.csrf):
+        raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
+
+
+async def login_form(request: web.Request) -> web.Response:
+    """The login page; its CSRF token is bound to a short-lived cookie."""
+    csrf = secrets.token_urlsafe(32)
+    response = _page(request, "login.html", csrf=csrf, error=False)
+    response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict", path="/console/",
+                        secure=_secure(request), max_age=900)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Password and TOTP in one step; a fresh session id on success."""
+    form = await request.post()
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    supplied = str(form.get("csrf", ""))
+    if not cookie or not secrets.compare_digest(cookie, supplied):
+        raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
+    try:
+        session = await request.app[PARENT][USERS].login(
+            str(form.get("name", ""))[:64], str(form.get("password", ""))[:256],
+            str(form.get("totp", ""))[:12], time.time())
+    except LoginRefused:
+        csrf = secrets.token_urlsafe(32)
+        response = _page(request, "login.html", status=401, csrf=csrf, error=True)
+        response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict",
+                            path="/console/", secure=_secure(request), max_age=900)
+        return response
+    response = web.HTTPSeeOther("/console/")
+    response.set_cookie(SESSION_COOKIE, session.key, httponly=True, samesite="Strict",
+                        path="/console/", secure=_secure(request))
+    response.del_cookie(LOGIN_COOKIE, path="/console/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session and every socket token of the account."""
+    session = await _session(request)
+    if session is not None:
+        form = await request.post()
+        _check_csrf(session, str(form.get("csrf", "")))
+        await request.app[PARENT][USERS].logout(session.key)
+        await revoke_all(request.app[PARENT][STATE], session.user.id)
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(SESSION_COOKIE, path="/console/")
+    raise response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    """The console for counsellors; supervisors see no chats."""
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/console/login")
+    return _page(request, "console.html", session=session,
+                 can_chat=session.user.role in COUNSELLOR_ROLES)
+
+
+async def socket_token(request: web.Request) -> web.Response:
+    """A token for the ``/counsellor`` socket (counsellors and admins only)."""
+    session = await _session(request)
+    if session is None:
+        raise web.HTTPUnauthorized(text="Not signed in.")
+    _check_csrf(session, request.headers.get("X-CSRF-Token"))
+    if session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPForbidden(text="This role does not chat.")
+    config = request.app[CONSOLE_CONFIG]
+    body = await request.json() if request.can_read_body else {}
+    identity_pk = body.get("identity_pk") if isinstance(body, dict) else None
+    certificate = None
+    if config.demo and isinstance(identity_pk, str):
+        from chatserver import crypto
+
+        try:
+            key = crypto.b64decode(identity_pk)
+        except crypto.CryptoError:
+            raise web.HTTPBadRequest(text="identity_pk is not base64") from None
+        if len(key) != 32:
+            raise web.HTTPBadRequest(text="identity_pk must be 32 bytes")
+        certificate = demo.certify(config, key, session.user.pseudonym)
+    user = session.user
+    token = await issue_token(request.app[PARENT][STATE],
+                              Identity(user.id, user.pseudonym, user.role),
+                              config.counsellor_token_ttl_s)
+    return web.json_response({"token": token, "certificate": certificate})
+
+
+async def canned_list(request: web.Request) -> web.Response:
+    session = await _session(request)
+    if session is None or session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPForbidden(text="Not allowed.")
+    return web.json_response({"items": await request.app[PARENT][USERS].canned()})
+
+
+async def canned_add(request: web.Request) -> web.Response:
+    session = await _session(request)
+    if session is None or session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPForbidden(text="Not allowed.")
+    _check_csrf(session, request.headers.get("X-CSRF-Token"))
+    body = await request.json()
+    title, text = body.get("title"), body.get("body")
+    if not (isinstance(title, str) and isinstance(text, str) and 0 < len(title) <= 120
+            and 0 < len(text) <= 4000):
+        raise web.HTTPBadRequest(text="title (≤ 120) and body (≤ 4000) are required")
+    reply_id = await request.app[PARENT][USERS].add_canned(title, text)
+    return web.json_response({"id": reply_id}, status=201)
+
+
+def console_assets() -> Assets:
+    assets = Assets("/console/static")
+    assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")
+    assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
+    assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
+    assets.add("console.js", HERE / "static/console.js")
+    assets.add("console.css", HERE / "static/console.css")
+    return assets
+
+
+def create_console_app(config: Config, parent: web.Application) -> web.Application:
+    """The console sub-application, mounted at ``/console/``."""
+    app = web.Application()
+    app[CONSOLE_CONFIG] = config
+    app[PARENT] = parent
+    assets = console_assets()
+    app[CONSOLE_ASSETS] = assets
+    app[CONSOLE_TEMPLATES] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+    app.router.add_get("/", home)
+    app.router.add_get("/login", login_form)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_post("/api/socket-token", socket_token)
+    app.router.add_get("/api/canned", canned_list)
+    app.router.add_post("/api/canned", canned_add)
+    app.router.add_get("/static/{name}", assets.handler)
+    return app

@@ -1,0 +1,176 @@
+"""The console in Chromium: password + TOTP login, duty, a widget chat, canned reply,
+transfer to a colleague, end; and the refusals around login, CSRF, roles and logout."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import aiohttp
+import pyotp
+import pytest
+from playwright.async_api import Page, WebSocket
+
+from chatserver import crypto, demo
+from chatserver.appkeys import CONFIG, USERS
+from chatserver.config import Config
+from tests.browser.widget_support import chromium, widget_server
+from tests.support.e2e_clients import E2ECounsellor, Identity, Pki
+from tests.support.harness import Harness
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "lang-und-geheim-genug"
+CANARY_V = "KANARIE-besucher-console-1"
+CANARY_C = "KANARIE-konsole-antwort-2"
+
+
+def totp_of(uri: str) -> pyotp.TOTP:
+    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+
+
+async def login(page: Page, url: str, name: str, code: str) -> None:
+    await page.goto(url + "/console/login")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Passwort / Password").fill(PASSWORD)
+    await page.get_by_label("Einmalcode / One-time code").fill(code)
+    await page.get_by_role("button", name="Anmelden / Sign in").click()
+
+
+async def test_console_runs_a_whole_chat_with_the_widget(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        await h.app[USERS].add_canned("Begrüßung", "Schön, dass du dich meldest.")
+        # Demo mode certifies the console's key; Ben gets a certificate from the same org key.
+        ben_key = crypto.SigningSeed.generate()
+        ben_cert = demo.certify(h.app[CONFIG], ben_key.public_key, "Ben")
+        ben = E2ECounsellor(await h.counsellor("ben", "Ben"), Identity(ben_key, ben_cert))
+
+        frames: list[str] = []
+
+        def record(ws: WebSocket) -> None:
+            ws.on("framesent", lambda p: frames.append(str(p)))
+            ws.on("framereceived", lambda p: frames.append(str(p)))
+
+        console_ctx = await browser.new_context()
+        console = await console_ctx.new_page()
+        console.on("websocket", record)
+        await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_text("Im Dienst / on duty").wait_for()
+
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        visitor.on("websocket", record)
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+        await console.get_by_text(re.compile("Sicherheitsnummer / Safety number")).wait_for()
+
+        await visitor.get_by_label("Nachricht").fill(CANARY_V)
+        await visitor.get_by_role("button", name="Senden").click()
+        await console.get_by_text(CANARY_V).wait_for()
+        await console.get_by_label("Textbaustein / Canned reply").select_option(
+            label="Begrüßung")
+        await console.get_by_role("button", name="Senden / Send").click()
+        await visitor.get_by_text("Schön, dass du dich meldest.").wait_for()
+        await console.get_by_label("Nachricht / Message").fill(CANARY_C)
+        await console.get_by_role("button", name="Senden / Send").click()
+        await visitor.get_by_text(CANARY_C).wait_for()
+
+        # Transfer to Ben (a Python counsellor with his own certificate): a fresh handshake.
+        await console.get_by_label("Übergeben an / Transfer to").select_option(label="Ben")
+        await console.get_by_role("button", name="Übergeben / Transfer").click()
+        assigned = await ben.raw.expect("assigned")
+        chat_id = assigned["chat"]["chat_id"]
+        ben.raw.adopt(assigned["chat"])
+        await ben.handshake(chat_id)
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Ben")).wait_for()
+        await ben.send_text(chat_id, "Hallo, hier ist Ben.")
+        await visitor.get_by_text("Hallo, hier ist Ben.").wait_for()
+        assert (await ben.raw.end(chat_id))["ok"]
+        await visitor.get_by_text("Der Chat ist beendet").wait_for()
+
+        assert frames
+        for frame in frames:
+            assert CANARY_V not in frame and CANARY_C not in frame
+        await check_console_accessibility(browser, h, uri)
+        await console_ctx.close()
+        await visitor_ctx.close()
+
+
+async def check_console_accessibility(browser: object, h: Harness, uri: str) -> None:
+    ctx = await browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
+    page = await ctx.new_page()
+    await page.goto(h.url + "/console/login")
+    root = Path(__file__).resolve().parents[2]
+    await page.add_script_tag(path=str(root / "node_modules/axe-core/axe.min.js"))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    await ctx.close()
+
+
+async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD)
+        sue_uri = await h.app[USERS].add("sue", "supervisor", PASSWORD)
+        ctx = await browser.new_context()
+        page = await ctx.new_page()
+
+        await page.goto(h.url + "/console/login")
+        await page.get_by_label("Name").fill("anna")
+        await page.get_by_label("Passwort / Password").fill("falsch-falsch-falsch")
+        await page.get_by_label("Einmalcode / One-time code").fill(totp_of(uri).now())
+        await page.get_by_role("button", name="Anmelden / Sign in").click()
+        await page.get_by_text("Anmeldung fehlgeschlagen").wait_for()
+
+        code = totp_of(uri).now()
+        await login(page, h.url, "anna", code)
+        await page.get_by_role("heading", name="Beratungskonsole").wait_for()
+        cookies = {c["name"]: c for c in await ctx.cookies()}
+        assert cookies["ek_console"]["httpOnly"] and cookies["ek_console"]["sameSite"] == "Strict"
+
+        # The same TOTP code a second time is refused, even with the right password.
+        other = await browser.new_context()
+        replay = await other.new_page()
+        await login(replay, h.url, "anna", code)
+        await replay.get_by_text("Anmeldung fehlgeschlagen").wait_for()
+        await other.close()
+
+        session = cookies["ek_console"]["value"]
+        # No CSRF token: no socket token.
+        async with aiohttp.ClientSession(cookies={"ek_console": session}) as http, \
+                http.post(h.url + "/console/api/socket-token", json={}) as resp:
+            assert resp.status == 403
+        # Log out through the page; the old session cookie is worthless afterwards.
+        await page.get_by_role("button", name="Abmelden / Sign out").click()
+        await page.get_by_role("heading", name="Anmeldung / Sign in").wait_for()
+        async with aiohttp.ClientSession(cookies={"ek_console": session}) as http:
+            async with http.get(h.url + "/console/", allow_redirects=False) as resp:
+                assert resp.status == 303
+            async with http.post(h.url + "/console/api/socket-token",
+                                 headers={"X-CSRF-Token": "x"}, json={}) as resp:
+                assert resp.status == 401
+
+        # A supervisor signs in but gets no chat UI and no socket token.
+        await login(page, h.url, "sue", totp_of(sue_uri).now())
+        await page.get_by_text("Diese Rolle führt keine Chats.").wait_for()
+        sue = {c["name"]: c["value"] for c in await ctx.cookies()}["ek_console"]
+        html = await page.content()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert csrf is not None
+        async with aiohttp.ClientSession(cookies={"ek_console": sue}) as http, \
+                http.post(h.url + "/console/api/socket-token",
+                          headers={"X-CSRF-Token": csrf.group(1)}, json={}) as resp:
+            assert resp.status == 403
+        await ctx.close()
