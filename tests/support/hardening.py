@@ -233,14 +233,17 @@ def p90(values: list[float]) -> float:
 
 class RecordingProxy:
     """A loopback TCP proxy that keeps every byte, per direction, and connects upstream from
-    the client's own source address (so the server still sees e.g. 127.0.0.77).
+    the client's own source address, or from ``source`` (so the server sees e.g. 127.0.0.77).
 
     Server-to-client websocket frames are never masked, so what the server sends is readable
     in ``down`` as is; ``up`` holds the client's requests (with their headers) and masked frames.
     """
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, source: str | None = None) -> None:
         self.target = (target_host, target_port)
+        # Loopback connections to 127.0.0.77 still come *from* 127.0.0.1; a browser reaches
+        # the server from another address only through a proxy that binds it upstream.
+        self.source = source
         self.up = bytearray()
         self.down = bytearray()
         self.url = ""
@@ -252,7 +255,7 @@ class RecordingProxy:
         self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        source = writer.get_extra_info("peername")[0]
+        source = self.source or writer.get_extra_info("peername")[0]
         up_reader, up_writer = await asyncio.open_connection(*self.target,
                                                              local_addr=(source, 0))
         for src, dst, log in ((reader, up_writer, self.up), (up_reader, writer, self.down)):
