@@ -1,7 +1,8 @@
 """Hypothesis profiles: ``quick`` (default) for ``make test``, ``soak`` for ``make soak``.
 
-Choose with ``HYPOTHESIS_PROFILE=soak``. Fuzz tests run against real servers on real sockets,
-so examples are slow-ish and shared fixtures are intended (one server, one healthy chat).
+Choose with ``HYPOTHESIS_PROFILE=soak``; the fuzz tests wear ``@FUZZ``. They run against real
+servers on real sockets, so examples are slow-ish and shared fixtures are intended (one
+server, one healthy chat).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ _SHARED = settings(
 settings.register_profile("quick", _SHARED, max_examples=25,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
 settings.register_profile("soak", _SHARED, max_examples=1500)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+# Applied per test (``@FUZZ``), not loaded globally: other suites keep their own settings.
+FUZZ = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 def scaled(default: int, soak: int) -> int:

@@ -19,7 +19,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tests.hypothesis_profiles  # noqa: F401  (registers the profiles)
+from tests.hypothesis_profiles import FUZZ
 from tests.support.hardening import INSIDES, HealthyChat, assert_quiet_logs
 from tests.support.harness import Harness
 
@@ -111,6 +111,7 @@ def test_every_registered_route_is_in_the_fuzz() -> None:
     assert "/healthz" in paths and "/api/availability" in paths and "/socket.io/" in paths
 
 
+@FUZZ
 @given(data=st.data())
 async def test_http_routes_fuzzed(
     harness: Harness, caplog: pytest.LogCaptureFixture, data: st.DataObject

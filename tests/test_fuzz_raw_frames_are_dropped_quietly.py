@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tests.hypothesis_profiles  # noqa: F401  (registers the profiles)
 from chatserver.appkeys import SIO
+from tests.hypothesis_profiles import FUZZ
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness
 
@@ -100,6 +100,7 @@ def check_frames(received: list[str | bytes]) -> None:
         assert text[:1].isdigit(), text[:80]
 
 
+@FUZZ
 @given(sequence=sequences)
 async def test_raw_websocket_frames_fuzzed(
     harness: Harness, caplog: pytest.LogCaptureFixture, sequence: tuple[bool, list[Any]]
@@ -126,6 +127,7 @@ async def test_raw_websocket_frames_fuzzed(
     assert_quiet_logs(caplog.records, [MARK])
 
 
+@FUZZ
 @given(bodies=st.lists(frames.filter(lambda f: not isinstance(f, bytes))
                        | st.binary(max_size=64), min_size=1, max_size=4))
 async def test_polling_bodies_fuzzed(

@@ -24,7 +24,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
-import tests.hypothesis_profiles  # noqa: F401  (registers the profiles)
 from chatserver import schemas
 from chatserver.appkeys import CONFIG, RELAY, SIO
 from chatserver.config import Config
@@ -33,6 +32,7 @@ from chatserver.main import create_app
 from chatserver.state import Identity
 from chatserver.visitor import VisitorNamespace
 from chatserver.wire import MAX_EVENT_NAME, RESERVED_EVENTS
+from tests.hypothesis_profiles import FUZZ
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.hardening import HealthyChat, assert_quiet_logs, is_error_shape
 from tests.support.harness import Harness
@@ -197,6 +197,7 @@ def frame_limit(server: Harness) -> int:
     return int(server.app[SIO].eio.max_http_buffer_size)
 
 
+@FUZZ
 @given(sequence=calls(VISITOR_EVENTS), accepted=st.booleans())
 async def test_visitor_events_fuzzed(
     server: Harness, caplog: pytest.LogCaptureFixture,
@@ -225,6 +226,7 @@ async def test_visitor_events_fuzzed(
     assert_quiet_logs(caplog.records, [MARK, prober.resume_token])
 
 
+@FUZZ
 @given(sequence=calls(COUNSELLOR_EVENTS), on_duty=st.booleans())
 async def test_counsellor_events_fuzzed(
     server: Harness, caplog: pytest.LogCaptureFixture,
