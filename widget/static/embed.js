@@ -57,7 +57,7 @@
   button.addEventListener("click", function () { frame ? close() : open(); });
 
   window.addEventListener("message", function (event) {
-    if (event.origin !== origin || !frame || event.source !== frame.contentWindow) return;
+    if (event.origin !== origin || !frame) return;
     var data = event.data;
     if (!data || data.v !== 1) return;
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));

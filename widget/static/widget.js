@@ -66,7 +66,9 @@ function quickExit() {
   for (const origin of cfg.origins) {
     try { window.parent.postMessage({ v: 1, type: "erstkontakt:exit", url: cfg.exitUrl }, origin); } catch { /* not our parent */ }
   }
-  window.location.replace(window.top === window ? cfg.exitUrl : "about:blank");
+  if (window.top === window) window.location.replace(cfg.exitUrl);
+  // Give the host page a moment to handle the message, then blank this frame too.
+  else setTimeout(() => window.location.replace("about:blank"), 100);
 }
 
 function ended() {
