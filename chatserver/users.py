@@ -171,15 +171,22 @@ class Users:
             raise LoginRefused()
         ok = await self._verify(row.password_hash.encode(), password)
         step = self._totp_step(row.totp_secret, code, now) if ok else 0
-        async with self.engine.begin() as conn:
-            if not ok or step <= row.totp_last_step:
-                failed = row.failed + 1
-                lock = now + 60 * 2 ** (failed - LOCK_AFTER) if failed >= LOCK_AFTER else 0.0
+        if not ok or step <= row.totp_last_step:
+            failed = row.failed + 1
+            lock = now + 60 * 2 ** min(failed - LOCK_AFTER, 10) if failed >= LOCK_AFTER else 0.0
+            # Committed before refusing: a rolled-back counter would never lock anything.
+            async with self.engine.begin() as conn:
                 await conn.execute(sa.update(users).where(users.c.id == row.id)
                                    .values(failed=failed, locked_until=min(lock, now + 86400)))
+            raise LoginRefused()
+        async with self.engine.begin() as conn:
+            # Conditional, so two logins racing with one code cannot both win.
+            won = await conn.execute(
+                sa.update(users)
+                .where(users.c.id == row.id, users.c.totp_last_step < step)
+                .values(failed=0, locked_until=0.0, totp_last_step=step))
+            if not won.rowcount:
                 raise LoginRefused()
-            await conn.execute(sa.update(users).where(users.c.id == row.id)
-                               .values(failed=0, locked_until=0.0, totp_last_step=step))
             token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
             await conn.execute(sa.insert(sessions).values(
                 key=_key(token), user_id=row.id, csrf=csrf, created=now, last_seen=now))

@@ -1,0 +1,87 @@
+"""Accounts, case records, drops and the keyring behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import parse_qs, urlparse
+
+import asyncpg
+import nacl.pwhash
+import pyotp
+import pytest
+
+from chatserver.codenames import CodenameHasher
+from chatserver.config import Config
+from chatserver.records import RecordError, RecordStore, metadata
+from chatserver.storage import open_engine
+from chatserver.users import LoginRefused, Users
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def config(request: pytest.FixtureRequest,
+                 make_config: Callable[..., Config]) -> AsyncIterator[Config]:
+    if request.param == "sqlite":
+        yield make_config()
+        return
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
+    name = "ek_contract_" + secrets.token_hex(6)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_config(database_url=f"postgresql://postgres@127.0.0.1:5432/{name}")
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_accounts_records_drops_and_keyring(config: Config) -> None:
+    engine = open_engine(config)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with engine.begin() as conn:  # creating twice changes nothing
+            await conn.run_sync(metadata.create_all)
+        users = Users(engine, *CHEAP)
+        uri = await users.add("anna", "counsellor", "ein-langes-passwort", "Anna")
+        totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+        now = 1_790_000_000.0
+        session = await users.login("anna", "ein-langes-passwort", totp.at(now), now)
+        assert session.user.pseudonym == "Anna"
+        with pytest.raises(LoginRefused):  # the same code twice
+            await users.login("anna", "ein-langes-passwort", totp.at(now), now + 1)
+        assert (await users.session(session.key, now + 60)) is not None
+        assert (await users.session(session.key, now + 60 + 31 * 60)) is None  # idle
+        for _ in range(5):
+            with pytest.raises(LoginRefused):
+                await users.login("anna", "falsch-falsch-falsch", totp.at(now + 90), now + 90)
+        with pytest.raises(LoginRefused):  # locked, even with the right password now
+            await users.login("anna", "ein-langes-passwort", totp.at(now + 120), now + 120)
+
+        store = RecordStore(engine, CodenameHasher(b"s" * 16, *CHEAP), 100.0, 50.0)
+        record_id, codename = await store.create("anna", "v1", "S0VZ", "Qk9EWQ==", now)
+        opened = await store.open(record_id, "ben", now + 1)
+        assert opened["body"] == "Qk9EWQ==" and opened["sealed_key"] == "S0VZ"
+        await store.add_note(record_id, "ben", "Tk9URQ==", now + 2)
+        assert (await store.find(codename)) is not None
+        assert [a["action"] for a in await store.audit_trail(record_id)] == \
+            ["create", "open", "note"]
+        with pytest.raises(RecordError):
+            await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
+        await store.create_drop("eins zwei drei vier fuenf sechs sieben", "S0VZ", "RFJPUA==",
+                                "UEs=", now)
+        assert len(await store.list_drops()) == 1
+        assert await store.purge(now + 1000) == 2  # the record and the drop expired
+        assert await store.list_records() == [] and await store.list_drops() == []
+        assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
+
+        await store.keyring.register("anna", "UEtB")
+        await store.keyring.init("anna", "UlBL", "R1JBTlQ=", now)
+        assert await store.keyring.records_public_key() == "UlBL"
+    finally:
+        await engine.dispose()
