@@ -19,13 +19,13 @@ from chatserver.counsellor import CounsellorNamespace
 from chatserver.handoff import Handoff
 from chatserver.metrics import setup_metrics
 from chatserver.middlewares import error_pages, security_headers
-from chatserver.records import RecordStore, codename_salt, metadata
+from chatserver.records import RecordStore, codename_salt
 from chatserver.relay import COUNSELLOR_NS, VISITOR_NS, Relay
 from chatserver.routes import setup_routes
 from chatserver.state import State
 from chatserver.state.memory import MemoryState
 from chatserver.state.redis import RedisState
-from chatserver.storage import open_engine
+from chatserver.storage import migrate, open_engine
 from chatserver.users import Users, seed_demo_user
 from chatserver.visitor import VisitorNamespace
 from chatserver.wire import QuietLog, StrictPacket, guard_engineio
@@ -95,8 +95,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database engine and the record store, plus hourly deletion of expired records."""
     config = app[CONFIG]
     engine = open_engine(config)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    await migrate(engine)
     ops, mem = KDF_COSTS[config.kdf_cost]
     hasher = CodenameHasher(await codename_salt(engine), opslimit=ops, memlimit=mem)
     store = RecordStore(engine, hasher, config.record_retention_days * 86400,

@@ -6,6 +6,7 @@ console hears "saved" only after that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,3 +39,48 @@ def open_engine(config: Config) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
     return engine
+
+
+# -- schema migrations ------------------------------------------------------------------
+
+_versions = sa.MetaData()
+schema_version = sa.Table(
+    "schema_version", _versions,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _baseline(conn: sa.Connection) -> None:
+    # Imported here: the tables register themselves on one MetaData when their modules load.
+    from chatserver import records, users
+
+    records.metadata.create_all(conn, tables=[
+        t for t in records.metadata.sorted_tables if t.name != "schema_version"])
+    del users
+
+
+# Append only; a deployed migration is never edited. Each runs in the upgrade's transaction.
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_baseline]
+
+
+def _migrate(conn: sa.Connection) -> int:
+    if conn.dialect.name == "postgresql":
+        # Two nodes starting together must not both migrate.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(4711)"))
+    _versions.create_all(conn)
+    row = conn.execute(sa.select(schema_version.c.version).where(schema_version.c.id == 1)).first()
+    current = int(row[0]) if row else 0
+    if row is None:
+        conn.execute(sa.insert(schema_version).values(id=1, version=0))
+    for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+        migration(conn)
+        conn.execute(sa.update(schema_version).where(schema_version.c.id == 1)
+                     .values(version=number))
+    return len(MIGRATIONS)
+
+
+async def migrate(engine: AsyncEngine) -> int:
+    """Bring the database schema up to date; returns the schema version."""
+    async with engine.begin() as conn:
+        return await conn.run_sync(_migrate)

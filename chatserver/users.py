@@ -270,13 +270,12 @@ def _run(args: argparse.Namespace) -> int:
 async def _run_async(args: argparse.Namespace) -> int:
     from chatserver.config import load_config
     from chatserver.main import KDF_COSTS
-    from chatserver.storage import open_engine
+    from chatserver.storage import migrate, open_engine
 
     config = load_config()
     engine = open_engine(config)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
+        await migrate(engine)
         ops, mem = KDF_COSTS[config.kdf_cost]
         accounts = Users(engine, ops, mem)
         cmd = args.user_command

@@ -13,8 +13,8 @@ import pytest
 
 from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
-from chatserver.records import RecordError, RecordStore, metadata
-from chatserver.storage import open_engine
+from chatserver.records import RecordError, RecordStore
+from chatserver.storage import MIGRATIONS, migrate, open_engine
 from chatserver.users import LoginRefused, Users
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -43,10 +43,8 @@ async def config(request: pytest.FixtureRequest,
 async def test_accounts_records_drops_and_keyring(config: Config) -> None:
     engine = open_engine(config)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        async with engine.begin() as conn:  # creating twice changes nothing
-            await conn.run_sync(metadata.create_all)
+        assert await migrate(engine) == len(MIGRATIONS)
+        assert await migrate(engine) == len(MIGRATIONS)  # a second run changes nothing
         users = Users(engine, *CHEAP)
         uri = await users.add("anna", "counsellor", "ein-langes-passwort", "Anna")
         totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
