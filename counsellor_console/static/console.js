@@ -139,6 +139,7 @@ function drop(id) {
 
 async function loadCanned() {
   const res = await fetch("/console/api/canned");
+  if (!res.ok) return;
   const { items } = await res.json();
   const sel = $("canned");
   for (const item of items) {
@@ -173,6 +174,17 @@ async function start() {
   await loadCanned();
 }
 
+$("canned-new").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const title = $("canned-title").value.trim(), body = $("canned-body").value.trim();
+  if (!title || !body) return;
+  await post("/console/api/canned", { title, body });
+  $("canned-title").value = ""; $("canned-body").value = "";
+  const o = el("option", title);
+  o.value = body;
+  $("canned").appendChild(o);
+  $("status").textContent = "Textbaustein angelegt / canned reply added";
+});
 $("duty").addEventListener("click", async () => {
   const ack = await socket.emitWithAck("duty", { on: !onDuty });
   if (ack.error) { $("status").textContent = ack.message; return; }

@@ -46,7 +46,6 @@ async def test_console_runs_a_whole_chat_with_the_widget(
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
         uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
-        await h.app[USERS].add_canned("Begrüßung", "Schön, dass du dich meldest.")
         # Demo mode certifies the console's key; Ben gets a certificate from the same org key.
         ben_key = crypto.SigningSeed.generate()
         ben_cert = demo.certify(h.app[CONFIG], ben_key.public_key, "Ben")
@@ -62,6 +61,11 @@ async def test_console_runs_a_whole_chat_with_the_widget(
         console = await console_ctx.new_page()
         console.on("websocket", record)
         await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_label("Titel / Title").fill("Begrüßung")
+        await console.get_by_label("Text", exact=True).fill("Schön, dass du dich meldest.")
+        await console.get_by_role("button", name="Anlegen / Add").click()
+        await console.get_by_text("Textbaustein angelegt").wait_for()
+        assert [c["title"] for c in await h.app[USERS].canned()] == ["Begrüßung"]
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
 
