@@ -120,15 +120,24 @@ def _new_id() -> str:
 
 async def codename_salt(engine: AsyncEngine) -> bytes:
     """This installation's salt for codename hashes, created on first use."""
+    query = sa.select(settings.c.value).where(settings.c.name == "codename_salt")
     async with engine.begin() as conn:
-        row = (await conn.execute(
-            sa.select(settings.c.value).where(settings.c.name == "codename_salt")
-        )).first()
+        row = (await conn.execute(query)).first()
         if row is not None:
             return bytes.fromhex(row[0])
-        salt = os.urandom(16)
-        await conn.execute(sa.insert(settings).values(name="codename_salt", value=salt.hex()))
+    salt = os.urandom(16)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(settings).values(name="codename_salt",
+                                                          value=salt.hex()))
         return salt
+    except sa.exc.IntegrityError:
+        # Another node starting at the same moment won; use its salt.
+        async with engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise
+        return bytes.fromhex(row[0])
 
 
 class RecordStore:

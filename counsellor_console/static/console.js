@@ -64,9 +64,16 @@ function add(id, cls, text) {
 
 async function sendFrame(id, bytes) {
   const c = chat(id);
-  const seq = c.nextSeq++;
-  const ack = await socket.emitWithAck("send", { chat_id: id, seq, ct: e2e.b64encode(bytes) });
-  if (ack.error) add(id, "info", ack.message);
+  const envelope = { chat_id: id, seq: c.nextSeq++, ct: e2e.b64encode(bytes) };
+  // Resend the same envelope until acknowledged: a repeat is answered "dup", never doubled.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const ack = await socket.timeout(10000).emitWithAck("send", envelope);
+      if (ack.error) add(id, "info", ack.message);
+      return;
+    } catch { /* timed out while reconnecting: try again */ }
+  }
+  add(id, "info", "Nicht zugestellt / not delivered");
 }
 
 async function onMessage(msg) {

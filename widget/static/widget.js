@@ -80,9 +80,18 @@ function setInput(on) { $("text").disabled = !on; $("send").disabled = !on; if (
 
 async function sendFrame(bytes) {
   const mySeq = seq++;
-  const ack = await socket.timeout(15000).emitWithAck("send", { seq: mySeq, ct: e2e.b64encode(bytes) });
-  if (ack && ack.error) throw new Error(ack.error);
-  return mySeq;
+  const envelope = { seq: mySeq, ct: e2e.b64encode(bytes) };
+  // Resend the same envelope until the relay acknowledges it (it answers "dup" to a repeat).
+  for (let attempt = 0; attempt < 20 && socket; attempt++) {
+    try {
+      const ack = await socket.timeout(10000).emitWithAck("send", envelope);
+      if (ack && ack.error) throw new Error(ack.error);
+      return mySeq;
+    } catch (err) {
+      if (!String(err.message).includes("timed out")) throw err;
+    }
+  }
+  throw new Error("not delivered");
 }
 
 async function handshake() {
