@@ -8,6 +8,9 @@ const csrf = root.dataset.csrf;
 const consentVersion = root.dataset.consentVersion;
 const identity = e2e.signKeyPair();
 const chats = new Map();
+// Records keyring: this page's box key pair, and the team's records key once unsealed.
+const box = e2e.boxKeyPair();
+let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
 
 function el(tag, text, cls) {
@@ -95,7 +98,10 @@ async function onMessage(msg) {
     if (!c.session) return;
     const got = c.session.receive(frame);
     if (got.payload.t === "text") add(c.id, "them", String(got.payload.body));
-    else if (got.payload.t === "consent") add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
+    else if (got.payload.t === "consent") {
+      c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
+      add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
+    }
   } catch (err) {
     add(c.id, "info", "Nachricht verworfen / message dropped (" + err.code + ")");
   }
@@ -156,6 +162,77 @@ async function loadCanned() {
   }
 }
 
+let registered = false;
+async function keyring() {
+  if (!registered) {
+    await socket.emitWithAck("keyring_register", { box_pk: e2e.b64encode(box.publicKey) });
+    registered = true;
+  }
+  let status = await socket.emitWithAck("keyring", {});
+  if (!status.records_pk) {
+    const pair = e2e.boxKeyPair();
+    const sealed = e2e.seal(box.publicKey, pair.secretKey);
+    await socket.emitWithAck("keyring_init", { records_pk: e2e.b64encode(pair.publicKey), sealed: e2e.b64encode(sealed) });
+    status = await socket.emitWithAck("keyring", {});
+  }
+  recordsPk = e2e.b64decode(status.records_pk);
+  if (status.me && status.me.sealed) {
+    recordsSk = e2e.openSealed(box.secretKey, box.publicKey, e2e.b64decode(status.me.sealed));
+    $("keyring").textContent = "Aktenschlüssel entsperrt / records key unlocked";
+  } else {
+    $("keyring").textContent = "Warte auf Freigabe durch eine Kollegin / waiting for a colleague to grant access";
+  }
+  const pending = $("pending");
+  pending.replaceChildren();
+  if (recordsSk) for (const p of status.pending) {
+    const li = el("li", "Zugang erbitten: / access requested: " + p.user_id + " ");
+    const b = el("button", "Freigeben / Grant");
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
+      await socket.emitWithAck("keyring_grant", { user_id: p.user_id, sealed: e2e.b64encode(sealed) });
+      li.remove();
+    });
+    li.appendChild(b);
+    pending.appendChild(li);
+  }
+}
+
+function secretbox(obj, key) {
+  const nonce = window.nacl.randomBytes(24);
+  return e2e.b64encode(e2e.concat(nonce, window.nacl.secretbox(e2e.utf8(JSON.stringify(obj)), nonce, key)));
+}
+
+function unbox(text, key) {
+  const raw = e2e.b64decode(text);
+  const plain = window.nacl.secretbox.open(raw.subarray(24), raw.subarray(0, 24), key);
+  if (!plain) throw new Error("record does not open");
+  return JSON.parse(e2e.fromUtf8(plain));
+}
+
+async function loadRecords() {
+  const { items } = await socket.emitWithAck("records", {});
+  const list = $("records");
+  list.replaceChildren();
+  for (const item of items) {
+    const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + " ");
+    const b = el("button", "Öffnen / Open");
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      const { record } = await socket.emitWithAck("record_open", { record_id: item.record_id });
+      const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(record.sealed_key));
+      const body = unbox(record.body, key);
+      const view = $("record-view");
+      view.textContent = [`Einwilligung / consent ${body.consent_version} · ${body.entry}`,
+        ...body.transcript.map(([who, text]) => `${who}: ${text}`)].join("\n");
+      view.hidden = false;
+      view.focus();
+    });
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
 async function start() {
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
@@ -169,6 +246,7 @@ async function start() {
     renderQueue(snap.queue);
     renderRoster(snap.roster);
     for (const info of snap.chats) adopt(info);
+    await keyring();
   });
   socket.on("queue", ({ items }) => renderQueue(items));
   socket.on("roster", ({ items }) => renderRoster(items));
@@ -219,6 +297,21 @@ $("transfer").addEventListener("click", async () => {
   if (!current || !to) return;
   const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note: "" });
   if (ack.error) $("status").textContent = ack.message;
+});
+$("handoff").addEventListener("click", async () => {
+  const c = chats.get(current);
+  if (!c || !c.consent || !recordsPk) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
+  const recordKey = window.nacl.randomBytes(32);
+  const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
+    transcript: c.log.filter(([cls]) => cls !== "info") };
+  const ack = await socket.emitWithAck("handoff", { chat_id: c.id, consent_version: c.consent.version,
+    sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
+  recordKey.fill(0);
+  $("status").textContent = ack.error ? ack.message : "Akte gespeichert / record saved";
+});
+$("records-refresh").addEventListener("click", async () => {
+  await keyring();
+  if (recordsSk) await loadRecords();
 });
 $("end").addEventListener("click", async () => {
   if (!current) return;

@@ -1,0 +1,90 @@
+"""Issue 6 in the browser: consent yes, record sealed in the console, read by a colleague
+after a grant, codename return to the same counsellor."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from chatserver.appkeys import RECORDS, USERS
+from chatserver.config import Config
+from tests.browser.test_console_login_duty_chat_transfer_end import PASSWORD, login, totp_of
+from tests.browser.widget_support import chromium, widget_server
+from tests.support.e2e_clients import Pki
+
+pytestmark = pytest.mark.browser
+
+CANARY = "KANARIE-akte-9921"
+
+
+async def test_consent_record_colleague_reads_and_codename_returns(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
+            chromium() as browser:
+        anna_uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        ben_uri = await h.app[USERS].add("ben", "counsellor", PASSWORD, pseudonym="Ben")
+
+        # Anna is first: her console creates the team's records key.
+        anna_ctx = await browser.new_context()
+        anna: Page = await anna_ctx.new_page()
+        await login(anna, h.url, "anna", totp_of(anna_uri).now())
+        await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+
+        ben_ctx = await browser.new_context()
+        ben: Page = await ben_ctx.new_page()
+        await login(ben, h.url, "ben", totp_of(ben_uri).now())
+        await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
+        await anna.get_by_role("button", name="Akten laden / Load records").click()
+        await anna.get_by_role("button", name="Freigeben / Grant").click()
+        await anna.get_by_role("button", name="Freigeben / Grant").wait_for(state="detached")
+        await anna.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await anna.get_by_text("Im Dienst / on duty").wait_for()
+
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await anna.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+        await visitor.get_by_label("Nachricht").fill(CANARY)
+        await visitor.get_by_role("button", name="Senden").click()
+        await anna.get_by_text(CANARY).wait_for()
+
+        # Without consent the console cannot create a record.
+        await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
+        await anna.get_by_text("Keine Einwilligung / no consent").wait_for()
+        await anna.get_by_role("button", name="Einwilligung erfragen / Ask for consent").click()
+        await visitor.get_by_role("button", name="Ja, einverstanden").click()
+        await anna.get_by_text("Einwilligung / consent: yes").wait_for()
+        await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
+        await anna.get_by_text("Akte gespeichert / record saved").wait_for()
+        codename = (await visitor.locator("#codename-value").text_content() or "").strip()
+        assert len(codename.split()) == 7
+
+        # The database holds ciphertext only.
+        records = await h.app[RECORDS].list_records()
+        assert len(records) == 1
+        stored = await h.app[RECORDS].open(records[0].id, "test", 0.0)
+        assert CANARY not in stored["body"]
+
+        # Ben, granted by Anna, opens and reads it in his console.
+        await ben.get_by_role("button", name="Akten laden / Load records").click()
+        await ben.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+        await ben.get_by_role("button", name="Öffnen / Open").click()
+        await ben.locator("#record-view").get_by_text(re.compile(CANARY)).wait_for()
+
+        # The visitor leaves; later the codename opens a chat reserved for Anna.
+        await visitor.get_by_role("button", name="Chat beenden").click()
+        later = await (await browser.new_context()).new_page()
+        await later.goto(h.url + "/widget/frame")
+        await later.get_by_text("Ich habe ein Codewort").click()
+        await later.get_by_label("Codewort").fill(codename)
+        await later.get_by_role("button", name="Weiter").click()
+        await later.get_by_text(re.compile("Du bist auf Platz 1")).wait_for()
+        await anna.get_by_role("button", name="Annehmen / Accept").click()
+        await later.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
