@@ -233,6 +233,30 @@ async function loadRecords() {
   }
 }
 
+let openDrop = null;
+async function loadDrops() {
+  await keyring();
+  if (!recordsSk) return;
+  const { items } = await socket.emitWithAck("drops", {});
+  const list = $("drops");
+  list.replaceChildren();
+  for (const item of items) {
+    const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + (item.answered ? " ✓ " : " "));
+    const b = el("button", "Lesen / Read");
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      const { drop } = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
+      const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(drop.sealed_key));
+      openDrop = drop;
+      $("drop-text").textContent = String(unbox(drop.body, key).body);
+      $("drop-view").hidden = false;
+      $("drop-text").focus();
+    });
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
 async function start() {
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
@@ -308,6 +332,15 @@ $("handoff").addEventListener("click", async () => {
     sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
   recordKey.fill(0);
   $("status").textContent = ack.error ? ack.message : "Akte gespeichert / record saved";
+});
+$("drops-refresh").addEventListener("click", loadDrops);
+$("drop-send").addEventListener("click", async () => {
+  const text = $("drop-answer").value.trim();
+  if (!openDrop || !text) return;
+  const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.utf8(JSON.stringify({ t: "answer", body: text })));
+  const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id, answer: e2e.b64encode(sealed) });
+  $("status").textContent = ack.error ? ack.message : "Antwort gespeichert / answer saved";
+  $("drop-answer").value = "";
 });
 $("records-refresh").addEventListener("click", async () => {
   await keyring();

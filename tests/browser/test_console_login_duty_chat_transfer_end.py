@@ -78,7 +78,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await console.get_by_text(re.compile("Sicherheitsnummer / Safety number")).wait_for()
 
-        await visitor.get_by_label("Nachricht").fill(CANARY_V)
+        await visitor.get_by_label("Nachricht", exact=True).fill(CANARY_V)
         await visitor.get_by_role("button", name="Senden").click()
         await console.get_by_text(CANARY_V).wait_for()
         await console.get_by_label("Textbaustein / Canned reply").select_option(

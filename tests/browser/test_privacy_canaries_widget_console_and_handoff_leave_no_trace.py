@@ -133,7 +133,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
                 .wait_for()
             assert ADDRESS in loopback_peers(port)  # the server really sees 127.0.0.77
 
-            await widget.get_by_label("Nachricht").fill(VISITOR_SAYS)
+            await widget.get_by_label("Nachricht", exact=True).fill(VISITOR_SAYS)
             await widget.get_by_role("button", name="Senden").click()
             await console.get_by_text(VISITOR_SAYS).wait_for()
             await console.get_by_label("Nachricht / Message").fill(ANNA_SAYS)
@@ -184,7 +184,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             await console.get_by_role("button", name="Annehmen / Accept").click()
             await widget.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")) \
                 .wait_for()
-            await widget.get_by_label("Nachricht").fill(RETURN_SAYS)
+            await widget.get_by_label("Nachricht", exact=True).fill(RETURN_SAYS)
             await widget.get_by_role("button", name="Senden").click()
             await console.get_by_text(RETURN_SAYS).wait_for()
             await widget.get_by_role("button", name="Chat beenden").click()

@@ -59,7 +59,7 @@ async def test_widget_chat_quick_exit_axe_weight_and_origin(
         safety = counsellor.sessions[chat_id].safety_number()
         assert safety in (await peer.text_content() or "")
 
-        await chat.get_by_label("Nachricht").fill(CANARY_OUT)
+        await chat.get_by_label("Nachricht", exact=True).fill(CANARY_OUT)
         await chat.get_by_role("button", name="Senden").click()
         assert await counsellor.receive_text(chat_id) == CANARY_OUT
         await chat.get_by_text("zugestellt").wait_for()

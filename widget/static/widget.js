@@ -180,9 +180,58 @@ async function returnWithCodename() {
   if (!codename) return;
   connect(async () => {
     const ack = await socket.emitWithAck("return", { codename, lang });
-    if (ack.error) { $("return-status").textContent = t("return_unknown"); wipe(); return; }
+    if (ack.error) {
+      if (!(await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
+      wipe();
+      return;
+    }
     opened(ack);
   });
+}
+
+function normalise(codename) {
+  return codename.normalize("NFC").toLowerCase().replaceAll("-", " ").split(/\s+/).filter(Boolean).join(" ");
+}
+
+function replyKeys(codename) {
+  const seed = window.nacl.hash(e2e.utf8("erstkontakt drop reply" + normalise(codename))).slice(0, 32);
+  return { sk: seed, pk: window.nacl.scalarMult.base(seed) };
+}
+
+async function leaveDrop() {
+  const text = $("drop-text").value.trim();
+  if (!text) return;
+  const res = await fetch("/api/records-key");
+  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return; }
+  const recordsPk = e2e.b64decode((await res.json()).records_pk);
+  connect(async () => {
+    const start = await socket.emitWithAck("drop_start", { lang });
+    if (start.error) { $("drop-status").textContent = start.message; return; }
+    const keys = replyKeys(start.codename);
+    const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
+    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text })), nonce, recordKey);
+    const ack = await socket.emitWithAck("drop", {
+      sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)),
+      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.pk) });
+    recordKey.fill(0);
+    keys.sk.fill(0);
+    if (ack.error) { $("drop-status").textContent = ack.message; return; }
+    $("drop-text").value = "";
+    $("drop-status").textContent = t("drop_done");
+    $("drop-codename").textContent = start.codename;
+    wipe();
+  });
+}
+
+async function checkDrop(codename) {
+  const ack = await socket.emitWithAck("drop_check", { codename });
+  if (ack.error) return false;
+  if (!ack.answered) { $("drop-answer").textContent = t("drop_waiting"); return true; }
+  const keys = replyKeys(codename);
+  const answer = JSON.parse(e2e.fromUtf8(e2e.openSealed(keys.sk, keys.pk, e2e.b64decode(ack.answer))));
+  keys.sk.fill(0);
+  $("drop-answer").textContent = t("drop_answer") + " " + String(answer.body);
+  return true;
 }
 
 async function sendText(event) {
@@ -210,6 +259,7 @@ async function init() {
   $("lang").addEventListener("change", (e) => loadLang(e.target.value));
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
+  $("drop-send").addEventListener("click", leaveDrop);
   $("compose").addEventListener("submit", sendText);
   $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) sendText(e); });
   $("end").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
