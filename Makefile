@@ -34,7 +34,7 @@ jstest: setup
 	node --test jslib/test/
 
 pytest: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not soak"
 
 test: lint typecheck jstest pytest
 

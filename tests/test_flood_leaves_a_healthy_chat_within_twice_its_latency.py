@@ -61,6 +61,10 @@ def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[Node]:
     server.stop()
 
 
+# A latency bound on a 2-core machine shared with the flooders is a measurement, not a unit
+# test (see the brief: performance is measured, not asserted by timed unit tests), so it
+# runs under `make soak`, not `make test`.
+@pytest.mark.soak
 async def test_flood_leaves_a_healthy_chat_within_twice_its_latency(
     node: Node, redis_server: RedisServer, tmp_path: Path
 ) -> None:
