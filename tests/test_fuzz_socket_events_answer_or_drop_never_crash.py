@@ -157,7 +157,9 @@ async def server(
 ) -> AsyncIterator[Harness]:
     # A helper counsellor accepts every prober's chat, so allow it plenty of them.
     config = make_config(redis_url=backend, max_chats_per_counsellor=10_000, queue_cap=10_000)
-    app_server: AiohttpServer = await aiohttp_server(create_app(config))
+    # Probers dropped by the server leave python-socketio clients that never close their
+    # WebSocket; do not wait the default minute for those handlers at teardown.
+    app_server: AiohttpServer = await aiohttp_server(create_app(config), shutdown_timeout=3.0)
     h = Harness(app_server.app, str(app_server.make_url("/")))
     yield h
     await h.close()
