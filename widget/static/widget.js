@@ -234,6 +234,16 @@ async function checkDrop(codename) {
   return true;
 }
 
+async function withdraw() {
+  const codename = $("codename").value.trim();
+  if (!codename) return;
+  connect(async () => {
+    const ack = await socket.emitWithAck("withdraw", { codename });
+    $("return-status").textContent = ack.error ? t("return_unknown") : t("withdrawn");
+    wipe();
+  });
+}
+
 async function sendText(event) {
   event.preventDefault();
   const text = $("text").value.trim();
@@ -260,6 +270,7 @@ async function init() {
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
   $("drop-send").addEventListener("click", leaveDrop);
+  $("withdraw").addEventListener("click", withdraw);
   $("compose").addEventListener("submit", sendText);
   $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) sendText(e); });
   $("end").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
