@@ -210,6 +210,25 @@ function unbox(text, key) {
   return JSON.parse(e2e.fromUtf8(plain));
 }
 
+let openRecordState = null;
+async function openRecord(recordId, exporting) {
+  const { record } = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
+  const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(record.sealed_key));
+  const body = unbox(record.body, key);
+  const notes = record.notes.map((n) => unbox(n.body, key));
+  const text = [`Fallakte / case record ${record.record_id}`,
+    `Einwilligung / consent ${body.consent_version} · ${body.entry}`, "",
+    ...body.transcript.map(([who, line]) => `${who === "me" ? "Beratung" : "Besucher:in"}: ${line}`),
+    "", ...notes.map((n) => `Notiz / note: ${n.body}`)].join("\n");
+  openRecordState = { id: record.record_id, key };
+  const view = $("record-view");
+  view.textContent = text;
+  view.hidden = false;
+  $("record-actions").hidden = false;
+  view.focus();
+  return text;
+}
+
 async function loadRecords() {
   const { items } = await socket.emitWithAck("records", {});
   const list = $("records");
@@ -218,16 +237,7 @@ async function loadRecords() {
     const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + " ");
     const b = el("button", "Öffnen / Open");
     b.type = "button";
-    b.addEventListener("click", async () => {
-      const { record } = await socket.emitWithAck("record_open", { record_id: item.record_id });
-      const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(record.sealed_key));
-      const body = unbox(record.body, key);
-      const view = $("record-view");
-      view.textContent = [`Einwilligung / consent ${body.consent_version} · ${body.entry}`,
-        ...body.transcript.map(([who, text]) => `${who}: ${text}`)].join("\n");
-      view.hidden = false;
-      view.focus();
-    });
+    b.addEventListener("click", () => openRecord(item.record_id, false));
     li.appendChild(b);
     list.appendChild(li);
   }
@@ -341,6 +351,30 @@ $("drop-send").addEventListener("click", async () => {
   const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id, answer: e2e.b64encode(sealed) });
   $("status").textContent = ack.error ? ack.message : "Antwort gespeichert / answer saved";
   $("drop-answer").value = "";
+});
+$("note-add").addEventListener("click", async () => {
+  const text = $("note").value.trim();
+  if (!openRecordState || !text) return;
+  await socket.emitWithAck("record_note", { record_id: openRecordState.id, body: secretbox({ t: "note", body: text }, openRecordState.key) });
+  $("note").value = "";
+  await openRecord(openRecordState.id, false);
+});
+$("record-export").addEventListener("click", async () => {
+  if (!openRecordState) return;
+  const text = await openRecord(openRecordState.id, true);
+  const link = el("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  link.download = `fallakte-${openRecordState.id}.txt`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+});
+$("record-delete").addEventListener("click", async () => {
+  if (!openRecordState) return;
+  await socket.emitWithAck("record_delete", { record_id: openRecordState.id });
+  openRecordState = null;
+  $("record-view").hidden = true;
+  $("record-actions").hidden = true;
+  await loadRecords();
 });
 $("records-refresh").addEventListener("click", async () => {
   await keyring();

@@ -77,6 +77,15 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await ben.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
         await ben.get_by_role("button", name="Öffnen / Open").click()
         await ben.locator("#record-view").get_by_text(re.compile(CANARY)).wait_for()
+        await ben.get_by_label("Notiz / Note").fill("Rückruf vereinbart")
+        await ben.get_by_role("button", name="Notiz hinzufügen / Add note").click()
+        await ben.locator("#record-view").get_by_text(re.compile("Rückruf vereinbart")).wait_for()
+        async with ben.expect_download() as download_info:
+            await ben.get_by_role("button", name="Exportieren / Export").click()
+        exported = Path(await (await download_info.value).path()).read_text("utf-8")
+        assert CANARY in exported and "Rückruf vereinbart" in exported
+        trail = await h.app[RECORDS].audit_trail(records[0].id)
+        assert [t["action"] for t in trail][-3:] == ["note", "open", "export"]
 
         # The visitor leaves; later the codename opens a chat reserved for Anna.
         await visitor.get_by_role("button", name="Chat beenden").click()
