@@ -56,12 +56,18 @@ def _baseline(conn: sa.Connection) -> None:
     from chatserver import records, users
 
     records.metadata.create_all(conn, tables=[
-        t for t in records.metadata.sorted_tables if t.name != "schema_version"])
+        t for t in records.metadata.sorted_tables if t.name != "console_user_keys"])
     del users
 
 
+def _console_user_keys(conn: sa.Connection) -> None:
+    from chatserver import users
+
+    users.user_keys.create(conn, checkfirst=True)
+
+
 # Append only; a deployed migration is never edited. Each runs in the upgrade's transaction.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_baseline]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_baseline, _console_user_keys]
 
 
 def _migrate(conn: sa.Connection) -> int:

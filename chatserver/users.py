@@ -65,6 +65,17 @@ canned = sa.Table(
 )
 
 
+# The console's wrapped key material: opaque to the server (sealed in the browser under a key
+# derived from the password). Added by migration 2.
+user_keys = sa.Table(
+    "console_user_keys", metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("blob", sa.Text, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
+
 class LoginRefused(Exception):
     """Login failed; the reason is deliberately the same for every cause."""
 
@@ -225,6 +236,19 @@ class Users:
     async def logout(self, token: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(sessions).where(sessions.c.key == _key(token)))
+
+    async def keys_blob(self, user_id: str) -> str:
+        """The account's wrapped key material, or "" before the first login."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(user_keys.c.blob)
+                                      .where(user_keys.c.user_id == user_id))).first()
+            return str(row[0]) if row else ""
+
+    async def set_keys_blob(self, user_id: str, blob: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.delete(user_keys).where(user_keys.c.user_id == user_id))
+            await conn.execute(sa.insert(user_keys).values(user_id=user_id, blob=blob,
+                                                           updated=time.time()))
 
     async def canned(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:

@@ -148,6 +148,28 @@ async def socket_token(request: web.Request) -> web.Response:
     return web.json_response({"token": token, "certificate": certificate})
 
 
+async def keys_get(request: web.Request) -> web.Response:
+    """The signed-in counsellor's wrapped keys (opaque to the server)."""
+    session = await _session(request)
+    if session is None or session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPForbidden(text="Not allowed.")
+    return web.json_response({"blob": await request.app[PARENT][USERS].keys_blob(
+        session.user.id)})
+
+
+async def keys_put(request: web.Request) -> web.Response:
+    session = await _session(request)
+    if session is None or session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPForbidden(text="Not allowed.")
+    _check_csrf(session, request.headers.get("X-CSRF-Token"))
+    body = await request.json()
+    blob = body.get("blob") if isinstance(body, dict) else None
+    if not isinstance(blob, str) or not 40 <= len(blob) <= 4000:
+        raise web.HTTPBadRequest(text="blob must be base64 of the wrapped keys")
+    await request.app[PARENT][USERS].set_keys_blob(session.user.id, blob)
+    return web.json_response({"ok": True})
+
+
 async def canned_list(request: web.Request) -> web.Response:
     session = await _session(request)
     if session is None or session.user.role not in COUNSELLOR_ROLES:
@@ -176,6 +198,7 @@ def console_assets() -> Assets:
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
+    assets.add("login.js", HERE / "static/login.js")
     return assets
 
 
@@ -193,6 +216,8 @@ def create_console_app(config: Config, parent: web.Application) -> web.Applicati
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_post("/api/socket-token", socket_token)
+    app.router.add_get("/api/keys", keys_get)
+    app.router.add_post("/api/keys", keys_put)
     app.router.add_get("/api/canned", canned_list)
     app.router.add_post("/api/canned", canned_add)
     app.router.add_get("/static/{name}", assets.handler)

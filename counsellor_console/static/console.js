@@ -6,10 +6,10 @@ const root = document.getElementById("console");
 const $ = (id) => document.getElementById(id);
 const csrf = root.dataset.csrf;
 const consentVersion = root.dataset.consentVersion;
-const identity = e2e.signKeyPair();
 const chats = new Map();
-// Records keyring: this page's box key pair, and the team's records key once unsealed.
-const box = e2e.boxKeyPair();
+// Identity (Ed25519) and box (X25519) keys: unwrapped from the server's opaque blob with the
+// key login.js derived from the password, or made once and stored wrapped.
+let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
 
@@ -267,12 +267,34 @@ async function loadDrops() {
   }
 }
 
+async function loadKeys() {
+  const wrap = sessionStorage.getItem("erstkontakt-wrap");
+  const key = wrap ? e2e.b64decode(wrap) : null;
+  const { blob } = await (await fetch("/console/api/keys")).json();
+  if (key && blob) {
+    try {
+      const keys = unbox(blob, key);
+      identity = window.nacl.sign.keyPair.fromSeed(e2e.b64decode(keys.identity_seed));
+      box = window.nacl.box.keyPair.fromSecretKey(e2e.b64decode(keys.box_sk));
+      return;
+    } catch { /* wrapped under an older password: make new keys */ }
+  }
+  identity = e2e.signKeyPair();
+  box = e2e.boxKeyPair();
+  if (key) {
+    const keys = { identity_seed: e2e.b64encode(identity.secretKey.slice(0, 32)), box_sk: e2e.b64encode(box.secretKey) };
+    await post("/console/api/keys", { blob: secretbox(keys, key) });
+  }
+}
+
 async function start() {
+  await loadKeys();
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
   socket = window.io("/counsellor", { auth: { token }, transports: ["websocket"] });
   socket.on("connect", async () => {
     const snap = await socket.emitWithAck("sync", {});
+    $("duty").disabled = false;
     me = snap.me;
     onDuty = snap.on_duty;
     $("duty").setAttribute("aria-pressed", String(onDuty));
@@ -384,5 +406,9 @@ $("end").addEventListener("click", async () => {
   if (!current) return;
   await socket.emitWithAck("end", { chat_id: current });
 });
+
+for (const form of document.querySelectorAll('form[action="/console/logout"]')) {
+  form.addEventListener("submit", () => sessionStorage.removeItem("erstkontakt-wrap"));
+}
 
 start();

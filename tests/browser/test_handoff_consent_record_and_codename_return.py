@@ -42,6 +42,10 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.get_by_role("button", name="Freigeben / Grant").click()
         await anna.get_by_role("button", name="Freigeben / Grant").wait_for(state="detached")
+        # A reload keeps the keys: they come back unwrapped with the password-derived key.
+        await anna.reload()
+        await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+        # (Had the reload made a new box key, her grant would be void and this would wait.)
         await anna.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await anna.get_by_text("Im Dienst / on duty").wait_for()
 
