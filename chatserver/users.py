@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import secrets
 import sys
 import time
@@ -237,6 +238,20 @@ class Users:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(sessions).where(sessions.c.key == _key(token)))
 
+    async def set_certificate(self, name: str, certificate: str) -> None:
+        """Install the certificate the organisation key issued offline for this account."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(users).where(users.c.name == name)
+                                      .values(certificate=certificate))
+            if not done.rowcount:
+                raise KeyError(name)
+
+    async def certificate(self, user_id: str) -> str:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.certificate)
+                                      .where(users.c.id == user_id))).first()
+            return str(row[0]) if row and row[0] else ""
+
     async def keys_blob(self, user_id: str) -> str:
         """The account's wrapped key material, or "" before the first login."""
         async with self.engine.connect() as conn:
@@ -280,6 +295,9 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument("--role", choices=ROLES, default="counsellor")
     add.add_argument("--pseudonym", default="", help="the name visitors see")
     sub.add_parser("list", help="list accounts")
+    cert = sub.add_parser("certify", help="install a certificate made by `chatserver keys certify`")
+    cert.add_argument("name")
+    cert.add_argument("certificate", help="the certificate JSON file")
     for verb in ("disable", "enable", "reset"):
         p = sub.add_parser(verb, help=f"{verb} an account" + (" (password from stdin)"
                                                             if verb == "reset" else ""))
@@ -307,6 +325,12 @@ async def _run_async(args: argparse.Namespace) -> int:
             for row in await accounts.list_users():
                 state = "disabled" if row["disabled"] else "active"
                 print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t{state}")
+        elif cmd == "certify":
+            from pathlib import Path
+
+            text = await asyncio.to_thread(Path(args.certificate).read_text, "utf-8")
+            json.loads(text)  # refuse what is not JSON; clients verify the signature
+            await accounts.set_certificate(args.name, text)
         elif cmd in ("add", "reset"):
             password = sys.stdin.readline().rstrip("\n")
             if cmd == "add":

@@ -8,6 +8,7 @@ counsellor's browser.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -141,6 +142,14 @@ async def socket_token(request: web.Request) -> web.Response:
         if len(key) != 32:
             raise web.HTTPBadRequest(text="identity_pk must be 32 bytes")
         certificate = demo.certify(config, key, session.user.pseudonym)
+    elif isinstance(identity_pk, str):
+        # Outside demo mode: the certificate the admin installed for this account, if it is
+        # for the key this browser unwrapped (the visitor verifies the signature anyway).
+        stored = await request.app[PARENT][USERS].certificate(session.user.id)
+        if stored:
+            cert = json.loads(stored)
+            if cert.get("key") == identity_pk:
+                certificate = cert
     user = session.user
     token = await issue_token(request.app[PARENT][STATE],
                               Identity(user.id, user.pseudonym, user.role),

@@ -34,3 +34,19 @@ def test_user_cli_round_trip(tmp_path: Path) -> None:
     assert reset.returncode == 0 and reset.stdout.startswith("otpauth://")
     assert reset.stdout != added.stdout
     assert run(tmp_path, "disable", "nobody").returncode == 1
+
+
+def test_certificate_made_offline_is_installed_for_the_account(tmp_path: Path) -> None:
+    import json
+
+    from chatserver import crypto
+
+    assert run(tmp_path, "add", "anna", stdin="ein-langes-passwort\n").returncode == 0
+    org, identity = crypto.SigningSeed.generate(), crypto.SigningSeed.generate()
+    cert = crypto.issue_certificate(org, identity.public_key, "Anna", 0, 2**40)
+    path = tmp_path / "cert.json"
+    path.write_text(json.dumps(cert))
+    assert run(tmp_path, "certify", "anna", str(path)).returncode == 0
+    path.write_text("not json")
+    assert run(tmp_path, "certify", "anna", str(path)).returncode == 1
+    assert run(tmp_path, "certify", "nobody", str(path)).returncode == 1

@@ -291,6 +291,8 @@ async function start() {
   await loadKeys();
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
+  $("identity").textContent = "Identitätsschlüssel / identity key: " + e2e.b64encode(identity.publicKey) +
+    (cert ? "" : " – noch nicht zertifiziert / not certified yet (chatserver keys certify, chatserver user certify)");
   socket = window.io("/counsellor", { auth: { token }, transports: ["websocket"] });
   socket.on("connect", async () => {
     const snap = await socket.emitWithAck("sync", {});

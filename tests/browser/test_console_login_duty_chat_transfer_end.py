@@ -3,6 +3,7 @@ transfer to a colleague, end; and the refusals around login, CSRF, roles and log
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -178,3 +179,32 @@ async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
                           headers={"X-CSRF-Token": csrf.group(1)}, json={}) as resp:
             assert resp.status == 403
         await ctx.close()
+
+
+async def test_production_path_offline_certificate_for_the_persistent_identity_key(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """Outside demo mode: the console shows its identity key, the admin certifies it offline,
+    installs the certificate, and after a reload the visitor verifies the counsellor."""
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        console = await (await browser.new_context()).new_page()
+        await login(console, h.url, "anna", totp_of(uri).now())
+        shown = console.locator("#identity")
+        await shown.get_by_text(re.compile("noch nicht zertifiziert")).wait_for()
+        key_b64 = re.search(r"identity key: (\S+)", await shown.text_content() or "")
+        assert key_b64 is not None
+        cert = crypto.issue_certificate(pki.org, crypto.b64decode(key_b64.group(1)), "Anna",
+                                        pki.now - 60, pki.now + 86400)
+        await h.app[USERS].set_certificate("anna", json.dumps(cert))
+        await console.reload()
+        await console.locator("#identity").get_by_text(re.compile("identity key")).wait_for()
+        assert "nicht zertifiziert" not in (await console.locator("#identity").text_content()
+                                            or "")
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        visitor = await (await browser.new_context()).new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
