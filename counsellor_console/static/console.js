@@ -309,7 +309,15 @@ async function start() {
   socket.on("queue", ({ items }) => renderQueue(items));
   socket.on("roster", ({ items }) => renderRoster(items));
   socket.on("msg", onMessage);
-  socket.on("assigned", ({ chat: info }) => adopt(info));
+  socket.on("assigned", ({ chat: info, from, note }) => {
+    adopt(info);
+    add(info.chat_id, "info", "Übernommen von / taken over from " + from);
+    if (note && recordsSk) {
+      try {
+        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(note))));
+      } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
+    }
+  });
   socket.on("unassigned", ({ chat_id }) => drop(chat_id));
   socket.on("ended", ({ chat_id }) => { add(chat_id, "info", "Beendet / ended"); drop(chat_id); });
   socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Besucher:in wieder da / back" : "Besucher:in weg / away"));
@@ -353,7 +361,11 @@ $("consent").addEventListener("click", async () => {
 $("transfer").addEventListener("click", async () => {
   const to = $("transfer-to").value;
   if (!current || !to) return;
-  const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note: "" });
+  // The note is sealed to the team's records key: only colleagues with a grant can read it.
+  const text = $("transfer-note").value.trim();
+  const note = text && recordsPk ? e2e.b64encode(e2e.seal(recordsPk, e2e.utf8(text))) : "";
+  $("transfer-note").value = "";
+  const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note });
   if (ack.error) $("status").textContent = ack.message;
 });
 $("handoff").addEventListener("click", async () => {

@@ -92,8 +92,12 @@ async def test_console_runs_a_whole_chat_with_the_widget(
 
         # Transfer to Ben (a Python counsellor with his own certificate): a fresh handshake.
         await console.get_by_label("Übergeben an / Transfer to").select_option(label="Ben")
+        await console.get_by_label("Notiz für die Kollegin / note for the colleague").fill(
+            "KANARIE-notiz-7")
         await console.get_by_role("button", name="Übergeben / Transfer").click()
         assigned = await ben.raw.expect("assigned")
+        # The note travels sealed to the team's records key, never in plaintext.
+        assert assigned["note"] and "KANARIE-notiz-7" not in assigned["note"]
         chat_id = assigned["chat"]["chat_id"]
         ben.raw.adopt(assigned["chat"])
         await ben.handshake(chat_id)
