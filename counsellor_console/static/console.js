@@ -107,7 +107,25 @@ async function onMessage(msg) {
   }
 }
 
+let queueSize = 0;
+function announce(count) {
+  if (!$("notify").checked || count <= queueSize) return;
+  // A short tone made locally (no audio file, no third party), and a desktop notice if allowed.
+  try {
+    const audio = new AudioContext(), tone = audio.createOscillator();
+    tone.frequency.value = 660;
+    tone.connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.2);
+  } catch { /* no audio */ }
+  if (window.Notification && Notification.permission === "granted") {
+    new Notification("Erstkontakt", { body: "Neue Anfrage / new request", silent: true });
+  }
+}
+
 function renderQueue(items) {
+  announce(items.length);
+  queueSize = items.length;
   const list = $("queue");
   list.replaceChildren();
   for (const item of items) {
@@ -325,6 +343,9 @@ async function start() {
   await loadCanned();
 }
 
+$("notify").addEventListener("change", (e) => {
+  if (e.target.checked && window.Notification && Notification.permission === "default") Notification.requestPermission();
+});
 $("canned-new").addEventListener("submit", async (e) => {
   e.preventDefault();
   const title = $("canned-title").value.trim(), body = $("canned-body").value.trim();
