@@ -111,10 +111,15 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise rate_limited("Too many chat requests; please wait a moment.")
         self._challenges.spend(sid)
         chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
-        await self._attach(sid, chat.id)
+        return await self._opened(sid, chat.id, resume, position)
+
+    async def _opened(self, sid: str, chat_id: str, resume: str, position: int
+                      ) -> dict[str, Any]:
+        """Bind a freshly queued chat to this connection and answer with its place."""
+        await self._attach(sid, chat_id)
         return {
             "ok": True,
-            "chat_id": chat.id,
+            "chat_id": chat_id,
             "resume": resume,
             "position": position,
             "estimate_s": await self.relay.estimate(position),
@@ -135,14 +140,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise ChatError("bad_state", "This connection already holds a chat.")
         self._throttle(sid)
         chat, resume, position = await self.handoff.return_chat(req.codename, req.lang)
-        await self._attach(sid, chat.id)
-        return {
-            "ok": True,
-            "chat_id": chat.id,
-            "resume": resume,
-            "position": position,
-            "estimate_s": await self.relay.estimate(position),
-        }
+        return await self._opened(sid, chat.id, resume, position)
 
     @event(CodenameOnly)
     async def on_withdraw(self, sid: str, req: CodenameOnly) -> dict[str, Any]:

@@ -60,6 +60,14 @@ async def _session(request: web.Request) -> Session | None:
     return await request.app[PARENT][USERS].session(token, time.time())
 
 
+async def _json(request: web.Request) -> Any:
+    """The request body as JSON, or a clear 400."""
+    try:
+        return await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="The body must be JSON.") from None
+
+
 def _check_csrf(session: Session, supplied: str | None) -> None:
     if not supplied or not secrets.compare_digest(supplied, session.csrf):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
@@ -129,8 +137,12 @@ async def socket_token(request: web.Request) -> web.Response:
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="This role does not chat.")
     config = request.app[CONSOLE_CONFIG]
-    body = await request.json() if request.can_read_body else {}
-    identity_pk = body.get("identity_pk") if isinstance(body, dict) else None
+    body = await _json(request) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="The body must be a JSON object.")
+    identity_pk = body.get("identity_pk")
+    if identity_pk is not None and not isinstance(identity_pk, str):
+        raise web.HTTPBadRequest(text="identity_pk must be a base64 string")
     certificate = None
     if config.demo and isinstance(identity_pk, str):
         from chatserver import crypto
@@ -171,7 +183,7 @@ async def keys_put(request: web.Request) -> web.Response:
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
     _check_csrf(session, request.headers.get("X-CSRF-Token"))
-    body = await request.json()
+    body = await _json(request)
     blob = body.get("blob") if isinstance(body, dict) else None
     if not isinstance(blob, str) or not 40 <= len(blob) <= 4000:
         raise web.HTTPBadRequest(text="blob must be base64 of the wrapped keys")
@@ -191,7 +203,9 @@ async def canned_add(request: web.Request) -> web.Response:
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
     _check_csrf(session, request.headers.get("X-CSRF-Token"))
-    body = await request.json()
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="The body must be a JSON object.")
     title, text = body.get("title"), body.get("body")
     if not (isinstance(title, str) and isinstance(text, str) and 0 < len(title) <= 120
             and 0 < len(text) <= 4000):
