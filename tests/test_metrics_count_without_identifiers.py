@@ -6,6 +6,7 @@ and nothing on it may be an id, a token, a pseudonym or a ciphertext.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from collections.abc import Callable
@@ -52,6 +53,17 @@ async def numbers(harness: Harness) -> dict[str, int]:
     return parse(text)
 
 
+async def settled(harness: Harness, sample: str, value: int) -> dict[str, int]:
+    """Scrape until ``sample`` shows ``value`` (or 5 s pass): a client's disconnect returns
+    before the server has run its disconnect handler, so the gauge follows a moment later."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        seen = await numbers(harness)
+        if seen[sample] == value or asyncio.get_running_loop().time() > deadline:
+            return seen
+        await asyncio.sleep(0.05)
+
+
 async def test_metrics_follow_a_chat_and_hold_no_identifier(harness: Harness) -> None:
     before = await numbers(harness)
     assert before["erstkontakt_state_up"] == 1
@@ -94,7 +106,7 @@ async def test_metrics_follow_a_chat_and_hold_no_identifier(harness: Harness) ->
     assert (await anna.end(visitor.chat_id))["ok"]
     await visitor.expect("ended")
     await visitor.disconnect()
-    after = await numbers(harness)
+    after = await settled(harness, "erstkontakt_connected_visitors", 0)
     assert after["erstkontakt_active_chats"] == 0
     assert after["erstkontakt_connected_visitors"] == 0
     assert after['erstkontakt_chat_events_total{event="ended"}'] == 1
