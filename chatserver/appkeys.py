@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import socketio
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.config import Config
 from chatserver.records import RecordStore
 from chatserver.relay import Relay
 from chatserver.state import State
+from chatserver.stats import StatsStore
 from chatserver.users import Users
 
 CONFIG = web.AppKey("config", Config)
@@ -17,3 +21,7 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 RELAY = web.AppKey("relay", Relay)
 RECORDS = web.AppKey("records", RecordStore)
 USERS = web.AppKey("users", Users)
+ENGINE = web.AppKey("engine", AsyncEngine)
+STATS = web.AppKey("stats", StatsStore)
+# The wall clock of relay and statistics (tests set a fake one before the app starts).
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CHATSERVER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,12 @@ class Config:
     demo: bool = False
     # Bearer token for /metrics from other hosts ("": loopback only).
     metrics_token: str = ""
+    # Statistics: counts from 1 to threshold-1 are withheld (at least 3); days, weeks and
+    # the hour-of-week profile are those of this time zone; seconds between roll-ups into
+    # the database.
+    stats_threshold: int = 5
+    stats_timezone: str = "Europe/Berlin"
+    stats_rollup_interval_s: float = 300.0
 
     @property
     def uses_redis(self) -> bool:
@@ -132,6 +139,7 @@ def _validate(cfg: Config) -> None:
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
         "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
         "addr_msgs_per_s", "record_retention_days", "drop_ttl_days", "strike_limit",
+        "stats_rollup_interval_s",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:
@@ -142,6 +150,12 @@ def _validate(cfg: Config) -> None:
         raise bad("challenge_bits", "must be between 0 and 28")
     if cfg.max_envelope_bytes > 256 * 1024:
         raise bad("max_envelope_bytes", "must be at most 262144")
+    if cfg.stats_threshold < 3:
+        raise bad("stats_threshold", "must be at least 3")
+    try:
+        ZoneInfo(cfg.stats_timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise bad("stats_timezone", "must be a time zone like Europe/Berlin") from None
     if cfg.metrics_token and len(cfg.metrics_token) < 32:
         raise bad("metrics_token", "must be at least 32 characters (openssl rand -hex 32)")
 

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
+from zoneinfo import ZoneInfo
 
 import nacl.pwhash
 import socketio
 from aiohttp import web
 
-from chatserver.appkeys import CONFIG, RECORDS, RELAY, SIO, STATE, USERS
+from chatserver.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATE, STATS, USERS
 from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
 from chatserver.counsellor import CounsellorNamespace
@@ -25,6 +26,7 @@ from chatserver.routes import setup_routes
 from chatserver.state import State
 from chatserver.state.memory import MemoryState
 from chatserver.state.redis import RedisState
+from chatserver.stats import Recorder, StatsStore, rollup, rollup_forever
 from chatserver.storage import migrate, open_engine
 from chatserver.users import Users, seed_demo_user
 from chatserver.visitor import VisitorNamespace
@@ -96,6 +98,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     engine = open_engine(config)
     await migrate(engine)
+    app[ENGINE] = engine
     ops, mem = KDF_COSTS[config.kdf_cost]
     hasher = CodenameHasher(await codename_salt(engine), opslimit=ops, memlimit=mem)
     store = RecordStore(engine, hasher, config.record_retention_days * 86400,
@@ -152,7 +155,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """State, relay, namespaces and the reaper: opened together, closed together."""
     config, sio = app[CONFIG], app[SIO]
     state = await open_state(config)
-    relay = Relay(config, state, sio)
+    relay = Relay(config, state, sio, clock=app[CLOCK])
     app[STATE] = state
     app[RELAY] = relay
     setup_metrics(app, relay)
@@ -178,10 +181,27 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     await _bounded("state", state.close())
 
 
+async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Statistics: counters fed by the relay, rolled up into the database every few minutes."""
+    config, state, clock = app[CONFIG], app[STATE], app[CLOCK]
+    store = StatsStore(app[ENGINE], ZoneInfo(config.stats_timezone))
+    app[STATS] = store
+    app[RELAY].subscribe(Recorder(state, clock).on_event)
+    roller = asyncio.create_task(
+        rollup_forever(state, store, clock, config.stats_rollup_interval_s))
+    yield
+    roller.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await roller
+    # The open hour too: the embedded state dies with this process, Redis adds up anyway.
+    await _bounded("statistics", rollup(state, store, clock() + 3600))
+
+
 def create_app(config: Config) -> web.Application:
     """Build the chat server for ``config``."""
     app = web.Application(middlewares=[error_pages, guard_engineio], client_max_size=64 * 1024)
     app[CONFIG] = config
+    app[CLOCK] = time.time
     sio = make_sio(config)
     app[SIO] = sio
     sio.attach(app)
@@ -189,6 +209,7 @@ def create_app(config: Config) -> web.Application:
     app.on_shutdown.append(drain_on_shutdown)
     app.cleanup_ctx.append(records_ctx)
     app.cleanup_ctx.append(relay_ctx)
+    app.cleanup_ctx.append(stats_ctx)
     setup_routes(app)
     app.add_subapp("/widget/", create_widget_app(config))
     app.router.add_get("/demo", demo_handler(config))

@@ -66,8 +66,16 @@ def _console_user_keys(conn: sa.Connection) -> None:
     users.user_keys.create(conn, checkfirst=True)
 
 
+def _statistics(conn: sa.Connection) -> None:
+    from chatserver import stats
+
+    stats.metadata.create_all(conn)
+
+
 # Append only; a deployed migration is never edited. Each runs in the upgrade's transaction.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_baseline, _console_user_keys]
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _baseline, _console_user_keys, _statistics,
+]
 
 
 def _migrate(conn: sa.Connection) -> int:

@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 import jinja2
 from aiohttp import web
@@ -24,61 +21,30 @@ from chatserver.assets import NODE_MODULES, Assets
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.state import Identity
 from chatserver.tokens import COUNSELLOR_ROLES, issue_token, revoke_all
-from chatserver.users import LoginRefused, Session
-
-HERE = Path(__file__).resolve().parent
-SESSION_COOKIE = "ek_console"
-LOGIN_COOKIE = "ek_login"
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-       "img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
-
-CONSOLE_CONFIG = web.AppKey("console_config", Config)
-CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
-CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
-PARENT = web.AppKey("console_parent", web.Application)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _secure(request: web.Request) -> bool:
-    host = (request.host or "").split(":")[0]
-    return request.secure or host not in ("127.0.0.1", "localhost", "[::1]")
-
-
-def _page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    env = request.app[CONSOLE_TEMPLATES]
-    html = env.get_template(template).render(assets=request.app[CONSOLE_ASSETS],
-                                             config=request.app[CONSOLE_CONFIG], **context)
-    return web.Response(text=html, content_type="text/html", status=status,
-                        headers={"Content-Security-Policy": CSP})
-
-
-async def _session(request: web.Request) -> Session | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    return await request.app[PARENT][USERS].session(token, time.time())
-
-
-async def _json(request: web.Request) -> Any:
-    """The request body as JSON, or a clear 400."""
-    try:
-        return await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="The body must be JSON.") from None
-
-
-def _check_csrf(session: Session, supplied: str | None) -> None:
-    if not supplied or not secrets.compare_digest(supplied, session.csrf):
-        raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
+from chatserver.users import LoginRefused
+from counsellor_console.common import (
+    CONSOLE_ASSETS,
+    CONSOLE_CONFIG,
+    CONSOLE_TEMPLATES,
+    HERE,
+    LOGIN_COOKIE,
+    PARENT,
+    SESSION_COOKIE,
+    check_csrf,
+    current_session,
+    json_body,
+    page,
+    secure,
+)
+from counsellor_console.stats import STATS_ROLES, setup_stats_routes
 
 
 async def login_form(request: web.Request) -> web.Response:
     """The login page; its CSRF token is bound to a short-lived cookie."""
     csrf = secrets.token_urlsafe(32)
-    response = _page(request, "login.html", csrf=csrf, error=False)
+    response = page(request, "login.html", csrf=csrf, error=False)
     response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict", path="/console/",
-                        secure=_secure(request), max_age=900)
+                        secure=secure(request), max_age=900)
     return response
 
 
@@ -95,23 +61,23 @@ async def login(request: web.Request) -> web.StreamResponse:
             str(form.get("totp", ""))[:12], time.time())
     except LoginRefused:
         csrf = secrets.token_urlsafe(32)
-        response = _page(request, "login.html", status=401, csrf=csrf, error=True)
+        response = page(request, "login.html", status=401, csrf=csrf, error=True)
         response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict",
-                            path="/console/", secure=_secure(request), max_age=900)
+                            path="/console/", secure=secure(request), max_age=900)
         return response
     response = web.HTTPSeeOther("/console/")
     response.set_cookie(SESSION_COOKIE, session.key, httponly=True, samesite="Strict",
-                        path="/console/", secure=_secure(request))
+                        path="/console/", secure=secure(request))
     response.del_cookie(LOGIN_COOKIE, path="/console/")
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the session and every socket token of the account."""
-    session = await _session(request)
+    session = await current_session(request)
     if session is not None:
         form = await request.post()
-        _check_csrf(session, str(form.get("csrf", "")))
+        check_csrf(session, str(form.get("csrf", "")))
         await request.app[PARENT][USERS].logout(session.key)
         await revoke_all(request.app[PARENT][STATE], session.user.id)
     response = web.HTTPSeeOther("/console/login")
@@ -121,23 +87,25 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def home(request: web.Request) -> web.StreamResponse:
     """The console for counsellors; supervisors see no chats."""
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPSeeOther("/console/login")
-    return _page(request, "console.html", session=session,
-                 can_chat=session.user.role in COUNSELLOR_ROLES)
+    if session.user.role not in COUNSELLOR_ROLES:
+        raise web.HTTPSeeOther("/console/stats")
+    return page(request, "console.html", session=session, can_chat=True,
+                can_see_stats=session.user.role in STATS_ROLES)
 
 
 async def socket_token(request: web.Request) -> web.Response:
     """A token for the ``/counsellor`` socket (counsellors and admins only)."""
-    session = await _session(request)
+    session = await current_session(request)
     if session is None:
         raise web.HTTPUnauthorized(text="Not signed in.")
-    _check_csrf(session, request.headers.get("X-CSRF-Token"))
+    check_csrf(session, request.headers.get("X-CSRF-Token"))
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="This role does not chat.")
     config = request.app[CONSOLE_CONFIG]
-    body = await _json(request) if request.can_read_body else {}
+    body = await json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
     identity_pk = body.get("identity_pk")
@@ -171,7 +139,7 @@ async def socket_token(request: web.Request) -> web.Response:
 
 async def keys_get(request: web.Request) -> web.Response:
     """The signed-in counsellor's wrapped keys (opaque to the server)."""
-    session = await _session(request)
+    session = await current_session(request)
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
     return web.json_response({"blob": await request.app[PARENT][USERS].keys_blob(
@@ -179,11 +147,11 @@ async def keys_get(request: web.Request) -> web.Response:
 
 
 async def keys_put(request: web.Request) -> web.Response:
-    session = await _session(request)
+    session = await current_session(request)
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
-    _check_csrf(session, request.headers.get("X-CSRF-Token"))
-    body = await _json(request)
+    check_csrf(session, request.headers.get("X-CSRF-Token"))
+    body = await json_body(request)
     blob = body.get("blob") if isinstance(body, dict) else None
     if not isinstance(blob, str) or not 40 <= len(blob) <= 4000:
         raise web.HTTPBadRequest(text="blob must be base64 of the wrapped keys")
@@ -192,18 +160,18 @@ async def keys_put(request: web.Request) -> web.Response:
 
 
 async def canned_list(request: web.Request) -> web.Response:
-    session = await _session(request)
+    session = await current_session(request)
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
     return web.json_response({"items": await request.app[PARENT][USERS].canned()})
 
 
 async def canned_add(request: web.Request) -> web.Response:
-    session = await _session(request)
+    session = await current_session(request)
     if session is None or session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPForbidden(text="Not allowed.")
-    _check_csrf(session, request.headers.get("X-CSRF-Token"))
-    body = await _json(request)
+    check_csrf(session, request.headers.get("X-CSRF-Token"))
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
     title, text = body.get("title"), body.get("body")
@@ -244,4 +212,5 @@ def create_console_app(config: Config, parent: web.Application) -> web.Applicati
     app.router.add_get("/api/canned", canned_list)
     app.router.add_post("/api/canned", canned_add)
     app.router.add_get("/static/{name}", assets.handler)
+    setup_stats_routes(app)
     return app

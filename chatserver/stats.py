@@ -1,0 +1,217 @@
+"""Anonymous volume statistics: aggregate counters only, never a chat, a person or an id.
+
+The recorder listens to the relay's lifecycle events (which carry no ids) and adds one to a
+counter in the current UTC hour's bucket of the shared state (Redis or memory). Every few
+minutes one node takes the closed hours out of the state and adds them to two tables in the
+database: counts per local day, and request counts per local hour-of-week per week. A Redis
+restart so loses at most the hour that is still open. Reading, and the disclosure control
+that decides what may be shown, live in :mod:`chatserver.report` and
+:mod:`chatserver.disclosure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.state import State
+
+log = logging.getLogger(__name__)
+
+# Counter names are built only from these fixed sets, so no client-made text is ever stored.
+ENTRIES = ("exit", "relative", "professional", "return")
+LANGS = ("de", "en")
+# Upper bounds in seconds, with the label each bucket is stored under.
+WAIT_BUCKETS = ((60, "0-1"), (120, "1-2"), (300, "2-5"), (600, "5-10"), (1200, "10-20"),
+                (math.inf, "20+"))
+DURATION_BUCKETS = ((300, "0-5"), (900, "5-15"), (1800, "15-30"), (3600, "30-60"),
+                    (math.inf, "60+"))
+# Per-chat events, each counted by entry type and language (and a bucket where it has one).
+CHAT_EVENTS = ("requested", "accepted", "abandoned", "ended", "refused", "handed_off",
+               "transferred")
+DROP_EVENTS = ("drop_left", "drop_answered")
+# Events whose hour-of-week profile is kept (summed over entry type and language).
+WEEKLY_EVENTS = ("requested", "accepted", "abandoned")
+ROLLUP_INTERVAL_S = 300.0
+
+metadata = sa.MetaData()
+
+# One row per local day and counter, e.g. ("2026-11-24", "accepted|exit|de|1-2", 3).
+stats_daily = sa.Table(
+    "stats_daily", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+# One row per local week (its Monday), hour of that week (0 = Monday 0–1 h) and event.
+stats_weekly = sa.Table(
+    "stats_weekly", metadata,
+    sa.Column("week", sa.String(10), primary_key=True),
+    sa.Column("hour", sa.Integer, primary_key=True),
+    sa.Column("event", sa.String(16), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+
+def bucket(seconds: float, buckets: tuple[tuple[float, str], ...]) -> str:
+    """The label of the first bucket whose bound ``seconds`` stays under."""
+    for bound, label in buckets:
+        if seconds < bound:
+            return label
+    return buckets[-1][1]
+
+
+def metric(event: str, fields: dict[str, Any]) -> str | None:
+    """The counter an event adds to, or None for events statistics do not count."""
+    if event in DROP_EVENTS:
+        lang = fields.get("lang")
+        return f"{event}|drop|{lang if lang in LANGS else '-'}"
+    if event not in CHAT_EVENTS:
+        return None
+    entry = fields.get("entry")
+    lang = fields.get("lang")
+    name = f"{event}|{entry if entry in ENTRIES else 'other'}|{lang if lang in LANGS else '-'}"
+    if event in ("accepted", "abandoned"):
+        name += "|" + bucket(max(0.0, float(fields.get("wait_s", 0.0))), WAIT_BUCKETS)
+    elif event == "ended":
+        name += "|" + bucket(max(0.0, float(fields.get("duration_s", 0.0))), DURATION_BUCKETS)
+    return name
+
+
+def hour_stamp(at: float) -> str:
+    """The UTC hour of ``at`` as a sortable stamp, e.g. ``2026112514``."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y%m%d%H")
+
+
+class Recorder:
+    """A relay listener that turns lifecycle events into hourly counters in the state."""
+
+    def __init__(self, state: State, clock: Callable[[], float]) -> None:
+        self.state = state
+        self.clock = clock
+
+    async def on_event(self, name: str, fields: dict[str, Any]) -> None:
+        counter = metric(name, fields)
+        if counter is None:
+            return
+        at = fields.get("at")
+        when = float(at) if isinstance(at, int | float) else self.clock()
+        await self.state.incr_stats(hour_stamp(when), {counter: 1})
+
+
+@dataclass(frozen=True)
+class LocalHour:
+    """Where a UTC hour falls in the organisation's time zone."""
+
+    day: date
+    week: date  # the Monday of its week
+    hour_of_week: int  # 0 = Monday 0–1 h … 167 = Sunday 23–24 h
+
+
+def local_hour(stamp: str, tz: ZoneInfo) -> LocalHour:
+    utc = datetime.strptime(stamp, "%Y%m%d%H").replace(tzinfo=UTC)
+    local = utc.astimezone(tz)
+    day = local.date()
+    return LocalHour(day, day - timedelta(days=day.weekday()),
+                     day.weekday() * 24 + local.hour)
+
+
+class StatsStore:
+    """The durable counters in the database: added to by the roll-up, read by reports."""
+
+    def __init__(self, engine: AsyncEngine, tz: ZoneInfo) -> None:
+        self.engine = engine
+        self.tz = tz
+
+    async def add(self, hours: dict[str, dict[str, int]]) -> None:
+        """Add the counters of whole UTC hours, in one transaction."""
+        daily: Counter[tuple[str, str]] = Counter()
+        weekly: Counter[tuple[str, int, str]] = Counter()
+        for stamp, counts in hours.items():
+            where = local_hour(stamp, self.tz)
+            for name, n in counts.items():
+                if n <= 0:
+                    continue
+                daily[(where.day.isoformat(), name)] += n
+                event = name.split("|", 1)[0]
+                if event in WEEKLY_EVENTS:
+                    weekly[(where.week.isoformat(), where.hour_of_week, event)] += n
+        if not daily:
+            return
+        async with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            for (day, name), n in sorted(daily.items()):
+                stmt = insert(stats_daily).values(day=day, metric=name, n=n)
+                await conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["day", "metric"],
+                    set_={"n": stats_daily.c.n + stmt.excluded.n}))
+            for (week, hour, event), n in sorted(weekly.items()):
+                stmt = insert(stats_weekly).values(week=week, hour=hour, event=event, n=n)
+                await conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["week", "hour", "event"],
+                    set_={"n": stats_weekly.c.n + stmt.excluded.n}))
+
+    async def daily(self, first: date, last: date) -> dict[date, Counter[str]]:
+        """Counters per local day from ``first`` to ``last`` (both included)."""
+        out: dict[date, Counter[str]] = defaultdict(Counter)
+        query = sa.select(stats_daily.c.day, stats_daily.c.metric, stats_daily.c.n).where(
+            stats_daily.c.day.between(first.isoformat(), last.isoformat()))
+        async with self.engine.connect() as conn:
+            for day, name, n in await conn.execute(query):
+                out[date.fromisoformat(day)][name] += int(n)
+        return out
+
+    async def weekly(self, weeks: Iterable[date], event: str) -> Counter[int]:
+        """Counts of ``event`` per hour-of-week, summed over ``weeks`` (their Mondays)."""
+        keys = [w.isoformat() for w in weeks]
+        out: Counter[int] = Counter()
+        if not keys:
+            return out
+        query = (sa.select(stats_weekly.c.hour, sa.func.sum(stats_weekly.c.n))
+                 .where(stats_weekly.c.week.in_(keys), stats_weekly.c.event == event)
+                 .group_by(stats_weekly.c.hour))
+        async with self.engine.connect() as conn:
+            for hour, n in await conn.execute(query):
+                out[int(hour)] += int(n)
+        return out
+
+
+async def rollup(state: State, store: StatsStore, before: float) -> int:
+    """Move every hour that ended before ``before`` from the state into the database.
+
+    Taking from the state is atomic, so two nodes never add the same hour twice; if the
+    database refuses, the counters go back into the state for the next attempt. Returns the
+    number of hours moved.
+    """
+    hours = await state.take_stats(hour_stamp(before))
+    if not hours:
+        return 0
+    try:
+        await store.add(hours)
+    except Exception:
+        for stamp, counts in hours.items():
+            await state.incr_stats(stamp, counts)
+        raise
+    return len(hours)
+
+
+async def rollup_forever(state: State, store: StatsStore, clock: Callable[[], float],
+                         interval: float = ROLLUP_INTERVAL_S) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await rollup(state, store, clock())
+        except Exception as exc:  # the database may be briefly away; the state keeps them
+            log.warning("statistics roll-up failed: %s", type(exc).__name__)
