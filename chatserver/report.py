@@ -225,6 +225,11 @@ async def build(store: StatsStore, period: Period, threshold: int) -> Report:
         lines.append(Line(("how", None, hour), tuple(("how", dow, hour) for dow in range(7))))
     lines.append(Line(("how", None, None), tuple(("how", dow, None) for dow in range(7))))
     lines.append(Line(("how", None, None), tuple(("how", None, h) for h in range(24))))
+    if weeks[0] >= period.first and weeks[-1] + timedelta(days=6) <= period.last:
+        # The profile's weekday totals can then be added up from the daily table too.
+        for dow in range(7):
+            lines.append(Line(("how", dow, None), tuple(
+                ("day", w + timedelta(days=dow), "requested") for w in weeks)))
 
     # Every key a table shows, zero or not, takes part in the protection.
     for line in lines:

@@ -14,7 +14,7 @@ import io
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chatserver.appkeys import CLOCK, ENGINE, STATE, STATS, USERS
 from chatserver.config import Config
 from chatserver.main import create_app
+from chatserver.report import build, resolve
 from chatserver.state import Identity, secret_key
 from chatserver.state.redis import RedisState
 from chatserver.stats import rollup, stats_daily, stats_weekly
@@ -393,3 +394,49 @@ async def test_rolled_up_counts_survive_a_redis_restart_and_a_database_outage(
         await state._r.flushall()  # a Redis restart without persistence
     days = await store.daily(october(5, 0).date(), october(5, 0).date())
     assert days[october(5, 0).date()]["requested|exit|de"] == 1
+
+
+async def test_profile_rows_cannot_be_worked_out_from_the_daily_table(
+    stats_server: tuple[Harness, Clock],
+) -> None:
+    """Over four whole weeks inside the period, a weekday's row of the profile adds up to that
+    weekday's days in the daily table; a withheld cell must not fall out of that sum either."""
+    h, _ = stats_server
+    hours: dict[str, dict[str, int]] = {}
+    for day in range(5, 33):  # 5 Oct to 1 Nov 2026: four whole weeks, 10 h local each day
+        local = datetime(2026, 10, 1, 10, tzinfo=BERLIN) + timedelta(days=day - 1)
+        hours[local.astimezone(UTC).strftime("%Y%m%d%H")] = {"requested|exit|de": 6}
+    hours["2026100517"] = {"requested|exit|de": 1}  # Monday 5 Oct, 19 h: one person
+    await h.app[STATS].add(hours)
+    report = await build(h.app[STATS], resolve("custom", date(2026, 11, 25),
+                                               start="2026-10-05", end="2026-11-01"), 5)
+    assert len(report.weeks) == 4 and report.weeks[0] == date(2026, 10, 5)
+    assert report.small(("how", 0, 19))
+    for dow in range(7):
+        days = [("day", w + timedelta(days=dow), "requested") for w in report.weeks]
+        if all(report.value(d) is not None for d in days):
+            row_total = sum(report.value(d) or 0 for d in days)
+            cells = [report.value(("how", dow, hour)) for hour in range(24)]
+            withheld = [c for c in cells if c is None]
+            assert not withheld or (
+                len(withheld) >= 2
+                and row_total - sum(c for c in cells if c is not None) >= 5), dow
+
+
+async def test_a_stopping_node_rolls_up_the_open_hour(make_config: Callable[..., Config]) -> None:
+    """With the embedded state, counters would die with the process: a clean stop saves them."""
+    app = create_app(make_config())
+    clock = Clock()
+    app[CLOCK] = clock
+    server = TestServer(app)
+    await server.start_server()
+    h = Harness(server.app, str(server.make_url("/")))
+    anna = await h.counsellor("anna", "Anna")
+    await chat(h, clock, anna, october(5, 10, 30), "exit", "de", 10, 60)
+    store = h.app[STATS]
+    assert await store.daily(october(5, 0).date(), october(5, 0).date()) == {}
+    await h.close()
+    await server.close()
+    days = await store.daily(october(5, 0).date(), october(5, 0).date())
+    assert days[october(5, 0).date()]["requested|exit|de"] == 1
+    await store.engine.dispose()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Callable
+from datetime import date
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import nacl.pwhash
@@ -14,6 +16,7 @@ import pytest
 from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
 from chatserver.records import RecordError, RecordStore
+from chatserver.stats import StatsStore
 from chatserver.storage import MIGRATIONS, migrate, open_engine
 from chatserver.users import LoginRefused, Users
 
@@ -81,5 +84,25 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         await store.keyring.register("anna", "UEtB")
         await store.keyring.init("anna", "UlBL", "R1JBTlQ=", now)
         assert await store.keyring.records_public_key() == "UlBL"
+    finally:
+        await engine.dispose()
+
+
+async def test_statistics_counters_add_up_per_day_and_hour_of_week(config: Config) -> None:
+    engine = open_engine(config)
+    try:
+        await migrate(engine)
+        store = StatsStore(engine, ZoneInfo("Europe/Berlin"))
+        # 22 h UTC on Sunday 25 Oct 2026 is 23 h in Berlin (winter time began at 3 h).
+        hour = {"2026102522": {"requested|exit|de": 2, "accepted|exit|de|0-1": 1}}
+        await store.add(hour)
+        await store.add(hour)  # a second roll-up of the same counts adds, never overwrites
+        await store.add({"2026102600": {"requested|exit|de": 1, "ended|exit|de|0-5": 0}})
+        days = await store.daily(date(2026, 10, 25), date(2026, 10, 26))
+        assert days[date(2026, 10, 25)] == {"requested|exit|de": 4, "accepted|exit|de|0-1": 2}
+        assert days[date(2026, 10, 26)] == {"requested|exit|de": 1}
+        profile = await store.weekly([date(2026, 10, 19), date(2026, 10, 26)], "requested")
+        assert profile == {6 * 24 + 23: 4, 0 * 24 + 1: 1}
+        assert await store.weekly([], "requested") == {}
     finally:
         await engine.dispose()

@@ -171,9 +171,12 @@ async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
                                  headers={"X-CSRF-Token": "x"}, json={}) as resp:
                 assert resp.status == 401
 
-        # A supervisor signs in but gets no chat UI and no socket token.
+        # A supervisor signs in, lands on the statistics and gets no chat UI and no socket
+        # token.
         await login(page, h.url, "sue", totp_of(sue_uri).now())
-        await page.get_by_text("Diese Rolle führt keine Chats.").wait_for()
+        await page.get_by_role("heading", name="Statistik").wait_for()
+        assert page.url.endswith("/console/stats")
+        assert await page.locator("#console").count() == 0
         sue = {c["name"]: c["value"] for c in await ctx.cookies()}["ek_console"]
         html = await page.content()
         csrf = re.search(r'name="csrf" value="([^"]+)"', html)
