@@ -7,12 +7,15 @@ server holding it could certify itself a counsellor. Demo mode says so on every 
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from chatserver import crypto, keys
 from chatserver.config import PROJECT_ROOT, Config
+from chatserver.stats import DURATION_BUCKETS, ENTRIES, LANGS, WAIT_BUCKETS, StatsStore, bucket
 
 CERT_DAYS = 30
 
@@ -50,3 +53,41 @@ def certify(config: Config, identity_public_key: bytes, pseudonym: str) -> dict[
     now = int(time.time())
     return crypto.issue_certificate(_org(config), identity_public_key, pseudonym,
                                     now - 60, now + CERT_DAYS * 86400)
+
+
+async def seed_statistics(store: StatsStore, now: float) -> bool:
+    """Twelve weeks of made-up counters, so the statistics page has something to show.
+
+    Only into an empty statistics store; returns True if it seeded. Deterministic, so the
+    demo looks the same every time.
+    """
+    if await store.daily(date(2000, 1, 1), date(2100, 1, 1)):
+        return False
+    rng = random.Random(4711)  # noqa: S311 - made-up demo numbers, no secret
+    start = (int(now) // 3600 - 12 * 7 * 24) * 3600
+    hours: dict[str, dict[str, int]] = {}
+    for h in range(12 * 7 * 24):
+        at = start + h * 3600
+        local = datetime.fromtimestamp(at, store.tz)
+        busy = (9 <= local.hour < 17 and local.weekday() < 5) or 19 <= local.hour < 23
+        counts: dict[str, int] = {}
+        for _ in range(rng.choice((0, 0, 1, 2)) if busy else rng.choice((0, 0, 0, 0, 1))):
+            entry = rng.choices(ENTRIES, (6, 3, 2, 1))[0]
+            lang = rng.choices(LANGS, (9, 1))[0]
+            base = f"{entry}|{lang}"
+            counts[f"requested|{base}"] = counts.get(f"requested|{base}", 0) + 1
+            wait = rng.expovariate(1 / 240)
+            if rng.random() < 0.85:
+                key = f"accepted|{base}|{bucket(wait, WAIT_BUCKETS)}"
+                ended = f"ended|{base}|{bucket(rng.expovariate(1 / 1500), DURATION_BUCKETS)}"
+                counts[key] = counts.get(key, 0) + 1
+                counts[ended] = counts.get(ended, 0) + 1
+                if rng.random() < 0.2:
+                    counts[f"handed_off|{base}"] = counts.get(f"handed_off|{base}", 0) + 1
+            else:
+                key = f"abandoned|{base}|{bucket(wait, WAIT_BUCKETS)}"
+                counts[key] = counts.get(key, 0) + 1
+        if counts:
+            hours[datetime.fromtimestamp(at, UTC).strftime("%Y%m%d%H")] = counts
+    await store.add(hours)
+    return True

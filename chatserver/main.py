@@ -13,6 +13,7 @@ import nacl.pwhash
 import socketio
 from aiohttp import web
 
+from chatserver import demo
 from chatserver.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATE, STATS, USERS
 from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
@@ -107,8 +108,12 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     app[USERS] = Users(engine, ops, mem)
     if config.demo:
         name, password, uri = await seed_demo_user(app[USERS])
-        # Demo mode only, and said so: this account exists for trying the console out.
+        # Demo mode only, and said so: these accounts exist for trying the console out.
         print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)
+        name, password, uri = await seed_demo_user(app[USERS], "demo-leitung", "supervisor",
+                                                   "Demo-Leitung")
+        print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
+              flush=True)
     purger = asyncio.create_task(_purge_forever(store))
     yield
     purger.cancel()
@@ -186,6 +191,8 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     config, state, clock = app[CONFIG], app[STATE], app[CLOCK]
     store = StatsStore(app[ENGINE], ZoneInfo(config.stats_timezone))
     app[STATS] = store
+    if config.demo and await demo.seed_statistics(store, clock()):
+        print("DEMO statistics: twelve weeks of made-up counts", flush=True)
     app[RELAY].subscribe(Recorder(state, clock).on_event)
     roller = asyncio.create_task(
         rollup_forever(state, store, clock, config.stats_rollup_interval_s))

@@ -348,11 +348,13 @@ async def _run_async(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
-async def seed_demo_user(accounts: Users) -> tuple[str, str, str]:
-    """Demo mode: a counsellor ``demo`` with a fresh password; returns name, password, URI."""
+async def seed_demo_user(accounts: Users, name: str = "demo", role: str = "counsellor",
+                         pseudonym: str = "Demo-Beraterin") -> tuple[str, str, str]:
+    """Demo mode: an account (by default the counsellor ``demo``) with a fresh password;
+    returns name, password, URI."""
     password = secrets.token_urlsafe(12)
     try:
-        uri = await accounts.add("demo", "counsellor", password, pseudonym="Demo-Beraterin")
+        uri = await accounts.add(name, role, password, pseudonym=pseudonym)
     except sa.exc.IntegrityError:
-        uri = await accounts.reset("demo", password)
-    return "demo", password, uri
+        uri = await accounts.reset(name, password)
+    return name, password, uri
