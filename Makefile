@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
+BENCH_STAMP := bench/node/node_modules/.installed
 
-.PHONY: setup run test lint typecheck pytest jstest lock clean soak
+.PHONY: setup run test lint typecheck pytest jstest lock clean soak bench bench-quick
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -18,6 +19,11 @@ $(PY_STAMP): pyproject.toml requirements.lock
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The benchmark's own Node packages (socket.io server, redis adapter, client): bench only.
+$(BENCH_STAMP): bench/node/package.json bench/node/package-lock.json
+	npm ci --prefix bench/node --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: setup
@@ -33,7 +39,7 @@ typecheck: setup
 jstest: setup
 	node --test jslib/test/
 
-pytest: setup
+pytest: setup $(BENCH_STAMP)
 	$(BIN)/pytest -q -m "not soak"
 
 test: lint typecheck jstest pytest
@@ -44,10 +50,18 @@ soak: setup
 		tests/test_flood_*.py tests/test_restart_*.py tests/test_headers_*.py \
 		tests/test_privacy_canaries_*.py $(wildcard tests/browser/test_privacy_canaries_*.py)
 
+# The benchmark (docs/benchmarks.md): P, B and N side by side, about 25 minutes; the results
+# table replaces the one in docs/benchmarks.md. bench-quick is a smoke run under two minutes.
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --write-docs
+
+bench-quick: setup $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --quick
+
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/pip freeze --exclude-editable > requirements.lock
 
 clean:
-	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules bench/node/node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,157 @@
+"""Turn a benchmark run (bench/run.py's JSON) into the Markdown tables of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+START = "<!-- results:start -->"
+END = "<!-- results:end -->"
+TIER_NAMES = {"local": "one process, no Redis", "redis": "one process with Redis",
+              "two": "two processes over Redis (visitor on one, counsellor on the other)"}
+
+# (label, how to read it from one run, lower is better)
+Metric = tuple[str, Callable[[dict[str, Any]], float | None], bool]
+
+
+def _idle(level: int, key: str) -> Callable[[dict[str, Any]], float | None]:
+    def read(run: dict[str, Any]) -> float | None:
+        for row in run["idle"]:
+            if row["connections"] >= level * 0.99 and row["connections"] <= level:
+                return float(row[key])
+        return None
+    return read
+
+
+def metrics(report: dict[str, Any]) -> list[Metric]:
+    levels = sorted({row["connections"] for run in report["runs"] for row in run["idle"]})
+    levels = [lvl for lvl in (1000, 5000, 10000, 500, 20) if any(
+        abs(x - lvl) <= lvl * 0.01 for x in levels)] or levels[:3]
+    out: list[Metric] = []
+    for level in sorted(levels):
+        out.append((f"RSS per idle connection at {level:,} (KB)", _idle(level, "rss_per_conn_kb"),
+                    True))
+    top = max(levels) if levels else 0
+    out += [
+        (f"idle CPU at {top:,} connections (%)", _idle(top, "idle_cpu_pct"), True),
+        (f"connect rate, first {top:,} (connections/s)", _idle(top, "connects_per_s"), False),
+        ("fixed load: rate (messages/s)", lambda r: r["load"]["fixed"]["rate"], False),
+        ("fixed load: server CPU per relayed message (µs)",
+         lambda r: r["load"]["fixed"]["cpu_us_per_msg"], True),
+        ("fixed load: same, Redis included (µs)",
+         lambda r: r["load"]["fixed"]["cpu_us_per_msg_with_redis"], True),
+        ("fixed load: latency p50 (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["p50"], True),
+        ("fixed load: latency p90 (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["p90"], True),
+        ("fixed load: latency p99 (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["p99"], True),
+        ("fixed load: latency p99.9 (ms)",
+         lambda r: r["load"]["fixed"]["latency_ms"]["p999"], True),
+        ("fixed load: latency max (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["max"], True),
+        ("fixed load: loss (%)", lambda r: 100 * r["load"]["fixed"]["loss"], True),
+        ("capacity: highest step with p99 ≤ 100 ms and loss ≤ 0.1 % (messages/s)",
+         lambda r: r["load"]["capacity_msgs_per_s"], False),
+        ("churn: chats completed per second", lambda r: r["churn"]["chats_per_s"], False),
+        ("churn: failed chats", lambda r: r["churn"]["failed"], True),
+        ("churn: server CPU per chat (ms)", lambda r: r["churn"]["cpu_ms_per_chat"], True),
+        ("churn: chat set-up p99 (ms)", lambda r: r["churn"]["setup_ms"]["p99"], True),
+    ]
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _ratio(p: float | None, other: float | None) -> str:
+    if p is None or other is None or other == 0:
+        return "–"
+    return f"{p / other:.2f}"
+
+
+def _value(runs: list[dict[str, Any]], read: Callable[[dict[str, Any]], float | None]
+           ) -> float | None:
+    values = [v for v in (read(r) for r in runs) if v is not None]
+    return mean(values) if values else None
+
+
+def render(report: dict[str, Any]) -> str:
+    """The results section: machine, command, one table per tier, compression, widget."""
+    m = report["machine"]
+    lines = [
+        f"Run `{report['command']}` ({report['profile']} profile), "
+        f"{report['started']} to {report['finished']}.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}; "
+        f"{m['pinning']}. Python {m['python']}, aiohttp {m['aiohttp']}, python-socketio "
+        f"{m['python-socketio']}, python-engineio {m['python-engineio']}; Node {m['node']}, "
+        f"socket.io {m['socket.io']}, socket.io-client {m['socket.io-client']}, "
+        f"@socket.io/redis-adapter {m['@socket.io/redis-adapter']}; {m['redis-server']}.",
+        "",
+        "Each figure is the mean of the target's runs in this tier (order P,B,N,N,B,P in the "
+        "full profile); ratios are P divided by B and by N (for CPU, memory and latency "
+        "lower is better, for rates and capacity higher is).",
+    ]
+    for tier in [t for t in ("local", "redis", "two")
+                 if any(r["tier"] == t for r in report["runs"])]:
+        runs = {t: [r for r in report["runs"] if r["tier"] == tier and r["target"] == t]
+                for t in "PBN"}
+        lines += ["", f"### Tier: {TIER_NAMES[tier]}", "",
+                  "| figure | P (this server) | B (bare python-socketio) | N (Node socket.io) "
+                  "| P/B | P/N |", "|---|---:|---:|---:|---:|---:|"]
+        for label, read, _ in metrics(report):
+            p, b, n = (_value(runs[t], read) if runs[t] else None for t in "PBN")
+            lines.append(f"| {label} | {_fmt(p)} | {_fmt(b)} | {_fmt(n)} | {_ratio(p, b)} "
+                         f"| {_ratio(p, n)} |")
+        steps = {t: [s for r in runs[t] for s in r["load"]["steps"]] for t in "PBN"}
+        if any(steps.values()):
+            lines += ["", "Step-up (p99 latency in ms, loss in %, per rate; mean of runs):", "",
+                      "| messages/s | P p99 | P loss | B p99 | B loss | N p99 | N loss |",
+                      "|---:|---:|---:|---:|---:|---:|---:|"]
+            rates = sorted({s["rate"] for ss in steps.values() for s in ss})
+            for rate in rates:
+                cells = []
+                for t in "PBN":
+                    at = [s for s in steps[t] if s["rate"] == rate]
+                    cells.append(_fmt(mean(s["latency_ms"]["p99"] or 0 for s in at))
+                                 if at else "–")
+                    cells.append(_fmt(mean(100 * s["loss"] for s in at)) if at else "–")
+                lines.append(f"| {rate:,} | " + " | ".join(cells) + " |")
+    comp = {r["target"]: r["load"]["setup"]["compression"] for r in report["runs"]}
+    lines += ["", "Negotiated WebSocket extensions (what the server accepted from the Node "
+              "client, which offers permessage-deflate): " + ", ".join(
+                  f"{t}: `{v}`" for t, v in sorted(comp.items())) + "."]
+    lines += ["", "### Widget weight", "",
+              "What a visitor's browser loads for the chat (before any message), raw and "
+              "gzip-compressed (level 9), beside the two npm libraries it is built on:", "",
+              "| file | bytes | gzip |", "|---|---:|---:|"]
+    total = gz = 0
+    for row in report["widget"]:
+        total, gz = total + row["bytes"], gz + row["gzip"]
+        lines.append(f"| {row['file']} | {row['bytes']:,} | {row['gzip']:,} |")
+    lines.append(f"| **total** | **{total:,}** | **{gz:,}** |")
+    return "\n".join(lines) + "\n"
+
+
+def write_docs(report: dict[str, Any], path: Path) -> None:
+    """Replace the results section of ``path`` with this run's tables."""
+    text = path.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    path.write_text(head + START + "\n" + render(report) + END + tail)
+
+
+if __name__ == "__main__":
+    data = json.loads(Path(sys.argv[1]).read_text())
+    if len(sys.argv) > 2:
+        write_docs(data, Path(sys.argv[2]))
+    else:
+        print(render(data))

@@ -1,0 +1,415 @@
+"""The benchmark: this chat server (P) beside a bare python-socketio relay (B) and a Node
+socket.io relay (N), on the same machine in one run.
+
+    python bench/run.py [--quick | --tiny] [--targets P,B,N] [--tiers local,redis,two]
+                        [--out FILE.json] [--write-docs]
+
+Targets run in the order P,B,N,N,B,P (each twice; the report takes the better run of each
+figure where lower or higher is better, and keeps both in the JSON). Tiers: ``local`` one
+process without Redis, ``redis`` one process with Redis, ``two`` two processes over one Redis
+with visitors on the first and counsellors on the second. Servers (and Redis) are pinned to
+core 0 and the load generator (Node, ``bench/node/loadgen.js``) to core 1 where the machine
+has two cores or more. Every figure comes from /proc: CPU time (utime + stime) and VmRSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+TICK = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+SERVER_CPUS = "0"
+LOAD_CPUS = "1" if CORES >= 2 else "0"
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # The full run: about 25 minutes on two cores.
+    "full": {"order": "PBNNBP", "levels": [1000, 5000, 10000], "idle_s": 5.0, "pairs": 400,
+             "per_counsellor": 4, "fixed_rate": 400, "fixed_s": 15.0,
+             "steps": [800, 1600, 2400, 3200, 4800, 6400, 9600], "step_s": 8.0,
+             "churn_rate": 20, "churn_s": 10.0},
+    # make bench-quick: one tier, each target once, small numbers (under two minutes).
+    "quick": {"order": "PBN", "levels": [500, 1000], "idle_s": 2.0, "pairs": 100,
+              "per_counsellor": 4, "fixed_rate": 200, "fixed_s": 4.0, "steps": [600, 1200],
+              "step_s": 3.0, "churn_rate": 10, "churn_s": 3.0, "tiers": ["local"]},
+    # The harness test: a few seconds.
+    "tiny": {"order": "PBN", "levels": [20], "idle_s": 0.3, "settle_s": 0.2, "pairs": 8,
+             "per_counsellor": 4, "fixed_rate": 50, "fixed_s": 0.6, "steps": [100],
+             "step_s": 0.5, "churn_rate": 6, "churn_s": 0.7, "tiers": ["local"],
+             "fresh": False},
+}
+CAPACITY_P99_MS = 100.0
+CAPACITY_LOSS = 0.001
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pinned(cpus: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") else argv
+
+
+def wait_http(url: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not come up")
+        time.sleep(0.1)
+
+
+@dataclass
+class Servers:
+    """The processes of one target in one tier."""
+
+    urls: list[str]
+    pids: list[int]
+    redis_pid: int | None
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds of the servers and of Redis."""
+        servers = sum(cpu_seconds(p) for p in self.pids)
+        return servers, cpu_seconds(self.redis_pid) if self.redis_pid else 0.0
+
+    def rss(self) -> int:
+        return sum(rss_bytes(p) for p in self.pids)
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        pinned(SERVER_CPUS, ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(workdir)]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def server_argv(target: str, port: int, workdir: Path, redis_url: str) -> list[str]:
+    if target == "P":
+        return [PYTHON, str(HERE / "targets/chatserver_p.py"), str(port), str(workdir), redis_url]
+    if target == "B":
+        return [PYTHON, str(HERE / "targets/bare.py"), str(port), redis_url]
+    return ["node", str(HERE / "node/relay.js"), str(port), redis_url]
+
+
+@contextmanager
+def servers(target: str, tier: str) -> Iterator[Servers]:
+    with tempfile.TemporaryDirectory(prefix="ek-bench-") as tmp:
+        workdir = Path(tmp)
+        with (redis_server(workdir) if tier != "local" else _no_redis()) as (redis_url, rpid):
+            procs = []
+            try:
+                for index in range(2 if tier == "two" else 1):
+                    port = free_port()
+                    # Each node its own SQLite file: the relay shares only Redis, and the
+                    # bench touches no one's PostgreSQL.
+                    nodedir = workdir / f"node{index}"
+                    nodedir.mkdir()
+                    procs.append((subprocess.Popen(
+                        pinned(SERVER_CPUS, server_argv(target, port, nodedir, redis_url)),
+                        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                        stdout=subprocess.DEVNULL, stderr=sys.stderr), port))
+                urls = [f"http://127.0.0.1:{port}" for _, port in procs]
+                for url in urls:
+                    wait_http(url + "/healthz")
+                yield Servers(urls, [p.pid for p, _ in procs], rpid)
+            finally:
+                for proc, _ in procs:
+                    proc.terminate()
+                for proc, _ in procs:
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+
+
+@contextmanager
+def _no_redis() -> Iterator[tuple[str, None]]:
+    yield "", None
+
+
+class LoadGen:
+    """One run of bench/node/loadgen.js, spoken to in lines of JSON."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            pinned(LOAD_CPUS, ["node", str(HERE / "node/loadgen.js"), json.dumps(settings)]),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+
+    def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"load generator ended early (exit {self.proc.wait()})")
+        message: dict[str, Any] = json.loads(line)
+        if message.get("event") == "error":
+            raise RuntimeError("load generator: " + message["message"])
+        return message
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        with suppress(BrokenPipeError):
+            self.go()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def protocol(target: str) -> str:
+    return "chatserver" if target == "P" else "bare"
+
+
+def idle_phase(target: str, srv: Servers, prof: dict[str, Any]) -> list[dict[str, Any]]:
+    time.sleep(prof.get("settle_s", 0.5))
+    base_rss = srv.rss()
+    gen = LoadGen({"phase": "idle", "protocol": protocol(target), "urls": srv.urls[:1],
+                   "levels": prof["levels"], "concurrency": 100})
+    out = []
+    try:
+        for _ in prof["levels"]:
+            ready = gen.read()
+            time.sleep(prof.get("settle_s", 1.0))  # let the last handshakes settle
+            cpu0, _ = srv.cpu()
+            time.sleep(prof["idle_s"])
+            cpu1, _ = srv.cpu()
+            rss = srv.rss()
+            out.append({"connections": ready["open"], "failed": ready["failed"],
+                        "connects_per_s": ready["connects_per_s"],
+                        "rss_per_conn_kb": (rss - base_rss) / max(1, ready["open"]) / 1024,
+                        "rss_mb": rss / 2**20,
+                        "idle_cpu_pct": 100 * (cpu1 - cpu0) / prof["idle_s"]})
+            gen.go()
+    finally:
+        gen.close()
+    return out
+
+
+def load_phase(target: str, srv: Servers, prof: dict[str, Any]) -> dict[str, Any]:
+    steps = [{"rate": prof["fixed_rate"], "seconds": prof["fixed_s"]}] + [
+        {"rate": r, "seconds": prof["step_s"]} for r in prof["steps"]]
+    gen = LoadGen({"phase": "load", "protocol": protocol(target), "urls": srv.urls,
+                   "pairs": prof["pairs"], "perCounsellor": prof["per_counsellor"],
+                   "steps": steps})
+    results = []
+    try:
+        setup = gen.read()
+        for index, _ in enumerate(steps):
+            gen.go()
+            gen.read()  # start
+            cpu0, redis0 = srv.cpu()
+            t0 = time.monotonic()
+            end = gen.read()
+            cpu1, redis1 = srv.cpu()
+            wall = time.monotonic() - t0
+            end.pop("event")
+            delivered = max(1, end["received"])
+            end.update({
+                "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
+                "redis_cpu_pct": 100 * (redis1 - redis0) / wall,
+                # Each relayed message is one send, its answer, the relay, an ack and a
+                # "delivered": the same five frames on every target.
+                "cpu_us_per_msg": 1e6 * (cpu1 - cpu0) / delivered,
+                "cpu_us_per_msg_with_redis": 1e6 * (cpu1 - cpu0 + redis1 - redis0) / delivered,
+            })
+            results.append(end)
+            lat = end["latency_ms"]
+            if index > 0 and ((lat["p99"] or 0) > CAPACITY_P99_MS or end["loss"] > CAPACITY_LOSS):
+                break
+    finally:
+        gen.close()
+    fixed, ramp = results[0], results[1:]
+    passing = [r["rate"] for r in ramp
+               if (r["latency_ms"]["p99"] or 0) <= CAPACITY_P99_MS and r["loss"] <= CAPACITY_LOSS]
+    return {"setup": {k: setup[k] for k in ("pairs", "failed", "setup_s", "compression")},
+            "fixed": fixed, "steps": ramp,
+            "capacity_msgs_per_s": max(passing) if passing else 0,
+            "capacity_reached": len(passing) < len(prof["steps"])}
+
+
+def churn_phase(target: str, srv: Servers, prof: dict[str, Any]) -> dict[str, Any]:
+    gen = LoadGen({"phase": "churn", "protocol": protocol(target), "urls": srv.urls,
+                   "rate": prof["churn_rate"], "seconds": prof["churn_s"], "messages": 4,
+                   "counsellors": 10})
+    try:
+        gen.go()
+        gen.read()
+        cpu0, _ = srv.cpu()
+        t0 = time.monotonic()
+        end = gen.read()
+        cpu1, _ = srv.cpu()
+        end.pop("event")
+        end["server_cpu_pct"] = 100 * (cpu1 - cpu0) / (time.monotonic() - t0)
+        end["cpu_ms_per_chat"] = 1e3 * (cpu1 - cpu0) / max(1, end["done"])
+    finally:
+        gen.close()
+    return end
+
+
+def run_one(target: str, tier: str, prof: dict[str, Any]) -> dict[str, Any]:
+    print(f"  {target} / {tier} …", file=sys.stderr, flush=True)
+    result: dict[str, Any] = {"target": target, "tier": tier}
+    if not prof.get("fresh", True):  # the harness test: one set of servers for all phases
+        with servers(target, tier) as srv:
+            result["idle"] = idle_phase(target, srv, prof)
+            result["load"] = load_phase(target, srv, prof)
+            result["churn"] = churn_phase(target, srv, prof)
+        return result
+    # Otherwise fresh servers for each phase, so no phase inherits another's memory or load.
+    with servers(target, tier) as srv:
+        result["idle"] = idle_phase(target, srv, prof)
+    with servers(target, tier) as srv:
+        result["load"] = load_phase(target, srv, prof)
+    with servers(target, tier) as srv:
+        result["churn"] = churn_phase(target, srv, prof)
+    return result
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    def node_pkg(name: str) -> str:
+        path = HERE / "node/node_modules" / name / "package.json"
+        return str(json.loads(path.read_text())["version"]) if path.exists() else "?"
+
+    def out(*argv: str) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, check=False
+                                  ).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+               if line.startswith("MemTotal"))
+    return {
+        "cpu": model, "cores": str(CORES), "memory_gib": f"{int(mem) / 2**20:.0f}",
+        "kernel": platform.release(), "python": platform.python_version(),
+        "aiohttp": version("aiohttp"), "python-socketio": version("python-socketio"),
+        "python-engineio": version("python-engineio"), "node": out("node", "--version"),
+        "socket.io": node_pkg("socket.io"), "socket.io-client": node_pkg("socket.io-client"),
+        "@socket.io/redis-adapter": node_pkg("@socket.io/redis-adapter"),
+        "redis-server": out("redis-server", "--version"),
+        "pinning": f"servers and Redis on CPU {SERVER_CPUS}, load generator on CPU {LOAD_CPUS}"
+        if shutil.which("taskset") else "none (taskset missing)",
+    }
+
+
+def widget_weight() -> list[dict[str, Any]]:
+    """Bytes a visitor's browser loads for the widget, raw and gzip-compressed."""
+    import gzip
+
+    files = [("embed.js (host page)", ROOT / "widget/static/embed.js"),
+             ("frame.html (iframe page, template)", ROOT / "widget/templates/frame.html"),
+             ("widget.js", ROOT / "widget/static/widget.js"),
+             ("widget.css", ROOT / "widget/static/widget.css"),
+             ("i18n-de.json", ROOT / "widget/static/i18n-de.json"),
+             ("e2e.js (jslib)", ROOT / "jslib/e2e.js"),
+             ("socket.io.min.js (npm socket.io-client)",
+              ROOT / "node_modules/socket.io-client/dist/socket.io.min.js"),
+             ("nacl.min.js (npm tweetnacl)", ROOT / "node_modules/tweetnacl/nacl.min.js")]
+    out = []
+    for name, path in files:
+        if path.exists():
+            data = path.read_bytes()
+            out.append({"file": name, "bytes": len(data),
+                        "gzip": len(gzip.compress(data, compresslevel=9))})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run under two minutes")
+    parser.add_argument("--tiny", action="store_true", help="a few seconds, for the test")
+    parser.add_argument("--targets", default="P,B,N")
+    parser.add_argument("--tiers", default="")
+    parser.add_argument("--out", default="")
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    name = "tiny" if args.tiny else "quick" if args.quick else "full"
+    prof = PROFILES[name]
+    targets = set(args.targets.split(","))
+    tiers = args.tiers.split(",") if args.tiers else prof.get("tiers", ["local", "redis", "two"])
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    runs = []
+    for tier in tiers:
+        print(f"tier {tier}", file=sys.stderr, flush=True)
+        for target in prof["order"]:
+            if target in targets:
+                runs.append(run_one(target, tier, prof))
+    report = {"profile": name, "started": started, "finished": time.strftime(
+        "%Y-%m-%dT%H:%M:%S%z"), "command": "python bench/run.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]), "machine": versions(),
+        "widget": widget_weight(), "runs": runs}
+    out = Path(args.out) if args.out else HERE / "results" / f"{name}-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    print(f"results: {out}", file=sys.stderr)
+    from bench.report import render, write_docs
+
+    print(render(report))
+    if args.write_docs:
+        write_docs(report, ROOT / "docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

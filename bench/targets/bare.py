@@ -1,0 +1,50 @@
+"""Target B: the floor of our stack. A bare python-socketio ``AsyncServer`` on aiohttp.
+
+It speaks the same frames as the chat server (``send`` with an acknowledgement, relayed as
+``msg``; ``ack`` relayed as ``delivered``), but without validation, state, buffering, limits
+or rooms per role: a pair joins one room and every event goes to the other member.
+
+    python bench/targets/bare.py PORT [REDIS_URL]
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+
+def make_app(redis_url: str = "") -> web.Application:
+    manager = socketio.AsyncRedisManager(redis_url) if redis_url else None
+    sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager,
+                               cors_allowed_origins="*", logger=False, engineio_logger=False,
+                               max_http_buffer_size=1 << 20)
+    app = web.Application()
+    sio.attach(app)
+
+    async def join(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        await sio.enter_room(sid, str(data["room"]))
+        return {"ok": True}
+
+    async def send(sid: str, data: dict[str, Any]) -> dict[str, Any]:
+        await sio.emit("msg", data, room=str(data["room"]), skip_sid=sid)
+        return {"ok": True, "seq": data.get("seq")}
+
+    async def ack(sid: str, data: dict[str, Any]) -> None:
+        await sio.emit("delivered", data, room=str(data["room"]), skip_sid=sid)
+
+    for handler in (join, send, ack):
+        sio.on(handler.__name__, handler)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(make_app(sys.argv[2] if len(sys.argv) > 2 else ""), host="127.0.0.1",
+                port=int(sys.argv[1]), access_log=None, print=None)

@@ -1,0 +1,51 @@
+"""Target P: this chat server, exactly as ``chatserver serve`` builds it, plus one bench-only
+route that issues counsellor socket tokens (what the console does after a full login).
+
+Limits meant for one visitor's browser (messages per second, requests per address) are
+raised so that one load generator on loopback can stand in for thousands of visitors; every
+check still runs. The database is a throwaway SQLite file.
+
+    python bench/targets/chatserver_p.py PORT DB_DIR [REDIS_URL]
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+
+from aiohttp import web
+
+from chatserver.appkeys import STATE
+from chatserver.config import load_config
+from chatserver.main import create_app
+from chatserver.state import Identity
+from chatserver.tokens import issue_token
+
+BENCH_LIMITS = {
+    "msg_rate_per_s": 1e6, "msg_burst": 1_000_000, "chat_requests_per_min": 1e7,
+    "addr_connects_per_min": 1e9, "addr_requests_per_min": 1e9, "addr_msgs_per_s": 1e9,
+    "strike_limit": 1_000_000, "queue_cap": 1_000_000, "max_chats_per_counsellor": 10_000,
+    "kdf_cost": "min",
+}
+
+
+def make_app(port: int, db_dir: str, redis_url: str = "") -> web.Application:
+    config = load_config({}, port=port, redis_url=redis_url,
+                         database_url=f"sqlite:///{db_dir}/bench.sqlite3", **BENCH_LIMITS)
+    app = create_app(config)
+
+    async def token(request: web.Request) -> web.Response:
+        name = request.query.get("name", "bench-" + secrets.token_hex(4))
+        ident = Identity(name, name, "counsellor")
+        return web.json_response({"token": await issue_token(app[STATE], ident, 3600)})
+
+    app.router.add_post("/bench/token", token)
+    return app
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiohttp.access").disabled = True
+    web.run_app(make_app(int(sys.argv[1]), sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""),
+                host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

@@ -1,0 +1,49 @@
+"""The benchmark harness itself, on a tiny load: every phase runs against P (this server),
+B (bare python-socketio) and N (Node socket.io) and yields sane, complete figures.
+
+This checks the harness, not performance: performance is measured by ``make bench`` and
+written to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
+    if not (ROOT / "bench/node/node_modules/socket.io").exists():
+        pytest.fail("bench/node is not installed: run `make test` (it runs npm ci there)")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing (.ci/run installs it)")
+    out = tmp_path / "tiny.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench/run.py"), "--tiny", "--targets",
+                           "P,B,N", "--tiers", "local,two", "--out", str(out)], cwd=ROOT,
+                          timeout=240, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    seen = {(run["target"], run["tier"]) for run in report["runs"]}
+    assert seen == {(t, tier) for t in "PBN" for tier in ("local", "two")}
+    for run in report["runs"]:
+        what = f"{run['target']}/{run['tier']}"
+        idle = run["idle"][-1]
+        assert idle["connections"] == 20 and idle["failed"] == 0, what
+        assert idle["rss_per_conn_kb"] > 0 and idle["connects_per_s"] > 0, what
+        load = run["load"]
+        assert load["setup"]["pairs"] == 8 and load["setup"]["failed"] == 0, what
+        fixed = load["fixed"]
+        assert fixed["sent"] > 0 and fixed["received"] == fixed["sent"], what  # tiny: no loss
+        assert fixed["refused"] == 0, what
+        assert 0 < fixed["latency_ms"]["p50"] <= fixed["latency_ms"]["max"] < 5000, what
+        assert fixed["cpu_us_per_msg"] > 0, what
+        churn = run["churn"]
+        assert churn["failed"] == 0 and churn["done"] == churn["started"] > 0, what
+    assert report["machine"]["python-socketio"] and report["widget"]
+    assert report["runs"][0]["load"]["setup"]["compression"] in ("none", "permessage-deflate")
