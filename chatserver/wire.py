@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, cast
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from socketio import packet as sio_packet
 
 from chatserver.appkeys import SIO
@@ -198,7 +198,8 @@ class _Checked:
 
 @web.middleware
 async def guard_engineio(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse JSONP polling and malformed polling bodies before engine.io sees them.
+    """Refuse JSONP polling and malformed polling bodies before engine.io sees them, and
+    refuse WebSocket compression.
 
     JSONP turns socket.io into a script any page could include. A POSTed packet of a type the
     client may not send makes python-engineio disconnect the session and then wait, forever,
@@ -210,6 +211,12 @@ async def guard_engineio(request: web.Request, handler: Handler) -> web.StreamRe
         raise web.HTTPBadRequest(text="JSONP polling is not supported.")
     if request.method == "POST":
         request = cast(web.Request, _Checked(request, await _polling_body(request)))
+    elif hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
+        # No permessage-deflate: ciphertext hardly compresses, and each compressed socket
+        # costs a zlib context (about 100 KB) and CPU on every frame (docs/benchmarks.md).
+        headers = request.headers.copy()
+        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+        request = request.clone(headers=headers)
     try:
         return await handler(request)
     except KeyError:

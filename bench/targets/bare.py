@@ -2,18 +2,33 @@
 
 It speaks the same frames as the chat server (``send`` with an acknowledgement, relayed as
 ``msg``; ``ack`` relayed as ``delivered``), but without validation, state, buffering, limits
-or rooms per role: a pair joins one room and every event goes to the other member.
+or rooms per role: a pair joins one room and every event goes to the other member. Like P,
+it declines WebSocket compression (python-socketio on aiohttp would otherwise accept
+permessage-deflate); ``BENCH_DEFLATE=1`` keeps the library default, for comparison.
 
     python bench/targets/bare.py PORT [REDIS_URL]
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
-from aiohttp import web
+from aiohttp import hdrs, web
+
+
+@web.middleware
+async def no_deflate(request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+    if hdrs.SEC_WEBSOCKET_EXTENSIONS in request.headers:
+        headers = request.headers.copy()
+        del headers[hdrs.SEC_WEBSOCKET_EXTENSIONS]
+        request = request.clone(headers=headers)
+    return await handler(request)
 
 
 def make_app(redis_url: str = "") -> web.Application:
@@ -21,7 +36,8 @@ def make_app(redis_url: str = "") -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=manager,
                                cors_allowed_origins="*", logger=False, engineio_logger=False,
                                max_http_buffer_size=1 << 20)
-    app = web.Application()
+    deflate = os.environ.get("BENCH_DEFLATE") == "1"
+    app = web.Application(middlewares=[] if deflate else [no_deflate])
     sio.attach(app)
 
     async def join(sid: str, data: dict[str, Any]) -> dict[str, Any]:
