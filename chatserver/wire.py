@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, cast
 
+import orjson
 from aiohttp import hdrs, web
 from socketio import packet as sio_packet
 
@@ -41,12 +42,27 @@ CLIENT_NOTE_INTERVAL_S = 60.0
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 
 
+class FastJson:
+    """The ``json`` interface python-socketio calls, backed by orjson: faster on every frame,
+    and stricter (NaN, Infinity and integers beyond 64 bits are refused)."""
+
+    @staticmethod
+    def dumps(obj: Any, **_: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(text: str | bytes) -> Any:
+        return orjson.loads(text)
+
+
 class StrictPacket(sio_packet.Packet):  # type: ignore[misc]
     """A socket.io packet that refuses binary attachments and anything but a plain JSON event.
 
     A malformed frame decodes to a DISCONNECT of its namespace: the dispatcher then has
     nothing to raise about, and the sender's namespace connection ends.
     """
+
+    json = FastJson
 
     def decode(self, encoded_packet: Any) -> int:
         """Decode like the library, then check the shape; refuse instead of raising."""

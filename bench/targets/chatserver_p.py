@@ -17,6 +17,7 @@ import sys
 from aiohttp import web
 
 from chatserver.appkeys import STATE
+from chatserver.cli import new_event_loop
 from chatserver.config import load_config
 from chatserver.main import create_app
 from chatserver.state import Identity
@@ -47,5 +48,7 @@ def make_app(port: int, db_dir: str, redis_url: str = "") -> web.Application:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("aiohttp.access").disabled = True
+    # The event loop `chatserver serve` runs on (uvloop where installed).
     web.run_app(make_app(int(sys.argv[1]), sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""),
-                host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+                host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+                loop=new_event_loop())

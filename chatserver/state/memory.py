@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from chatserver.state import (
@@ -160,7 +160,9 @@ class MemoryState:
             self._duty.pop(who.id, None)
 
     async def roster(self) -> list[DutyEntry]:
-        return [DutyEntry(i.id, i.pseudonym, self._count(i.id)) for i in self._duty.values()]
+        # One pass over the chats, not one per counsellor on duty.
+        held = Counter(s.chat.counsellor_id for s in self._chats.values())
+        return [DutyEntry(i.id, i.pseudonym, held[i.id]) for i in self._duty.values()]
 
     async def append(
         self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float
