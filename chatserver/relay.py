@@ -329,10 +329,13 @@ class Relay:
         """End chats whose visitor left past the grace period or that went idle."""
         now = self.clock()
         ended = 0
-        for chat_id in await self.state.abandoned(now, self.config.visitor_grace_s):
-            ended += await self.end(chat_id, "timeout")
-        for chat_id in await self.state.idle_expired(now, self.config.chat_idle_ttl_s):
-            ended += await self.end(chat_id, "timeout")
+        due = [*await self.state.abandoned(now, self.config.visitor_grace_s),
+               *await self.state.idle_expired(now, self.config.chat_idle_ttl_s)]
+        for chat_id in due:
+            try:
+                ended += await self.end(chat_id, "timeout")
+            except Exception as exc:  # one chat that cannot end must not keep the rest alive
+                log.warning("reaper could not end a chat: %s", type(exc).__name__)
         return ended
 
     async def run_reaper(self) -> None:
