@@ -109,9 +109,12 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(CounsellorSend)
     async def on_send(self, sid: str, req: CounsellorSend) -> dict[str, Any]:
-        who = await self._who(sid)
-        check_ciphertext(req.ct, self.config.max_envelope_bytes)
-        fresh = await self.relay.counsellor_send(who, req.chat_id, Envelope(req.seq, req.ct))
+        # The turn comes first: the session recheck in _who may wait on the state.
+        async with self.relay.turn(req.chat_id, "c2v"):
+            who = await self._who(sid)
+            check_ciphertext(req.ct, self.config.max_envelope_bytes)
+            fresh = await self.relay.counsellor_send(who, req.chat_id,
+                                                     Envelope(req.seq, req.ct))
         return {"ok": True, "dup": not fresh}
 
     @event(CounsellorAck)

@@ -12,7 +12,8 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import socketio
@@ -29,6 +30,29 @@ ALL_COUNSELLORS = "all"
 
 # Observers get (event, fields) with aggregate-safe fields only: no ids, no content.
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Turns:
+    """First come, first served per chat and direction (see ``Relay.turn``)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
+
+    @asynccontextmanager
+    async def turn(self, chat_id: str, direction: Direction) -> AsyncIterator[None]:
+        key = (chat_id, direction)
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[key]
 
 
 def visitor_room(chat_id: str) -> str:
@@ -54,6 +78,18 @@ class Relay:
         self.sio = sio
         self.clock = clock
         self._listeners: list[Listener] = []
+        self._turns = Turns()
+
+    def turn(self, chat_id: str, direction: Direction) -> AbstractAsyncContextManager[None]:
+        """Hold this while handling one send, from its arrival to its relay.
+
+        Each socket event runs in its own task, and with Redis a later envelope's round trips
+        can overtake an earlier one's: the state would refuse the earlier ``seq`` as a gap
+        and the receiver would see them out of order. Taken before the first ``await``, the
+        turn keeps a connection's sends in the order they arrived (the sender's socket is on
+        this node, so a lock here is enough).
+        """
+        return self._turns.turn(chat_id, direction)
 
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` on lifecycle events (statistics, metrics)."""

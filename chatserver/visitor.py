@@ -198,7 +198,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not self._messages.allow(sid) or not self._addr_allows(self._addr_messages, sid):
             raise rate_limited()
         check_ciphertext(req.ct, self.config.max_envelope_bytes)
-        fresh = await self.relay.visitor_send(chat_id, Envelope(req.seq, req.ct))
+        async with self.relay.turn(chat_id, "v2c"):
+            fresh = await self.relay.visitor_send(chat_id, Envelope(req.seq, req.ct))
         return {"ok": True, "dup": not fresh}
 
     @event(VisitorAck)
