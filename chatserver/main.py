@@ -41,11 +41,18 @@ log = logging.getLogger(__name__)
 FRAME_OVERHEAD = 4096
 # Case records travel over the counsellor socket; they are the largest frames we accept.
 MAX_FRAME = 1024 * 1024
+# Redis connections python-socketio may open at once to publish emits (see make_sio).
+PUBLISH_CONNECTIONS = 512
 
 
 def make_sio(config: Config) -> socketio.AsyncServer:
     """The socket.io server: silent, cookie-free, and only for our own origins."""
-    manager = socketio.AsyncRedisManager(config.redis_url) if config.uses_redis else None
+    # python-socketio publishes every emit on a pooled Redis connection; its pool refuses
+    # beyond 100 at once, and after a refusal the manager reconnects and subscribes anew,
+    # which under load fed on itself (docs/benchmarks.md). Room for bursts instead.
+    manager = socketio.AsyncRedisManager(
+        config.redis_url, redis_options={"max_connections": PUBLISH_CONNECTIONS},
+    ) if config.uses_redis else None
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,

@@ -14,13 +14,21 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import socketio
 
 from chatserver.config import Config
 from chatserver.errors import ChatError, forbidden, not_found
-from chatserver.state import Chat, Direction, Envelope, Identity, State, secret_key
+from chatserver.state import (
+    Chat,
+    Direction,
+    Envelope,
+    Identity,
+    State,
+    StateError,
+    secret_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +38,7 @@ ALL_COUNSELLORS = "all"
 
 # Observers get (event, fields) with aggregate-safe fields only: no ids, no content.
 Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Turns:
@@ -121,7 +130,8 @@ class Relay:
             await self._notify("refused", entry=entry, lang=lang)
             raise
         await self._notify("requested", entry=entry, lang=lang, at=now)
-        await self.broadcast_queue()
+        # A new chat queues last: no one else's place moves, so only counsellors hear of it.
+        await self.broadcast_queue(visitors=False)
         return chat, resume, position
 
     async def estimate(self, position: int) -> int:
@@ -172,21 +182,33 @@ class Relay:
 
     async def visitor_send(self, chat_id: str, env: Envelope) -> bool:
         """Buffer and deliver a visitor envelope; False if it was a duplicate."""
-        chat = await self._active(chat_id)
-        result = await self.state.append(chat.id, "v2c", env, self.clock(),
-                                         self.config.envelope_ttl_s)
+        # One step in the state checks the chat and buffers the envelope: on Redis one round
+        # trip instead of two per message (docs/benchmarks.md).
+        result, counsellor_id = await self._held(self.state.append_held(
+            chat_id, "v2c", env, self.clock(), self.config.envelope_ttl_s, ""))
         if result == "dup":
             return False
         await self._notify("relayed", direction="v2c")
-        await self._to_counsellor(chat.counsellor_id, "msg",
-                                  {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
+        await self._to_counsellor(counsellor_id, "msg",
+                                  {"chat_id": chat_id, "seq": env.seq, "ct": env.ct})
         return True
 
     async def visitor_ack(self, chat_id: str, upto: int) -> None:
-        chat = await self._active(chat_id)
-        await self.state.ack(chat.id, "c2v", upto)
-        await self._to_counsellor(chat.counsellor_id, "delivered",
-                                  {"chat_id": chat.id, "upto": upto})
+        counsellor_id = await self._held(self.state.ack_held(chat_id, "c2v", upto, ""))
+        await self._to_counsellor(counsellor_id, "delivered",
+                                  {"chat_id": chat_id, "upto": upto})
+
+    @staticmethod
+    async def _held(step: Awaitable[T]) -> T:
+        """Await a checked state step, answering its refusals as the relay's own errors."""
+        try:
+            return await step
+        except StateError as exc:
+            if exc.code == "not_found":
+                raise not_found() from None
+            if exc.code in ("bad_state", "forbidden"):
+                raise ChatError(exc.code, exc.message) from None
+            raise
 
     async def visitor_consent(self, chat_id: str, answer: str, version: str) -> None:
         """Remember the visitor's consent answer; without a yes no record can be created."""
@@ -271,21 +293,19 @@ class Relay:
         return self.chat_view(chat, await self.state.next_seq(chat.id, "c2v"))
 
     async def counsellor_send(self, who: Identity, chat_id: str, env: Envelope) -> bool:
-        chat = await self._own(who, chat_id)
-        result = await self.state.append(chat.id, "c2v", env, self.clock(),
-                                         self.config.envelope_ttl_s)
+        result, _ = await self._held(self.state.append_held(
+            chat_id, "c2v", env, self.clock(), self.config.envelope_ttl_s, who.id))
         if result == "dup":
             return False
         await self._notify("relayed", direction="c2v")
         await self.sio.emit("msg", {"seq": env.seq, "ct": env.ct},
-                            room=visitor_room(chat.id), namespace=VISITOR_NS)
+                            room=visitor_room(chat_id), namespace=VISITOR_NS)
         return True
 
     async def counsellor_ack(self, who: Identity, chat_id: str, upto: int) -> None:
-        chat = await self._own(who, chat_id)
-        await self.state.ack(chat.id, "v2c", upto)
+        await self._held(self.state.ack_held(chat_id, "v2c", upto, who.id))
         await self.sio.emit("delivered", {"upto": upto},
-                            room=visitor_room(chat.id), namespace=VISITOR_NS)
+                            room=visitor_room(chat_id), namespace=VISITOR_NS)
 
     async def transfer(self, who: Identity, chat_id: str, to: str, note: str) -> None:
         if to == who.id:
@@ -340,11 +360,12 @@ class Relay:
         await self.sio.emit(event, data, room=counsellor_room(counsellor_id),
                             namespace=COUNSELLOR_NS)
 
-    async def broadcast_queue(self) -> None:
+    async def broadcast_queue(self, visitors: bool = True) -> None:
+        """The queue to every counsellor and, with ``visitors``, each waiting visitor's place."""
         queued = await self.state.queued()
         await self.sio.emit("queue", {"items": [self.chat_view(c) for c in queued]},
                             room=ALL_COUNSELLORS, namespace=COUNSELLOR_NS)
-        if not queued:
+        if not queued or not visitors:
             return
         on_duty = max(1, len(await self.state.roster()))
         per = self.config.wait_estimate_per_position_s

@@ -9,6 +9,7 @@ which a foreign page can load as a script. This module closes those three doors.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import time
@@ -43,16 +44,26 @@ RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
 
 
 class FastJson:
-    """The ``json`` interface python-socketio calls, backed by orjson: faster on every frame,
-    and stricter (NaN, Infinity and integers beyond 64 bits are refused)."""
+    """The ``json`` interface python-socketio calls, backed by orjson: faster on every frame.
+
+    What orjson refuses (NaN, Infinity, integers beyond 64 bits) goes to the standard module,
+    so such a frame still reaches its handler and gets its ``invalid`` answer instead of
+    being dropped as malformed.
+    """
 
     @staticmethod
     def dumps(obj: Any, **_: Any) -> str:
-        return orjson.dumps(obj).decode()
+        try:
+            return orjson.dumps(obj).decode()
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
 
     @staticmethod
     def loads(text: str | bytes) -> Any:
-        return orjson.loads(text)
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return json.loads(text)
 
 
 class StrictPacket(sio_packet.Packet):  # type: ignore[misc]

@@ -94,6 +94,45 @@ async def test_ack_drops_buffered_envelopes_and_ttl_expires_them(state: State) -
     assert await state.pending(cid, "c2v", 71.0) == []
 
 
+async def test_held_append_and_ack_check_the_holder_in_the_same_step(state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    for holder in ("", "anna"):
+        with pytest.raises(StateError) as exc:
+            await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, holder)
+        assert exc.value.code == "bad_state"  # still queued: nothing is buffered
+        with pytest.raises(StateError) as exc:
+            await state.ack_held(cid, "c2v", 1, holder)
+        assert exc.value.code == "bad_state"
+    assert await state.pending(cid, "v2c", 2.0) == []
+    await state.claim(cid, ANNA, 3, 1.0)
+    assert await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, "") == ("ok", "anna")
+    assert await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, "") == ("dup", "anna")
+    with pytest.raises(StateError) as exc:
+        await state.append_held(cid, "v2c", Envelope(3, "CCCC"), 1.0, 60, "")
+    assert exc.value.code == "bad_seq"
+    assert await state.append_held(cid, "c2v", Envelope(1, "BBBB"), 1.0, 60, "anna") == (
+        "ok", "anna")
+    with pytest.raises(StateError) as exc:
+        await state.append_held(cid, "c2v", Envelope(2, "XXXX"), 1.0, 60, "ben")
+    assert exc.value.code == "forbidden"
+    with pytest.raises(StateError) as exc:
+        await state.ack_held(cid, "v2c", 1, "ben")
+    assert exc.value.code == "forbidden"
+    assert await state.pending(cid, "c2v", 2.0) == [Envelope(1, "BBBB")]
+    assert await state.ack_held(cid, "v2c", 1, "anna") == "anna"
+    assert await state.ack_held(cid, "c2v", 1, "") == "anna"
+    assert await state.pending(cid, "v2c", 2.0) == [] and await state.pending(cid, "c2v", 2.0) == []
+    for holder in ("", "anna"):
+        with pytest.raises(StateError) as exc:
+            await state.append_held("nochat000000000000", "v2c", Envelope(1, "A"), 1.0, 60,
+                                    holder)
+        assert exc.value.code == "not_found"
+        with pytest.raises(StateError) as exc:
+            await state.ack_held("nochat000000000000", "v2c", 1, holder)
+        assert exc.value.code == "not_found"
+
+
 async def test_reassign_moves_chat_and_drops_old_ciphertext(state: State) -> None:
     await state.create_chat(chat(0), "r0", cap=10)
     cid = chat(0).id

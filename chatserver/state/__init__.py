@@ -15,6 +15,9 @@ from typing import Literal, Protocol
 Direction = Literal["v2c", "c2v"]
 DIRECTIONS: tuple[Direction, Direction] = ("v2c", "c2v")
 AppendResult = Literal["ok", "dup"]
+# The messages of the refusals ``append_held`` and ``ack_held`` raise (both implementations).
+QUEUED = "No counsellor has accepted this chat yet."
+NOT_YOURS = "This chat is not assigned to you."
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,21 @@ class State(Protocol):
         """Buffer ``env`` if its seq is the next one; ``dup`` if seen before. Raises ``bad_seq``."""
         ...
 
+    async def append_held(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float,
+        holder: str,
+    ) -> tuple[AppendResult, str]:
+        """``append`` to a chat a counsellor holds, checked in the same step: ``holder`` is
+        that counsellor's id, or "" for whoever holds it. Returns the result and the holder's
+        id. Raises ``not_found``, ``bad_state`` (still queued), ``forbidden`` (another's)."""
+        ...
+
     async def next_seq(self, chat_id: str, direction: Direction) -> int: ...
     async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]: ...
     async def ack(self, chat_id: str, direction: Direction, upto: int) -> None: ...
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
+        """``ack`` with the checks of ``append_held``; returns the holder's id."""
+        ...
 
     # Aggregate statistics counters, grouped by hour until rolled up into the database.
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:

@@ -8,6 +8,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from chatserver.state import (
+    NOT_YOURS,
+    QUEUED,
     AppendResult,
     Chat,
     Direction,
@@ -183,6 +185,24 @@ class MemoryState:
         slot.last_activity = now
         return "ok"
 
+    async def append_held(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float,
+        holder: str,
+    ) -> tuple[AppendResult, str]:
+        held_by = self._held(chat_id, holder)
+        return await self.append(chat_id, direction, env, now, ttl), held_by
+
+    def _held(self, chat_id: str, holder: str) -> str:
+        slot = self._chats.get(chat_id)
+        if slot is None:
+            raise StateError("not_found", "No such chat.")
+        held_by = slot.chat.counsellor_id
+        if not held_by:
+            raise StateError("bad_state", QUEUED)
+        if holder and held_by != holder:
+            raise StateError("forbidden", NOT_YOURS)
+        return held_by
+
     async def next_seq(self, chat_id: str, direction: Direction) -> int:
         slot = self._chats.get(chat_id)
         return slot.last_seq[direction] + 1 if slot else 1
@@ -200,6 +220,11 @@ class MemoryState:
         buf = slot.buffers[direction]
         while buf and buf[0][0].seq <= upto:
             buf.popleft()
+
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
+        held_by = self._held(chat_id, holder)
+        await self.ack(chat_id, direction, upto)
+        return held_by
 
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
         bucket = self._stats.setdefault(hour, {})

@@ -13,6 +13,8 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from chatserver.state import (
+    NOT_YOURS,
+    QUEUED,
     AppendResult,
     Chat,
     Direction,
@@ -82,17 +84,27 @@ if cid ~= '' then redis.call('SREM', ARGV[2] .. 'cc:' .. cid, ARGV[1]) end
 return fields
 """
 
-_APPEND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
-local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-local seq = tonumber(ARGV[2])
-if seq <= last then return 'dup' end
-if seq ~= last + 1 then return 'bad_seq:' .. tostring(last + 1) end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('RPUSH', KEYS[2], ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[7])
-return 'ok'
+# The holder check of append_held / ack_held: ARGV[1] is '-' for none, '' for "held by
+# anyone", or the counsellor id that must hold the chat. Answers {refusal or '', holder}.
+_HELD = """
+local cid = redis.call('HGET', KEYS[1], 'counsellor_id')
+if not cid then return {'not_found', ''} end
+if ARGV[1] ~= '-' then
+  if cid == '' then return {'bad_state', ''} end
+  if ARGV[1] ~= '' and cid ~= ARGV[1] then return {'forbidden', ''} end
+end
+"""
+
+_APPEND = _HELD + """
+local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
+local seq = tonumber(ARGV[3])
+if seq <= last then return {'dup', cid} end
+if seq ~= last + 1 then return {'bad_seq:' .. tostring(last + 1), cid} end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('RPUSH', KEYS[2], ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8])
+return {'ok', cid}
 """
 
 _ACK = """
@@ -108,6 +120,17 @@ end
 return n
 """
 
+
+_ACK_HELD = _HELD + """
+while true do
+  local head = redis.call('LINDEX', KEYS[2], 0)
+  if not head then break end
+  local seq = tonumber(string.match(head, '^(%d+)|'))
+  if seq > tonumber(ARGV[2]) then break end
+  redis.call('LPOP', KEYS[2])
+end
+return {'', cid}
+"""
 
 _TAKE_STATS = """
 local out = {}
@@ -126,11 +149,27 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _raise_refusal(code: str) -> None:
+    """Turn a refusal of the holder check (``_HELD``) into its StateError."""
+    if code == "not_found":
+        raise StateError("not_found", "No such chat.")
+    if code == "bad_state":
+        raise StateError("bad_state", QUEUED)
+    if code == "forbidden":
+        raise StateError("forbidden", NOT_YOURS)
+
+
+MAX_CONNECTIONS = 64
+
+
 class RedisState:
     """The :class:`~chatserver.state.State` contract on one Redis server."""
 
     def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400) -> None:
-        self._r = aioredis.from_url(url, decode_responses=True)
+        # A blocking pool: under a burst, commands wait their turn for a connection instead
+        # of failing (the default pool refuses beyond 100 connections at once).
+        self._r = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=20))
         self._p = prefix
         self._safety_ttl = safety_ttl_s
         self._create = self._r.register_script(_CREATE)
@@ -140,6 +179,7 @@ class RedisState:
         self._present = self._r.register_script(_PRESENT)
         self._append = self._r.register_script(_APPEND)
         self._ack = self._r.register_script(_ACK)
+        self._ack_held = self._r.register_script(_ACK_HELD)
         self._take_stats = self._r.register_script(_TAKE_STATS)
 
     async def ping(self) -> bool:
@@ -326,17 +366,28 @@ class RedisState:
     async def append(
         self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float
     ) -> AppendResult:
-        res = await self._append(
+        return (await self._append_checked(chat_id, direction, env, now, ttl, "-"))[0]
+
+    async def append_held(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float,
+        holder: str,
+    ) -> tuple[AppendResult, str]:
+        return await self._append_checked(chat_id, direction, env, now, ttl, holder)
+
+    async def _append_checked(
+        self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float,
+        holder: str,
+    ) -> tuple[AppendResult, str]:
+        res, held_by = await self._append(
             keys=[self._k("chat", chat_id), self._k("buf", chat_id, direction),
                   self._k("activity")],
-            args=["seq_" + direction, env.seq, repr(now + ttl), env.ct, int(ttl * 1000),
-                  repr(now), chat_id],
+            args=[holder, "seq_" + direction, env.seq, repr(now + ttl), env.ct,
+                  int(ttl * 1000), repr(now), chat_id],
         )
-        if res == "not_found":
-            raise StateError("not_found", "No such chat.")
+        _raise_refusal(res)
         if res.startswith("bad_seq:"):
             raise StateError("bad_seq", f"Expected sequence number {res[8:]}.")
-        return cast(AppendResult, res)
+        return cast(AppendResult, res), held_by
 
     async def next_seq(self, chat_id: str, direction: Direction) -> int:
         last = await self._r.hget(self._k("chat", chat_id), "seq_" + direction)
@@ -352,6 +403,13 @@ class RedisState:
 
     async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
         await self._ack(keys=[self._k("buf", chat_id, direction)], args=[upto])
+
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
+        res, held_by = await self._ack_held(
+            keys=[self._k("chat", chat_id), self._k("buf", chat_id, direction)],
+            args=[holder, upto])
+        _raise_refusal(res)
+        return cast(str, held_by)
 
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
         key = self._k("stats", hour)
