@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -40,6 +41,9 @@ def metrics(report: dict[str, Any]) -> list[Metric]:
         (f"idle CPU at {top:,} connections (%)", _idle(top, "idle_cpu_pct"), True),
         (f"connect rate, first {top:,} (connections/s)", _idle(top, "connects_per_s"), False),
         ("fixed load: rate (messages/s)", lambda r: r["load"]["fixed"]["rate"], False),
+        ("fixed load: setting up its chats (s)", lambda r: r["load"]["setup"]["setup_s"], True),
+        ("fixed load: server CPU (% of one core)",
+         lambda r: r["load"]["fixed"]["server_cpu_pct"], True),
         ("fixed load: server CPU per relayed message (µs)",
          lambda r: r["load"]["fixed"]["cpu_us_per_msg"], True),
         ("fixed load: same, Redis included (µs)",
@@ -51,8 +55,8 @@ def metrics(report: dict[str, Any]) -> list[Metric]:
          lambda r: r["load"]["fixed"]["latency_ms"]["p999"], True),
         ("fixed load: latency max (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["max"], True),
         ("fixed load: loss (%)", lambda r: 100 * r["load"]["fixed"]["loss"], True),
-        ("capacity: highest step with p99 ≤ 100 ms and loss ≤ 0.1 % (messages/s)",
-         lambda r: r["load"]["capacity_msgs_per_s"], False),
+        ("fixed load: sends refused by the server", lambda r: r["load"]["fixed"]["refused"],
+         True),
         ("churn: chats completed per second", lambda r: r["churn"]["chats_per_s"], False),
         ("churn: failed chats", lambda r: r["churn"]["failed"], True),
         ("churn: server CPU per chat (ms)", lambda r: r["churn"]["cpu_ms_per_chat"], True),
@@ -79,8 +83,35 @@ def _ratio(p: float | None, other: float | None) -> str:
 
 def _value(runs: list[dict[str, Any]], read: Callable[[dict[str, Any]], float | None]
            ) -> float | None:
-    values = [v for v in (read(r) for r in runs) if v is not None]
+    values = []
+    for run in runs:
+        with suppress(KeyError, TypeError):
+            value = read(run)
+            if value is not None:
+                values.append(value)
     return mean(values) if values else None
+
+
+def capacity(runs: list[dict[str, Any]]) -> tuple[int, str] | None:
+    """The lower capacity of a target's runs, as a number and as text: "≥ x" when no step
+    failed, "< x" when even the fixed load failed."""
+    loads = [r["load"] for r in runs if "load" in r]
+    if not loads:
+        return None
+    worst = min(loads, key=lambda load: load["capacity_msgs_per_s"])
+    value = int(worst["capacity_msgs_per_s"])
+    if not value:
+        return 0, f"< {worst['fixed']['rate']:,}"
+    return value, (f"{value:,}" if worst["capacity_reached"] else f"≥ {value:,}")
+
+
+def _capacity_row(runs: dict[str, list[dict[str, Any]]]) -> str:
+    cap = {t: capacity(runs[t]) for t in "PBN"}
+    cells = [c[1] if c else "–" for c in cap.values()]
+    num = {t: float(c[0]) if c and c[0] else None for t, c in cap.items()}
+    ratios = [_ratio(num["P"], num[t]) for t in "BN"]
+    return ("| capacity: highest rate with p99 ≤ 100 ms and loss ≤ 0.1 %, it and every lower "
+            "step (messages/s; lower of the two runs) | " + " | ".join(cells + ratios) + " |")
 
 
 def render(report: dict[str, Any]) -> str:
@@ -99,6 +130,8 @@ def render(report: dict[str, Any]) -> str:
         "Each figure is the mean of the target's runs in this tier (order P,B,N,N,B,P in the "
         "full profile); ratios are P divided by B and by N (for CPU, memory and latency "
         "lower is better, for rates and capacity higher is).",
+        "",
+        *headline(report),
     ]
     for tier in [t for t in ("local", "redis", "two")
                  if any(r["tier"] == t for r in report["runs"])]:
@@ -109,8 +142,12 @@ def render(report: dict[str, Any]) -> str:
                   "| P/B | P/N |", "|---|---:|---:|---:|---:|---:|"]
         for label, read, _ in metrics(report):
             p, b, n = (_value(runs[t], read) if runs[t] else None for t in "PBN")
+            if p is None and b is None and n is None:
+                continue
             lines.append(f"| {label} | {_fmt(p)} | {_fmt(b)} | {_fmt(n)} | {_ratio(p, b)} "
                          f"| {_ratio(p, n)} |")
+            if label.startswith("fixed load: sends refused"):
+                lines.append(_capacity_row(runs))
         steps = {t: [s for r in runs[t] for s in r["load"]["steps"]] for t in "PBN"}
         if any(steps.values()):
             lines += ["", "Step-up (p99 latency in ms, loss in %, per rate; mean of runs):", "",
@@ -125,7 +162,9 @@ def render(report: dict[str, Any]) -> str:
                                  if at else "–")
                     cells.append(_fmt(mean(100 * s["loss"] for s in at)) if at else "–")
                 lines.append(f"| {rate:,} | " + " | ".join(cells) + " |")
-    comp = {r["target"]: r["load"]["setup"]["compression"] for r in report["runs"]}
+        lines += _defaults_table(report, tier)
+    comp = {r["target"]: r["load"]["setup"]["compression"] for r in report["runs"]
+            if r["target"] in "PBN"}
     lines += ["", "Negotiated WebSocket extensions (what the server accepted from the Node "
               "client, which offers permessage-deflate): " + ", ".join(
                   f"{t}: `{v}`" for t, v in sorted(comp.items())) + "."]
@@ -139,6 +178,52 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| {row['file']} | {row['bytes']:,} | {row['gzip']:,} |")
     lines.append(f"| **total** | **{total:,}** | **{gz:,}** |")
     return "\n".join(lines) + "\n"
+
+
+def _defaults_table(report: dict[str, Any], tier: str) -> list[str]:
+    """B on python-socketio's defaults (D) beside B on P's loop and JSON library."""
+    runs = {t: [r for r in report["runs"] if r["tier"] == tier and r["target"] == t]
+            for t in "PBD"}
+    if not runs["D"]:
+        return []
+    rows = [("server CPU per relayed message at the fixed load (µs)",
+             lambda r: r["load"]["fixed"]["cpu_us_per_msg"]),
+            ("latency p99 at the fixed load (ms)",
+             lambda r: r["load"]["fixed"]["latency_ms"]["p99"])]
+    lines = ["", "The same bare relay on python-socketio's defaults (asyncio's event loop, the "
+             "`json` module) instead of P's uvloop and orjson (**D**, load phase only):", "",
+             "| figure | P | B (uvloop, orjson) | D (defaults) | P/D | B/D |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, read in rows:
+        p, b, d = (_value(runs[t], read) for t in "PBD")
+        lines.append(f"| {label} | {_fmt(p)} | {_fmt(b)} | {_fmt(d)} | {_ratio(p, d)} "
+                     f"| {_ratio(b, d)} |")
+    cap = {t: capacity(runs[t]) for t in "PBD"}
+    lines.append("| capacity (messages/s) | " + " | ".join(
+        c[1] if c else "–" for c in cap.values()) + " | – | – |")
+    return lines
+
+
+def headline(report: dict[str, Any]) -> list[str]:
+    """The figures the issue asks for, in sentences."""
+    out = []
+    for tier in ("local", "redis", "two"):
+        runs = {t: [r for r in report["runs"] if r["tier"] == tier and r["target"] == t]
+                for t in "PBN"}
+        if not runs["P"]:
+            continue
+        cpu = {t: _value(runs[t], lambda r: r["load"]["fixed"]["cpu_us_per_msg"])
+               for t in "PBN"}
+        rss = {t: _value(runs[t], _idle(10000, "rss_per_conn_kb")) for t in "PBN"}
+        text = (f"- {TIER_NAMES[tier]}: CPU per relayed message P/B {_ratio(cpu['P'], cpu['B'])}"
+                f", P/N {_ratio(cpu['P'], cpu['N'])}")
+        if rss["P"] is not None:
+            text += f"; RSS per idle connection (10,000) P {_fmt(rss['P'])} KB"
+        cap = capacity(runs["P"])
+        if cap:
+            text += f"; capacity of P {cap[1]} messages/s"
+        out.append(text + ".")
+    return out
 
 
 def write_docs(report: dict[str, Any], path: Path) -> None:

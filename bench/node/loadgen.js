@@ -23,6 +23,12 @@ stdin.on("line", (line) => {
 const nextLine = () => new Promise((resolve) => {
   if (lines.length) resolve(lines.shift()); else waiting.push(resolve);
 });
+// Wait for the orchestrator's "go"; "stop" (or the end of stdin) ends the run at once.
+async function proceed() {
+  const line = await nextLine();
+  if (line === "stop") { closeAll(); process.exit(0); }
+}
+stdin.on("close", () => { const w = waiting.shift(); if (w) w("stop"); else lines.push("stop"); });
 const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -169,7 +175,12 @@ class Chats {
     const side = fromVisitor ? "v" : "c";
     chat.seq[side] += 1;
     const ct = payload(settings.sizeMin ?? 200, settings.sizeMax ?? 2000, at);
-    const cb = (answer) => { if (answer && answer.error) this.refused = (this.refused || 0) + 1; };
+    const cb = (answer) => {
+      if (answer && answer.error) {
+        this.refused += 1;
+        this.refusedCodes[answer.error] = (this.refusedCodes[answer.error] || 0) + 1;
+      }
+    };
     if (fromVisitor) proto.sendV(chat, chat.seq.v, ct, cb); else proto.sendC(chat, chat.seq.c, ct, cb);
   }
 }
@@ -179,6 +190,7 @@ async function openLoop(chats, rate, seconds) {
   chats.latencies = [];
   chats.received = 0;
   chats.refused = 0;
+  chats.refusedCodes = {};
   let sent = 0;
   let lag = 0;
   const start = performance.now();
@@ -198,6 +210,7 @@ async function openLoop(chats, rate, seconds) {
   while (chats.received < sent && performance.now() < drainUntil) await sleep(20);
   return {
     rate, seconds, sent, received: chats.received, refused: chats.refused,
+    refused_codes: chats.refusedCodes,
     loss: sent ? (sent - chats.received) / sent : 0,
     latency_ms: percentiles(chats.latencies), generator_lag_ms: lag,
   };
@@ -232,7 +245,7 @@ async function idle() {
     const made = level - open - failed;
     open += made;
     say({ event: "ready", level, open, failed, connect_s: seconds, connects_per_s: made / seconds });
-    await nextLine();
+    await proceed();
   }
   closeAll();
 }
@@ -243,12 +256,12 @@ async function load() {
   say({ event: "setup", pairs: chats.list.length, failed, setup_s: (performance.now() - t0) / 1000,
         compression: compression() });
   for (const step of settings.steps) {
-    await nextLine();
+    await proceed();
     say({ event: "start", rate: step.rate });
     const result = await openLoop(chats, step.rate, step.seconds);
     say({ event: "end", ...result });
   }
-  await nextLine();
+  await proceed();
   closeAll();
 }
 
@@ -256,7 +269,7 @@ async function churn() {
   // New chats arrive (Poisson); each exchanges a few messages, ends, and disconnects.
   const counsellors = (await pool(settings.counsellors ?? 10, 10,
     (() => { let i = 0; return () => proto.counsellor(counsellorUrl, 1000 + i++); })())).sockets;
-  await nextLine();
+  await proceed();
   say({ event: "start" });
   let started = 0;
   let done = 0;
@@ -292,7 +305,7 @@ async function churn() {
   await Promise.race([Promise.all(running), sleep(10000)]);
   say({ event: "end", rate: settings.rate, seconds: settings.seconds, started, done, failed,
         chats_per_s: done / settings.seconds, setup_ms: percentiles(setups) });
-  await nextLine();
+  await proceed();
   closeAll();
 }
 
