@@ -46,7 +46,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": {"order": "PBNNBP", "levels": [1000, 5000, 10000], "idle_s": 2.0, "settle_s": 0.5,
              "idle_tiers": ["local", "redis"], "pairs": 400, "per_counsellor": 4,
              "fixed_rate": 400, "fixed_s": 10.0,
-             "steps": [600, 900, 1350, 2000, 3000, 4500, 6750, 10000], "step_s": 5.0,
+             "steps": [600, 900, 1350, 2000, 3000, 4500, 6750, 10000], "step_s": 4.0,
              "churn_rate": 20, "churn_s": 8.0, "extra": {"local": "DD"}},
     # make bench-quick: one tier, each target once, small numbers (under two minutes).
     "quick": {"order": "PBN", "levels": [500, 1000], "idle_s": 2.0, "pairs": 100,
