@@ -31,7 +31,7 @@ from chatserver.stats import Recorder, StatsStore, rollup, rollup_forever
 from chatserver.storage import migrate, open_engine
 from chatserver.users import Users, seed_demo_user
 from chatserver.visitor import VisitorNamespace
-from chatserver.wire import QuietLog, StrictPacket, guard_engineio
+from chatserver.wire import FastRedisManager, QuietLog, StrictPacket, guard_engineio
 from counsellor_console import create_console_app
 from widget import create_widget_app, demo_handler
 
@@ -50,7 +50,7 @@ def make_sio(config: Config) -> socketio.AsyncServer:
     # python-socketio publishes every emit on a pooled Redis connection; its pool refuses
     # beyond 100 at once, and after a refusal the manager reconnects and subscribes anew,
     # which under load fed on itself (docs/benchmarks.md). Room for bursts instead.
-    manager = socketio.AsyncRedisManager(
+    manager = FastRedisManager(
         config.redis_url, redis_options={"max_connections": PUBLISH_CONNECTIONS},
     ) if config.uses_redis else None
     return socketio.AsyncServer(
@@ -190,6 +190,9 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = getattr(manager, "redis", None)
     if redis is not None:
         await _bounded("pubsub connection", redis.aclose())
+    fast = getattr(manager, "fast", None)
+    if fast is not None:
+        await _bounded("publish connection", fast.close())
     await _bounded("state", state.close())
 
 

@@ -16,11 +16,13 @@ import time
 from typing import Any, cast
 
 import orjson
+import socketio
 from aiohttp import hdrs, web
 from socketio import packet as sio_packet
 
 from chatserver.appkeys import SIO
 from chatserver.middlewares import Handler
+from chatserver.state.resp import RespError, connect_url
 
 # Longest event name any client of ours sends ("transfer", "consent", ...), with room to spare.
 MAX_EVENT_NAME = 32
@@ -64,6 +66,25 @@ class FastJson:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             return json.loads(text)
+
+
+class FastRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, publishing on a lean pipelined connection where the URL
+    allows (chatserver/state/resp.py): every emit is one publish, so this is on the path of
+    every envelope. Receiving stays the library's; so does publishing if the lean path fails.
+    """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.fast = connect_url(url)
+
+    async def _publish(self, data: Any) -> Any:
+        if self.fast is not None:
+            try:
+                return await self.fast.call("PUBLISH", self.channel, self.json.dumps(data))
+            except (RespError, OSError):
+                pass
+        return await super()._publish(data)
 
 
 class StrictPacket(sio_packet.Packet):  # type: ignore[misc]

@@ -23,6 +23,7 @@ from chatserver.state import (
     Identity,
     StateError,
 )
+from chatserver.state.resp import connect_url
 
 _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
@@ -180,6 +181,9 @@ class RedisState:
         self._append = self._r.register_script(_APPEND)
         self._ack = self._r.register_script(_ACK)
         self._ack_held = self._r.register_script(_ACK_HELD)
+        # Every envelope and every acknowledgement goes through these two scripts: on a lean
+        # pipelined connection where the URL allows (chatserver/state/resp.py).
+        self._fast = connect_url(url)
         self._take_stats = self._r.register_script(_TAKE_STATS)
 
     async def ping(self) -> bool:
@@ -187,6 +191,8 @@ class RedisState:
         return bool(await self._r.ping())
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.close()
         await self._r.aclose()
 
     def _k(self, *parts: str) -> str:
@@ -378,12 +384,14 @@ class RedisState:
         self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float,
         holder: str,
     ) -> tuple[AppendResult, str]:
-        res, held_by = await self._append(
-            keys=[self._k("chat", chat_id), self._k("buf", chat_id, direction),
-                  self._k("activity")],
-            args=[holder, "seq_" + direction, env.seq, repr(now + ttl), env.ct,
-                  int(ttl * 1000), repr(now), chat_id],
-        )
+        keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction),
+                self._k("activity")]
+        args: list[str | int] = [holder, "seq_" + direction, env.seq, repr(now + ttl), env.ct,
+                                 int(ttl * 1000), repr(now), chat_id]
+        if self._fast is not None:
+            res, held_by = await self._fast.script(_APPEND, keys, args)
+        else:
+            res, held_by = await self._append(keys=keys, args=args)
         _raise_refusal(res)
         if res.startswith("bad_seq:"):
             raise StateError("bad_seq", f"Expected sequence number {res[8:]}.")
@@ -405,9 +413,11 @@ class RedisState:
         await self._ack(keys=[self._k("buf", chat_id, direction)], args=[upto])
 
     async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
-        res, held_by = await self._ack_held(
-            keys=[self._k("chat", chat_id), self._k("buf", chat_id, direction)],
-            args=[holder, upto])
+        keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction)]
+        if self._fast is not None:
+            res, held_by = await self._fast.script(_ACK_HELD, keys, [holder, upto])
+        else:
+            res, held_by = await self._ack_held(keys=keys, args=[holder, upto])
         _raise_refusal(res)
         return cast(str, held_by)
 
