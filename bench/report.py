@@ -169,8 +169,10 @@ def render(report: dict[str, Any]) -> str:
               "client, which offers permessage-deflate): " + ", ".join(
                   f"{t}: `{v}`" for t, v in sorted(comp.items())) + "."]
     lines += ["", "### Widget weight", "",
-              "What a visitor's browser loads for the chat (before any message), raw and "
-              "gzip-compressed (level 9), beside the two npm libraries it is built on:", "",
+              "What a visitor's browser loads for the chat before any message, fetched from a "
+              "running P: bytes as served, and gzip-compressed (level 9) as a compressing front "
+              "proxy would send them. `nacl.min.js` (tweetnacl) and `socket.io.min.js` "
+              "(socket.io-client) are the npm assets:", "",
               "| file | bytes | gzip |", "|---|---:|---:|"]
     total = gz = 0
     for row in report["widget"]:

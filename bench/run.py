@@ -375,24 +375,27 @@ def versions() -> dict[str, str]:
 
 
 def widget_weight() -> list[dict[str, Any]]:
-    """Bytes a visitor's browser loads for the widget, raw and gzip-compressed."""
+    """What a visitor's browser loads for the widget, fetched from a running P: the embed
+    script on the host page, the frame page, and every style sheet, script and catalog the
+    frame names (the German catalog; the English one only on switching). Bytes as served, and
+    gzip-compressed at level 9 as a compressing front proxy would send them."""
     import gzip
+    import re
 
-    files = [("embed.js (host page)", ROOT / "widget/static/embed.js"),
-             ("frame.html (iframe page, template)", ROOT / "widget/templates/frame.html"),
-             ("widget.js", ROOT / "widget/static/widget.js"),
-             ("widget.css", ROOT / "widget/static/widget.css"),
-             ("i18n-de.json", ROOT / "widget/static/i18n-de.json"),
-             ("e2e.js (jslib)", ROOT / "jslib/e2e.js"),
-             ("socket.io.min.js (npm socket.io-client)",
-              ROOT / "node_modules/socket.io-client/dist/socket.io.min.js"),
-             ("nacl.min.js (npm tweetnacl)", ROOT / "node_modules/tweetnacl/nacl.min.js")]
     out = []
-    for name, path in files:
-        if path.exists():
-            data = path.read_bytes()
-            out.append({"file": name, "bytes": len(data),
-                        "gzip": len(gzip.compress(data, compresslevel=9))})
+    with servers("P", "local") as srv:
+        def fetch(path: str) -> bytes:
+            with urllib.request.urlopen(srv.urls[0] + path, timeout=10) as resp:
+                return bytes(resp.read())
+
+        frame = fetch("/widget/frame")
+        files = [("embed.js (on the host page)", fetch("/widget/embed.js")),
+                 ("frame page (/widget/frame)", frame)]
+        for path in re.findall(r'(?:href|src|data-i18n-de)="(/[^"]+)"', frame.decode()):
+            files.append((path.rsplit("/", 1)[-1], fetch(path)))
+    for name, data in files:
+        out.append({"file": name, "bytes": len(data),
+                    "gzip": len(gzip.compress(data, compresslevel=9))})
     return out
 
 
