@@ -97,19 +97,13 @@ class Formatter:
         return self.msg(column)
 
 
-@dataclass
-class Shares:
+def shares(report: Report) -> list[tuple[str, float | None]]:
     """The share rows, computed only from counts that are shown."""
-
-    rows: list[tuple[str, float | None]]
-
-
-def shares(report: Report) -> Shares:
-    return Shares([
+    return [
         ("share.answered", report.share(("all", "accepted"), ("all", "requested"))),
         ("share.abandoned", report.share(("all", "abandoned"), ("all", "requested"))),
         ("share.handed_off", report.share(("all", "handed_off"), ("all", "accepted"))),
-    ])
+    ]
 
 
 def rows_of(report: Report, fmt: Formatter, name: str,
@@ -117,7 +111,7 @@ def rows_of(report: Report, fmt: Formatter, name: str,
     """Header and rows of table ``name``, formatted for reading or for CSV."""
     if name == "shares":
         return ([fmt.msg("table.shares"), fmt.msg("share")],
-                [[fmt.msg(label), fmt.percent(value)] for label, value in shares(report).rows])
+                [[fmt.msg(label), fmt.percent(value)] for label, value in shares(report)])
     table: Table = report.tables[name]
     first = {"daily": "day", "profile": "weekday"}.get(name, "table." + name)
     header = [fmt.msg(first)] + [fmt.column_label(c) for c in table.columns]
