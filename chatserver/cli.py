@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from chatserver import demo, keys, users
+from chatserver.admin import demo, keys, users
 from chatserver.config import ConfigError, load_config
 from chatserver.main import create_app
 

@@ -9,29 +9,32 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from zoneinfo import ZoneInfo
 
-import nacl.pwhash
 import socketio
 from aiohttp import web
 
-from chatserver import demo
-from chatserver.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATE, STATS, USERS
-from chatserver.codenames import CodenameHasher
+from chatserver.admin import demo
 from chatserver.config import Config
-from chatserver.counsellor import CounsellorNamespace
-from chatserver.handoff import Handoff
-from chatserver.metrics import setup_metrics
-from chatserver.middlewares import error_pages, security_headers
-from chatserver.records import RecordStore, codename_salt
-from chatserver.relay import COUNSELLOR_NS, VISITOR_NS, Relay
-from chatserver.routes import setup_routes
-from chatserver.state import State
-from chatserver.state.memory import MemoryState
-from chatserver.state.redis import RedisState
-from chatserver.stats import Recorder, StatsStore, rollup, rollup_forever
-from chatserver.storage import migrate, open_engine
-from chatserver.users import Users, seed_demo_user
-from chatserver.visitor import VisitorNamespace
-from chatserver.wire import FastRedisManager, QuietLog, StrictPacket, guard_engineio
+from chatserver.records.accounts import Users
+from chatserver.records.codenames import CodenameHasher
+from chatserver.records.db import migrate, open_engine
+from chatserver.records.handoff import Handoff
+from chatserver.records.kdf import KDF_COSTS
+from chatserver.records.store import RecordStore, codename_salt
+from chatserver.relay.relay import COUNSELLOR_NS, VISITOR_NS, Relay
+from chatserver.relay.state import State
+from chatserver.relay.state.memory import MemoryState
+from chatserver.relay.state.redis import RedisState
+from chatserver.sockets.counsellor import CounsellorNamespace
+from chatserver.sockets.fanout import FastRedisManager
+from chatserver.sockets.guard import engineio_guard
+from chatserver.sockets.packets import StrictPacket
+from chatserver.sockets.quietlog import QuietLog
+from chatserver.sockets.visitor import VisitorNamespace
+from chatserver.stats.counters import Recorder, StatsStore, rollup, rollup_forever
+from chatserver.web.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATE, STATS, USERS
+from chatserver.web.metrics import setup_metrics
+from chatserver.web.middlewares import error_pages, security_headers
+from chatserver.web.routes import setup_routes
 from counsellor_console import create_console_app
 from widget import create_widget_app, demo_handler
 
@@ -43,6 +46,11 @@ FRAME_OVERHEAD = 4096
 MAX_FRAME = 1024 * 1024
 # Redis connections python-socketio may open at once to publish emits (see make_sio).
 PUBLISH_CONNECTIONS = 512
+
+
+def _frame_limit(config: Config) -> int:
+    """The largest socket.io frame accepted: a case record, or one envelope in base64."""
+    return max(MAX_FRAME, (config.max_envelope_bytes + 2) // 3 * 4 + FRAME_OVERHEAD)
 
 
 def make_sio(config: Config) -> socketio.AsyncServer:
@@ -62,8 +70,7 @@ def make_sio(config: Config) -> socketio.AsyncServer:
         serializer=StrictPacket,
         logger=QuietLog(),
         engineio_logger=QuietLog(),
-        max_http_buffer_size=max(MAX_FRAME, (config.max_envelope_bytes + 2) // 3 * 4
-                                 + FRAME_OVERHEAD),
+        max_http_buffer_size=_frame_limit(config),
         http_compression=False,
         compression_threshold=1 << 30,
     )
@@ -90,17 +97,6 @@ async def _bounded(label: str, step: Awaitable[object], limit: float = 5.0) -> N
         log.warning("shutdown step %s ended with %s", label, type(exc).__name__)
 
 
-KDF_COSTS = {
-    "min": (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN),
-    "interactive": (nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE,
-                    nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE),
-    "moderate": (nacl.pwhash.argon2id.OPSLIMIT_MODERATE,
-                 nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE),
-    "sensitive": (nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE,
-                  nacl.pwhash.argon2id.MEMLIMIT_MODERATE),
-}
-
-
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     """The database engine and the record store, plus hourly deletion of expired records."""
     config = app[CONFIG]
@@ -114,10 +110,10 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RECORDS] = store
     app[USERS] = Users(engine, ops, mem)
     if config.demo:
-        name, password, uri = await seed_demo_user(app[USERS])
+        name, password, uri = await demo.seed_demo_user(app[USERS])
         # Demo mode only, and said so: these accounts exist for trying the console out.
         print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)
-        name, password, uri = await seed_demo_user(app[USERS], "demo-leitung", "supervisor",
+        name, password, uri = await demo.seed_demo_user(app[USERS], "demo-leitung", "supervisor",
                                                    "Demo-Leitung")
         print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
               flush=True)
@@ -216,7 +212,8 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     """Build the chat server for ``config``."""
-    app = web.Application(middlewares=[error_pages, guard_engineio], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[error_pages, engineio_guard(_frame_limit(config))],
+                          client_max_size=64 * 1024)
     app[CONFIG] = config
     app[CLOCK] = time.time
     sio = make_sio(config)

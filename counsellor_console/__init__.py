@@ -15,13 +15,13 @@ import time
 import jinja2
 from aiohttp import web
 
-from chatserver import demo
-from chatserver.appkeys import STATE, USERS
-from chatserver.assets import NODE_MODULES, Assets
+from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.state import Identity
-from chatserver.tokens import COUNSELLOR_ROLES, issue_token, revoke_all
-from chatserver.users import LoginRefused
+from chatserver.records.accounts import LoginRefused
+from chatserver.relay.state import Identity
+from chatserver.relay.tokens import COUNSELLOR_ROLES, issue_token, revoke_all
+from chatserver.web.appkeys import STATE, USERS
+from chatserver.web.assets import NODE_MODULES, Assets
 from counsellor_console.common import (
     CONSOLE_ASSETS,
     CONSOLE_CONFIG,

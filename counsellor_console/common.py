@@ -11,10 +11,10 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from chatserver.appkeys import USERS
-from chatserver.assets import Assets
 from chatserver.config import Config
-from chatserver.users import Session
+from chatserver.records.accounts import Session
+from chatserver.web.appkeys import USERS
+from chatserver.web.assets import Assets
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "ek_console"

@@ -1,6 +1,6 @@
 """The supervisors' statistics page and its CSV export (roles ``supervisor`` and ``admin``).
 
-Everything shown comes from :func:`chatserver.report.build`, which has already withheld what
+Everything shown comes from :func:`chatserver.stats.report.build`, which has already withheld what
 could point to a person; this module only lays the numbers out: tables, two SVG charts drawn
 on the server (no charting script), and CSV in the reader's conventions (German: semicolons,
 decimal comma, day.month.year, UTF-8 with a byte order mark so spreadsheets read it).
@@ -20,8 +20,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from chatserver.appkeys import CLOCK, STATS
-from chatserver.report import (
+from chatserver.stats.report import (
     PERIODS,
     Key,
     Period,
@@ -33,6 +32,7 @@ from chatserver.report import (
     resolve,
     shift,
 )
+from chatserver.web.appkeys import CLOCK, STATS
 from counsellor_console.common import CONSOLE_CONFIG, HERE, PARENT, current_session, page
 
 STATS_ROLES = ("supervisor", "admin")

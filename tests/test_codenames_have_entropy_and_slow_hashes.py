@@ -6,7 +6,7 @@ import math
 
 import nacl.pwhash
 
-from chatserver import codenames
+from chatserver.records import codenames
 
 
 def test_codenames_carry_at_least_85_bits() -> None:

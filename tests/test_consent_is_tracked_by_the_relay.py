@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.appkeys import STATE
+from chatserver.web.appkeys import STATE
 from tests.support.harness import Harness
 
 

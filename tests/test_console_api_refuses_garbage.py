@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import aiohttp
 import pyotp
 
-from chatserver.appkeys import USERS
+from chatserver.web.appkeys import USERS
 from tests.support.harness import Harness
 
 GARBAGE = (b"{not json", b"[1, 2]", b'"x"', b'{"title": 5, "blob": 7, "identity_pk": 5}',

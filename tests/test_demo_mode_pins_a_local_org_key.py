@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chatserver import crypto, demo, keys
+from chatserver import crypto
+from chatserver.admin import demo, keys
 from chatserver.config import Config
 
 

@@ -27,9 +27,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chatserver.state import Identity
-from chatserver.state.redis import RedisState
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import issue_token
 from tests.hypothesis_profiles import scaled
 from tests.support.clients import CounsellorClient, random_ct
 from tests.support.hardening import AddressedVisitor, HealthyChat, p90

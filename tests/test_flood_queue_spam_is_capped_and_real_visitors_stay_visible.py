@@ -17,10 +17,10 @@ import pytest
 import socketio
 from pytest_aiohttp import AiohttpServer
 
-from chatserver.appkeys import CONFIG
-from chatserver.challenge import solve, work
 from chatserver.config import Config
 from chatserver.main import create_app
+from chatserver.sockets.challenge import solve, work
+from chatserver.web.appkeys import CONFIG
 from tests.support.clients import VisitorClient
 from tests.support.hardening import AddressedVisitor, RawSocket
 from tests.support.harness import Harness

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatserver.appkeys import SIO
+from chatserver.web.appkeys import SIO
 from tests.hypothesis_profiles import FUZZ
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness

@@ -24,14 +24,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
-from chatserver import schemas
-from chatserver.appkeys import CONFIG, RELAY, SIO
 from chatserver.config import Config
-from chatserver.counsellor import CounsellorNamespace
 from chatserver.main import create_app
-from chatserver.state import Identity
-from chatserver.visitor import VisitorNamespace
-from chatserver.wire import MAX_EVENT_NAME, RESERVED_EVENTS
+from chatserver.relay.state import Identity
+from chatserver.sockets import schemas
+from chatserver.sockets.counsellor import CounsellorNamespace
+from chatserver.sockets.packets import MAX_EVENT_NAME, RESERVED_EVENTS
+from chatserver.sockets.visitor import VisitorNamespace
+from chatserver.web.appkeys import CONFIG, RELAY, SIO
 from tests.hypothesis_profiles import FUZZ
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.hardening import HealthyChat, assert_quiet_logs, is_error_shape

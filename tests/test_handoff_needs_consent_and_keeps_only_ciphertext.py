@@ -7,10 +7,10 @@ import os
 import signal
 from pathlib import Path
 
-from chatserver.appkeys import RECORDS
-from chatserver.state import Identity
-from chatserver.state.redis import RedisState
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import issue_token
+from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.harness import Harness
 from tests.support.nodes import Node

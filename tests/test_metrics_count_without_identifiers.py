@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 
 from chatserver.config import Config, ConfigError, load_config
 from chatserver.main import create_app
-from chatserver.metrics import CONTENT_TYPE, Metrics, allowed
+from chatserver.web.metrics import CONTENT_TYPE, Metrics, allowed
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
 

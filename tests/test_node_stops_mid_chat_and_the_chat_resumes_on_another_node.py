@@ -21,9 +21,9 @@ import aiohttp
 import pytest
 import socketio
 
-from chatserver.state import Identity
-from chatserver.state.redis import RedisState
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer

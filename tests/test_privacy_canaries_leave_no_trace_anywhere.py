@@ -25,9 +25,9 @@ import nacl.secret
 import pytest
 
 from chatserver import crypto
-from chatserver.state import Identity
-from chatserver.state.redis import RedisState
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.hardening import AddressedVisitor, RecordingProxy, loopback_peers

@@ -81,7 +81,7 @@ async def test_one_address_cannot_open_unlimited_connections_or_chats(
 
 
 def test_address_keys_are_keyed_hashes_that_change_per_process() -> None:
-    from chatserver.ratelimit import AddressKeys
+    from chatserver.sockets.ratelimit import AddressKeys
 
     one, two = AddressKeys(), AddressKeys()
     env = {"REMOTE_ADDR": "127.0.0.77"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socketio
 
 from chatserver.config import load_config
-from chatserver.relay import Relay
-from chatserver.state import Chat
-from chatserver.state.memory import MemoryState
+from chatserver.relay.relay import Relay
+from chatserver.relay.state import Chat
+from chatserver.relay.state.memory import MemoryState
 
 
 class OneChatStuck(MemoryState):

@@ -10,7 +10,7 @@ import nacl.bindings as sodium
 import nacl.secret
 
 from chatserver import crypto
-from chatserver.appkeys import CONFIG
+from chatserver.web.appkeys import CONFIG
 from tests.support.harness import Harness
 
 

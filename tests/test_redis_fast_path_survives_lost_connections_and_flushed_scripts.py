@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from chatserver.state import Chat, Envelope, Identity, StateError
-from chatserver.state.redis import RedisState
-from chatserver.state.resp import RespError, connect_url
+from chatserver.relay.state import Chat, Envelope, Identity, StateError
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.state.resp import RespError, connect_url
 from tests.support.redis_server import RedisServer
 
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatserver.state import Chat, Envelope, Identity, State, StateError, secret_key
-from chatserver.state.memory import MemoryState
-from chatserver.state.redis import RedisState
+from chatserver.relay.state import Chat, Envelope, Identity, State, StateError, secret_key
+from chatserver.relay.state.memory import MemoryState
+from chatserver.relay.state.redis import RedisState
 
 ANNA = Identity("anna", "Anna", "counsellor")
 BEN = Identity("ben", "Ben", "counsellor")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatserver.disclosure import Line, grid_lines, protect
+from chatserver.stats.disclosure import Line, grid_lines, protect
 
 T = 5
 

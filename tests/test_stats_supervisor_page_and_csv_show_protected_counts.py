@@ -27,13 +27,13 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from chatserver.appkeys import CLOCK, ENGINE, STATE, STATS, USERS
 from chatserver.config import Config
 from chatserver.main import create_app
-from chatserver.report import build, resolve
-from chatserver.state import Identity, secret_key
-from chatserver.state.redis import RedisState
-from chatserver.stats import rollup, stats_daily, stats_weekly
+from chatserver.relay.state import Identity, secret_key
+from chatserver.relay.state.redis import RedisState
+from chatserver.stats.counters import rollup, stats_daily, stats_weekly
+from chatserver.stats.report import build, resolve
+from chatserver.web.appkeys import CLOCK, ENGINE, STATE, STATS, USERS
 from tests.support.clients import CounsellorClient
 from tests.support.harness import Harness
 

@@ -13,12 +13,12 @@ import nacl.pwhash
 import pyotp
 import pytest
 
-from chatserver.codenames import CodenameHasher
 from chatserver.config import Config
-from chatserver.records import RecordError, RecordStore
-from chatserver.stats import StatsStore
-from chatserver.storage import MIGRATIONS, migrate, open_engine
-from chatserver.users import LoginRefused, Users
+from chatserver.records.accounts import LoginRefused, Users
+from chatserver.records.codenames import CodenameHasher
+from chatserver.records.db import MIGRATIONS, migrate, open_engine
+from chatserver.records.store import RecordError, RecordStore
+from chatserver.stats.counters import StatsStore
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)

@@ -14,8 +14,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from chatserver.assets import NODE_MODULES, Assets
 from chatserver.config import PROJECT_ROOT, Config
+from chatserver.web.assets import NODE_MODULES, Assets
 
 HERE = Path(__file__).resolve().parent
 

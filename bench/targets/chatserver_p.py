@@ -16,12 +16,12 @@ import sys
 
 from aiohttp import web
 
-from chatserver.appkeys import STATE
 from chatserver.cli import new_event_loop
 from chatserver.config import load_config
 from chatserver.main import create_app
-from chatserver.state import Identity
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.tokens import issue_token
+from chatserver.web.appkeys import STATE
 
 BENCH_LIMITS = {
     "msg_rate_per_s": 1e6, "msg_burst": 1_000_000, "chat_requests_per_min": 1e7,

@@ -14,9 +14,10 @@ import pyotp
 import pytest
 from playwright.async_api import Page, WebSocket
 
-from chatserver import crypto, demo
-from chatserver.appkeys import CONFIG, USERS
+from chatserver import crypto
+from chatserver.admin import demo
 from chatserver.config import Config
+from chatserver.web.appkeys import CONFIG, USERS
 from tests.browser.widget_support import chromium, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Identity, Pki
 from tests.support.harness import Harness

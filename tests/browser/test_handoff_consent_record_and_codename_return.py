@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from chatserver.appkeys import RECORDS, USERS
 from chatserver.config import Config
+from chatserver.web.appkeys import RECORDS, USERS
 from tests.browser.test_console_login_duty_chat_transfer_end import PASSWORD, login, totp_of
 from tests.browser.widget_support import chromium, widget_server
 from tests.support.e2e_clients import Pki

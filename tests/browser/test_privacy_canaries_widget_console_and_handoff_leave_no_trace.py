@@ -32,10 +32,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, Response, WebSocket
 
-from chatserver import crypto, demo
-from chatserver.appkeys import CONFIG, USERS
+from chatserver import crypto
+from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
+from chatserver.web.appkeys import CONFIG, USERS
 from tests.browser.widget_support import chromium
 from tests.support.e2e_clients import E2ECounsellor, Identity
 from tests.support.hardening import RecordingProxy, loopback_peers

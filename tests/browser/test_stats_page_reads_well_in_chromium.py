@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 
-from chatserver.appkeys import STATS, USERS
 from chatserver.config import Config
+from chatserver.web.appkeys import STATS, USERS
 from tests.browser.widget_support import chromium, widget_server
 from tests.support.e2e_clients import Pki
 

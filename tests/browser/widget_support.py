@@ -10,7 +10,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright
 
-from chatserver import crypto, demo
+from chatserver import crypto
+from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from tests.support.e2e_clients import Pki

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from chatserver.appkeys import STATE
-from chatserver.state import Identity
-from chatserver.tokens import issue_token
+from chatserver.relay.state import Identity
+from chatserver.relay.tokens import issue_token
+from chatserver.web.appkeys import STATE
 from tests.support.clients import CounsellorClient, VisitorClient
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from chatserver.appkeys import RELAY
 from chatserver.config import Config
-from chatserver.relay import COUNSELLOR_NS, VISITOR_NS, Relay
+from chatserver.relay.relay import COUNSELLOR_NS, VISITOR_NS, Relay
+from chatserver.web.appkeys import RELAY
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

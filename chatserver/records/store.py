@@ -19,77 +19,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatserver.codenames import CodenameHasher, generate
-
-metadata = sa.MetaData()
-
-records = sa.Table(
-    "records", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("retain_until", sa.Float, nullable=False, index=True),
-    sa.Column("counsellor_id", sa.String(64), nullable=False),
-    sa.Column("consent_version", sa.String(32), nullable=False),
-    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
-    sa.Column("sealed_key", sa.Text, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-)
-
-record_notes = sa.Table(
-    "record_notes", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("record_id", sa.String(32),
-              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("author_id", sa.String(64), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-)
-
-# No foreign key: the trail outlives the record it speaks of.
-record_audit = sa.Table(
-    "record_audit", metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("record_id", sa.String(32), nullable=False, index=True),
-    sa.Column("user_id", sa.String(64), nullable=False),
-    sa.Column("action", sa.String(16), nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-)
-
-drops = sa.Table(
-    "drops", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("expires", sa.Float, nullable=False, index=True),
-    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
-    sa.Column("sealed_key", sa.Text, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("reply_pk", sa.String(64), nullable=False),
-    sa.Column("answer", sa.Text, nullable=True),
-    sa.Column("answered_at", sa.Float, nullable=True),
-)
-
-# The team's records key: its public half, and per counsellor the private half sealed to
-# that counsellor's own X25519 "box" key (docs/protocol.md, "Records key").
-team_keys = sa.Table(
-    "team_keys", metadata,
-    sa.Column("name", sa.String(32), primary_key=True),
-    sa.Column("public_key", sa.String(64), nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-)
-
-key_grants = sa.Table(
-    "key_grants", metadata,
-    sa.Column("user_id", sa.String(64), primary_key=True),
-    sa.Column("box_pk", sa.String(64), nullable=False),
-    sa.Column("sealed_records_sk", sa.Text, nullable=True),
-    sa.Column("granted_by", sa.String(64), nullable=True),
-    sa.Column("granted_at", sa.Float, nullable=True),
-)
-
-settings = sa.Table(
-    "settings", metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
+from chatserver.records.codenames import CodenameHasher, generate
+from chatserver.records.schema import (
+    drops,
+    key_grants,
+    record_audit,
+    record_notes,
+    records,
+    settings,
+    team_keys,
 )
 
 AUDIT_ACTIONS = frozenset({"create", "open", "note", "export", "delete", "withdraw", "expire"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from chatserver.state import Identity, State, secret_key
+from chatserver.relay.state import Identity, State, secret_key
 
 COUNSELLOR_ROLES = frozenset({"counsellor", "admin"})
 

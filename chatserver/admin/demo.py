@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import secrets
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from chatserver import crypto, keys
+import sqlalchemy as sa
+
+from chatserver import crypto
+from chatserver.admin import keys
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.stats import DURATION_BUCKETS, ENTRIES, LANGS, WAIT_BUCKETS, StatsStore, bucket
+from chatserver.records.accounts import Users
+from chatserver.stats.counters import (
+    DURATION_BUCKETS,
+    ENTRIES,
+    LANGS,
+    WAIT_BUCKETS,
+    StatsStore,
+    bucket,
+)
 
 CERT_DAYS = 30
 
@@ -91,3 +103,15 @@ async def seed_statistics(store: StatsStore, now: float) -> bool:
             hours[datetime.fromtimestamp(at, UTC).strftime("%Y%m%d%H")] = counts
     await store.add(hours)
     return True
+
+
+async def seed_demo_user(accounts: Users, name: str = "demo", role: str = "counsellor",
+                         pseudonym: str = "Demo-Beraterin") -> tuple[str, str, str]:
+    """Demo mode: an account (by default the counsellor ``demo``) with a fresh password;
+    returns name, password, URI."""
+    password = secrets.token_urlsafe(12)
+    try:
+        uri = await accounts.add(name, role, password, pseudonym=pseudonym)
+    except sa.exc.IntegrityError:
+        uri = await accounts.reset(name, password)
+    return name, password, uri

@@ -9,11 +9,11 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.config import Config
-from chatserver.records import RecordStore
-from chatserver.relay import Relay
-from chatserver.state import State
-from chatserver.stats import StatsStore
-from chatserver.users import Users
+from chatserver.records.accounts import Users
+from chatserver.records.store import RecordStore
+from chatserver.relay.relay import Relay
+from chatserver.relay.state import State
+from chatserver.stats.counters import StatsStore
 
 CONFIG = web.AppKey("config", Config)
 STATE = web.AppKey("state", State)

@@ -11,9 +11,9 @@ from typing import Any
 
 from chatserver.config import Config
 from chatserver.errors import ChatError, not_found
-from chatserver.records import RecordError, RecordStore
-from chatserver.relay import VISITOR_NS, Relay, visitor_room
-from chatserver.state import Chat, Identity
+from chatserver.records.store import RecordError, RecordStore
+from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.relay.state import Chat, Identity
 
 
 def _record_error(exc: RecordError) -> ChatError:

@@ -10,15 +10,16 @@ from typing import Any
 
 import socketio
 
-from chatserver import codenames
-from chatserver.challenge import Answer, Challenges
 from chatserver.config import Config
-from chatserver.edge import event
 from chatserver.errors import ChatError, rate_limited
-from chatserver.handoff import Handoff
-from chatserver.ratelimit import AddressKeys, RateLimiter
-from chatserver.relay import VISITOR_NS, Relay, visitor_room
-from chatserver.schemas import (
+from chatserver.records import codenames
+from chatserver.records.handoff import Handoff
+from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.relay.state import Envelope
+from chatserver.sockets.challenge import Answer, Challenges
+from chatserver.sockets.edge import event
+from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
+from chatserver.sockets.schemas import (
     ChatRequest,
     CodenameOnly,
     Consent,
@@ -32,8 +33,7 @@ from chatserver.schemas import (
     check_base64,
     check_ciphertext,
 )
-from chatserver.state import Envelope
-from chatserver.wire import Strikes
+from chatserver.sockets.strikes import Strikes
 
 
 class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]

@@ -20,7 +20,7 @@ import socketio
 
 from chatserver.config import Config
 from chatserver.errors import ChatError, forbidden, not_found
-from chatserver.state import (
+from chatserver.relay.state import (
     Chat,
     Direction,
     Envelope,

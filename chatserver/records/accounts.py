@@ -7,12 +7,9 @@ tokens stored as SHA-256, rotated at every login, with an idle timeout.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import json
 import secrets
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,58 +20,13 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatserver.records import metadata
+from chatserver.records.schema import canned, sessions, user_keys, users
 
 ROLES = ("counsellor", "supervisor", "admin")
 ISSUER = "Erstkontakt"
 LOCK_AFTER = 5
 SESSION_IDLE_S = 30 * 60
 SESSION_MAX_S = 12 * 3600
-
-users = sa.Table(
-    "console_users", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(64), nullable=False, unique=True),
-    sa.Column("pseudonym", sa.String(64), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("password_hash", sa.Text, nullable=False),
-    sa.Column("totp_secret", sa.String(64), nullable=False),
-    sa.Column("totp_last_step", sa.BigInteger, nullable=False, default=0),
-    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    sa.Column("failed", sa.Integer, nullable=False, default=0),
-    sa.Column("locked_until", sa.Float, nullable=False, default=0.0),
-    sa.Column("certificate", sa.Text, nullable=True),
-    sa.Column("created", sa.Float, nullable=False),
-)
-
-sessions = sa.Table(
-    "console_sessions", metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
-              nullable=False, index=True),
-    sa.Column("csrf", sa.String(64), nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-    sa.Column("last_seen", sa.Float, nullable=False),
-)
-
-canned = sa.Table(
-    "console_canned", metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("title", sa.String(120), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
-    sa.Column("created", sa.Float, nullable=False),
-)
-
-
-# The console's wrapped key material: opaque to the server (sealed in the browser under a key
-# derived from the password). Added by migration 2.
-user_keys = sa.Table(
-    "console_user_keys", metadata,
-    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("blob", sa.Text, nullable=False),
-    sa.Column("updated", sa.Float, nullable=False),
-)
 
 
 class LoginRefused(Exception):
@@ -284,77 +236,3 @@ class Users:
 
 
 # -- the `chatserver user` command ------------------------------------------------------
-
-
-def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``chatserver user add|list|disable|enable|reset``."""
-    user = subparsers.add_parser("user", help="manage console accounts")
-    sub = user.add_subparsers(dest="user_command", required=True)
-    add = sub.add_parser("add", help="create an account (password from stdin)")
-    add.add_argument("name")
-    add.add_argument("--role", choices=ROLES, default="counsellor")
-    add.add_argument("--pseudonym", default="", help="the name visitors see")
-    sub.add_parser("list", help="list accounts")
-    cert = sub.add_parser("certify", help="install a certificate made by `chatserver keys certify`")
-    cert.add_argument("name")
-    cert.add_argument("certificate", help="the certificate JSON file")
-    for verb in ("disable", "enable", "reset"):
-        p = sub.add_parser(verb, help=f"{verb} an account" + (" (password from stdin)"
-                                                            if verb == "reset" else ""))
-        p.add_argument("name")
-    user.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    return asyncio.run(_run_async(args))
-
-
-async def _run_async(args: argparse.Namespace) -> int:
-    from chatserver.config import load_config
-    from chatserver.main import KDF_COSTS
-    from chatserver.storage import migrate, open_engine
-
-    config = load_config()
-    engine = open_engine(config)
-    try:
-        await migrate(engine)
-        ops, mem = KDF_COSTS[config.kdf_cost]
-        accounts = Users(engine, ops, mem)
-        cmd = args.user_command
-        if cmd == "list":
-            for row in await accounts.list_users():
-                state = "disabled" if row["disabled"] else "active"
-                print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t{state}")
-        elif cmd == "certify":
-            from pathlib import Path
-
-            text = await asyncio.to_thread(Path(args.certificate).read_text, "utf-8")
-            json.loads(text)  # refuse what is not JSON; clients verify the signature
-            await accounts.set_certificate(args.name, text)
-        elif cmd in ("add", "reset"):
-            password = sys.stdin.readline().rstrip("\n")
-            if cmd == "add":
-                uri = await accounts.add(args.name, args.role, password, args.pseudonym)
-            else:
-                uri = await accounts.reset(args.name, password)
-            print(uri)
-        else:
-            await accounts.set_disabled(args.name, cmd == "disable")
-        return 0
-    except (KeyError, ValueError, sa.exc.IntegrityError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await engine.dispose()
-
-
-async def seed_demo_user(accounts: Users, name: str = "demo", role: str = "counsellor",
-                         pseudonym: str = "Demo-Beraterin") -> tuple[str, str, str]:
-    """Demo mode: an account (by default the counsellor ``demo``) with a fresh password;
-    returns name, password, URI."""
-    password = secrets.token_urlsafe(12)
-    try:
-        uri = await accounts.add(name, role, password, pseudonym=pseudonym)
-    except sa.exc.IntegrityError:
-        uri = await accounts.reset(name, password)
-    return name, password, uri

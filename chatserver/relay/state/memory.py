@@ -7,7 +7,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from chatserver.state import (
+from chatserver.relay.state import (
     NOT_YOURS,
     QUEUED,
     AppendResult,

@@ -11,8 +11,8 @@ import msgspec
 import socketio
 
 from chatserver.errors import INTERNAL, ChatError
-from chatserver.schemas import parse
-from chatserver.state import StateError
+from chatserver.relay.state import StateError
+from chatserver.sockets.schemas import parse
 
 log = logging.getLogger(__name__)
 

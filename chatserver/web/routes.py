@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from chatserver import metrics, views
+from chatserver.web import metrics, views
 
 
 def setup_routes(app: web.Application) -> None:

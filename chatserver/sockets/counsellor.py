@@ -1,6 +1,6 @@
 """The ``/counsellor`` namespace: authenticated counsellors on and off duty.
 
-A connection is accepted only with a token from :mod:`chatserver.tokens`; the token is checked
+A connection is accepted only with a token from :mod:`chatserver.relay.tokens`; the token is checked
 again (at most every few seconds) so a logout or a disabled account also ends the socket's
 rights. A counsellor only ever touches chats assigned to them.
 """
@@ -13,13 +13,15 @@ from typing import Any
 import socketio
 
 from chatserver.config import Config
-from chatserver.edge import event
 from chatserver.errors import ChatError, forbidden, rate_limited
-from chatserver.handoff import Handoff
-from chatserver.ratelimit import RateLimiter
-from chatserver.records import RecordError
-from chatserver.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
-from chatserver.schemas import (
+from chatserver.records.handoff import Handoff
+from chatserver.records.store import RecordError
+from chatserver.relay.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
+from chatserver.relay.state import Envelope, Identity
+from chatserver.relay.tokens import COUNSELLOR_ROLES, resolve_token
+from chatserver.sockets.edge import event
+from chatserver.sockets.ratelimit import RateLimiter
+from chatserver.sockets.schemas import (
     BoxKey,
     ChatRef,
     CounsellorAck,
@@ -38,9 +40,7 @@ from chatserver.schemas import (
     check_base64,
     check_ciphertext,
 )
-from chatserver.state import Envelope, Identity
-from chatserver.tokens import COUNSELLOR_ROLES, resolve_token
-from chatserver.wire import Strikes
+from chatserver.sockets.strikes import Strikes
 
 RECHECK_S = 5.0
 

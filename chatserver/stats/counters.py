@@ -5,8 +5,8 @@ counter in the current UTC hour's bucket of the shared state (Redis or memory). 
 minutes one node takes the closed hours out of the state and adds them to two tables in the
 database: counts per local day, and request counts per local hour-of-week per week. A Redis
 restart so loses at most the hour that is still open. Reading, and the disclosure control
-that decides what may be shown, live in :mod:`chatserver.report` and
-:mod:`chatserver.disclosure`.
+that decides what may be shown, live in :mod:`chatserver.stats.report` and
+:mod:`chatserver.stats.disclosure`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatserver.state import State
+from chatserver.records.schema import stats_daily, stats_weekly
+from chatserver.relay.state import State
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +45,6 @@ DROP_EVENTS = ("drop_left", "drop_answered")
 # Events whose hour-of-week profile is kept (summed over entry type and language).
 WEEKLY_EVENTS = ("requested", "accepted", "abandoned")
 ROLLUP_INTERVAL_S = 300.0
-
-metadata = sa.MetaData()
-
-# One row per local day and counter, e.g. ("2026-11-24", "accepted|exit|de|1-2", 3).
-stats_daily = sa.Table(
-    "stats_daily", metadata,
-    sa.Column("day", sa.String(10), primary_key=True),
-    sa.Column("metric", sa.String(64), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-)
-
-# One row per local week (its Monday), hour of that week (0 = Monday 0–1 h) and event.
-stats_weekly = sa.Table(
-    "stats_weekly", metadata,
-    sa.Column("week", sa.String(10), primary_key=True),
-    sa.Column("hour", sa.Integer, primary_key=True),
-    sa.Column("event", sa.String(16), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-)
 
 
 def bucket(seconds: float, buckets: tuple[tuple[float, str], ...]) -> str:

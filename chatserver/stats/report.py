@@ -3,7 +3,7 @@
 A report covers a period of whole local days that have ended (today is never shown, so no one
 can watch a day's counts grow hour by hour), and an hour-of-week profile over at least
 ``MIN_PROFILE_WEEKS`` whole weeks (never the hour of one specific day). Every number of every
-table goes through :func:`chatserver.disclosure.protect` in one pass, so a withheld count
+table goes through :func:`chatserver.stats.disclosure.protect` in one pass, so a withheld count
 cannot be worked out from totals anywhere in the report.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chatserver.disclosure import Line, protect
-from chatserver.stats import DURATION_BUCKETS, ENTRIES, LANGS, WAIT_BUCKETS, StatsStore
+from chatserver.stats.counters import DURATION_BUCKETS, ENTRIES, LANGS, WAIT_BUCKETS, StatsStore
+from chatserver.stats.disclosure import Line, protect
 
 PERIODS = ("week", "month", "quarter", "year", "custom")
 MAX_DAYS = 3 * 366 + 1

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
-from chatserver.state import (
+from chatserver.relay.state import (
     NOT_YOURS,
     QUEUED,
     AppendResult,
@@ -23,7 +23,7 @@ from chatserver.state import (
     Identity,
     StateError,
 )
-from chatserver.state.resp import connect_url
+from chatserver.relay.state.resp import connect_url
 
 _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
@@ -164,7 +164,7 @@ MAX_CONNECTIONS = 64
 
 
 class RedisState:
-    """The :class:`~chatserver.state.State` contract on one Redis server."""
+    """The :class:`~chatserver.relay.state.State` contract on one Redis server."""
 
     def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400) -> None:
         # A blocking pool: under a burst, commands wait their turn for a connection instead

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chatserver.config import Config
+from chatserver.records import schema
 
 
 def engine_url(database_url: str) -> str:
@@ -52,24 +53,18 @@ schema_version = sa.Table(
 
 
 def _baseline(conn: sa.Connection) -> None:
-    # Imported here: the tables register themselves on one MetaData when their modules load.
-    from chatserver import records, users
-
-    records.metadata.create_all(conn, tables=[
-        t for t in records.metadata.sorted_tables if t.name != "console_user_keys"])
-    del users
+    schema.metadata.create_all(conn, tables=[
+        schema.records, schema.record_notes, schema.record_audit, schema.drops,
+        schema.team_keys, schema.key_grants, schema.settings, schema.users, schema.sessions,
+        schema.canned])
 
 
 def _console_user_keys(conn: sa.Connection) -> None:
-    from chatserver import users
-
-    users.user_keys.create(conn, checkfirst=True)
+    schema.user_keys.create(conn, checkfirst=True)
 
 
 def _statistics(conn: sa.Connection) -> None:
-    from chatserver import stats
-
-    stats.metadata.create_all(conn)
+    schema.metadata.create_all(conn, tables=[schema.stats_daily, schema.stats_weekly])
 
 
 # Append only; a deployed migration is never edited. Each runs in the upgrade's transaction.

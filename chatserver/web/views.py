@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chatserver.appkeys import CONFIG, RECORDS, RELAY
+from chatserver.web.appkeys import CONFIG, RECORDS, RELAY
 
 
 async def healthz(request: web.Request) -> web.Response:

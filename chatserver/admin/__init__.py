@@ -1,0 +1,1 @@
+"""Administration: the user and key commands and demo-mode seeding."""

@@ -1,0 +1,1 @@
+"""Case records, accounts, codenames, hand-off: everything kept in the database."""

@@ -1,0 +1,1 @@
+"""The socket.io edge: visitor and counsellor namespaces, schemas, limits, wire hardening."""

@@ -1,0 +1,1 @@
+"""Anonymous volume statistics: counters, roll-up, reports and disclosure control."""

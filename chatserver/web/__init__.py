@@ -1,0 +1,1 @@
+"""The HTTP edge: views, routes, metrics, middlewares and browser assets."""
