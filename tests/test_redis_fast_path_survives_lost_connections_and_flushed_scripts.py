@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from chatserver.relay.state import Chat, Envelope, Identity, StateError
+from chatserver.errors import DomainError
+from chatserver.relay.state import Chat, Envelope, Identity
 from chatserver.relay.state.redis import RedisState
 from chatserver.relay.state.resp import RespError, connect_url
 from tests.support.redis_server import RedisServer
@@ -46,7 +47,7 @@ async def test_relay_scripts_survive_a_killed_connection_and_a_script_flush(
             "ok", "anna")
         assert await state.ack_held(chat.id, "v2c", 2, "anna") == "anna"
         assert await state.pending(chat.id, "v2c", 2.0) == [Envelope(3, "CCCC")]
-        with pytest.raises(StateError) as exc:
+        with pytest.raises(DomainError) as exc:
             await state.ack_held(chat.id, "v2c", 3, "ben")
         assert exc.value.code == "forbidden"
     finally:

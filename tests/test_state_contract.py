@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatserver.relay.state import Chat, Envelope, Identity, State, StateError, secret_key
+from chatserver.errors import DomainError
+from chatserver.relay.state import Chat, Envelope, Identity, State, secret_key
 from chatserver.relay.state.memory import MemoryState
 from chatserver.relay.state.redis import RedisState
 
@@ -43,7 +44,7 @@ async def test_tokens_expire_and_can_be_revoked(state: State) -> None:
 async def test_queue_keeps_arrival_order_and_cap(state: State) -> None:
     for n in range(3):
         assert await state.create_chat(chat(n), f"r{n}", cap=3) == n + 1
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.create_chat(chat(9), "r9", cap=3)
     assert exc.value.code == "queue_full"
     assert [c.id for c in await state.queued()] == [chat(n).id for n in range(3)]
@@ -55,14 +56,14 @@ async def test_claim_is_exclusive_and_respects_limit(state: State) -> None:
         await state.create_chat(chat(n), f"r{n}", cap=10)
     got = await state.claim(chat(0).id, ANNA, max_chats=2, now=200.0)
     assert got.counsellor_id == "anna" and got.pseudonym == "Anna" and got.accepted_at == 200.0
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.claim(chat(0).id, BEN, max_chats=2, now=201.0)
     assert exc.value.code == "taken"
     await state.claim(chat(1).id, ANNA, max_chats=2, now=202.0)
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.claim(chat(2).id, ANNA, max_chats=2, now=203.0)
     assert exc.value.code == "limit"
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.claim("nochat000000000000", ANNA, max_chats=9, now=203.0)
     assert exc.value.code == "not_found"
     assert sorted(await state.chats_of("anna")) == sorted([chat(0).id, chat(1).id])
@@ -75,7 +76,7 @@ async def test_sequence_numbers_dedupe_and_refuse_gaps(state: State) -> None:
     assert await state.next_seq(cid, "v2c") == 1
     assert await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60) == "ok"
     assert await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60) == "dup"
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.append(cid, "v2c", Envelope(3, "BBBB"), 1.0, 60)
     assert exc.value.code == "bad_seq"
     assert await state.append(cid, "v2c", Envelope(2, "BBBB"), 1.0, 60) == "ok"
@@ -98,25 +99,25 @@ async def test_held_append_and_ack_check_the_holder_in_the_same_step(state: Stat
     await state.create_chat(chat(0), "r0", cap=10)
     cid = chat(0).id
     for holder in ("", "anna"):
-        with pytest.raises(StateError) as exc:
+        with pytest.raises(DomainError) as exc:
             await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, holder)
         assert exc.value.code == "bad_state"  # still queued: nothing is buffered
-        with pytest.raises(StateError) as exc:
+        with pytest.raises(DomainError) as exc:
             await state.ack_held(cid, "c2v", 1, holder)
         assert exc.value.code == "bad_state"
     assert await state.pending(cid, "v2c", 2.0) == []
     await state.claim(cid, ANNA, 3, 1.0)
     assert await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, "") == ("ok", "anna")
     assert await state.append_held(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60, "") == ("dup", "anna")
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.append_held(cid, "v2c", Envelope(3, "CCCC"), 1.0, 60, "")
     assert exc.value.code == "bad_seq"
     assert await state.append_held(cid, "c2v", Envelope(1, "BBBB"), 1.0, 60, "anna") == (
         "ok", "anna")
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.append_held(cid, "c2v", Envelope(2, "XXXX"), 1.0, 60, "ben")
     assert exc.value.code == "forbidden"
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.ack_held(cid, "v2c", 1, "ben")
     assert exc.value.code == "forbidden"
     assert await state.pending(cid, "c2v", 2.0) == [Envelope(1, "BBBB")]
@@ -124,11 +125,11 @@ async def test_held_append_and_ack_check_the_holder_in_the_same_step(state: Stat
     assert await state.ack_held(cid, "c2v", 1, "") == "anna"
     assert await state.pending(cid, "v2c", 2.0) == [] and await state.pending(cid, "c2v", 2.0) == []
     for holder in ("", "anna"):
-        with pytest.raises(StateError) as exc:
+        with pytest.raises(DomainError) as exc:
             await state.append_held("nochat000000000000", "v2c", Envelope(1, "A"), 1.0, 60,
                                     holder)
         assert exc.value.code == "not_found"
-        with pytest.raises(StateError) as exc:
+        with pytest.raises(DomainError) as exc:
             await state.ack_held("nochat000000000000", "v2c", 1, holder)
         assert exc.value.code == "not_found"
 
@@ -138,7 +139,7 @@ async def test_reassign_moves_chat_and_drops_old_ciphertext(state: State) -> Non
     cid = chat(0).id
     await state.claim(cid, ANNA, 3, 1.0)
     await state.append(cid, "v2c", Envelope(1, "AAAA"), 1.0, 60)
-    with pytest.raises(StateError) as exc:
+    with pytest.raises(DomainError) as exc:
         await state.reassign(cid, "ben", ANNA, 3)
     assert exc.value.code == "forbidden"
     moved = await state.reassign(cid, "anna", BEN, 3)

@@ -14,10 +14,11 @@ import pyotp
 import pytest
 
 from chatserver.config import Config
+from chatserver.errors import DomainError
 from chatserver.records.accounts import LoginRefused, Users
 from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import MIGRATIONS, migrate, open_engine
-from chatserver.records.store import RecordError, RecordStore
+from chatserver.records.store import RecordStore
 from chatserver.stats.counters import StatsStore
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -72,7 +73,7 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert (await store.find(codename)) is not None
         assert [a["action"] for a in await store.audit_trail(record_id)] == \
             ["create", "open", "note"]
-        with pytest.raises(RecordError):
+        with pytest.raises(DomainError):
             await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
         await store.create_drop("eins zwei drei vier fuenf sechs sieben", "S0VZ", "RFJPUA==",
                                 "UEs=", now)

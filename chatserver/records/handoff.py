@@ -10,14 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from chatserver.config import Config
-from chatserver.errors import ChatError, not_found
-from chatserver.records.store import RecordError, RecordStore
+from chatserver.errors import DomainError, ErrorCode, not_found
+from chatserver.records.store import RecordStore
 from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
 from chatserver.relay.state import Chat, Identity
-
-
-def _record_error(exc: RecordError) -> ChatError:
-    return ChatError(exc.code, exc.message)
 
 
 class Handoff:
@@ -33,14 +29,16 @@ class Handoff:
         """Store the record of a consenting visitor's chat; the visitor gets a codename."""
         chat = await self.relay.own_chat(who, chat_id)
         if not chat.consent:
-            raise ChatError("no_consent", "The visitor has not agreed to a case record.")
+            raise DomainError(ErrorCode.NO_CONSENT, "The visitor has not agreed to a case record.")
         if chat.consent != consent_version or consent_version != self.config.consent_version:
-            raise ChatError("no_consent", "The visitor agreed to a different consent text.")
+            raise DomainError(ErrorCode.NO_CONSENT,
+                              "The visitor agreed to a different consent text.")
         try:
             record_id, codename = await self.store.create(
                 who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang)
         except Exception:
-            raise ChatError("unavailable", "The record could not be saved; try again.") from None
+            raise DomainError(ErrorCode.UNAVAILABLE,
+                              "The record could not be saved; try again.") from None
         await self.relay.sio.emit("codename", {"codename": codename},
                                   room=visitor_room(chat.id), namespace=VISITOR_NS)
         await self.relay.notify("handed_off", entry=chat.entry, lang=chat.lang,
@@ -68,17 +66,11 @@ class Handoff:
         ]
 
     async def open_record(self, who: Identity, record_id: str, export: bool) -> dict[str, Any]:
-        try:
-            return await self.store.open(record_id, who.id, self.relay.clock(),
-                                         "export" if export else "open")
-        except RecordError as exc:
-            raise _record_error(exc) from None
+        return await self.store.open(record_id, who.id, self.relay.clock(),
+                                     "export" if export else "open")
 
     async def add_note(self, who: Identity, record_id: str, body: str) -> str:
-        try:
-            return await self.store.add_note(record_id, who.id, body, self.relay.clock())
-        except RecordError as exc:
-            raise _record_error(exc) from None
+        return await self.store.add_note(record_id, who.id, body, self.relay.clock())
 
     async def delete_record(self, who: Identity, record_id: str) -> None:
         if not await self.store.delete(record_id, who.id, self.relay.clock()):
@@ -90,14 +82,8 @@ class Handoff:
         await self.relay.notify("drop_left", entry="drop", lang=lang, at=self.relay.clock())
 
     async def answer_drop(self, drop_id: str, answer: str) -> None:
-        try:
-            await self.store.answer_drop(drop_id, answer, self.relay.clock())
-        except RecordError as exc:
-            raise _record_error(exc) from None
+        await self.store.answer_drop(drop_id, answer, self.relay.clock())
         await self.relay.notify("drop_answered", entry="drop", lang="", at=self.relay.clock())
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
-        try:
-            return await self.store.open_drop(drop_id)
-        except RecordError as exc:
-            raise _record_error(exc) from None
+        return await self.store.open_drop(drop_id)

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatserver.errors import DomainError, ErrorCode
 from chatserver.records.codenames import CodenameHasher, generate
 from chatserver.records.schema import (
     drops,
@@ -31,15 +32,6 @@ from chatserver.records.schema import (
 )
 
 AUDIT_ACTIONS = frozenset({"create", "open", "note", "export", "delete", "withdraw", "expire"})
-
-
-class RecordError(Exception):
-    """A refused record operation; ``code`` matches the error shape."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -122,7 +114,7 @@ class RecordStore:
         async with self.engine.begin() as conn:
             row = (await conn.execute(sa.select(records).where(records.c.id == record_id))).first()
             if row is None:
-                raise RecordError("not_found", "No such record.")
+                raise DomainError(ErrorCode.NOT_FOUND, "No such record.")
             notes = await conn.execute(
                 sa.select(record_notes.c.id, record_notes.c.created, record_notes.c.author_id,
                           record_notes.c.body)
@@ -148,7 +140,7 @@ class RecordStore:
             exists = (await conn.execute(
                 sa.select(records.c.id).where(records.c.id == record_id))).first()
             if exists is None:
-                raise RecordError("not_found", "No such record.")
+                raise DomainError(ErrorCode.NOT_FOUND, "No such record.")
             await conn.execute(sa.insert(record_notes).values(
                 id=note_id, record_id=record_id, created=now, author_id=user_id, body=body))
             await self._audit(conn, record_id, user_id, "note", now)
@@ -226,7 +218,7 @@ class RecordStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(drops).where(drops.c.id == drop_id))).first()
             if row is None:
-                raise RecordError("not_found", "No such message.")
+                raise DomainError(ErrorCode.NOT_FOUND, "No such message.")
             return {"drop_id": row.id, "created": row.created, "sealed_key": row.sealed_key,
                     "body": row.body, "reply_pk": row.reply_pk, "answer": row.answer}
 
@@ -237,7 +229,7 @@ class RecordStore:
                 sa.update(drops).where(drops.c.id == drop_id)
                 .values(answer=answer, answered_at=now))
             if not done.rowcount:
-                raise RecordError("not_found", "No such message.")
+                raise DomainError(ErrorCode.NOT_FOUND, "No such message.")
 
     async def read_drop(self, codename: str) -> dict[str, Any] | None:
         """What a visitor with this codename may see: whether answered, and the answer."""
@@ -294,11 +286,11 @@ class Keyring:
         async with self.engine.begin() as conn:
             if (await conn.execute(sa.select(team_keys.c.name)
                                    .where(team_keys.c.name == "records"))).first():
-                raise RecordError("conflict", "The team already has a records key.")
+                raise DomainError(ErrorCode.CONFLICT, "The team already has a records key.")
             mine = (await conn.execute(sa.select(key_grants.c.user_id)
                                        .where(key_grants.c.user_id == user_id))).first()
             if mine is None:
-                raise RecordError("bad_state", "Register your box key first.")
+                raise DomainError(ErrorCode.BAD_STATE, "Register your box key first.")
             await conn.execute(sa.insert(team_keys).values(name="records",
                                                            public_key=records_pk, created=now))
             await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
@@ -311,12 +303,13 @@ class Keyring:
             holder = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
                                          .where(key_grants.c.user_id == granter))).first()
             if holder is None or holder[0] is None:
-                raise RecordError("forbidden", "You do not hold the records key.")
+                raise DomainError(ErrorCode.FORBIDDEN, "You do not hold the records key.")
             done = await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
                                       .values(sealed_records_sk=sealed, granted_by=granter,
                                               granted_at=now))
             if not done.rowcount:
-                raise RecordError("not_found", "That colleague has not registered a box key.")
+                raise DomainError(ErrorCode.NOT_FOUND,
+                                  "That colleague has not registered a box key.")
 
     async def revoke(self, user_id: str) -> None:
         """Forget a counsellor's grant (account disabled); rotate the key to lock them out."""

@@ -19,14 +19,13 @@ from typing import Any, TypeVar
 import socketio
 
 from chatserver.config import Config
-from chatserver.errors import ChatError, forbidden, not_found
+from chatserver.errors import DomainError, ErrorCode, forbidden, not_found
 from chatserver.relay.state import (
     Chat,
     Direction,
     Envelope,
     Identity,
     State,
-    StateError,
     secret_key,
 )
 
@@ -177,15 +176,15 @@ class Relay:
         if chat is None:
             raise not_found()
         if chat.queued:
-            raise ChatError("bad_state", "No counsellor has accepted this chat yet.")
+            raise DomainError(ErrorCode.BAD_STATE, "No counsellor has accepted this chat yet.")
         return chat
 
     async def visitor_send(self, chat_id: str, env: Envelope) -> bool:
         """Buffer and deliver a visitor envelope; False if it was a duplicate."""
         # One step in the state checks the chat and buffers the envelope: on Redis one round
         # trip instead of two per message (docs/benchmarks.md).
-        result, counsellor_id = await self._held(self.state.append_held(
-            chat_id, "v2c", env, self.clock(), self.config.envelope_ttl_s, ""))
+        result, counsellor_id = await self.state.append_held(
+            chat_id, "v2c", env, self.clock(), self.config.envelope_ttl_s, "")
         if result == "dup":
             return False
         await self._notify("relayed", direction="v2c")
@@ -194,21 +193,9 @@ class Relay:
         return True
 
     async def visitor_ack(self, chat_id: str, upto: int) -> None:
-        counsellor_id = await self._held(self.state.ack_held(chat_id, "c2v", upto, ""))
+        counsellor_id = await self.state.ack_held(chat_id, "c2v", upto, "")
         await self._to_counsellor(counsellor_id, "delivered",
                                   {"chat_id": chat_id, "upto": upto})
-
-    @staticmethod
-    async def _held(step: Awaitable[T]) -> T:
-        """Await a checked state step, answering its refusals as the relay's own errors."""
-        try:
-            return await step
-        except StateError as exc:
-            if exc.code == "not_found":
-                raise not_found() from None
-            if exc.code in ("bad_state", "forbidden"):
-                raise ChatError(exc.code, exc.message) from None
-            raise
 
     async def visitor_consent(self, chat_id: str, answer: str, version: str) -> None:
         """Remember the visitor's consent answer; without a yes no record can be created."""
@@ -276,13 +263,14 @@ class Relay:
 
     async def accept(self, who: Identity, chat_id: str) -> dict[str, Any]:
         if not any(d.id == who.id for d in await self.state.roster()):
-            raise ChatError("bad_state", "Go on duty before accepting chats.")
+            raise DomainError(ErrorCode.BAD_STATE, "Go on duty before accepting chats.")
         now = self.clock()
         waiting = await self.state.get_chat(chat_id)
         if waiting is not None and waiting.preferred and waiting.preferred != who.id:
             roster = await self.state.roster()
             if any(d.id == waiting.preferred for d in roster):
-                raise ChatError("reserved", "This returning visitor waits for their counsellor.")
+                raise DomainError(ErrorCode.RESERVED,
+                                  "This returning visitor waits for their counsellor.")
         chat = await self.state.claim(chat_id, who, self.config.max_chats_per_counsellor, now)
         await self.sio.emit("accepted", {"pseudonym": who.pseudonym},
                             room=visitor_room(chat.id), namespace=VISITOR_NS)
@@ -293,8 +281,8 @@ class Relay:
         return self.chat_view(chat, await self.state.next_seq(chat.id, "c2v"))
 
     async def counsellor_send(self, who: Identity, chat_id: str, env: Envelope) -> bool:
-        result, _ = await self._held(self.state.append_held(
-            chat_id, "c2v", env, self.clock(), self.config.envelope_ttl_s, who.id))
+        result, _ = await self.state.append_held(
+            chat_id, "c2v", env, self.clock(), self.config.envelope_ttl_s, who.id)
         if result == "dup":
             return False
         await self._notify("relayed", direction="c2v")
@@ -303,16 +291,16 @@ class Relay:
         return True
 
     async def counsellor_ack(self, who: Identity, chat_id: str, upto: int) -> None:
-        await self._held(self.state.ack_held(chat_id, "v2c", upto, who.id))
+        await self.state.ack_held(chat_id, "v2c", upto, who.id)
         await self.sio.emit("delivered", {"upto": upto},
                             room=visitor_room(chat_id), namespace=VISITOR_NS)
 
     async def transfer(self, who: Identity, chat_id: str, to: str, note: str) -> None:
         if to == who.id:
-            raise ChatError("invalid", "Choose a colleague, not yourself.")
+            raise DomainError(ErrorCode.INVALID, "Choose a colleague, not yourself.")
         target = next((d for d in await self.state.roster() if d.id == to), None)
         if target is None:
-            raise ChatError("not_found", "That colleague is not on duty.")
+            raise DomainError(ErrorCode.NOT_FOUND, "That colleague is not on duty.")
         await self._own(who, chat_id)
         chat = await self.state.reassign(
             chat_id, who.id, Identity(target.id, target.pseudonym, "counsellor"),

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from chatserver.errors import ChatError
+from chatserver.errors import DomainError, ErrorCode
 
 MAX_BITS = 28
 NONCE_TTL_S = 300.0
@@ -69,9 +69,9 @@ class Challenges:
         if req.proof:
             nonce, issued = self._nonce.pop(sid, ("", 0.0))
             if not nonce or time.monotonic() - issued > NONCE_TTL_S:
-                raise ChatError("challenge", "Ask for a new challenge first.")
+                raise DomainError(ErrorCode.CHALLENGE, "Ask for a new challenge first.")
             if work(nonce, req.proof) < self.bits:
-                raise ChatError("challenge", "The proof does not solve the challenge.")
+                raise DomainError(ErrorCode.CHALLENGE, "The proof does not solve the challenge.")
             self._credit.add(sid)
             credited = True
         nonce = secrets.token_urlsafe(16)
@@ -84,7 +84,7 @@ class Challenges:
         if not self.bits:
             return
         if sid not in self._credit:
-            raise ChatError("challenge", "Solve the challenge first.")
+            raise DomainError(ErrorCode.CHALLENGE, "Solve the challenge first.")
         self._credit.discard(sid)
 
     def forget(self, sid: str) -> None:

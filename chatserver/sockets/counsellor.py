@@ -13,9 +13,8 @@ from typing import Any
 import socketio
 
 from chatserver.config import Config
-from chatserver.errors import ChatError, forbidden, rate_limited
+from chatserver.errors import DomainError, ErrorCode, forbidden, rate_limited
 from chatserver.records.handoff import Handoff
-from chatserver.records.store import RecordError
 from chatserver.relay.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
 from chatserver.relay.state import Envelope, Identity
 from chatserver.relay.tokens import COUNSELLOR_ROLES, resolve_token
@@ -98,7 +97,8 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_duty(self, sid: str, req: Duty) -> dict[str, Any]:
         who = await self._who(sid)
         if not req.on and await self.relay.state.chats_of(who.id):
-            raise ChatError("bad_state", "End or transfer your chats before going off duty.")
+            raise DomainError(ErrorCode.BAD_STATE,
+                              "End or transfer your chats before going off duty.")
         await self.relay.set_duty(who, req.on)
         return {"ok": True, "on_duty": req.on}
 
@@ -201,20 +201,14 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_keyring_init(self, sid: str, req: KeyringInit) -> dict[str, Any]:
         who = await self._who(sid)
         check_base64(req.records_pk, req.sealed)
-        try:
-            await self.handoff.store.keyring.init(who.id, req.records_pk, req.sealed,
-                                                  self.relay.clock())
-        except RecordError as exc:
-            raise ChatError(exc.code, exc.message) from None
+        await self.handoff.store.keyring.init(who.id, req.records_pk, req.sealed,
+                                              self.relay.clock())
         return {"ok": True}
 
     @event(KeyringGrant)
     async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
         who = await self._who(sid)
         check_base64(req.sealed)
-        try:
-            await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
-                                                   self.relay.clock())
-        except RecordError as exc:
-            raise ChatError(exc.code, exc.message) from None
+        await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
+                                               self.relay.clock())
         return {"ok": True}

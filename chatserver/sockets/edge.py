@@ -10,8 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import msgspec
 import socketio
 
-from chatserver.errors import INTERNAL, ChatError
-from chatserver.relay.state import StateError
+from chatserver.errors import INTERNAL, DomainError
 from chatserver.sockets.schemas import parse
 
 log = logging.getLogger(__name__)
@@ -39,13 +38,11 @@ def event(
             try:
                 payload = parse(schema, args)
                 return await fn(self, sid, payload)
-            except ChatError as exc:
+            except DomainError as exc:
                 answer = exc.as_payload()
-            except StateError as exc:
-                answer = {"error": exc.code, "message": exc.message}
             except Exception as exc:
                 log.error("event %s failed: %s", fn.__name__, type(exc).__name__)
-                answer = dict(INTERNAL)
+                answer = INTERNAL.as_payload()
             await self.relay.notify("event_refused", code=answer["error"])
             # The sender is connected to this very process: going through the Redis queue
             # would put every refusal of a flood in line before the other chats' messages.

@@ -11,7 +11,7 @@ from typing import Any
 import socketio
 
 from chatserver.config import Config
-from chatserver.errors import ChatError, rate_limited
+from chatserver.errors import DomainError, ErrorCode, rate_limited
 from chatserver.records import codenames
 from chatserver.records.handoff import Handoff
 from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
@@ -94,19 +94,19 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     def _chat_id(self, sid: str) -> str:
         chat_id = self._chat_of.get(sid)
         if chat_id is None:
-            raise ChatError("bad_state", "Start or resume a chat first.")
+            raise DomainError(ErrorCode.BAD_STATE, "Start or resume a chat first.")
         return chat_id
 
     async def _attach(self, sid: str, chat_id: str) -> None:
         if self._chat_of.get(sid, chat_id) != chat_id:
-            raise ChatError("bad_state", "This connection already holds another chat.")
+            raise DomainError(ErrorCode.BAD_STATE, "This connection already holds another chat.")
         self._chat_of[sid] = chat_id
         await self.enter_room(sid, visitor_room(chat_id))
 
     @event(ChatRequest)
     async def on_request(self, sid: str, req: ChatRequest) -> dict[str, Any]:
         if sid in self._chat_of:
-            raise ChatError("bad_state", "This connection already holds a chat.")
+            raise DomainError(ErrorCode.BAD_STATE, "This connection already holds a chat.")
         if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
             raise rate_limited("Too many chat requests; please wait a moment.")
         self._challenges.spend(sid)
@@ -137,7 +137,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(Return)
     async def on_return(self, sid: str, req: Return) -> dict[str, Any]:
         if sid in self._chat_of:
-            raise ChatError("bad_state", "This connection already holds a chat.")
+            raise DomainError(ErrorCode.BAD_STATE, "This connection already holds a chat.")
         self._throttle(sid)
         chat, resume, position = await self.handoff.return_chat(req.codename, req.lang)
         return await self._opened(sid, chat.id, resume, position)
@@ -159,7 +159,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_drop(self, sid: str, req: Drop) -> dict[str, Any]:
         codename = self._drop_codename.pop(sid, None)
         if codename is None:
-            raise ChatError("bad_state", "Ask for a codename first (drop_start).")
+            raise DomainError(ErrorCode.BAD_STATE, "Ask for a codename first (drop_start).")
         check_base64(req.sealed_key, req.body, req.reply_pk)
         lang = "de" if codename.split()[0] in codenames.wordlist("de") else "en"
         await self.handoff.leave_drop(codename, req.sealed_key, req.body, req.reply_pk, lang)
@@ -170,7 +170,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._throttle(sid)
         found = await self.handoff.store.read_drop(req.codename)
         if found is None:
-            raise ChatError("not_found", "No message under this codename (or it expired).")
+            raise DomainError(ErrorCode.NOT_FOUND,
+                              "No message under this codename (or it expired).")
         return {"ok": True, "answered": found["answered"], "answer": found["answer"]}
 
     @event(Resume)

@@ -75,15 +75,6 @@ def secret_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class StateError(Exception):
-    """A state operation was refused; ``code`` matches the error shape of :mod:`errors`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-
 class State(Protocol):
     """The relay's whole mutable state. Every method is atomic with respect to the others."""
 

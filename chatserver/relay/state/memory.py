@@ -7,6 +7,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from chatserver.errors import DomainError, ErrorCode
 from chatserver.relay.state import (
     NOT_YOURS,
     QUEUED,
@@ -16,7 +17,6 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
-    StateError,
 )
 
 
@@ -69,7 +69,7 @@ class MemoryState:
 
     async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
         if len(self._queue) >= cap:
-            raise StateError("queue_full", "The queue is full.")
+            raise DomainError(ErrorCode.QUEUE_FULL, "The queue is full.")
         self._chats[chat.id] = _ChatSlot(chat, resume_key, chat.requested_at)
         self._resume[resume_key] = chat.id
         self._queue.append(chat.id)
@@ -91,11 +91,11 @@ class MemoryState:
     async def claim(self, chat_id: str, who: Identity, max_chats: int, now: float) -> Chat:
         slot = self._chats.get(chat_id)
         if slot is None:
-            raise StateError("not_found", "No such chat.")
+            raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
         if not slot.chat.queued:
-            raise StateError("taken", "Another counsellor has taken this chat.")
+            raise DomainError(ErrorCode.TAKEN, "Another counsellor has taken this chat.")
         if self._count(who.id) >= max_chats:
-            raise StateError("limit", "You already hold the maximum number of chats.")
+            raise DomainError(ErrorCode.LIMIT, "You already hold the maximum number of chats.")
         self._queue.remove(chat_id)
         slot.chat = dataclasses.replace(
             slot.chat, counsellor_id=who.id, pseudonym=who.pseudonym, accepted_at=now
@@ -106,11 +106,12 @@ class MemoryState:
     async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
         slot = self._chats.get(chat_id)
         if slot is None:
-            raise StateError("not_found", "No such chat.")
+            raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
         if slot.chat.counsellor_id != frm:
-            raise StateError("forbidden", "This chat is not yours.")
+            raise DomainError(ErrorCode.FORBIDDEN, "This chat is not yours.")
         if self._count(to.id) >= max_chats:
-            raise StateError("limit", "That colleague already holds the maximum number of chats.")
+            raise DomainError(ErrorCode.LIMIT,
+                              "That colleague already holds the maximum number of chats.")
         slot.chat = dataclasses.replace(slot.chat, counsellor_id=to.id, pseudonym=to.pseudonym)
         # Ciphertext for the previous counsellor is useless to the next one.
         slot.buffers["v2c"].clear()
@@ -171,12 +172,12 @@ class MemoryState:
     ) -> AppendResult:
         slot = self._chats.get(chat_id)
         if slot is None:
-            raise StateError("not_found", "No such chat.")
+            raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
         last = slot.last_seq[direction]
         if env.seq <= last:
             return "dup"
         if env.seq != last + 1:
-            raise StateError("bad_seq", f"Expected sequence number {last + 1}.")
+            raise DomainError(ErrorCode.BAD_SEQ, f"Expected sequence number {last + 1}.")
         slot.last_seq[direction] = env.seq
         buf = slot.buffers[direction]
         while buf and buf[0][1] < now:
@@ -195,12 +196,12 @@ class MemoryState:
     def _held(self, chat_id: str, holder: str) -> str:
         slot = self._chats.get(chat_id)
         if slot is None:
-            raise StateError("not_found", "No such chat.")
+            raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
         held_by = slot.chat.counsellor_id
         if not held_by:
-            raise StateError("bad_state", QUEUED)
+            raise DomainError(ErrorCode.BAD_STATE, QUEUED)
         if holder and held_by != holder:
-            raise StateError("forbidden", NOT_YOURS)
+            raise DomainError(ErrorCode.FORBIDDEN, NOT_YOURS)
         return held_by
 
     async def next_seq(self, chat_id: str, direction: Direction) -> int:

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from chatserver.errors import DomainError, ErrorCode
 from chatserver.relay.state import (
     NOT_YOURS,
     QUEUED,
@@ -21,7 +22,6 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
-    StateError,
 )
 from chatserver.relay.state.resp import connect_url
 
@@ -151,13 +151,13 @@ def _str(value: Any) -> str:
 
 
 def _raise_refusal(code: str) -> None:
-    """Turn a refusal of the holder check (``_HELD``) into its StateError."""
+    """Turn a refusal of the holder check (``_HELD``) into its DomainError."""
     if code == "not_found":
-        raise StateError("not_found", "No such chat.")
+        raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
     if code == "bad_state":
-        raise StateError("bad_state", QUEUED)
+        raise DomainError(ErrorCode.BAD_STATE, QUEUED)
     if code == "forbidden":
-        raise StateError("forbidden", NOT_YOURS)
+        raise DomainError(ErrorCode.FORBIDDEN, NOT_YOURS)
 
 
 MAX_CONNECTIONS = 64
@@ -232,7 +232,7 @@ class RedisState:
                   self._safety_ttl, chat.record_id, chat.preferred],
         )
         if not position:
-            raise StateError("queue_full", "The queue is full.")
+            raise DomainError(ErrorCode.QUEUE_FULL, "The queue is full.")
         return int(position)
 
     def _chat(self, chat_id: str, h: dict[str, str]) -> Chat:
@@ -274,7 +274,7 @@ class RedisState:
     async def _chat_or_raise(self, chat_id: str) -> Chat:
         chat = await self.get_chat(chat_id)
         if chat is None:
-            raise StateError("not_found", "No such chat.")
+            raise DomainError(ErrorCode.NOT_FOUND, "No such chat.")
         return chat
 
     async def claim(self, chat_id: str, who: Identity, max_chats: int, now: float) -> Chat:
@@ -289,7 +289,7 @@ class RedisState:
             "limit": "You already hold the maximum number of chats.",
         }
         if res != "ok":
-            raise StateError(res, messages[res])
+            raise DomainError(ErrorCode(res), messages[res])
         return await self._chat_or_raise(chat_id)
 
     async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
@@ -304,7 +304,7 @@ class RedisState:
             "limit": "That colleague already holds the maximum number of chats.",
         }
         if res != "ok":
-            raise StateError(res, messages[res])
+            raise DomainError(ErrorCode(res), messages[res])
         return await self._chat_or_raise(chat_id)
 
     async def end_chat(self, chat_id: str) -> Chat | None:
@@ -394,7 +394,7 @@ class RedisState:
             res, held_by = await self._append(keys=keys, args=args)
         _raise_refusal(res)
         if res.startswith("bad_seq:"):
-            raise StateError("bad_seq", f"Expected sequence number {res[8:]}.")
+            raise DomainError(ErrorCode.BAD_SEQ, f"Expected sequence number {res[8:]}.")
         return cast(AppendResult, res), held_by
 
     async def next_seq(self, chat_id: str, direction: Direction) -> int:
