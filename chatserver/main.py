@@ -20,18 +20,19 @@ from chatserver.records.db import migrate, open_engine
 from chatserver.records.handoff import Handoff
 from chatserver.records.kdf import KDF_COSTS
 from chatserver.records.store import RecordStore, codename_salt
-from chatserver.relay.relay import COUNSELLOR_NS, VISITOR_NS, Relay
+from chatserver.relay.relay import Relay
 from chatserver.relay.state import State
 from chatserver.relay.state.memory import MemoryState
 from chatserver.relay.state.redis import RedisState
 from chatserver.sockets.counsellor import CounsellorNamespace
 from chatserver.sockets.fanout import FastRedisManager
 from chatserver.sockets.guard import engineio_guard
+from chatserver.sockets.outbound import COUNSELLOR_NS, VISITOR_NS, SocketOutbound
 from chatserver.sockets.packets import StrictPacket
 from chatserver.sockets.quietlog import QuietLog
 from chatserver.sockets.visitor import VisitorNamespace
 from chatserver.stats.counters import Recorder, StatsStore, rollup, rollup_forever
-from chatserver.web.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATE, STATS, USERS
+from chatserver.web.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATS, USERS
 from chatserver.web.metrics import setup_metrics
 from chatserver.web.middlewares import error_pages, security_headers
 from chatserver.web.routes import setup_routes
@@ -163,8 +164,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """State, relay, namespaces and the reaper: opened together, closed together."""
     config, sio = app[CONFIG], app[SIO]
     state = await open_state(config)
-    relay = Relay(config, state, sio, clock=app[CLOCK])
-    app[STATE] = state
+    relay = Relay(config, state, SocketOutbound(sio), clock=app[CLOCK])
     app[RELAY] = relay
     setup_metrics(app, relay)
     handoff = Handoff(config, relay, app[RECORDS])
@@ -194,20 +194,20 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     """Statistics: counters fed by the relay, rolled up into the database every few minutes."""
-    config, state, clock = app[CONFIG], app[STATE], app[CLOCK]
+    config, relay, clock = app[CONFIG], app[RELAY], app[CLOCK]
     store = StatsStore(app[ENGINE], ZoneInfo(config.stats_timezone))
     app[STATS] = store
     if config.demo and await demo.seed_statistics(store, clock()):
         print("DEMO statistics: twelve weeks of made-up counts", flush=True)
-    app[RELAY].subscribe(Recorder(state, clock).on_event)
+    relay.subscribe(Recorder(relay, clock).on_event)
     roller = asyncio.create_task(
-        rollup_forever(state, store, clock, config.stats_rollup_interval_s))
+        rollup_forever(relay, store, clock, config.stats_rollup_interval_s))
     yield
     roller.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await roller
     # The open hour too: the embedded state dies with this process, Redis adds up anyway.
-    await _bounded("statistics", rollup(state, store, clock() + 3600))
+    await _bounded("statistics", rollup(relay, store, clock() + 3600))
 
 
 def create_app(config: Config) -> web.Application:

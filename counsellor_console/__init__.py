@@ -19,8 +19,8 @@ from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.records.accounts import LoginRefused
 from chatserver.relay.state import Identity
-from chatserver.relay.tokens import COUNSELLOR_ROLES, issue_token, revoke_all
-from chatserver.web.appkeys import STATE, USERS
+from chatserver.vocabulary import COUNSELLOR_ROLES, STATS_ROLES
+from chatserver.web.appkeys import RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
 from counsellor_console.common import (
     CONSOLE_ASSETS,
@@ -36,7 +36,7 @@ from counsellor_console.common import (
     page,
     secure,
 )
-from counsellor_console.stats import STATS_ROLES, setup_stats_routes
+from counsellor_console.stats import setup_stats_routes
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -79,7 +79,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         form = await request.post()
         check_csrf(session, str(form.get("csrf", "")))
         await request.app[PARENT][USERS].logout(session.key)
-        await revoke_all(request.app[PARENT][STATE], session.user.id)
+        await request.app[PARENT][RELAY].tokens.revoke_all(session.user.id)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console/")
     raise response
@@ -131,9 +131,8 @@ async def socket_token(request: web.Request) -> web.Response:
             if cert.get("key") == identity_pk:
                 certificate = cert
     user = session.user
-    token = await issue_token(request.app[PARENT][STATE],
-                              Identity(user.id, user.pseudonym, user.role),
-                              config.counsellor_token_ttl_s)
+    token = await request.app[PARENT][RELAY].tokens.issue(
+        Identity(user.id, user.pseudonym, user.role), config.counsellor_token_ttl_s)
     return web.json_response({"token": token, "certificate": certificate})
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from chatserver.stats.counters import LANGS
 from chatserver.stats.report import (
     PERIODS,
     Key,
@@ -32,11 +33,10 @@ from chatserver.stats.report import (
     resolve,
     shift,
 )
+from chatserver.vocabulary import STATS_ROLES
 from chatserver.web.appkeys import CLOCK, STATS
 from counsellor_console.common import CONSOLE_CONFIG, HERE, PARENT, current_session, page
 
-STATS_ROLES = ("supervisor", "admin")
-LANGS = ("de", "en")
 EVENT_COLUMNS = ("requested", "accepted", "abandoned", "refused", "handed_off", "transferred",
                  "ended", "drop_left", "drop_answered")
 TABLES = ("totals", "shares", "daily", "entries", "languages", "wait", "duration", "profile")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.web.appkeys import STATE
+from chatserver.web.appkeys import RELAY
 from tests.support.harness import Harness
 
 
@@ -16,8 +16,8 @@ async def test_consent_yes_then_no_is_recorded_and_announced(harness: Harness) -
     assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
     assert (await anna.expect("consent")) == {
         "chat_id": visitor.chat_id, "answer": "yes", "version": "v1"}
-    chat = await harness.app[STATE].get_chat(visitor.chat_id)
+    chat = await harness.app[RELAY].get_chat(visitor.chat_id)
     assert chat is not None and chat.consent == "v1"
     assert (await visitor.call("consent", {"answer": "no", "version": "v1"}))["ok"]
-    chat = await harness.app[STATE].get_chat(visitor.chat_id)
+    chat = await harness.app[RELAY].get_chat(visitor.chat_id)
     assert chat is not None and chat.consent == ""

@@ -29,7 +29,7 @@ import pytest
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from tests.hypothesis_profiles import scaled
 from tests.support.clients import CounsellorClient, random_ct
 from tests.support.hardening import AddressedVisitor, HealthyChat, p90
@@ -69,8 +69,8 @@ async def test_flood_leaves_a_healthy_chat_within_twice_its_latency(
     node: Node, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     state = RedisState(redis_server.url)
-    hanna_token = await issue_token(state, Identity("hanna", "Hanna", "counsellor"), 600)
-    bob_token = await issue_token(state, Identity("bob", "Bob", "counsellor"), 600)
+    hanna_token = await Tokens(state).issue(Identity("hanna", "Hanna", "counsellor"), 600)
+    bob_token = await Tokens(state).issue(Identity("bob", "Bob", "counsellor"), 600)
     await state.close()
     hanna = CounsellorClient(node.url, hanna_token)
     visitor = AddressedVisitor(node.url, HEALTHY_ADDRESS)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.harness import Harness
@@ -136,7 +136,7 @@ async def test_record_survives_a_killed_server(
     node = Node(env, tmp_path / "node.log")
     node.start()
     state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
+    token = await Tokens(state).issue(Identity("anna", "Anna", "counsellor"), 600)
     await state.close()
     anna, visitor = CounsellorClient(node.url, token), VisitorClient(node.url)
     try:

@@ -23,7 +23,7 @@ import socketio
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
@@ -285,7 +285,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
 ) -> None:
     nodes, origin = topology.nodes, topology.origin
     state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
+    token = await Tokens(state).issue(Identity("anna", "Anna", "counsellor"), 600)
     await state.close()
     visitor, counsellor = Visitor(origin), Counsellor(origin, token)
     chat = Chat(visitor, counsellor)

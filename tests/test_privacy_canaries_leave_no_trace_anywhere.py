@@ -27,7 +27,7 @@ import pytest
 from chatserver import crypto
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.hardening import AddressedVisitor, RecordingProxy, loopback_peers
@@ -76,7 +76,7 @@ async def test_a_whole_visit_leaves_no_trace(
     proxy = RecordingProxy("127.0.0.1", node.port)
     await proxy.start()
     state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
+    token = await Tokens(state).issue(Identity("anna", "Anna", "counsellor"), 600)
     await state.close()
     pki = Pki()
     team_pk, _team_sk = crypto.box_keypair()

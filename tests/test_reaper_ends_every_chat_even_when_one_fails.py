@@ -8,6 +8,7 @@ from chatserver.config import load_config
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Chat
 from chatserver.relay.state.memory import MemoryState
+from chatserver.sockets.outbound import SocketOutbound
 
 
 class OneChatStuck(MemoryState):
@@ -23,8 +24,8 @@ class OneChatStuck(MemoryState):
 
 async def test_one_failing_chat_does_not_keep_the_others_alive() -> None:
     state = OneChatStuck()
-    relay = Relay(load_config({}), state, socketio.AsyncServer(async_mode="aiohttp"),
-                  clock=lambda: 1000.0)
+    sio = socketio.AsyncServer(async_mode="aiohttp")
+    relay = Relay(load_config({}), state, SocketOutbound(sio), clock=lambda: 1000.0)
     ids = []
     for _ in range(3):
         chat, _, _ = await relay.request_chat("exit", "de")

@@ -22,7 +22,7 @@ import redis
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
@@ -198,7 +198,7 @@ class Chat:
 async def token_for(url: str, name: str) -> str:
     state = RedisState(url)
     try:
-        return await issue_token(state, Identity(name, name.title(), "counsellor"), 600)
+        return await Tokens(state).issue(Identity(name, name.title(), "counsellor"), 600)
     finally:
         await state.close()
 

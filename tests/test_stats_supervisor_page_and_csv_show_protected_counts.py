@@ -33,7 +33,7 @@ from chatserver.relay.state import Identity, secret_key
 from chatserver.relay.state.redis import RedisState
 from chatserver.stats.counters import rollup, stats_daily, stats_weekly
 from chatserver.stats.report import build, resolve
-from chatserver.web.appkeys import CLOCK, ENGINE, STATE, STATS, USERS
+from chatserver.web.appkeys import CLOCK, ENGINE, RELAY, STATS, USERS
 from tests.support.clients import CounsellorClient
 from tests.support.harness import Harness
 
@@ -219,7 +219,7 @@ async def test_supervisor_sees_right_protected_numbers_on_page_and_csv(
     h, clock = stats_server
     secrets = await drive_october(h, clock)
     clock.at(LOOKING_ON)
-    assert await rollup(h.app[STATE], h.app[STATS], clock()) > 0
+    assert await rollup(h.app[RELAY], h.app[STATS], clock()) > 0
     sabine = await sign_in(h, "sabine", "supervisor")
 
     # October: 26 requests, of which 2 given up; a hand-off, a drop, the profile over weeks.
@@ -291,7 +291,7 @@ async def test_supervisor_sees_right_protected_numbers_on_page_and_csv(
     await chat(h, clock, await h.counsellor("bea", "Bea"), LOOKING_ON.replace(hour=10),
                "exit", "de", 5, 60)
     clock.at(LOOKING_ON)
-    await rollup(h.app[STATE], h.app[STATS], clock())
+    await rollup(h.app[RELAY], h.app[STATS], clock())
     status, html, _ = await get(h, sabine, "/console/stats?period=month&lang=de")
     assert "01.11.2026 bis 24.11.2026" in html
     assert {row[0]: row[1] for row in page_tables(html)["totals"][1:]}["Anfragen"] == "0"
@@ -305,7 +305,7 @@ async def assert_store_holds_no_identifier(h: Harness, secrets: list[str]) -> No
         rows = [" ".join(map(str, row)) for table in (stats_daily, stats_weekly)
                 for row in await conn.execute(sa.select(table))]
     assert rows
-    state = h.app[STATE]
+    state = h.app[RELAY].state
     pending = await state.take_stats("9999999999")
     rows += [f"{hour} {name} {n}" for hour, counts in pending.items()
              for name, n in counts.items()]
@@ -345,8 +345,8 @@ async def test_only_supervisors_and_admins_see_statistics_and_they_never_a_chat(
     with pytest.raises(ValueError):
         await h.token("sabine", role="supervisor")
     token = "s" * 43
-    await h.app[STATE].put_token(secret_key(token), Identity("sabine", "Sabine", "supervisor"),
-                                 3600)
+    await h.app[RELAY].state.put_token(secret_key(token),
+                                       Identity("sabine", "Sabine", "supervisor"), 3600)
     client = CounsellorClient(h.url, token)
     with pytest.raises(Exception):  # noqa: B017 - refused at connect, whatever the client raises
         await client.connect()
@@ -381,15 +381,16 @@ async def test_rolled_up_counts_survive_a_redis_restart_and_a_database_outage(
     await chat(h, clock, anna, october(5, 10), "exit", "de", 10, 60)
     clock.at(october(5, 11, 30))
     await chat(h, clock, anna, october(5, 11, 30), "exit", "de", 10, 60)  # the open hour
-    state, store = h.app[STATE], h.app[STATS]
+    relay, store = h.app[RELAY], h.app[STATS]
+    state = relay.state
     # The database is away: nothing is lost, the counters wait in the state.
     real = store.engine
     store.engine = create_async_engine(
         "postgresql+asyncpg://nobody@127.0.0.1:1/none")
     with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
-        await rollup(state, store, clock())
+        await rollup(relay, store, clock())
     store.engine = real
-    assert await rollup(state, store, clock()) == 1  # only the closed hour 10
+    assert await rollup(relay, store, clock()) == 1  # only the closed hour 10
     if isinstance(state, RedisState):
         await state._r.flushall()  # a Redis restart without persistence
     days = await store.daily(october(5, 0).date(), october(5, 0).date())

@@ -12,7 +12,7 @@ import pytest
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
+from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
@@ -45,7 +45,7 @@ async def test_chat_across_two_nodes_and_nothing_left_behind(
 ) -> None:
     node_a, node_b = nodes
     state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
+    token = await Tokens(state).issue(Identity("anna", "Anna", "counsellor"), 600)
     await state.close()
 
     anna = CounsellorClient(node_a.url, token)

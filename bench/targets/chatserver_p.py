@@ -20,8 +20,7 @@ from chatserver.cli import new_event_loop
 from chatserver.config import load_config
 from chatserver.main import create_app
 from chatserver.relay.state import Identity
-from chatserver.relay.tokens import issue_token
-from chatserver.web.appkeys import STATE
+from chatserver.web.appkeys import RELAY
 
 BENCH_LIMITS = {
     "msg_rate_per_s": 1e6, "msg_burst": 1_000_000, "chat_requests_per_min": 1e7,
@@ -39,7 +38,7 @@ def make_app(port: int, db_dir: str, redis_url: str = "") -> web.Application:
     async def token(request: web.Request) -> web.Response:
         name = request.query.get("name", "bench-" + secrets.token_hex(4))
         ident = Identity(name, name, "counsellor")
-        return web.json_response({"token": await issue_token(app[STATE], ident, 3600)})
+        return web.json_response({"token": await app[RELAY].tokens.issue(ident, 3600)})
 
     app.router.add_post("/bench/token", token)
     return app

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.records.schema import canned, sessions, user_keys, users
+from chatserver.vocabulary import Role
 
-ROLES = ("counsellor", "supervisor", "admin")
+ROLES = tuple(role.value for role in Role)
 ISSUER = "Erstkontakt"
 LOCK_AFTER = 5
 SESSION_IDLE_S = 30 * 60

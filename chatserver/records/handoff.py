@@ -12,7 +12,8 @@ from typing import Any
 from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, not_found
 from chatserver.records.store import RecordStore
-from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.relay.events import ChatHandedOff, DropAnswered, DropLeft
+from chatserver.relay.relay import Relay
 from chatserver.relay.state import Chat, Identity
 
 
@@ -39,10 +40,8 @@ class Handoff:
         except Exception:
             raise DomainError(ErrorCode.UNAVAILABLE,
                               "The record could not be saved; try again.") from None
-        await self.relay.sio.emit("codename", {"codename": codename},
-                                  room=visitor_room(chat.id), namespace=VISITOR_NS)
-        await self.relay.notify("handed_off", entry=chat.entry, lang=chat.lang,
-                                at=self.relay.clock())
+        await self.relay.send_codename(chat.id, codename)
+        await self.relay.notify(ChatHandedOff(chat.entry, chat.lang, self.relay.clock()))
         return record_id
 
     async def return_chat(self, codename: str, lang: str) -> tuple[Chat, str, int]:
@@ -79,11 +78,11 @@ class Handoff:
     async def leave_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
                          lang: str) -> None:
         await self.store.create_drop(codename, sealed_key, body, reply_pk, self.relay.clock())
-        await self.relay.notify("drop_left", entry="drop", lang=lang, at=self.relay.clock())
+        await self.relay.notify(DropLeft(lang, self.relay.clock()))
 
     async def answer_drop(self, drop_id: str, answer: str) -> None:
         await self.store.answer_drop(drop_id, answer, self.relay.clock())
-        await self.relay.notify("drop_answered", entry="drop", lang="", at=self.relay.clock())
+        await self.relay.notify(DropAnswered(self.relay.clock()))
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
         return await self.store.open_drop(drop_id)

@@ -12,14 +12,24 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
-import socketio
-
 from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, forbidden, not_found
+from chatserver.relay.events import (
+    ChatAbandoned,
+    ChatAccepted,
+    ChatEnded,
+    ChatRefused,
+    ChatRequested,
+    ChatTransferred,
+    EnvelopeRelayed,
+    LifecycleEvent,
+    Listener,
+)
+from chatserver.relay.outbound import Outbound, ToCounsellor, ToVisitor
 from chatserver.relay.state import (
     Chat,
     Direction,
@@ -28,15 +38,10 @@ from chatserver.relay.state import (
     State,
     secret_key,
 )
+from chatserver.relay.tokens import Tokens
 
 log = logging.getLogger(__name__)
 
-VISITOR_NS = "/visitor"
-COUNSELLOR_NS = "/counsellor"
-ALL_COUNSELLORS = "all"
-
-# Observers get (event, fields) with aggregate-safe fields only: no ids, no content.
-Listener = Callable[[str, dict[str, Any]], Awaitable[None]]
 T = TypeVar("T")
 
 
@@ -63,14 +68,6 @@ class Turns:
                 del self._locks[key]
 
 
-def visitor_room(chat_id: str) -> str:
-    return "chat:" + chat_id
-
-
-def counsellor_room(counsellor_id: str) -> str:
-    return "c:" + counsellor_id
-
-
 class Relay:
     """Everything that happens to a chat, for both namespaces and every node."""
 
@@ -78,15 +75,16 @@ class Relay:
         self,
         config: Config,
         state: State,
-        sio: socketio.AsyncServer,
+        outbound: Outbound,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.state = state
-        self.sio = sio
+        self.out = outbound
         self.clock = clock
         self._listeners: list[Listener] = []
         self._turns = Turns()
+        self.tokens = Tokens(state)
 
     def turn(self, chat_id: str, direction: Direction) -> AbstractAsyncContextManager[None]:
         """Hold this while handling one send, from its arrival to its relay.
@@ -103,18 +101,54 @@ class Relay:
         """Call ``listener`` on lifecycle events (statistics, metrics)."""
         self._listeners.append(listener)
 
-    async def _notify(self, name: str, **fields: Any) -> None:
+    async def notify(self, event: LifecycleEvent) -> None:
+        """Tell listeners of ``event`` (the relay's own, and hand-off and drops)."""
         for listener in self._listeners:
             try:
-                await listener(name, fields)
+                await listener(event)
             except Exception as exc:  # a statistics hiccup must never break a chat
-                log.error("listener failed on %s: %s", name, type(exc).__name__)
+                log.error("listener failed on %s: %s", type(event).__name__,
+                          type(exc).__name__)
+
+    # -- queries the edges need ---------------------------------------------------------
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        """The chat, or None once it ended."""
+        return await self.state.get_chat(chat_id)
+
+    async def next_seq(self, chat_id: str, direction: Direction) -> int:
+        """The next ``seq`` the relay expects from the sender of ``direction``."""
+        return await self.state.next_seq(chat_id, direction)
+
+    async def has_chats(self, counsellor_id: str) -> bool:
+        """True while the counsellor holds an accepted chat."""
+        return bool(await self.state.chats_of(counsellor_id))
+
+    async def on_duty_count(self) -> int:
+        """How many counsellors are on duty (whole installation)."""
+        return len(await self.state.roster())
+
+    async def counts(self) -> dict[str, int]:
+        """Queue length, counsellors on duty and active chats, for the whole installation."""
+        queued = len(await self.state.queued())
+        on_duty = len(await self.state.roster())
+        # Every chat has an activity time, so "idle for more than -inf seconds" lists them all.
+        every_chat = len(await self.state.idle_expired(self.clock(), -math.inf))
+        return {"queue": queued, "on_duty": on_duty, "active": max(0, every_chat - queued)}
+
+    async def add_counts(self, hour: str, counts: dict[str, int]) -> None:
+        """Add to the statistics counters of one UTC hour (shared by every node)."""
+        await self.state.incr_stats(hour, counts)
+
+    async def take_counts(self, before_hour: str) -> dict[str, dict[str, int]]:
+        """Take out the statistics counters of every hour before ``before_hour``."""
+        return await self.state.take_stats(before_hour)
+
+    async def send_codename(self, chat_id: str, codename: str) -> None:
+        """Give the visitor of ``chat_id`` the codename of their new record."""
+        await self.out.to_chat(chat_id, ToVisitor.CODENAME, {"codename": codename})
 
     # -- visitor side -----------------------------------------------------------------
-
-    async def notify(self, name: str, **fields: Any) -> None:
-        """Tell listeners of an event that happens outside the relay (hand-off, drops)."""
-        await self._notify(name, **fields)
 
     async def request_chat(self, entry: str, lang: str, record_id: str = "",
                            preferred: str = "") -> tuple[Chat, str, int]:
@@ -126,9 +160,9 @@ class Relay:
         try:
             position = await self.state.create_chat(chat, secret_key(resume), self.config.queue_cap)
         except Exception:
-            await self._notify("refused", entry=entry, lang=lang)
+            await self.notify(ChatRefused(entry, lang))
             raise
-        await self._notify("requested", entry=entry, lang=lang, at=now)
+        await self.notify(ChatRequested(entry, lang, now))
         # A new chat queues last: no one else's place moves, so only counsellors hear of it.
         await self.broadcast_queue(visitors=False)
         return chat, resume, position
@@ -155,21 +189,20 @@ class Relay:
     async def visitor_present(self, chat: Chat, present: bool) -> None:
         await self.state.set_visitor_present(chat.id, present, self.clock())
         if chat.counsellor_id:
-            await self._to_counsellor(
-                chat.counsellor_id, "presence", {"chat_id": chat.id, "present": present}
-            )
+            await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.PRESENCE,
+                                         {"chat_id": chat.id, "present": present})
 
     async def replay(self, chat: Chat, direction: Direction, to_sid: str) -> None:
         """Re-send every buffered envelope of ``direction`` to one reconnected socket."""
         now = self.clock()
         if direction == "c2v":
             for env in await self.state.pending(chat.id, direction, now):
-                await self.sio.emit("msg", {"seq": env.seq, "ct": env.ct}, to=to_sid,
-                                    namespace=VISITOR_NS)
+                await self.out.to_visitor_socket(to_sid, ToVisitor.MSG,
+                                                 {"seq": env.seq, "ct": env.ct})
         else:
             for env in await self.state.pending(chat.id, direction, now):
-                await self.sio.emit("msg", {"chat_id": chat.id, "seq": env.seq, "ct": env.ct},
-                                    to=to_sid, namespace=COUNSELLOR_NS)
+                await self.out.to_counsellor_socket(
+                    to_sid, ToCounsellor.MSG, {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
 
     async def _active(self, chat_id: str) -> Chat:
         chat = await self.state.get_chat(chat_id)
@@ -187,22 +220,22 @@ class Relay:
             chat_id, "v2c", env, self.clock(), self.config.envelope_ttl_s, "")
         if result == "dup":
             return False
-        await self._notify("relayed", direction="v2c")
-        await self._to_counsellor(counsellor_id, "msg",
-                                  {"chat_id": chat_id, "seq": env.seq, "ct": env.ct})
+        await self.notify(EnvelopeRelayed("v2c"))
+        await self.out.to_counsellor(counsellor_id, ToCounsellor.MSG,
+                                     {"chat_id": chat_id, "seq": env.seq, "ct": env.ct})
         return True
 
     async def visitor_ack(self, chat_id: str, upto: int) -> None:
         counsellor_id = await self.state.ack_held(chat_id, "c2v", upto, "")
-        await self._to_counsellor(counsellor_id, "delivered",
-                                  {"chat_id": chat_id, "upto": upto})
+        await self.out.to_counsellor(counsellor_id, ToCounsellor.DELIVERED,
+                                     {"chat_id": chat_id, "upto": upto})
 
     async def visitor_consent(self, chat_id: str, answer: str, version: str) -> None:
         """Remember the visitor's consent answer; without a yes no record can be created."""
         chat = await self._active(chat_id)
         await self.state.set_consent(chat.id, version if answer == "yes" else "")
-        await self._to_counsellor(chat.counsellor_id, "consent",
-                                  {"chat_id": chat.id, "answer": answer, "version": version})
+        await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.CONSENT,
+                                     {"chat_id": chat.id, "answer": answer, "version": version})
 
     # -- counsellor side --------------------------------------------------------------
 
@@ -272,10 +305,8 @@ class Relay:
                 raise DomainError(ErrorCode.RESERVED,
                                   "This returning visitor waits for their counsellor.")
         chat = await self.state.claim(chat_id, who, self.config.max_chats_per_counsellor, now)
-        await self.sio.emit("accepted", {"pseudonym": who.pseudonym},
-                            room=visitor_room(chat.id), namespace=VISITOR_NS)
-        await self._notify("accepted", entry=chat.entry, lang=chat.lang,
-                           wait_s=now - chat.requested_at, at=now)
+        await self.out.to_chat(chat.id, ToVisitor.ACCEPTED, {"pseudonym": who.pseudonym})
+        await self.notify(ChatAccepted(chat.entry, chat.lang, now - chat.requested_at, now))
         await self.broadcast_queue()
         await self.broadcast_roster()
         return self.chat_view(chat, await self.state.next_seq(chat.id, "c2v"))
@@ -285,15 +316,13 @@ class Relay:
             chat_id, "c2v", env, self.clock(), self.config.envelope_ttl_s, who.id)
         if result == "dup":
             return False
-        await self._notify("relayed", direction="c2v")
-        await self.sio.emit("msg", {"seq": env.seq, "ct": env.ct},
-                            room=visitor_room(chat_id), namespace=VISITOR_NS)
+        await self.notify(EnvelopeRelayed("c2v"))
+        await self.out.to_chat(chat_id, ToVisitor.MSG, {"seq": env.seq, "ct": env.ct})
         return True
 
     async def counsellor_ack(self, who: Identity, chat_id: str, upto: int) -> None:
         await self.state.ack_held(chat_id, "v2c", upto, who.id)
-        await self.sio.emit("delivered", {"upto": upto},
-                            room=visitor_room(chat_id), namespace=VISITOR_NS)
+        await self.out.to_chat(chat_id, ToVisitor.DELIVERED, {"upto": upto})
 
     async def transfer(self, who: Identity, chat_id: str, to: str, note: str) -> None:
         if to == who.id:
@@ -306,15 +335,14 @@ class Relay:
             chat_id, who.id, Identity(target.id, target.pseudonym, "counsellor"),
             self.config.max_chats_per_counsellor,
         )
-        await self._to_counsellor(who.id, "unassigned", {"chat_id": chat.id})
-        await self._to_counsellor(target.id, "assigned", {
+        await self.out.to_counsellor(who.id, ToCounsellor.UNASSIGNED, {"chat_id": chat.id})
+        await self.out.to_counsellor(target.id, ToCounsellor.ASSIGNED, {
             "chat": self.chat_view(chat, await self.state.next_seq(chat.id, "c2v")),
             "from": who.pseudonym,
             "note": note,
         })
-        await self.sio.emit("transferred", {"pseudonym": target.pseudonym},
-                            room=visitor_room(chat.id), namespace=VISITOR_NS)
-        await self._notify("transferred", entry=chat.entry, lang=chat.lang)
+        await self.out.to_chat(chat.id, ToVisitor.TRANSFERRED, {"pseudonym": target.pseudonym})
+        await self.notify(ChatTransferred(chat.entry, chat.lang))
         await self.broadcast_roster()
 
     async def counsellor_end(self, who: Identity, chat_id: str) -> None:
@@ -329,46 +357,38 @@ class Relay:
         if chat is None:
             return False
         now = self.clock()
-        await self.sio.emit("ended", {"reason": reason}, room=visitor_room(chat.id),
-                            namespace=VISITOR_NS)
-        await self.sio.close_room(visitor_room(chat.id), namespace=VISITOR_NS)
+        await self.out.to_chat(chat.id, ToVisitor.ENDED, {"reason": reason})
+        await self.out.close_chat(chat.id)
         if chat.queued:
-            await self._notify("abandoned", entry=chat.entry, lang=chat.lang,
-                               wait_s=now - chat.requested_at, at=now)
+            await self.notify(ChatAbandoned(chat.entry, chat.lang, now - chat.requested_at, now))
             await self.broadcast_queue()
         else:
-            await self._to_counsellor(chat.counsellor_id, "ended",
-                                      {"chat_id": chat.id, "reason": reason})
-            await self._notify("ended", entry=chat.entry, lang=chat.lang, reason=reason,
-                               duration_s=now - chat.accepted_at, at=now)
+            await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.ENDED,
+                                         {"chat_id": chat.id, "reason": reason})
+            await self.notify(ChatEnded(chat.entry, chat.lang, reason,
+                                        now - chat.accepted_at, now))
             await self.broadcast_roster()
         return True
-
-    async def _to_counsellor(self, counsellor_id: str, event: str, data: dict[str, Any]) -> None:
-        await self.sio.emit(event, data, room=counsellor_room(counsellor_id),
-                            namespace=COUNSELLOR_NS)
 
     async def broadcast_queue(self, visitors: bool = True) -> None:
         """The queue to every counsellor and, with ``visitors``, each waiting visitor's place."""
         queued = await self.state.queued()
-        await self.sio.emit("queue", {"items": [self.chat_view(c) for c in queued]},
-                            room=ALL_COUNSELLORS, namespace=COUNSELLOR_NS)
+        await self.out.to_counsellors(ToCounsellor.QUEUE,
+                                      {"items": [self.chat_view(c) for c in queued]})
         if not queued or not visitors:
             return
         on_duty = max(1, len(await self.state.roster()))
         per = self.config.wait_estimate_per_position_s
         for position, chat in enumerate(queued, start=1):
-            await self.sio.emit(
-                "queue",
+            await self.out.to_chat(
+                chat.id, ToVisitor.QUEUE,
                 {"position": position, "estimate_s": math.ceil(position * per / on_duty)},
-                room=visitor_room(chat.id), namespace=VISITOR_NS,
             )
 
     async def broadcast_roster(self) -> None:
         roster = await self.state.roster()
         items = [{"id": d.id, "pseudonym": d.pseudonym, "chats": d.chats} for d in roster]
-        await self.sio.emit("roster", {"items": items}, room=ALL_COUNSELLORS,
-                            namespace=COUNSELLOR_NS)
+        await self.out.to_counsellors(ToCounsellor.ROSTER, {"items": items})
 
     async def reap(self) -> int:
         """End chats whose visitor left past the grace period or that went idle."""

@@ -15,10 +15,10 @@ import socketio
 from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, forbidden, rate_limited
 from chatserver.records.handoff import Handoff
-from chatserver.relay.relay import ALL_COUNSELLORS, COUNSELLOR_NS, Relay, counsellor_room
+from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope, Identity
-from chatserver.relay.tokens import COUNSELLOR_ROLES, resolve_token
 from chatserver.sockets.edge import event
+from chatserver.sockets.outbound import ALL_COUNSELLORS, COUNSELLOR_NS, counsellor_room
 from chatserver.sockets.ratelimit import RateLimiter
 from chatserver.sockets.schemas import (
     BoxKey,
@@ -40,6 +40,7 @@ from chatserver.sockets.schemas import (
     check_ciphertext,
 )
 from chatserver.sockets.strikes import Strikes
+from chatserver.vocabulary import COUNSELLOR_ROLES
 
 RECHECK_S = 5.0
 
@@ -59,7 +60,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        who = await resolve_token(self.relay.state, token)
+        who = await self.relay.tokens.resolve(token)
         if who is None or who.role not in COUNSELLOR_ROLES:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._sessions[sid] = (who, str(token), time.monotonic())
@@ -77,7 +78,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise forbidden("Not signed in.")
         who, token, checked = session
         if time.monotonic() - checked > RECHECK_S:
-            if await resolve_token(self.relay.state, token) is None:
+            if await self.relay.tokens.resolve(token) is None:
                 self._sessions.pop(sid, None)
                 await self.disconnect(sid)
                 raise forbidden("Your session has ended; please sign in again.")
@@ -96,7 +97,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(Duty)
     async def on_duty(self, sid: str, req: Duty) -> dict[str, Any]:
         who = await self._who(sid)
-        if not req.on and await self.relay.state.chats_of(who.id):
+        if not req.on and await self.relay.has_chats(who.id):
             raise DomainError(ErrorCode.BAD_STATE,
                               "End or transfer your chats before going off duty.")
         await self.relay.set_duty(who, req.on)

@@ -11,6 +11,7 @@ import msgspec
 import socketio
 
 from chatserver.errors import INTERNAL, DomainError
+from chatserver.relay.events import EventRefused
 from chatserver.sockets.schemas import parse
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,16 @@ def event(
                 payload = parse(schema, args)
                 return await fn(self, sid, payload)
             except DomainError as exc:
-                answer = exc.as_payload()
+                error = exc
             except Exception as exc:
                 log.error("event %s failed: %s", fn.__name__, type(exc).__name__)
-                answer = INTERNAL.as_payload()
-            await self.relay.notify("event_refused", code=answer["error"])
+                error = INTERNAL
+            answer = error.as_payload()
+            await self.relay.notify(EventRefused(error.code))
             # The sender is connected to this very process: going through the Redis queue
             # would put every refusal of a flood in line before the other chats' messages.
             await self.emit("failed", answer, to=sid, ignore_queue=True)
-            if self.strikes.hit(sid, answer["error"]):
+            if self.strikes.hit(sid, error.code):
                 await self.disconnect(sid)
             return answer
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from chatserver.errors import invalid
+from chatserver.vocabulary import Lang
 
+# A new chat names why it is opened; ``return`` comes only through a codename.
 Entry = Literal["exit", "relative", "professional"]
-Lang = Literal["de", "en"]
 ChatId = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
@@ -31,7 +32,7 @@ class Empty(_Strict):
 
 class ChatRequest(_Strict):
     entry: Entry
-    lang: Lang = "de"
+    lang: Lang = Lang.DE
 
 
 class Resume(_Strict):
@@ -135,7 +136,7 @@ class KeyringGrant(_Strict):
 
 class Return(_Strict):
     codename: Codename
-    lang: Lang = "de"
+    lang: Lang = Lang.DE
 
 
 class CodenameOnly(_Strict):
@@ -143,7 +144,7 @@ class CodenameOnly(_Strict):
 
 
 class DropStart(_Strict):
-    lang: Lang = "de"
+    lang: Lang = Lang.DE
 
 
 class Drop(_Strict):

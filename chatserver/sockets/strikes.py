@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+from chatserver.errors import ErrorCode
+
 # A connection refused ``CHATSERVER_STRIKE_LIMIT`` times within the window is closed: a flood
 # then costs the sender a reconnect, which is limited per address, instead of only an answer.
 STRIKE_WINDOW_S = 10.0
 # Our own faults are not the client's doing.
-NOT_STRIKES = frozenset({"internal", "unavailable"})
+NOT_STRIKES = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
 
 
 class Strikes:
@@ -19,7 +21,7 @@ class Strikes:
         self._window = window_s
         self._count: dict[str, tuple[int, float]] = {}
 
-    def hit(self, sid: str, code: str) -> bool:
+    def hit(self, sid: str, code: ErrorCode) -> bool:
         """Count one refusal with error ``code``; True once the connection should be closed."""
         if code in NOT_STRIKES:
             return False

@@ -14,10 +14,11 @@ from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, rate_limited
 from chatserver.records import codenames
 from chatserver.records.handoff import Handoff
-from chatserver.relay.relay import VISITOR_NS, Relay, visitor_room
+from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope
 from chatserver.sockets.challenge import Answer, Challenges
 from chatserver.sockets.edge import event
+from chatserver.sockets.outbound import VISITOR_NS, visitor_room
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.sockets.schemas import (
     ChatRequest,
@@ -87,7 +88,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         chat_id = self._chat_of.pop(sid, None)
         if chat_id is None:
             return
-        chat = await self.relay.state.get_chat(chat_id)
+        chat = await self.relay.get_chat(chat_id)
         if chat is not None:
             await self.relay.visitor_present(chat, False)
 
@@ -187,7 +188,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "ok": True,
             "chat_id": chat.id,
             "status": "queued" if chat.queued else "active",
-            "next_seq": await self.relay.state.next_seq(chat.id, "v2c"),
+            "next_seq": await self.relay.next_seq(chat.id, "v2c"),
             "pseudonym": chat.pseudonym,
             "position": position,
             "estimate_s": await self.relay.estimate(position) if position else 0,

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,13 +26,25 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.records.schema import stats_daily, stats_weekly
-from chatserver.relay.state import State
+from chatserver.relay.events import (
+    ChatAbandoned,
+    ChatAccepted,
+    ChatEnded,
+    ChatHandedOff,
+    ChatRefused,
+    ChatRequested,
+    ChatTransferred,
+    DropAnswered,
+    DropLeft,
+    LifecycleEvent,
+)
+from chatserver.vocabulary import Entry, Lang
 
 log = logging.getLogger(__name__)
 
 # Counter names are built only from these fixed sets, so no client-made text is ever stored.
-ENTRIES = ("exit", "relative", "professional", "return")
-LANGS = ("de", "en")
+ENTRIES = tuple(entry.value for entry in Entry)
+LANGS = tuple(lang.value for lang in Lang)
 # Upper bounds in seconds, with the label each bucket is stored under.
 WAIT_BUCKETS = ((60, "0-1"), (120, "1-2"), (300, "2-5"), (600, "5-10"), (1200, "10-20"),
                 (math.inf, "20+"))
@@ -45,6 +57,19 @@ DROP_EVENTS = ("drop_left", "drop_answered")
 # Events whose hour-of-week profile is kept (summed over entry type and language).
 WEEKLY_EVENTS = ("requested", "accepted", "abandoned")
 ROLLUP_INTERVAL_S = 300.0
+# The stored name of each counted event.
+EVENT_NAMES: dict[type, str] = {
+    ChatRequested: "requested", ChatAccepted: "accepted", ChatAbandoned: "abandoned",
+    ChatEnded: "ended", ChatRefused: "refused", ChatHandedOff: "handed_off",
+    ChatTransferred: "transferred", DropLeft: "drop_left", DropAnswered: "drop_answered",
+}
+
+
+class Counters(Protocol):
+    """Where hourly counters wait until they are rolled up: the relay's shared state."""
+
+    async def add_counts(self, hour: str, counts: dict[str, int]) -> None: ...
+    async def take_counts(self, before_hour: str) -> dict[str, dict[str, int]]: ...
 
 
 def bucket(seconds: float, buckets: tuple[tuple[float, str], ...]) -> str:
@@ -55,21 +80,30 @@ def bucket(seconds: float, buckets: tuple[tuple[float, str], ...]) -> str:
     return buckets[-1][1]
 
 
-def metric(event: str, fields: dict[str, Any]) -> str | None:
+def metric(event: LifecycleEvent) -> str | None:
     """The counter an event adds to, or None for events statistics do not count."""
-    if event in DROP_EVENTS:
-        lang = fields.get("lang")
-        return f"{event}|drop|{lang if lang in LANGS else '-'}"
-    if event not in CHAT_EVENTS:
-        return None
-    entry = fields.get("entry")
-    lang = fields.get("lang")
-    name = f"{event}|{entry if entry in ENTRIES else 'other'}|{lang if lang in LANGS else '-'}"
-    if event in ("accepted", "abandoned"):
-        name += "|" + bucket(max(0.0, float(fields.get("wait_s", 0.0))), WAIT_BUCKETS)
-    elif event == "ended":
-        name += "|" + bucket(max(0.0, float(fields.get("duration_s", 0.0))), DURATION_BUCKETS)
-    return name
+    match event:
+        case DropLeft(lang=lang):
+            return f"drop_left|drop|{lang if lang in LANGS else '-'}"
+        case DropAnswered():
+            return "drop_answered|drop|-"
+        case ChatAccepted(wait_s=wait) | ChatAbandoned(wait_s=wait):
+            suffix = "|" + bucket(max(0.0, wait), WAIT_BUCKETS)
+        case ChatEnded(duration_s=duration):
+            suffix = "|" + bucket(max(0.0, duration), DURATION_BUCKETS)
+        case ChatRequested() | ChatRefused() | ChatTransferred() | ChatHandedOff():
+            suffix = ""
+        case _:
+            return None
+    entry = event.entry if event.entry in ENTRIES else "other"
+    lang = event.lang if event.lang in LANGS else "-"
+    return f"{EVENT_NAMES[type(event)]}|{entry}|{lang}{suffix}"
+
+
+def event_time(event: LifecycleEvent) -> float | None:
+    """When ``event`` happened, for events that say so."""
+    at = getattr(event, "at", None)
+    return float(at) if isinstance(at, int | float) else None
 
 
 def hour_stamp(at: float) -> str:
@@ -78,19 +112,19 @@ def hour_stamp(at: float) -> str:
 
 
 class Recorder:
-    """A relay listener that turns lifecycle events into hourly counters in the state."""
+    """A relay listener that turns lifecycle events into hourly counters in the shared state."""
 
-    def __init__(self, state: State, clock: Callable[[], float]) -> None:
-        self.state = state
+    def __init__(self, counters: Counters, clock: Callable[[], float]) -> None:
+        self.counters = counters
         self.clock = clock
 
-    async def on_event(self, name: str, fields: dict[str, Any]) -> None:
-        counter = metric(name, fields)
+    async def on_event(self, event: LifecycleEvent) -> None:
+        counter = metric(event)
         if counter is None:
             return
-        at = fields.get("at")
-        when = float(at) if isinstance(at, int | float) else self.clock()
-        await self.state.incr_stats(hour_stamp(when), {counter: 1})
+        when = event_time(event)
+        await self.counters.add_counts(hour_stamp(self.clock() if when is None else when),
+                                       {counter: 1})
 
 
 @dataclass(frozen=True)
@@ -170,30 +204,30 @@ class StatsStore:
         return out
 
 
-async def rollup(state: State, store: StatsStore, before: float) -> int:
+async def rollup(counters: Counters, store: StatsStore, before: float) -> int:
     """Move every hour that ended before ``before`` from the state into the database.
 
     Taking from the state is atomic, so two nodes never add the same hour twice; if the
     database refuses, the counters go back into the state for the next attempt. Returns the
     number of hours moved.
     """
-    hours = await state.take_stats(hour_stamp(before))
+    hours = await counters.take_counts(hour_stamp(before))
     if not hours:
         return 0
     try:
         await store.add(hours)
     except Exception:
         for stamp, counts in hours.items():
-            await state.incr_stats(stamp, counts)
+            await counters.add_counts(stamp, counts)
         raise
     return len(hours)
 
 
-async def rollup_forever(state: State, store: StatsStore, clock: Callable[[], float],
+async def rollup_forever(counters: Counters, store: StatsStore, clock: Callable[[], float],
                          interval: float = ROLLUP_INTERVAL_S) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await rollup(state, store, clock())
+            await rollup(counters, store, clock())
         except Exception as exc:  # the database may be briefly away; the state keeps them
             log.warning("statistics roll-up failed: %s", type(exc).__name__)

@@ -12,11 +12,9 @@ from chatserver.config import Config
 from chatserver.records.accounts import Users
 from chatserver.records.store import RecordStore
 from chatserver.relay.relay import Relay
-from chatserver.relay.state import State
 from chatserver.stats.counters import StatsStore
 
 CONFIG = web.AppKey("config", Config)
-STATE = web.AppKey("state", State)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 RELAY = web.AppKey("relay", Relay)
 RECORDS = web.AppKey("records", RecordStore)

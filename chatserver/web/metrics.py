@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import math
 from collections import Counter
 from typing import Any
 
@@ -18,22 +17,19 @@ import socketio
 from aiohttp import web
 
 from chatserver.config import Config
-from chatserver.relay.relay import COUNSELLOR_NS, VISITOR_NS, Relay
-from chatserver.web.appkeys import RELAY
+from chatserver.errors import ErrorCode
+from chatserver.relay.events import EnvelopeRelayed, EventRefused, LifecycleEvent
+from chatserver.relay.relay import Relay
+from chatserver.sockets.outbound import COUNSELLOR_NS, VISITOR_NS
+from chatserver.stats.counters import EVENT_NAMES
+from chatserver.vocabulary import DIRECTIONS
+from chatserver.web.appkeys import RELAY, SIO
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Label values come only from these fixed sets, so no client-made text can become a label.
-CHAT_EVENTS = (
-    "requested", "refused", "accepted", "transferred", "ended", "abandoned", "handed_off",
-    "drop_left", "drop_answered",
-)
-DIRECTIONS = ("v2c", "c2v")
-ERROR_CODES = (
-    "invalid", "not_found", "forbidden", "rate_limited", "queue_full", "taken", "limit",
-    "bad_seq", "bad_state", "reserved", "conflict", "challenge", "no_consent", "unavailable",
-    "internal", "other",
-)
+CHAT_EVENTS = tuple(EVENT_NAMES.values())
+ERROR_CODES = (*(code.value for code in ErrorCode), "other")
 # Headers a reverse proxy adds: a request carrying one did not come straight from loopback.
 PROXY_HEADERS = ("X-Real-IP", "X-Forwarded-For", "Forwarded")
 
@@ -46,17 +42,17 @@ class Metrics:
         self.relayed: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
 
-    async def on_event(self, name: str, fields: dict[str, Any]) -> None:
+    async def on_event(self, event: LifecycleEvent) -> None:
         """Count one relay event (subscribed with :meth:`Relay.subscribe`)."""
-        if name == "relayed":
-            direction = fields.get("direction")
-            if direction in DIRECTIONS:
+        match event:
+            case EnvelopeRelayed(direction=direction) if direction in DIRECTIONS:
                 self.relayed[direction] += 1
-        elif name == "event_refused":
-            code = fields.get("code")
-            self.refused[code if code in ERROR_CODES else "other"] += 1
-        elif name in CHAT_EVENTS:
-            self.chat_events[name] += 1
+            case EventRefused(code=code):
+                self.refused[code if code in ERROR_CODES else "other"] += 1
+            case _:
+                name = EVENT_NAMES.get(type(event))
+                if name is not None:
+                    self.chat_events[name] += 1
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -93,15 +89,6 @@ def _connected(sio: socketio.AsyncServer, namespace: str) -> int:
     return sum(1 for _ in sio.manager.get_participants(namespace, None))
 
 
-async def _shared_gauges(relay: Relay) -> dict[str, int]:
-    state = relay.state
-    queued = len(await state.queued())
-    on_duty = len(await state.roster())
-    # Every chat has an activity time, so "idle for more than -inf seconds" lists them all.
-    every_chat = len(await state.idle_expired(relay.clock(), -math.inf))
-    return {"queue": queued, "on_duty": on_duty, "active": max(0, every_chat - queued)}
-
-
 def _family(lines: list[str], name: str, kind: str, help_text: str,
             samples: list[tuple[str, int]]) -> None:
     lines.append(f"# HELP {name} {help_text}")
@@ -110,17 +97,17 @@ def _family(lines: list[str], name: str, kind: str, help_text: str,
         lines.append(f"{name}{labels} {value}")
 
 
-async def render(metrics: Metrics, relay: Relay) -> str:
+async def render(metrics: Metrics, relay: Relay, sio: socketio.AsyncServer) -> str:
     """The exposition text of this node's metrics."""
     lines: list[str] = []
     _family(lines, "erstkontakt_connected_visitors", "gauge",
             "Visitor sockets connected to this node.",
-            [("", _connected(relay.sio, VISITOR_NS))])
+            [("", _connected(sio, VISITOR_NS))])
     _family(lines, "erstkontakt_connected_counsellors", "gauge",
             "Counsellor sockets connected to this node.",
-            [("", _connected(relay.sio, COUNSELLOR_NS))])
+            [("", _connected(sio, COUNSELLOR_NS))])
     try:
-        shared: dict[str, int] | None = await _shared_gauges(relay)
+        shared: dict[str, int] | None = await relay.counts()
     except Exception:  # state away: say so instead of failing the scrape
         shared = None
     _family(lines, "erstkontakt_state_up", "gauge",
@@ -152,5 +139,5 @@ async def metrics_view(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     if not allowed(relay.config, request.remote, request.headers):
         raise web.HTTPForbidden(text="Metrics are served to loopback or with the token only.")
-    text = await render(request.app[METRICS], relay)
+    text = await render(request.app[METRICS], relay, request.app[SIO])
     return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})

@@ -14,7 +14,7 @@ async def healthz(request: web.Request) -> web.Response:
     """Liveness and readiness: 200 when state answers, 503 otherwise (no details)."""
     relay = request.app[RELAY]
     try:
-        await relay.state.roster()
+        await relay.on_duty_count()
     except Exception:
         return web.json_response({"status": "unavailable"}, status=503)
     return web.json_response({"status": "ok"})
@@ -23,9 +23,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def availability(request: web.Request) -> web.Response:
     """Whether anyone is on duty now, and the office hours to show when not."""
     config = request.app[CONFIG]
-    roster = await request.app[RELAY].state.roster()
+    on_duty = await request.app[RELAY].on_duty_count()
     return web.json_response({
-        "available": bool(roster),
+        "available": on_duty > 0,
         "office_hours": {"de": config.office_hours_de, "en": config.office_hours_en},
     })
 

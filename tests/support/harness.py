@@ -9,8 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from chatserver.relay.state import Identity
-from chatserver.relay.tokens import issue_token
-from chatserver.web.appkeys import STATE
+from chatserver.web.appkeys import RELAY
 from tests.support.clients import CounsellorClient, VisitorClient
 
 
@@ -24,7 +23,7 @@ class Harness:
 
     async def token(self, name: str = "", role: str = "counsellor", pseudonym: str = "") -> str:
         ident = Identity(name or "u" + secrets.token_hex(4), pseudonym or "Beraterin", role)
-        return await issue_token(self.app[STATE], ident, 3600)
+        return await self.app[RELAY].tokens.issue(ident, 3600)
 
     async def counsellor(self, name: str = "", pseudonym: str = "Anna",
                          on_duty: bool = True, **kwargs: Any) -> CounsellorClient:
