@@ -1,4 +1,5 @@
-# Erstkontakt: `make run` starts the service on the embedded default, `make test` runs the suite.
+# Erstkontakt: `make run` starts the service on the embedded default (nothing but Python and
+# Node needed), `make test` sets the machine up and runs the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,23 +7,34 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 BENCH_STAMP := bench/node/node_modules/.installed
 
-.PHONY: setup run test lint typecheck pytest jstest lock clean soak bench bench-quick
+# The goals that need the machine itself set up (Chromium, Redis, PostgreSQL running, nginx,
+# Node; scripts/setup-system.sh, Debian). It runs on every such goal, before anything else, and
+# takes a fraction of a second when all is there. `make run` needs none of it.
+SYSTEM_GOALS := test pytest jstest soak bench bench-quick
+SYSTEM := $(if $(filter $(SYSTEM_GOALS),$(MAKECMDGOALS)),system)
+
+.PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
-$(PY_STAMP): pyproject.toml requirements.lock
+system:
+	scripts/setup-system.sh
+
+# Order-only: the machine comes first (npm may be what it installs), but never re-triggers
+# an install here.
+$(PY_STAMP): pyproject.toml requirements.lock | $(SYSTEM)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(NPM_STAMP): package.json package-lock.json
+$(NPM_STAMP): package.json package-lock.json | $(SYSTEM)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The benchmark's own Node packages (socket.io server, redis adapter, client): bench only.
-$(BENCH_STAMP): bench/node/package.json bench/node/package-lock.json
+$(BENCH_STAMP): bench/node/package.json bench/node/package-lock.json | $(SYSTEM)
 	npm ci --prefix bench/node --no-audit --no-fund --loglevel=error
 	touch $@
 

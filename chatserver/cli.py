@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from chatserver.admin import demo, keys, users
-from chatserver.config import ConfigError, load_config
+from chatserver.config import ConfigError, load_config, served_origins
 from chatserver.main import create_app
 
 
@@ -22,7 +22,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     config = demo.prepare(config)
-    base = f"http://{config.host}:{config.port}"
+    # Where a browser on this machine reaches us: never 0.0.0.0, which socket.io refuses.
+    base = served_origins(config.host, config.port)[0]
     print(f"Erstkontakt chat server on {base}")
     print(f"  health:      {base}/healthz")
     print(f"  widget demo: {base}/demo")

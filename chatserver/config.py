@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CHATSERVER_"
@@ -30,9 +32,11 @@ class Config:
         default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'erstkontakt.sqlite3'}"
     )
     # Public origin(s) under which this server is reached (widget, console, socket.io).
-    public_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    # Unset: what host and port serve (served_origins), filled in by load_config.
+    public_origins: tuple[str, ...] = ()
     # Host sites allowed to embed the widget iframe and to receive its postMessage.
-    embed_origins: tuple[str, ...] = ("http://127.0.0.1:8080", "http://localhost:8080")
+    # Unset: the same as the public origins, so the /demo page can embed the widget.
+    embed_origins: tuple[str, ...] = ()
     # Where quick exit sends the visitor.
     exit_url: str = "https://www.wetter.com/"
     # Free text shown in the widget when nobody is on duty.
@@ -93,6 +97,81 @@ class Config:
         return None
 
 
+# Listening on one of these means a browser on this machine reaches us under its loopback names.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "")  # noqa: S104 - compared
+
+
+def served_origins(host: str, port: int) -> tuple[str, ...]:
+    """The origins a browser sends for this server when nothing sits in front of it.
+
+    Written the way browsers write the ``Origin`` header (lower case, IPv6 in brackets, no
+    ``:80``), because socket.io compares them as strings.
+    """
+    host = host.strip().strip("[]").lower()
+    if host in LOCAL_HOSTS:
+        # The first is the one to print: on an IPv6 host, 127.0.0.1 may not answer.
+        names = (["[::1]"] if ":" in host else []) + ["127.0.0.1", "localhost"]
+    else:
+        names = [f"[{host}]" if ":" in host else host]
+    suffix = "" if port == 80 else f":{port}"
+    return tuple(f"http://{name}{suffix}" for name in names)
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _origin_problem(origin: str) -> str | None:
+    """Why ``origin`` is not written the way browsers send it (so it never matches), or None."""
+    if not origin.startswith(("http://", "https://")):
+        return ""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.path or parts.query or parts.fragment or "@" in parts.netloc or not parts.hostname:
+        return " (scheme://host[:port], no path, not even a trailing slash)"
+    if parts.netloc != parts.netloc.lower():
+        return " (browsers send the host in lower case)"
+    if port == {"http": 80, "https": 443}[parts.scheme]:
+        return f" (browsers leave out the default port {port})"
+    return None
+
+
+def _unreachable(cfg: Config) -> str | None:
+    """Why the public origins can only be wrong (all on this machine, none on our port), or None.
+
+    Behind a proxy the public origins rightly differ from host and port (nginx on
+    https://chat.example.org in front of 127.0.0.1:8080, Tor in front of nginx). A proxy
+    shows itself as a trusted proxy, an https origin (this server speaks plain http) or a
+    host name we cannot judge from here. Without any of these, every origin is plain http
+    on a loopback name, where only our own port can serve the widget and the console.
+    """
+    if cfg.trusted_proxies:
+        return None
+    ports = set()
+    for origin in cfg.public_origins:
+        parts = urlsplit(origin)
+        if parts.scheme != "http" or not _is_loopback(parts.hostname or ""):
+            return None
+        ports.add(parts.port or 80)
+    if cfg.port in ports:
+        return None
+    served = served_origins(cfg.host, cfg.port)[0]
+    return (f"{', '.join(cfg.public_origins)} cannot reach this server, which listens on "
+            f"port {cfg.port}; socket.io would refuse the widget and the console served from "
+            f"{served}. Add {served}, or leave {PREFIX}PUBLIC_ORIGINS and "
+            f"{PREFIX}EMBED_ORIGINS unset to follow {PREFIX}HOST and {PREFIX}PORT; if a proxy "
+            f"on this machine forwards to this server, set {PREFIX}TRUSTED_PROXIES to its "
+            "address")
+
+
 def _parse(name: str, kind: Any, raw: str) -> Any:
     env = PREFIX + name.upper()
     raw = raw.strip()
@@ -129,8 +208,12 @@ def _validate(cfg: Config) -> None:
         if not origins:
             raise bad(name, "needs at least one origin")
         for origin in origins:
-            if origin == "*" or not origin.startswith(("http://", "https://")):
-                raise bad(name, f"{origin!r} is not an origin like https://example.org")
+            problem = _origin_problem(origin)
+            if problem is not None:
+                raise bad(name, f"{origin!r} is not an origin like https://example.org{problem}")
+    unreachable = _unreachable(cfg)
+    if unreachable:
+        raise bad("public_origins", unreachable)
     if not cfg.exit_url.startswith("https://") and not cfg.exit_url.startswith("http://"):
         raise bad("exit_url", "must be an http(s) URL")
     positive = (
@@ -178,6 +261,10 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     values.update(overrides)
+    if "public_origins" not in values:
+        values["public_origins"] = served_origins(str(values.get("host", Config.host)),
+                                                  int(values.get("port", Config.port)))
+    values.setdefault("embed_origins", values["public_origins"])
     cfg = Config(**values)
     _validate(cfg)
     return cfg

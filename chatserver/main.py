@@ -36,7 +36,7 @@ from chatserver.web.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, S
 from chatserver.web.metrics import setup_metrics
 from chatserver.web.middlewares import error_pages, security_headers
 from chatserver.web.routes import setup_routes
-from counsellor_console import create_console_app
+from counsellor_console import create_console_app, to_console
 from widget import create_widget_app, demo_handler
 
 log = logging.getLogger(__name__)
@@ -227,5 +227,7 @@ def create_app(config: Config) -> web.Application:
     setup_routes(app)
     app.add_subapp("/widget/", create_widget_app(config))
     app.router.add_get("/demo", demo_handler(config))
+    # Before the sub-application, which would otherwise claim /console and answer 404.
+    app.router.add_get("/console", to_console)
     app.add_subapp("/console/", create_console_app(config, app))
     return app

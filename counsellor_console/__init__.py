@@ -181,6 +181,16 @@ async def canned_add(request: web.Request) -> web.Response:
     return web.json_response({"id": reply_id}, status=201)
 
 
+async def to_console(request: web.Request) -> web.StreamResponse:
+    """``/console`` (typed or bookmarked without the slash) is the console at ``/console/``.
+
+    Permanent: the console lives at ``/console/`` for good, because its cookies are scoped
+    to that path and would never reach ``/console`` anyway.
+    """
+    raise web.HTTPMovedPermanently(
+        request.rel_url.with_path("/console/").with_query(request.rel_url.query))
+
+
 def console_assets() -> Assets:
     assets = Assets("/console/static")
     assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")

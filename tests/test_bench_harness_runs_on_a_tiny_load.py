@@ -22,7 +22,7 @@ def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
     if not (ROOT / "bench/node/node_modules/socket.io").exists():
         pytest.fail("bench/node is not installed: run `make test` (it runs npm ci there)")
     if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is missing (.ci/run installs it)")
+        pytest.fail("redis-server is missing (make test installs it)")
     runs = []
     # Every target on one process; P also on two nodes over Redis (its own relay path there;
     # B's and N's are their libraries').

@@ -119,7 +119,7 @@ def test_compose_topology_keeps_its_promises() -> None:
 def nginx_or_skip() -> str:
     exe = nginx_binary()
     if exe is None:
-        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
+        pytest.skip("nginx is not installed (make test installs nginx-light)")
     return exe
 
 

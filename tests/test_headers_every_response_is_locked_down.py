@@ -126,7 +126,8 @@ async def server(
     make_config: Callable[..., Config], aiohttp_server: Callable[..., Any]
 ) -> AsyncIterator[Harness]:
     port = free_port()
-    config = make_config(embed_origins=EMBED, public_origins=(f"http://127.0.0.1:{port}",))
+    config = make_config(port=port, embed_origins=EMBED,
+                         public_origins=(f"http://127.0.0.1:{port}",))
     app_server: AiohttpServer = await aiohttp_server(create_app(config), port=port)
     h = Harness(app_server.app, str(app_server.make_url("/")))
     yield h

@@ -171,7 +171,7 @@ class Chat:
 async def database() -> AsyncIterator[str]:
     async with pg_database("ek_deploy_") as name:
         if name is None:
-            pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
+            pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (make test starts it)")
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
@@ -270,7 +270,7 @@ async def topology(
     redis_server: RedisServer, database: str, tmp_path: Path
 ) -> AsyncIterator[Topology]:
     if nginx_binary() is None:
-        pytest.skip("nginx is not installed (.ci/run installs nginx-light)")
+        pytest.skip("nginx is not installed (make test installs nginx-light)")
     redis_server.flush()
     topo = Topology(redis_server.url, database, tmp_path)
     try:
