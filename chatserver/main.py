@@ -229,5 +229,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/demo", demo_handler(config))
     # Before the sub-application, which would otherwise claim /console and answer 404.
     app.router.add_get("/console", to_console)
-    app.add_subapp("/console/", create_console_app(config, app))
+    app.add_subapp("/console/", create_console_app(config))
     return app

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.records.accounts import LoginRefused
+from chatserver.records.accounts import LoginRefused, Session
 from chatserver.relay.state import Identity
 from chatserver.vocabulary import COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import RELAY, USERS
@@ -28,9 +28,9 @@ from counsellor_console.common import (
     CONSOLE_TEMPLATES,
     HERE,
     LOGIN_COOKIE,
-    PARENT,
     SESSION_COOKIE,
     check_csrf,
+    console_route,
     current_session,
     json_body,
     page,
@@ -56,7 +56,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not cookie or not secrets.compare_digest(cookie, supplied):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
     try:
-        session = await request.app[PARENT][USERS].login(
+        session = await request.config_dict[USERS].login(
             str(form.get("name", ""))[:64], str(form.get("password", ""))[:256],
             str(form.get("totp", ""))[:12], time.time())
     except LoginRefused:
@@ -78,15 +78,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if session is not None:
         form = await request.post()
         check_csrf(session, str(form.get("csrf", "")))
-        await request.app[PARENT][USERS].logout(session.key)
-        await request.app[PARENT][RELAY].tokens.revoke_all(session.user.id)
+        await request.config_dict[USERS].logout(session.key)
+        await request.config_dict[RELAY].tokens.revoke_all(session.user.id)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console/")
     raise response
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    """The console for counsellors; supervisors see no chats."""
+    """The console for counsellors; supervisors see no chats, they land on the statistics."""
     session = await current_session(request)
     if session is None:
         raise web.HTTPSeeOther("/console/login")
@@ -96,14 +96,10 @@ async def home(request: web.Request) -> web.StreamResponse:
                 can_see_stats=session.user.role in STATS_ROLES)
 
 
-async def socket_token(request: web.Request) -> web.Response:
+@console_route(COUNSELLOR_ROLES, csrf=True, anonymous=web.HTTPUnauthorized,
+               refused="This role does not chat.")
+async def socket_token(request: web.Request, session: Session) -> web.Response:
     """A token for the ``/counsellor`` socket (counsellors and admins only)."""
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPUnauthorized(text="Not signed in.")
-    check_csrf(session, request.headers.get("X-CSRF-Token"))
-    if session.user.role not in COUNSELLOR_ROLES:
-        raise web.HTTPForbidden(text="This role does not chat.")
     config = request.app[CONSOLE_CONFIG]
     body = await json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
@@ -125,51 +121,44 @@ async def socket_token(request: web.Request) -> web.Response:
     elif isinstance(identity_pk, str):
         # Outside demo mode: the certificate the admin installed for this account, if it is
         # for the key this browser unwrapped (the visitor verifies the signature anyway).
-        stored = await request.app[PARENT][USERS].certificate(session.user.id)
+        stored = await request.config_dict[USERS].certificate(session.user.id)
         if stored:
             cert = json.loads(stored)
             if cert.get("key") == identity_pk:
                 certificate = cert
     user = session.user
-    token = await request.app[PARENT][RELAY].tokens.issue(
+    token = await request.config_dict[RELAY].tokens.issue(
         Identity(user.id, user.pseudonym, user.role), config.counsellor_token_ttl_s)
     return web.json_response({"token": token, "certificate": certificate})
 
 
-async def keys_get(request: web.Request) -> web.Response:
+@console_route(COUNSELLOR_ROLES)
+async def keys_get(request: web.Request, session: Session) -> web.Response:
     """The signed-in counsellor's wrapped keys (opaque to the server)."""
-    session = await current_session(request)
-    if session is None or session.user.role not in COUNSELLOR_ROLES:
-        raise web.HTTPForbidden(text="Not allowed.")
-    return web.json_response({"blob": await request.app[PARENT][USERS].keys_blob(
+    return web.json_response({"blob": await request.config_dict[USERS].keys_blob(
         session.user.id)})
 
 
-async def keys_put(request: web.Request) -> web.Response:
-    session = await current_session(request)
-    if session is None or session.user.role not in COUNSELLOR_ROLES:
-        raise web.HTTPForbidden(text="Not allowed.")
-    check_csrf(session, request.headers.get("X-CSRF-Token"))
+@console_route(COUNSELLOR_ROLES, csrf=True)
+async def keys_put(request: web.Request, session: Session) -> web.Response:
+    """Store the signed-in counsellor's wrapped keys."""
     body = await json_body(request)
     blob = body.get("blob") if isinstance(body, dict) else None
     if not isinstance(blob, str) or not 40 <= len(blob) <= 4000:
         raise web.HTTPBadRequest(text="blob must be base64 of the wrapped keys")
-    await request.app[PARENT][USERS].set_keys_blob(session.user.id, blob)
+    await request.config_dict[USERS].set_keys_blob(session.user.id, blob)
     return web.json_response({"ok": True})
 
 
-async def canned_list(request: web.Request) -> web.Response:
-    session = await current_session(request)
-    if session is None or session.user.role not in COUNSELLOR_ROLES:
-        raise web.HTTPForbidden(text="Not allowed.")
-    return web.json_response({"items": await request.app[PARENT][USERS].canned()})
+@console_route(COUNSELLOR_ROLES)
+async def canned_list(request: web.Request, session: Session) -> web.Response:
+    """The team's canned replies."""
+    return web.json_response({"items": await request.config_dict[USERS].canned()})
 
 
-async def canned_add(request: web.Request) -> web.Response:
-    session = await current_session(request)
-    if session is None or session.user.role not in COUNSELLOR_ROLES:
-        raise web.HTTPForbidden(text="Not allowed.")
-    check_csrf(session, request.headers.get("X-CSRF-Token"))
+@console_route(COUNSELLOR_ROLES, csrf=True)
+async def canned_add(request: web.Request, session: Session) -> web.Response:
+    """Add a canned reply."""
     body = await json_body(request)
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
@@ -177,7 +166,7 @@ async def canned_add(request: web.Request) -> web.Response:
     if not (isinstance(title, str) and isinstance(text, str) and 0 < len(title) <= 120
             and 0 < len(text) <= 4000):
         raise web.HTTPBadRequest(text="title (≤ 120) and body (≤ 4000) are required")
-    reply_id = await request.app[PARENT][USERS].add_canned(title, text)
+    reply_id = await request.config_dict[USERS].add_canned(title, text)
     return web.json_response({"id": reply_id}, status=201)
 
 
@@ -202,11 +191,10 @@ def console_assets() -> Assets:
     return assets
 
 
-def create_console_app(config: Config, parent: web.Application) -> web.Application:
+def create_console_app(config: Config) -> web.Application:
     """The console sub-application, mounted at ``/console/``."""
     app = web.Application()
     app[CONSOLE_CONFIG] = config
-    app[PARENT] = parent
     assets = console_assets()
     app[CONSOLE_ASSETS] = assets
     app[CONSOLE_TEMPLATES] = jinja2.Environment(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,9 +26,9 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
-PARENT = web.AppKey("console_parent", web.Application)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SessionHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 
 
 def secure(request: web.Request) -> bool:
@@ -47,7 +48,7 @@ async def current_session(request: web.Request) -> Session | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    return await request.app[PARENT][USERS].session(token, time.time())
+    return await request.config_dict[USERS].session(token, time.time())
 
 
 async def json_body(request: web.Request) -> Any:
@@ -61,3 +62,32 @@ async def json_body(request: web.Request) -> Any:
 def check_csrf(session: Session, supplied: str | None) -> None:
     if not supplied or not secrets.compare_digest(supplied, session.csrf):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
+
+
+def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool = False,
+                  anonymous: type[web.HTTPException] = web.HTTPForbidden,
+                  refused: str = "Not allowed.") -> Callable[[SessionHandler], Handler]:
+    """Wrap a console handler: a session, one of ``roles`` and, with ``csrf``, the token.
+
+    A page answers a visitor without a session with the login page; an API route with
+    ``anonymous`` (403 unless said otherwise). The CSRF token comes in the ``X-CSRF-Token``
+    header. The handler gets the checked session as its second argument.
+    """
+
+    def wrap(handler: SessionHandler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            session = await current_session(request)
+            if session is None:
+                if page_route:
+                    raise web.HTTPSeeOther("/console/login")
+                raise anonymous(text="Not signed in.")
+            if csrf:
+                check_csrf(session, request.headers.get("X-CSRF-Token"))
+            if session.user.role not in roles:
+                raise web.HTTPForbidden(text=refused)
+            return await handler(request, session)
+
+        return checked
+
+    return wrap

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from chatserver.records.accounts import Session
 from chatserver.stats.counters import LANGS
 from chatserver.stats.report import (
     PERIODS,
@@ -35,7 +36,7 @@ from chatserver.stats.report import (
 )
 from chatserver.vocabulary import STATS_ROLES
 from chatserver.web.appkeys import CLOCK, STATS
-from counsellor_console.common import CONSOLE_CONFIG, HERE, PARENT, current_session, page
+from counsellor_console.common import CONSOLE_CONFIG, HERE, console_route, page
 
 EVENT_COLUMNS = ("requested", "accepted", "abandoned", "refused", "handed_off", "transferred",
                  "ended", "drop_left", "drop_answered")
@@ -185,24 +186,14 @@ def profile_chart(report: Report, fmt: Formatter) -> dict[str, Any]:
 
 # -- routes -----------------------------------------------------------------------------
 
-async def _supervisor(request: web.Request) -> Any:
-    session = await current_session(request)
-    if session is None:
-        raise web.HTTPSeeOther("/console/login")
-    if session.user.role not in STATS_ROLES:
-        raise web.HTTPForbidden(text="Statistics are for supervisors and admins.")
-    return session
-
-
 def _lang(request: web.Request) -> str:
     lang = request.query.get("lang", "de")
     return lang if lang in LANGS else "de"
 
 
 def _period(request: web.Request) -> Period:
-    parent = request.app[PARENT]
     config = request.app[CONSOLE_CONFIG]
-    today = local_today(parent[CLOCK](), ZoneInfo(config.stats_timezone))
+    today = local_today(request.config_dict[CLOCK](), ZoneInfo(config.stats_timezone))
     q = request.query
     return resolve(q.get("period", "month")[:16], today, q.get("on", "")[:16],
                    q.get("from", "")[:16], q.get("to", "")[:16])
@@ -216,9 +207,10 @@ def _query(period: Period, lang: str, anchor: date | None = None) -> str:
     return f"period={period.kind}&on={(anchor or period.anchor).isoformat()}&lang={lang}"
 
 
-async def stats_page(request: web.Request) -> web.Response:
+@console_route(STATS_ROLES, page_route=True,
+               refused="Statistics are for supervisors and admins.")
+async def stats_page(request: web.Request, session: Session) -> web.Response:
     """The statistics page for the period the picker asks for."""
-    session = await _supervisor(request)
     lang = _lang(request)
     config = request.app[CONSOLE_CONFIG]
     fmt = Formatter(lang, request.app[MESSAGES][lang], config.stats_threshold)
@@ -234,7 +226,7 @@ async def stats_page(request: web.Request) -> web.Response:
         period = _period(request)
     except PeriodError as exc:
         return page(request, "stats.html", status=400, error=str(exc), report=None, **context)
-    report = await build(request.app[PARENT][STATS], period, config.stats_threshold)
+    report = await build(request.config_dict[STATS], period, config.stats_threshold)
     tables = {name: rows_of(report, fmt, name) for name in TABLES}
     return page(request, "stats.html", report=report, period=period, tables=tables,
                 daily=daily_chart(report, fmt), profile=profile_chart(report, fmt),
@@ -244,9 +236,10 @@ async def stats_page(request: web.Request) -> web.Response:
                 **context)
 
 
-async def stats_csv(request: web.Request) -> web.Response:
+@console_route(STATS_ROLES, page_route=True,
+               refused="Statistics are for supervisors and admins.")
+async def stats_csv(request: web.Request, session: Session) -> web.Response:
     """One table of the page as CSV."""
-    await _supervisor(request)
     lang = _lang(request)
     name = request.query.get("table", "")
     if name not in TABLES:
@@ -256,7 +249,7 @@ async def stats_csv(request: web.Request) -> web.Response:
     except PeriodError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     config = request.app[CONSOLE_CONFIG]
-    report = await build(request.app[PARENT][STATS], period, config.stats_threshold)
+    report = await build(request.config_dict[STATS], period, config.stats_threshold)
     fmt = Formatter(lang, request.app[MESSAGES][lang], config.stats_threshold)
     header, body = rows_of(report, fmt, name, grouped=False)
     out = io.StringIO()
