@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -53,41 +54,42 @@ def solve(nonce: str, bits: int) -> str:
     return str(counter)
 
 
+@dataclass
+class ChallengeSlot:
+    """One visitor socket's open nonce and earned credit."""
+
+    nonce: str = ""
+    issued: float = 0.0
+    credit: bool = False
+
+
 class Challenges:
-    """Open nonces and earned credits per visitor socket, in memory only."""
+    """The puzzle's difficulty, and the rules for one connection's slot."""
 
     def __init__(self, bits: int) -> None:
         if not 0 <= bits <= MAX_BITS:
             raise ValueError(f"challenge bits must be between 0 and {MAX_BITS}")
         self.bits = bits
-        self._nonce: dict[str, tuple[str, float]] = {}
-        self._credit: set[str] = set()
 
-    def answer(self, sid: str, req: Answer) -> dict[str, Any]:
+    def answer(self, slot: ChallengeSlot, req: Answer) -> dict[str, Any]:
         """Redeem a proof if one is given, then hand out a fresh nonce."""
         credited = False
         if req.proof:
-            nonce, issued = self._nonce.pop(sid, ("", 0.0))
+            nonce, issued = slot.nonce, slot.issued
+            slot.nonce = ""
             if not nonce or time.monotonic() - issued > NONCE_TTL_S:
                 raise DomainError(ErrorCode.CHALLENGE, "Ask for a new challenge first.")
             if work(nonce, req.proof) < self.bits:
                 raise DomainError(ErrorCode.CHALLENGE, "The proof does not solve the challenge.")
-            self._credit.add(sid)
-            credited = True
-        nonce = secrets.token_urlsafe(16)
-        self._nonce[sid] = (nonce, time.monotonic())
-        return {"ok": True, "nonce": nonce, "bits": self.bits, "alg": "sha256",
-                "credited": credited or sid in self._credit}
+            slot.credit = credited = True
+        slot.nonce, slot.issued = secrets.token_urlsafe(16), time.monotonic()
+        return {"ok": True, "nonce": slot.nonce, "bits": self.bits, "alg": "sha256",
+                "credited": credited or slot.credit}
 
-    def spend(self, sid: str) -> None:
+    def spend(self, slot: ChallengeSlot) -> None:
         """Use up the connection's credit, or refuse when a challenge is required."""
         if not self.bits:
             return
-        if sid not in self._credit:
+        if not slot.credit:
             raise DomainError(ErrorCode.CHALLENGE, "Solve the challenge first.")
-        self._credit.discard(sid)
-
-    def forget(self, sid: str) -> None:
-        """The socket closed."""
-        self._nonce.pop(sid, None)
-        self._credit.discard(sid)
+        slot.credit = False

@@ -8,6 +8,7 @@ rights. A counsellor only ever touches chats assigned to them.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import socketio
@@ -19,7 +20,7 @@ from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope, Identity
 from chatserver.sockets.edge import event
 from chatserver.sockets.outbound import ALL_COUNSELLORS, COUNSELLOR_NS, counsellor_room
-from chatserver.sockets.ratelimit import RateLimiter
+from chatserver.sockets.ratelimit import RateLimiter, TokenBucket
 from chatserver.sockets.schemas import (
     BoxKey,
     ChatRef,
@@ -45,6 +46,19 @@ from chatserver.vocabulary import COUNSELLOR_ROLES
 RECHECK_S = 5.0
 
 
+@dataclass
+class CounsellorConnection:
+    """What this node keeps about one console socket, in memory only, until it closes."""
+
+    who: Identity
+    token: str
+    # When the token was last confirmed against the state (revocation is noticed within
+    # RECHECK_S seconds).
+    checked: float
+    limits: TokenBucket
+    strikes: Strikes
+
+
 class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Socket events of counsellors; identity comes from the token, never from the payload."""
 
@@ -53,39 +67,41 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.config = config
         self.relay = relay
         self.handoff = handoff
-        # sid -> (identity, token, last time the token was confirmed)
-        self._sessions: dict[str, tuple[Identity, str, float]] = {}
+        self._conns: dict[str, CounsellorConnection] = {}
         self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
-        self.strikes = Strikes(config.strike_limit)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         who = await self.relay.tokens.resolve(token)
         if who is None or who.role not in COUNSELLOR_ROLES:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
-        self._sessions[sid] = (who, str(token), time.monotonic())
+        self._conns[sid] = CounsellorConnection(who, str(token), time.monotonic(),
+                                                self._limits.bucket(),
+                                                Strikes(self.config.strike_limit))
         await self.enter_room(sid, counsellor_room(who.id))
         await self.enter_room(sid, ALL_COUNSELLORS)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
-        self._sessions.pop(sid, None)
-        self._limits.forget(sid)
-        self.strikes.forget(sid)
+        self._conns.pop(sid, None)
+
+    def struck(self, sid: str, code: ErrorCode) -> bool:
+        """Count a refusal against the connection; True once it should be closed."""
+        conn = self._conns.get(sid)
+        return conn is not None and conn.strikes.hit(code)
 
     async def _who(self, sid: str) -> Identity:
-        session = self._sessions.get(sid)
-        if session is None:
+        conn = self._conns.get(sid)
+        if conn is None:
             raise forbidden("Not signed in.")
-        who, token, checked = session
-        if time.monotonic() - checked > RECHECK_S:
-            if await self.relay.tokens.resolve(token) is None:
-                self._sessions.pop(sid, None)
+        if time.monotonic() - conn.checked > RECHECK_S:
+            if await self.relay.tokens.resolve(conn.token) is None:
+                self._conns.pop(sid, None)
                 await self.disconnect(sid)
                 raise forbidden("Your session has ended; please sign in again.")
-            self._sessions[sid] = (who, token, time.monotonic())
-        if not self._limits.allow(sid):
+            conn.checked = time.monotonic()
+        if not conn.limits.allow():
             raise rate_limited()
-        return who
+        return conn.who
 
     @event(Empty)
     async def on_sync(self, sid: str, req: Empty) -> dict[str, Any]:

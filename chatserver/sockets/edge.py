@@ -49,7 +49,7 @@ def event(
             # The sender is connected to this very process: going through the Redis queue
             # would put every refusal of a flood in line before the other chats' messages.
             await self.emit("failed", answer, to=sid, ignore_queue=True)
-            if self.strikes.hit(sid, error.code):
+            if self.struck(sid, error.code):
                 await self.disconnect(sid)
             return answer
 

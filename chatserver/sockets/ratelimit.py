@@ -7,40 +7,52 @@ import hmac
 import ipaddress
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
+class TokenBucket:
+    """One bucket refilling at ``rate`` per second up to ``burst``, starting full."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    stamp: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.burst
+
+    def allow(self, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens if the bucket has them."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
 
 
 class RateLimiter:
-    """A bucket per key refilling at ``rate`` per second up to ``burst``."""
+    """A bucket per key (a keyed address hash) refilling at ``rate`` per second up to ``burst``."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self._rate = rate
         self._burst = burst
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def bucket(self) -> TokenBucket:
+        """A fresh bucket with this limiter's rate, for one connection."""
+        return TokenBucket(self._rate, self._burst)
 
     def allow(self, key: str, cost: float = 1.0) -> bool:
         """Take ``cost`` tokens from ``key``'s bucket if it has them."""
-        now = time.monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._burst, now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.stamp) * self._rate)
-        bucket.stamp = now
-        if bucket.tokens < cost:
-            return False
-        bucket.tokens -= cost
-        return True
-
-    def forget(self, key: str) -> None:
-        """Drop ``key``'s bucket (the connection closed)."""
-        self._buckets.pop(key, None)
+            bucket = self._buckets[key] = self.bucket()
+        return bucket.allow(cost)
 
     def prune(self, idle_s: float) -> None:
         """Drop buckets untouched for ``idle_s`` seconds (they would be full again anyway)."""

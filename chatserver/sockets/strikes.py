@@ -14,24 +14,20 @@ NOT_STRIKES = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
 
 
 class Strikes:
-    """Refused events per connection, counted in fixed windows, in memory only."""
+    """Refused events of one connection, counted in fixed windows, in memory only."""
 
     def __init__(self, limit: int, window_s: float = STRIKE_WINDOW_S) -> None:
         self._limit = limit
         self._window = window_s
-        self._count: dict[str, tuple[int, float]] = {}
+        self._count = 0
+        self._since = 0.0
 
-    def hit(self, sid: str, code: ErrorCode) -> bool:
+    def hit(self, code: ErrorCode) -> bool:
         """Count one refusal with error ``code``; True once the connection should be closed."""
         if code in NOT_STRIKES:
             return False
         now = time.monotonic()
-        count, since = self._count.get(sid, (0, now))
-        if now - since > self._window:
-            count, since = 0, now
-        self._count[sid] = (count + 1, since)
-        return count + 1 > self._limit
-
-    def forget(self, sid: str) -> None:
-        """The connection closed."""
-        self._count.pop(sid, None)
+        if not self._count or now - self._since > self._window:
+            self._count, self._since = 0, now
+        self._count += 1
+        return self._count > self._limit

@@ -6,6 +6,7 @@ holds at most one chat, found again after a reload only through the resume token
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -16,10 +17,10 @@ from chatserver.records import codenames
 from chatserver.records.handoff import Handoff
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope
-from chatserver.sockets.challenge import Answer, Challenges
+from chatserver.sockets.challenge import Answer, Challenges, ChallengeSlot
 from chatserver.sockets.edge import event
 from chatserver.sockets.outbound import VISITOR_NS, visitor_room
-from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
+from chatserver.sockets.ratelimit import AddressKeys, RateLimiter, TokenBucket
 from chatserver.sockets.schemas import (
     ChatRequest,
     CodenameOnly,
@@ -37,6 +38,20 @@ from chatserver.sockets.schemas import (
 from chatserver.sockets.strikes import Strikes
 
 
+@dataclass
+class VisitorConnection:
+    """Everything this node keeps about one visitor socket, in memory only, until it closes."""
+
+    addr: str
+    messages: TokenBucket
+    requests: TokenBucket
+    strikes: Strikes
+    challenge: ChallengeSlot = field(default_factory=ChallengeSlot)
+    chat_id: str | None = None
+    # A drop's codename lives only between drop_start and drop.
+    drop_codename: str | None = None
+
+
 class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Socket events of visitors; every handler validates first, then asks the relay."""
 
@@ -45,14 +60,11 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.config = config
         self.relay = relay
         self.handoff = handoff
-        # A drop's codename lives only between drop_start and drop, in memory.
-        self._drop_codename: dict[str, str] = {}
-        self._chat_of: dict[str, str] = {}
+        self._conns: dict[str, VisitorConnection] = {}
         self._messages = RateLimiter(config.msg_rate_per_s, config.msg_burst)
         self._requests = RateLimiter(config.chat_requests_per_min / 60.0, 3)
-        # Per-address limits: sid -> keyed hash of its address, in memory only.
+        # Per-address limits, keyed by a keyed hash of the address, in memory only.
         self._addresses = AddressKeys(config.trusted_proxies)
-        self._addr_of: dict[str, str] = {}
         self._addr_connects = RateLimiter(config.addr_connects_per_min / 60.0,
                                           max(5.0, config.addr_connects_per_min / 3))
         self._addr_requests = RateLimiter(config.addr_requests_per_min / 60.0,
@@ -61,7 +73,6 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                           max(10.0, config.addr_msgs_per_s * 3))
         self._connects_seen = 0
         self._challenges = Challenges(config.challenge_bits)
-        self.strikes = Strikes(config.strike_limit)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         addr = self._addresses.key_for(environ)
@@ -71,46 +82,58 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 limiter.prune(600.0)
         if not self._addr_connects.allow(addr):
             raise socketio.exceptions.ConnectionRefusedError("rate_limited")
-        self._addr_of[sid] = addr
+        self._conns[sid] = VisitorConnection(
+            addr=addr, messages=self._messages.bucket(), requests=self._requests.bucket(),
+            strikes=Strikes(self.config.strike_limit))
         return True
 
-    def _addr_allows(self, limiter: RateLimiter, sid: str, cost: float = 1.0) -> bool:
-        addr = self._addr_of.get(sid)
-        return addr is None or limiter.allow(addr, cost)
+    def _conn(self, sid: str) -> VisitorConnection:
+        conn = self._conns.get(sid)
+        if conn is None:  # an event racing the disconnect of its own socket
+            raise DomainError(ErrorCode.BAD_STATE, "This connection has closed.")
+        return conn
+
+    def struck(self, sid: str, code: ErrorCode) -> bool:
+        """Count a refusal against the connection; True once it should be closed."""
+        conn = self._conns.get(sid)
+        return conn is not None and conn.strikes.hit(code)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
-        self._messages.forget(sid)
-        self._requests.forget(sid)
-        self._addr_of.pop(sid, None)
-        self._drop_codename.pop(sid, None)
-        self._challenges.forget(sid)
-        self.strikes.forget(sid)
-        chat_id = self._chat_of.pop(sid, None)
-        if chat_id is None:
+        conn = self._conns.pop(sid, None)
+        if conn is None or conn.chat_id is None:
             return
-        chat = await self.relay.get_chat(chat_id)
+        chat = await self.relay.get_chat(conn.chat_id)
         if chat is not None:
             await self.relay.visitor_present(chat, False)
 
     def _chat_id(self, sid: str) -> str:
-        chat_id = self._chat_of.get(sid)
+        chat_id = self._conn(sid).chat_id
         if chat_id is None:
             raise DomainError(ErrorCode.BAD_STATE, "Start or resume a chat first.")
         return chat_id
 
     async def _attach(self, sid: str, chat_id: str) -> None:
-        if self._chat_of.get(sid, chat_id) != chat_id:
+        conn = self._conn(sid)
+        if conn.chat_id not in (None, chat_id):
             raise DomainError(ErrorCode.BAD_STATE, "This connection already holds another chat.")
-        self._chat_of[sid] = chat_id
+        conn.chat_id = chat_id
         await self.enter_room(sid, visitor_room(chat_id))
+
+    def _allow_request(self, sid: str) -> bool:
+        conn = self._conn(sid)
+        return conn.requests.allow() and self._addr_requests.allow(conn.addr)
+
+    def _allow_message(self, sid: str) -> bool:
+        conn = self._conn(sid)
+        return conn.messages.allow() and self._addr_messages.allow(conn.addr)
 
     @event(ChatRequest)
     async def on_request(self, sid: str, req: ChatRequest) -> dict[str, Any]:
-        if sid in self._chat_of:
+        if self._conn(sid).chat_id is not None:
             raise DomainError(ErrorCode.BAD_STATE, "This connection already holds a chat.")
-        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
+        if not self._allow_request(sid):
             raise rate_limited("Too many chat requests; please wait a moment.")
-        self._challenges.spend(sid)
+        self._challenges.spend(self._conn(sid).challenge)
         chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
         return await self._opened(sid, chat.id, resume, position)
 
@@ -127,17 +150,17 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         }
 
     def _throttle(self, sid: str) -> None:
-        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
+        if not self._allow_request(sid):
             raise rate_limited("Too many attempts; please wait a moment.")
-        self._challenges.spend(sid)
+        self._challenges.spend(self._conn(sid).challenge)
 
     @event(Answer)
     async def on_challenge(self, sid: str, req: Answer) -> dict[str, Any]:
-        return self._challenges.answer(sid, req)
+        return self._challenges.answer(self._conn(sid).challenge, req)
 
     @event(Return)
     async def on_return(self, sid: str, req: Return) -> dict[str, Any]:
-        if sid in self._chat_of:
+        if self._conn(sid).chat_id is not None:
             raise DomainError(ErrorCode.BAD_STATE, "This connection already holds a chat.")
         self._throttle(sid)
         chat, resume, position = await self.handoff.return_chat(req.codename, req.lang)
@@ -153,12 +176,13 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_drop_start(self, sid: str, req: DropStart) -> dict[str, Any]:
         self._throttle(sid)
         codename = codenames.generate(req.lang)
-        self._drop_codename[sid] = codename
+        self._conn(sid).drop_codename = codename
         return {"ok": True, "codename": codename}
 
     @event(Drop)
     async def on_drop(self, sid: str, req: Drop) -> dict[str, Any]:
-        codename = self._drop_codename.pop(sid, None)
+        conn = self._conn(sid)
+        codename, conn.drop_codename = conn.drop_codename, None
         if codename is None:
             raise DomainError(ErrorCode.BAD_STATE, "Ask for a codename first (drop_start).")
         check_base64(req.sealed_key, req.body, req.reply_pk)
@@ -177,7 +201,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(Resume)
     async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:
-        if not self._requests.allow(sid) or not self._addr_allows(self._addr_requests, sid):
+        if not self._allow_request(sid):
             raise rate_limited("Too many attempts; please wait a moment.")
         chat = await self.relay.chat_for_resume(req.token)
         await self._attach(sid, chat.id)
@@ -197,7 +221,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(VisitorSend)
     async def on_send(self, sid: str, req: VisitorSend) -> dict[str, Any]:
         chat_id = self._chat_id(sid)
-        if not self._messages.allow(sid) or not self._addr_allows(self._addr_messages, sid):
+        if not self._allow_message(sid):
             raise rate_limited()
         check_ciphertext(req.ct, self.config.max_envelope_bytes)
         async with self.relay.turn(chat_id, "v2c"):
@@ -206,7 +230,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(VisitorAck)
     async def on_ack(self, sid: str, req: VisitorAck) -> dict[str, Any]:
-        if not self._messages.allow(sid, 0.25):
+        if not self._conn(sid).messages.allow(0.25):
             raise rate_limited()
         await self.relay.visitor_ack(self._chat_id(sid), req.upto)
         return {"ok": True}
@@ -214,7 +238,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(Empty)
     async def on_end(self, sid: str, req: Empty) -> dict[str, Any]:
         chat_id = self._chat_id(sid)
-        self._chat_of.pop(sid, None)
+        self._conn(sid).chat_id = None
         await self.relay.end(chat_id, "visitor")
         return {"ok": True}
 
