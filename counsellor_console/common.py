@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 PARENT = web.AppKey("console_parent", web.Application)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def secure(request: web.Request) -> bool:

@@ -231,9 +231,5 @@ class Users:
                                                         created=time.time()))
         return reply_id
 
-    async def delete_canned(self, reply_id: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.delete(canned).where(canned.c.id == reply_id))
-
 
 # -- the `chatserver user` command ------------------------------------------------------
