@@ -69,7 +69,8 @@ class Config:
     record_retention_days: float = 365.0
     drop_ttl_days: float = 30.0
     consent_version: str = "v1"
-    # Argon2id cost for codename hashes: "moderate" in production, "min" only for tests.
+    # Argon2id cost for codename hashes and console passwords (chatserver/records/kdf.py):
+    # "moderate" in production, "min" only for tests.
     kdf_cost: str = "moderate"
     # Pinned organisation Ed25519 public key (base64) and its signed revocation list.
     org_public_key: str = ""
