@@ -57,7 +57,8 @@ class Config:
     addr_connects_per_min: float = 60.0
     addr_requests_per_min: float = 10.0
     addr_msgs_per_s: float = 20.0
-    # Proof-of-work bits before a visitor may queue or look up a codename (0: off).
+    # Proof-of-work bits before a visitor may queue or look up a codename (0: off; keep it off
+    # until the widget solves the puzzle, issue 15/17).
     challenge_bits: int = 0
     # Refused events within 10 s after which a socket is closed (per connection).
     strike_limit: int = 40
