@@ -57,7 +57,8 @@ class Config:
     addr_connects_per_min: float = 60.0
     addr_requests_per_min: float = 10.0
     addr_msgs_per_s: float = 20.0
-    # Proof-of-work bits before a visitor may queue or look up a codename (0: off).
+    # Proof-of-work bits before a visitor may queue or look up a codename (0: off; keep it off
+    # until the widget solves the puzzle, issue 17).
     challenge_bits: int = 0
     # Refused events within 10 s after which a socket is closed (per connection).
     strike_limit: int = 40
@@ -69,7 +70,8 @@ class Config:
     record_retention_days: float = 365.0
     drop_ttl_days: float = 30.0
     consent_version: str = "v1"
-    # Argon2id cost for codename hashes: "moderate" in production, "min" only for tests.
+    # Argon2id cost for codename hashes and console passwords (chatserver/records/kdf.py):
+    # "moderate" in production, "min" only for tests.
     kdf_cost: str = "moderate"
     # Pinned organisation Ed25519 public key (base64) and its signed revocation list.
     org_public_key: str = ""

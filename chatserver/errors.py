@@ -60,8 +60,4 @@ def rate_limited(message: str = "Too many requests, slow down.") -> DomainError:
     return DomainError(ErrorCode.RATE_LIMITED, message)
 
 
-def conflict(message: str) -> DomainError:
-    return DomainError(ErrorCode.CONFLICT, message)
-
-
 INTERNAL = DomainError(ErrorCode.INTERNAL, "Something went wrong on the server; try again.")

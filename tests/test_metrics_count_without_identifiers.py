@@ -16,18 +16,23 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
+from prometheus_client import generate_latest
 
 from chatserver.config import Config, ConfigError, load_config
 from chatserver.errors import ErrorCode
 from chatserver.main import create_app
 from chatserver.relay.events import EnvelopeRelayed, EventRefused
-from chatserver.vocabulary import Direction
-from chatserver.web.metrics import CONTENT_TYPE, Metrics, allowed
+from chatserver.relay.state import Chat
+from chatserver.vocabulary import DIRECTIONS, Direction
+from chatserver.web.appkeys import RELAY
+from chatserver.web.metrics import CHAT_EVENTS, CONTENT_TYPE, ERROR_CODES, Metrics, allowed
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
 
 TOKEN = "m" * 40
-SAMPLE = re.compile(r'^(erstkontakt_[a-z_]+)(\{[a-z]+="[a-z_0-9]+"\})? (\d+)$')
+# prometheus_client writes every value as a float: "3.0", "1.234567e+06".
+SAMPLE = re.compile(r'^(erstkontakt_[a-z_]+)(\{[a-z]+="[a-z_0-9]+"\})? '
+                    r'(\d+\.\d+|\d(?:\.\d+)?e\+\d+)$')
 
 
 def parse(text: str) -> dict[str, int]:
@@ -38,7 +43,9 @@ def parse(text: str) -> dict[str, int]:
             continue
         match = SAMPLE.match(line)
         assert match, f"unexpected line shape: {line[:80]!r}"
-        out[match.group(1) + (match.group(2) or "")] = int(match.group(3))
+        value = float(match.group(3))
+        assert value.is_integer(), f"not a count: {line[:80]!r}"
+        out[match.group(1) + (match.group(2) or "")] = int(value)
     return out
 
 
@@ -187,5 +194,31 @@ async def test_label_values_come_from_fixed_sets() -> None:
     # The types say which values may come; these are what a bug upstream could still pass.
     await metrics.on_event(EventRefused(cast(ErrorCode, "<script>")))
     await metrics.on_event(EnvelopeRelayed(cast(Direction, "sideways")))
-    assert dict(metrics.refused) == {"other": 1}
-    assert not metrics.relayed and not metrics.chat_events
+    page = parse(generate_latest(metrics.registry).decode())
+    counters = {name: value for name, value in page.items() if name.endswith("}")}
+    assert set(counters) == {
+        *(f'erstkontakt_envelopes_relayed_total{{direction="{d}"}}' for d in DIRECTIONS),
+        *(f'erstkontakt_events_refused_total{{code="{c}"}}' for c in ERROR_CODES),
+        *(f'erstkontakt_chat_events_total{{event="{e}"}}' for e in CHAT_EVENTS),
+    }
+    assert counters['erstkontakt_events_refused_total{code="other"}'] == 1
+    assert sum(counters.values()) == 1
+
+
+async def test_a_state_that_does_not_answer_shows_as_state_up_0(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def away() -> list[Chat]:
+        raise ConnectionError("state away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(harness.app[RELAY].state, "queued", away)
+        down = await numbers(harness)
+    assert down["erstkontakt_state_up"] == 0
+    # No stale numbers for the whole installation; this node's own still show.
+    assert not {"erstkontakt_queue_length", "erstkontakt_counsellors_on_duty",
+                "erstkontakt_active_chats"} & set(down)
+    assert down["erstkontakt_connected_visitors"] == 0
+    assert down['erstkontakt_events_refused_total{code="other"}'] == 0
+    up = await numbers(harness)
+    assert up["erstkontakt_state_up"] == 1 and up["erstkontakt_queue_length"] == 0

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatserver.stats.disclosure import Line, grid_lines, protect
+from chatserver.stats.disclosure import Line, protect
 
 T = 5
+
+Cell = tuple[object, object]
+
+
+def grid_lines(rows: Iterable[object], cols: Iterable[object]) -> list[Line[Cell]]:
+    """Lines of a two-way table keyed ``(row, col)`` with margins ``(row, None)``,
+    ``(None, col)`` and the grand total ``(None, None)``."""
+    rows, cols = list(rows), list(cols)
+    lines: list[Line[Cell]] = []
+    for r in rows:
+        lines.append(Line((r, None), tuple((r, c) for c in cols)))
+    for c in cols:
+        lines.append(Line((None, c), tuple((r, c) for r in rows)))
+    lines.append(Line((None, None), tuple((r, None) for r in rows)))
+    lines.append(Line((None, None), tuple((None, c) for c in cols)))
+    return lines
 
 
 def safe(values: dict[object, int], lines: list[Line[object]], hidden: set[object],

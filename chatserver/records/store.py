@@ -31,8 +31,6 @@ from chatserver.records.schema import (
     team_keys,
 )
 
-AUDIT_ACTIONS = frozenset({"create", "open", "note", "export", "delete", "withdraw", "expire"})
-
 
 @dataclass(frozen=True)
 class RecordMeta:
@@ -173,7 +171,11 @@ class RecordStore:
         return await self.delete(meta.id, "visitor", now, action="withdraw")
 
     async def audit_trail(self, record_id: str) -> list[dict[str, Any]]:
-        """Who did what to a record, when (ids and times only)."""
+        """Who did what to a record, when (ids and times only).
+
+        No route shows it yet: operators read ``record_audit`` in the database. The tests
+        read it here to check that every access is written.
+        """
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(record_audit.c.user_id, record_audit.c.action, record_audit.c.at)
@@ -310,8 +312,3 @@ class Keyring:
             if not done.rowcount:
                 raise DomainError(ErrorCode.NOT_FOUND,
                                   "That colleague has not registered a box key.")
-
-    async def revoke(self, user_id: str) -> None:
-        """Forget a counsellor's grant (account disabled); rotate the key to lock them out."""
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.delete(key_grants).where(key_grants.c.user_id == user_id))

@@ -33,5 +33,6 @@ class Tokens:
         return await self._state.get_token(secret_key(token))
 
     async def revoke_all(self, counsellor_id: str) -> None:
-        """Forget every token of one counsellor (logout, account disabled or reset)."""
+        """Forget every token of one counsellor (at logout; ``chatserver user disable`` and
+        ``reset`` do not call it yet: see issue 15)."""
         await self._state.drop_tokens_of(counsellor_id)

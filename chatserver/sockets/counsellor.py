@@ -1,8 +1,10 @@
 """The ``/counsellor`` namespace: authenticated counsellors on and off duty.
 
 A connection is accepted only with a token from :mod:`chatserver.relay.tokens`; the token is checked
-again (at most every few seconds) so a logout or a disabled account also ends the socket's
-rights. A counsellor only ever touches chats assigned to them.
+again (at most every few seconds), so a logout (which revokes every token of the account) or the
+token's expiry also ends the socket's rights. Disabling or resetting an account does not yet: its
+tokens live until their TTL (not yet: see issue 15). A counsellor only ever touches chats
+assigned to them.
 """
 
 from __future__ import annotations

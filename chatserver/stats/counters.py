@@ -50,10 +50,6 @@ WAIT_BUCKETS = ((60, "0-1"), (120, "1-2"), (300, "2-5"), (600, "5-10"), (1200, "
                 (math.inf, "20+"))
 DURATION_BUCKETS = ((300, "0-5"), (900, "5-15"), (1800, "15-30"), (3600, "30-60"),
                     (math.inf, "60+"))
-# Per-chat events, each counted by entry type and language (and a bucket where it has one).
-CHAT_EVENTS = ("requested", "accepted", "abandoned", "ended", "refused", "handed_off",
-               "transferred")
-DROP_EVENTS = ("drop_left", "drop_answered")
 # Events whose hour-of-week profile is kept (summed over entry type and language).
 WEEKLY_EVENTS = ("requested", "accepted", "abandoned")
 ROLLUP_INTERVAL_S = 300.0

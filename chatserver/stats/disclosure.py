@@ -72,19 +72,3 @@ def _one_more(values: Mapping[K, int], line: Line[K], hidden: set[K],
         return shown[0]
     return line.total
 
-
-Cell = tuple[object, object]
-
-
-def grid_lines(rows: Iterable[object], cols: Iterable[object]) -> list[Line[Cell]]:
-    """Lines of a two-way table keyed ``(row, col)`` with margins ``(row, None)``,
-    ``(None, col)`` and the grand total ``(None, None)``."""
-    rows, cols = list(rows), list(cols)
-    lines: list[Line[Cell]] = []
-    for r in rows:
-        lines.append(Line((r, None), tuple((r, c) for c in cols)))
-    for c in cols:
-        lines.append(Line((None, c), tuple((r, c) for r in rows)))
-    lines.append(Line((None, None), tuple((r, None) for r in rows)))
-    lines.append(Line((None, None), tuple((None, c) for c in cols)))
-    return lines

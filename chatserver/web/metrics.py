@@ -1,20 +1,28 @@
 """Prometheus metrics at ``/metrics``: counts only, never an id, an address or any content.
 
 Counters are per node and fed by the relay's lifecycle events; gauges of the queue, the duty
-roster and the chats come from the shared state and so read the same on every node. The page
-is served only to loopback clients that did not come through a proxy, or to a scraper with
-the bearer token ``CHATSERVER_METRICS_TOKEN``.
+roster and the chats come from the shared state and so read the same on every node. Each app
+keeps its metrics in a ``prometheus_client`` registry of its own. The page is served only to
+loopback clients that did not come through a proxy, or to a scraper with the bearer token
+``CHATSERVER_METRICS_TOKEN``.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import socketio
 from aiohttp import web
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from chatserver.config import Config
 from chatserver.errors import ErrorCode
@@ -25,6 +33,7 @@ from chatserver.stats.counters import EVENT_NAMES
 from chatserver.vocabulary import DIRECTIONS
 from chatserver.web.appkeys import RELAY, SIO
 
+# The text format generate_latest writes (not every prometheus_client release names it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Label values come only from these fixed sets, so no client-made text can become a label.
@@ -32,34 +41,97 @@ CHAT_EVENTS = tuple(EVENT_NAMES.values())
 ERROR_CODES = (*(code.value for code in ErrorCode), "other")
 # Headers a reverse proxy adds: a request carrying one did not come straight from loopback.
 PROXY_HEADERS = ("X-Real-IP", "X-Forwarded-For", "Forwarded")
+# The gauges read from the shared state: (metric, key of Relay.counts(), help).
+SHARED_GAUGES = (
+    ("erstkontakt_queue_length", "queue",
+     "Chats waiting for a counsellor (whole installation)."),
+    ("erstkontakt_counsellors_on_duty", "on_duty", "Counsellors on duty (whole installation)."),
+    ("erstkontakt_active_chats", "active",
+     "Chats a counsellor has accepted and not yet ended (whole installation)."),
+)
+
+
+class ScrapeGauges:
+    """The gauges: :meth:`Metrics.render` sets their values right before each exposition."""
+
+    def __init__(self) -> None:
+        self.visitors = 0
+        self.counsellors = 0
+        self.shared: dict[str, int] | None = None  # None: the state did not answer
+
+    def collect(self) -> Iterator[Metric]:
+        """The prometheus_client collector hook."""
+        yield GaugeMetricFamily("erstkontakt_connected_visitors",
+                                "Visitor sockets connected to this node.", value=self.visitors)
+        yield GaugeMetricFamily("erstkontakt_connected_counsellors",
+                                "Counsellor sockets connected to this node.",
+                                value=self.counsellors)
+        yield GaugeMetricFamily("erstkontakt_state_up",
+                                "1 if the shared state answered this scrape, else 0.",
+                                value=0 if self.shared is None else 1)
+        if self.shared is not None:
+            for name, key, help_text in SHARED_GAUGES:
+                yield GaugeMetricFamily(name, help_text, value=self.shared[key])
 
 
 class Metrics:
-    """This node's counters; a relay listener, so it sees only aggregate-safe fields."""
+    """This node's metrics; a relay listener, so it sees only aggregate-safe fields."""
 
     def __init__(self) -> None:
-        self.chat_events: Counter[str] = Counter()
-        self.relayed: Counter[str] = Counter()
-        self.refused: Counter[str] = Counter()
+        # A creation timestamp per series is not a count. The switch is process-wide; every
+        # app in a process wants the same.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated upstream
+        # Never the global default registry: several apps may share one process (tests).
+        self.registry = CollectorRegistry()
+        self.gauges = ScrapeGauges()
+        self.registry.register(self.gauges)
+        self.relayed = Counter("erstkontakt_envelopes_relayed",
+                               "Envelopes accepted for relay by this node, by direction.",
+                               ["direction"], registry=self.registry)
+        self.refused = Counter("erstkontakt_events_refused",
+                               "Socket events this node answered with an error, by error code.",
+                               ["code"], registry=self.registry)
+        self.chat_events = Counter("erstkontakt_chat_events",
+                                   "Chat lifecycle events seen by this node, by event.",
+                                   ["event"], registry=self.registry)
+        # Every label value is listed from the start, with 0 until it first happens.
+        for direction in DIRECTIONS:
+            self.relayed.labels(direction=direction)
+        for code in ERROR_CODES:
+            self.refused.labels(code=code)
+        for name in CHAT_EVENTS:
+            self.chat_events.labels(event=name)
 
     async def on_event(self, event: LifecycleEvent) -> None:
         """Count one relay event (subscribed with :meth:`Relay.subscribe`)."""
         match event:
             case EnvelopeRelayed(direction=direction) if direction in DIRECTIONS:
-                self.relayed[direction] += 1
+                self.relayed.labels(direction=direction).inc()
             case EventRefused(code=code):
-                self.refused[code if code in ERROR_CODES else "other"] += 1
+                self.refused.labels(code=str(code) if code in ERROR_CODES else "other").inc()
             case _:
                 name = EVENT_NAMES.get(type(event))
                 if name is not None:
-                    self.chat_events[name] += 1
+                    self.chat_events.labels(event=name).inc()
+
+    async def render(self, relay: Relay, sio: socketio.AsyncServer) -> bytes:
+        """The exposition text of this node's metrics, the gauges read now."""
+        try:
+            shared: dict[str, int] | None = await relay.counts()
+        except Exception:  # state away: say so instead of failing the scrape
+            shared = None
+        # No await from here on, so a concurrent scrape cannot mix its readings into ours.
+        self.gauges.visitors = _connected(sio, VISITOR_NS)
+        self.gauges.counsellors = _connected(sio, COUNSELLOR_NS)
+        self.gauges.shared = shared
+        return generate_latest(self.registry)
 
 
 METRICS = web.AppKey("metrics", Metrics)
 
 
 def setup_metrics(app: web.Application, relay: Relay) -> Metrics:
-    """Create this node's counters and subscribe them to ``relay``."""
+    """Create this node's metrics and subscribe them to ``relay``."""
     metrics = Metrics()
     relay.subscribe(metrics.on_event)
     app[METRICS] = metrics
@@ -89,55 +161,10 @@ def _connected(sio: socketio.AsyncServer, namespace: str) -> int:
     return sum(1 for _ in sio.manager.get_participants(namespace, None))
 
 
-def _family(lines: list[str], name: str, kind: str, help_text: str,
-            samples: list[tuple[str, int]]) -> None:
-    lines.append(f"# HELP {name} {help_text}")
-    lines.append(f"# TYPE {name} {kind}")
-    for labels, value in samples:
-        lines.append(f"{name}{labels} {value}")
-
-
-async def render(metrics: Metrics, relay: Relay, sio: socketio.AsyncServer) -> str:
-    """The exposition text of this node's metrics."""
-    lines: list[str] = []
-    _family(lines, "erstkontakt_connected_visitors", "gauge",
-            "Visitor sockets connected to this node.",
-            [("", _connected(sio, VISITOR_NS))])
-    _family(lines, "erstkontakt_connected_counsellors", "gauge",
-            "Counsellor sockets connected to this node.",
-            [("", _connected(sio, COUNSELLOR_NS))])
-    try:
-        shared: dict[str, int] | None = await relay.counts()
-    except Exception:  # state away: say so instead of failing the scrape
-        shared = None
-    _family(lines, "erstkontakt_state_up", "gauge",
-            "1 if the shared state answered this scrape, else 0.",
-            [("", 0 if shared is None else 1)])
-    if shared is not None:
-        _family(lines, "erstkontakt_queue_length", "gauge",
-                "Chats waiting for a counsellor (whole installation).",
-                [("", shared["queue"])])
-        _family(lines, "erstkontakt_counsellors_on_duty", "gauge",
-                "Counsellors on duty (whole installation).", [("", shared["on_duty"])])
-        _family(lines, "erstkontakt_active_chats", "gauge",
-                "Chats a counsellor has accepted and not yet ended (whole installation).",
-                [("", shared["active"])])
-    _family(lines, "erstkontakt_envelopes_relayed_total", "counter",
-            "Envelopes accepted for relay by this node, by direction.",
-            [(f'{{direction="{d}"}}', metrics.relayed[d]) for d in DIRECTIONS])
-    _family(lines, "erstkontakt_events_refused_total", "counter",
-            "Socket events this node answered with an error, by error code.",
-            [(f'{{code="{c}"}}', metrics.refused[c]) for c in ERROR_CODES])
-    _family(lines, "erstkontakt_chat_events_total", "counter",
-            "Chat lifecycle events seen by this node, by event.",
-            [(f'{{event="{e}"}}', metrics.chat_events[e]) for e in CHAT_EVENTS])
-    return "\n".join(lines) + "\n"
-
-
 async def metrics_view(request: web.Request) -> web.Response:
     """``GET /metrics`` for loopback or the bearer token; 403 for everyone else."""
     relay = request.app[RELAY]
     if not allowed(relay.config, request.remote, request.headers):
         raise web.HTTPForbidden(text="Metrics are served to loopback or with the token only.")
-    text = await render(request.app[METRICS], relay, request.app[SIO])
-    return web.Response(text=text, headers={"Content-Type": CONTENT_TYPE})
+    body = await request.app[METRICS].render(relay, request.app[SIO])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -1,5 +1,8 @@
 // The counsellor console: socket, queue, concurrent chats, E2E, canned replies, transfer.
-// Text reaches the DOM only via textContent; keys live in memory for this page only.
+// Text reaches the DOM only via textContent. Keys: the identity and box secrets are stored on
+// the server wrapped under a key derived from the password (login.js); that wrap key stays in
+// this tab's sessionStorage (until logout here or the tab closes), the unwrapped keys and the
+// records key in this page's memory. Without a wrap key, fresh keys for this page only.
 import * as e2e from "./e2e.js";
 
 const root = document.getElementById("console");
@@ -8,7 +11,7 @@ const csrf = root.dataset.csrf;
 const consentVersion = root.dataset.consentVersion;
 const chats = new Map();
 // Identity (Ed25519) and box (X25519) keys: unwrapped from the server's opaque blob with the
-// key login.js derived from the password, or made once and stored wrapped.
+// key login.js derived from the password, or made anew (and stored wrapped if there is a key).
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;

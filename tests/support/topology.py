@@ -177,7 +177,7 @@ def scrape(base_url: str) -> dict[str, int]:
     for line in text.splitlines():
         if line and not line.startswith("#"):
             name, _, value = line.rpartition(" ")
-            out[name] = int(value)
+            out[name] = int(float(value))  # prometheus_client writes "3.0"
     return out
 
 

@@ -61,7 +61,6 @@
     var data = event.data;
     if (!data || data.v !== 1) return;
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));
-    if (data.type === "erstkontakt:close") close();
   });
 
   // Quick exit from the host page too: Shift pressed three times within two seconds.

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Direction = Literal["v2c", "c2v"]
-DIRECTIONS: tuple[Direction, Direction] = ("v2c", "c2v")
 AppendResult = Literal["ok", "dup"]
 # The messages of the refusals ``append_held`` and ``ack_held`` raise (both implementations).
 QUEUED = "No counsellor has accepted this chat yet."
