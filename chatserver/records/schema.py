@@ -1,7 +1,9 @@
 """Every table of the database in one place: records, drops, keys, accounts, statistics.
 
-Only :mod:`chatserver.records.db` creates them (through its migrations); the stores read and
-write them. Every column that holds something a person wrote holds ciphertext.
+Only the Alembic revisions in ``migrations/versions`` create them (run by
+:func:`chatserver.records.db.migrate`), so a change here needs a new revision
+(docs/architecture.md, "Schema migrations"); the stores read and write them. Every column that
+holds something a person wrote holds ciphertext.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ canned = sa.Table(
 
 
 # The console's wrapped key material: opaque to the server (sealed in the browser under a key
-# derived from the password). Added by migration 2.
+# derived from the password). Added by revision 0002.
 user_keys = sa.Table(
     "console_user_keys", metadata,
     sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),

@@ -1,0 +1,1 @@
+"""The schema revisions, oldest first: append only, a released revision is never edited."""

@@ -1,0 +1,199 @@
+"""The schema runner before Alembic, frozen as it was at 0964e58, to build legacy databases.
+
+A copy of the tables of ``chatserver/records/schema.py`` and of the runner in
+``chatserver/records/db.py`` at that commit (the tables never changed under it: migrations
+1-3 always made these shapes). Never edit it to follow the current schema: its job is to be
+the past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+metadata = sa.MetaData()
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("retain_until", sa.Float, nullable=False, index=True),
+    sa.Column("counsellor_id", sa.String(64), nullable=False),
+    sa.Column("consent_version", sa.String(32), nullable=False),
+    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+record_notes = sa.Table(
+    "record_notes", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("record_id", sa.String(32),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+# No foreign key: the trail outlives the record it speaks of.
+record_audit = sa.Table(
+    "record_audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+drops = sa.Table(
+    "drops", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("reply_pk", sa.String(64), nullable=False),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("answered_at", sa.Float, nullable=True),
+)
+
+# The team's records key: its public half, and per counsellor the private half sealed to
+# that counsellor's own X25519 "box" key (docs/protocol.md, "Records key").
+team_keys = sa.Table(
+    "team_keys", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+key_grants = sa.Table(
+    "key_grants", metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("box_pk", sa.String(64), nullable=False),
+    sa.Column("sealed_records_sk", sa.Text, nullable=True),
+    sa.Column("granted_by", sa.String(64), nullable=True),
+    sa.Column("granted_at", sa.Float, nullable=True),
+)
+
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+users = sa.Table(
+    "console_users", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("pseudonym", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("totp_secret", sa.String(64), nullable=False),
+    sa.Column("totp_last_step", sa.BigInteger, nullable=False, default=0),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("failed", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.Float, nullable=False, default=0.0),
+    sa.Column("certificate", sa.Text, nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+)
+
+canned = sa.Table(
+    "console_canned", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(120), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
+
+# The console's wrapped key material: opaque to the server (sealed in the browser under a key
+# derived from the password). Added by migration 2.
+user_keys = sa.Table(
+    "console_user_keys", metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("blob", sa.Text, nullable=False),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
+
+# -- statistics (chatserver.stats) --------------------------------------------------------
+
+# One row per local day and counter, e.g. ("2026-11-24", "accepted|exit|de|1-2", 3).
+stats_daily = sa.Table(
+    "stats_daily", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("metric", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+# One row per local week (its Monday), hour of that week (0 = Monday 0–1 h) and event.
+stats_weekly = sa.Table(
+    "stats_weekly", metadata,
+    sa.Column("week", sa.String(10), primary_key=True),
+    sa.Column("hour", sa.Integer, primary_key=True),
+    sa.Column("event", sa.String(16), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+
+_versions = sa.MetaData()
+schema_version = sa.Table(
+    "schema_version", _versions,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _baseline(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[
+        records, record_notes, record_audit, drops,
+        team_keys, key_grants, settings, users, sessions,
+        canned])
+
+
+def _console_user_keys(conn: sa.Connection) -> None:
+    user_keys.create(conn, checkfirst=True)
+
+
+def _statistics(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[stats_daily, stats_weekly])
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [
+    _baseline, _console_user_keys, _statistics,
+]
+
+
+def _migrate(conn: sa.Connection, upto: int) -> int:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(4711)"))
+    _versions.create_all(conn)
+    row = conn.execute(sa.select(schema_version.c.version).where(schema_version.c.id == 1)).first()
+    current = int(row[0]) if row else 0
+    if row is None:
+        conn.execute(sa.insert(schema_version).values(id=1, version=0))
+    for number, migration in enumerate(MIGRATIONS[current:upto], start=current + 1):
+        migration(conn)
+        conn.execute(sa.update(schema_version).where(schema_version.c.id == 1)
+                     .values(version=number))
+    return upto
+
+
+async def legacy_migrate(engine: AsyncEngine, upto: int = len(MIGRATIONS)) -> int:
+    """What an old release's node did on start: the runner, up to its migration ``upto``."""
+    async with engine.begin() as conn:
+        return await conn.run_sync(_migrate, upto)
