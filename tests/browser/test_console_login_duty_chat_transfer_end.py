@@ -18,9 +18,10 @@ from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import chromium, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Identity, Pki
 from tests.support.harness import Harness
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -120,8 +121,7 @@ async def check_console_accessibility(browser: object, h: Harness, uri: str) -> 
     ctx = await browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
     page = await ctx.new_page()
     await page.goto(h.url + "/console/login")
-    root = Path(__file__).resolve().parents[2]
-    await page.add_script_tag(path=str(root / "node_modules/axe-core/axe.min.js"))
+    await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
     await ctx.close()

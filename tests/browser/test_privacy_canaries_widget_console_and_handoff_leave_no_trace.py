@@ -37,7 +37,7 @@ from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.browser.widget_support import chromium
+from tests.support.browser import chromium
 from tests.support.e2e_clients import E2ECounsellor, Identity
 from tests.support.hardening import RecordingProxy, loopback_peers
 from tests.support.harness import Harness

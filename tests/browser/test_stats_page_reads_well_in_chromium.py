@@ -12,8 +12,9 @@ import pytest
 
 from chatserver.config import Config
 from chatserver.web.appkeys import STATS, USERS
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import chromium, widget_server
 from tests.support.e2e_clients import Pki
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -71,8 +72,7 @@ async def test_supervisor_reads_the_statistics_page(
         await audit_ctx.add_cookies(await ctx.cookies())
         audit = await audit_ctx.new_page()
         await audit.goto(page.url)
-        root = Path(__file__).resolve().parents[2]
-        await audit.add_script_tag(path=str(root / "node_modules/axe-core/axe.min.js"))
+        await audit.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
         result = await audit.evaluate("axe.run(document, {resultTypes: ['violations']})")
         assert [v["id"] for v in result["violations"]
                 if v["impact"] in ("serious", "critical")] == []

@@ -13,14 +13,14 @@ import pytest
 from playwright.async_api import Page, WebSocket
 
 from chatserver.config import Config
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import chromium, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Pki
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.browser
 
 CANARY_OUT = "KANARIE-widget-raus-4711"
 CANARY_IN = "KANARIE-beraterin-0815"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_widget_chat_quick_exit_axe_weight_and_origin(

@@ -10,9 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Node:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 NGINX_DIR = ROOT / "deploy" / "nginx"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ONION = "erstkontakt" + "a" * 45  # 56 characters, the shape of a v3 onion address

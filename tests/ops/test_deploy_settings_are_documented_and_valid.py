@@ -10,8 +10,8 @@ import re
 import pytest
 
 from chatserver.config import PREFIX, Config, load_config
-from tests.support.topology import ROOT
-from tests.test_deploy_configs_are_accepted_by_their_tools import normalized_compose
+from tests.ops.test_deploy_configs_are_accepted_by_their_tools import normalized_compose
+from tests.support.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
 GUIDE = ROOT / "docs" / "operations.md"

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatserver import crypto
+from tests.support.paths import VECTORS
 from tests.vectors import generate
 
 VECTORS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "vectors" / "e2e.json").read_text("utf-8"))
+    (VECTORS / "e2e.json").read_text("utf-8"))
 
 
 def _pair() -> tuple[crypto.VisitorSession, crypto.CounsellorSession]:

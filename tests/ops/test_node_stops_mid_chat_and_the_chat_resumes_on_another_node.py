@@ -26,8 +26,9 @@ from chatserver.relay.state.redis import RedisState
 from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
+from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
-from tests.support.topology import ONION, ROOT, Nginx, ascrape, nginx_binary, pg_database
+from tests.support.topology import ONION, Nginx, ascrape, nginx_binary, pg_database
 
 WAIT_S = 15.0
 

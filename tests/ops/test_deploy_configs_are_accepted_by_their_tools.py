@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
-from tests.support.topology import NGINX_DIR, ROOT, nginx_binary, self_signed, substitute
+from tests.support.topology import NGINX_DIR, nginx_binary, self_signed, substitute
 
 DEPLOY = ROOT / "deploy"
 CHATSERVER_IMAGE = "erstkontakt/chatserver:local"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,8 @@ from aiohttp import web
 from playwright.async_api import async_playwright
 
 from chatserver import crypto
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 PAGE = """<!doctype html><meta charset="utf-8"><title>e2e</title>
 <script src="/node_modules/tweetnacl/nacl-fast.min.js"></script>"""

@@ -32,10 +32,10 @@ from chatserver.sockets.counsellor import CounsellorNamespace
 from chatserver.sockets.packets import MAX_EVENT_NAME, RESERVED_EVENTS
 from chatserver.sockets.visitor import VisitorNamespace
 from chatserver.web.appkeys import CONFIG, RELAY, SIO
-from tests.hypothesis_profiles import FUZZ
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.hardening import HealthyChat, assert_quiet_logs, is_error_shape
 from tests.support.harness import Harness
+from tests.support.hypothesis_profiles import FUZZ
 
 MARK = "Fz9Qx"
 CHAT, COLLEAGUE, SELF = "$chat", "$colleague", "$self"

@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatserver.web.appkeys import SIO
-from tests.hypothesis_profiles import FUZZ
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness
+from tests.support.hypothesis_profiles import FUZZ
 
 MARK = "Rw7Kq"
 

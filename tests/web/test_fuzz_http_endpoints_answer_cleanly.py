@@ -19,9 +19,9 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hypothesis_profiles import FUZZ
 from tests.support.hardening import INSIDES, HealthyChat, assert_quiet_logs
 from tests.support.harness import Harness
+from tests.support.hypothesis_profiles import FUZZ
 
 MARK = "Ht4Zp"
 # Methods the HTTP parser knows; an unknown one is refused by aiohttp's protocol layer with a

@@ -30,10 +30,11 @@ import pytest
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
 from chatserver.relay.tokens import issue_token
-from tests.hypothesis_profiles import scaled
 from tests.support.clients import CounsellorClient, random_ct
 from tests.support.hardening import AddressedVisitor, HealthyChat, p90
-from tests.support.nodes import ROOT, Node
+from tests.support.hypothesis_profiles import scaled
+from tests.support.nodes import Node
+from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 
 NORMAL_RATE = 1.0

@@ -6,15 +6,15 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chatserver import crypto
 from tests.support.e2e_clients import Pki
+from tests.support.paths import ROOT
 
-PEER = Path(__file__).parent / "support" / "e2e_peer.mjs"
+PEER = ROOT / "tests" / "support" / "e2e_peer.mjs"
 CHAT = "chat-cross-1"
 SCRIPT = [
     {"t": "text", "body": "Hallo aus Python"},
