@@ -43,7 +43,7 @@ from tests.support.hardening import RecordingProxy, loopback_peers
 from tests.support.harness import Harness
 from tests.support.redis_server import RedisServer, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.hardening]
 
 ADDRESS = "127.0.0.77"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) KanarienBrowser/77.0 UA-9d4e77"

@@ -34,6 +34,8 @@ from tests.support.hardening import AddressedVisitor, RecordingProxy, loopback_p
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.hardening
+
 ADDRESS = "127.0.0.77"
 USER_AGENT = "Mozilla/5.0 (Canary; UA-5c1e77) KanarienBrowser/77.0"
 FORWARDED = "198.51.100.77"

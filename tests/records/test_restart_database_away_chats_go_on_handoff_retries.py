@@ -27,6 +27,8 @@ from chatserver.main import create_app
 from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
 
+pytestmark = pytest.mark.hardening
+
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 Outage = Callable[[], AbstractAsyncContextManager[None]]
 

@@ -27,6 +27,8 @@ from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.hardening
+
 RETRY_FOR_S = 20.0
 
 

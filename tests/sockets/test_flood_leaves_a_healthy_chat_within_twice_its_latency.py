@@ -37,6 +37,8 @@ from tests.support.nodes import Node
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.hardening
+
 NORMAL_RATE = 1.0
 FLOOD_FACTOR = 100
 ADDRESSES = [f"127.0.0.{10 + i}" for i in range(12)]

@@ -25,6 +25,8 @@ from tests.support.clients import VisitorClient
 from tests.support.hardening import AddressedVisitor, RawSocket
 from tests.support.harness import Harness
 
+pytestmark = pytest.mark.hardening
+
 SPAM_ADDRESSES = [f"127.0.0.{30 + i}" for i in range(8)]
 CONNECTIONS_PER_ADDRESS = 12
 

@@ -23,6 +23,8 @@ from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quie
 from tests.support.harness import Harness
 from tests.support.hypothesis_profiles import FUZZ
 
+pytestmark = pytest.mark.hardening
+
 MARK = "Rw7Kq"
 
 

@@ -37,6 +37,8 @@ from tests.support.hardening import HealthyChat, assert_quiet_logs, is_error_sha
 from tests.support.harness import Harness
 from tests.support.hypothesis_profiles import FUZZ
 
+pytestmark = pytest.mark.hardening
+
 MARK = "Fz9Qx"
 CHAT, COLLEAGUE, SELF = "$chat", "$colleague", "$self"
 

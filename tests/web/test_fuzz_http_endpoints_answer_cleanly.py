@@ -23,6 +23,8 @@ from tests.support.hardening import INSIDES, HealthyChat, assert_quiet_logs
 from tests.support.harness import Harness
 from tests.support.hypothesis_profiles import FUZZ
 
+pytestmark = pytest.mark.hardening
+
 MARK = "Ht4Zp"
 # Methods the HTTP parser knows; an unknown one is refused by aiohttp's protocol layer with a
 # bare 400 before the app runs (see docs/security.md: nginx answers those in deployment).

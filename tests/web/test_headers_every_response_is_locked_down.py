@@ -28,6 +28,8 @@ from tests.support.hardening import AddressedCounsellor, AddressedVisitor
 from tests.support.harness import Harness
 from tests.support.redis_server import free_port
 
+pytestmark = pytest.mark.hardening
+
 EMBED = ("https://beratung.example.org", "https://www.example.net")
 ONE_YEAR = 365 * 86400
 ASSET_TYPES = ("text/javascript", "application/javascript", "text/css", "application/json")
