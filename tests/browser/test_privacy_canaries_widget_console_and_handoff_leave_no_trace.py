@@ -42,6 +42,7 @@ from tests.support.e2e_clients import E2ECounsellor, Identity
 from tests.support.hardening import RecordingProxy, loopback_peers
 from tests.support.harness import Harness
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.browser, pytest.mark.hardening]
 
@@ -188,9 +189,11 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             await widget.get_by_label("Nachricht", exact=True).fill(RETURN_SAYS)
             await widget.get_by_role("button", name="Senden").click()
             await console.get_by_text(RETURN_SAYS).wait_for()
+            ends_before = console_heard_ends(frames)
             await widget.get_by_role("button", name="Chat beenden").click()
             await widget.get_by_text("Der Chat ist beendet").wait_for()
-            await asyncio.sleep(0.3)  # the console hears of the end, too
+            await eventually(lambda: console_heard_ends(frames) > ends_before,
+                             what="the console to hear of the end, too")
             await asyncio.gather(*pending)
             await visitor_ctx.close()
             await console_ctx.close()
@@ -224,6 +227,11 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
                 raw = needle.encode()
                 assert raw not in data, f"{what} found in {where}"
                 assert base64.b64encode(raw) not in data, f"{what} (base64) found in {where}"
+
+
+def console_heard_ends(frames: list[str]) -> int:
+    """How many ``ended`` events the console's socket has received so far."""
+    return sum(1 for f in frames if f.startswith('42/counsellor,["ended"'))
 
 
 def database_rows(path: Path) -> bytes:

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 from tests.support.topology import NGINX_DIR, nginx_binary, self_signed, substitute
+from tests.support.waiting import eventually_blocking
 
 DEPLOY = ROOT / "deploy"
 CHATSERVER_IMAGE = "erstkontakt/chatserver:local"
@@ -259,16 +259,15 @@ def test_the_docker_build_context_starts_a_node_and_holds_no_secret(tmp_path: Pa
     assert where.stdout.strip() == str(app / "chatserver" / "__init__.py")
     proc = subprocess.Popen([sys.executable, "-m", "chatserver", "serve"], cwd=app, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stdout.read() if proc.stdout else "the node exited")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+            return True
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the node from the build context never came up"
-                time.sleep(0.1)
+        eventually_blocking(healthy, what="the node from the build context to come up",
+                            timeout=20, interval=0.1, ignoring=(OSError,))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/demo", timeout=3) as resp:
             assert resp.status == 200
     finally:

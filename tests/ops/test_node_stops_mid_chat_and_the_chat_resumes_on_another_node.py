@@ -29,6 +29,7 @@ from tests.support.nodes import Node
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.topology import ONION, Nginx, ascrape, nginx_binary, pg_database
+from tests.support.waiting import eventually
 
 WAIT_S = 15.0
 
@@ -59,11 +60,8 @@ class Reconnecting:
 
     async def reconnected(self, after: int) -> None:
         """Wait until the client has connected more than ``after`` times."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_S
-        while self.connects <= after or not self.sio.connected:
-            assert loop.time() < deadline, f"{self.namespace} never reconnected"
-            await asyncio.sleep(0.02)
+        await eventually(lambda: self.connects > after and self.sio.connected,
+                         what=f"{self.namespace} to reconnect", timeout=WAIT_S, interval=0.02)
 
 
 class Visitor(Reconnecting, VisitorClient):
@@ -98,18 +96,14 @@ class End:
 
 async def until_acknowledged(client: VisitorClient | CounsellorClient, event: str,
                              payload: dict[str, Any]) -> dict[str, Any]:
-    """Send until the server acknowledges; a send lost in the switch-over is simply repeated."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while True:
-        try:
-            answer: dict[str, Any] = await client.call(event, payload, timeout=2.0)
-        except Exception as exc:  # not connected, or the answer died with the node
-            answer = {"error": type(exc).__name__}
-        if answer.get("ok"):
-            return answer
-        assert loop.time() < deadline, f"never acknowledged: {answer}"
-        await asyncio.sleep(0.1)
+    """Send until the server acknowledges; a send lost in the switch-over is simply repeated
+    (as is one refused while the chat moves, or one made before the client is connected)."""
+    answer: dict[str, Any] = await eventually(
+        lambda: client.call(event, payload, timeout=2.0), until=lambda answer: answer.get("ok"),
+        what=f"{event} to be acknowledged", timeout=WAIT_S, interval=0.1,
+        # Not connected, or the answer died with the node.
+        ignoring=(socketio.exceptions.SocketIOError,))
+    return answer
 
 
 class Chat:
@@ -137,16 +131,14 @@ class Chat:
         self.c.sent[seq] = ct
         return answer
 
+    def delivered(self) -> bool:
+        self.pump()
+        return set(self.v.sent) <= set(self.c.received) and \
+            set(self.c.sent) <= set(self.v.received)
+
     async def settle(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_S
-        while True:
-            self.pump()
-            if set(self.v.sent) <= set(self.c.received) and \
-                    set(self.c.sent) <= set(self.v.received):
-                return
-            assert loop.time() < deadline, "envelopes were lost"
-            await asyncio.sleep(0.02)
+        await eventually(self.delivered, what="every acknowledged envelope at the other end",
+                         timeout=WAIT_S, interval=0.02)
 
     async def ack(self, visitor_upto: int, counsellor_upto: int) -> None:
         assert (await self.visitor.ack(visitor_upto))["ok"]
@@ -184,11 +176,8 @@ async def where(nodes: dict[str, Node], metric: str) -> list[str]:
 
 
 async def settled_on(nodes: dict[str, Node], metric: str, expected: list[str]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while (found := await where(nodes, metric)) != expected:
-        assert loop.time() < deadline, f"{metric}: {found}, expected {expected}"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: where(nodes, metric), until=lambda found: found == expected,
+                     what=f"{metric} on nodes {expected}", timeout=WAIT_S)
 
 
 async def stop_and_resume(chat: Chat, node: Node, visitor_seq: int, counsellor_seq: int,
@@ -303,11 +292,8 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
                 assert resp.status == 400  # WebSocket only: polling would need sticky routing
 
         await counsellor.connect()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + WAIT_S
-        while not (placed := await where(nodes, "erstkontakt_connected_counsellors")):
-            assert loop.time() < deadline, "the counsellor's socket is on no node"
-            await asyncio.sleep(0.05)
+        placed = await eventually(lambda: where(nodes, "erstkontakt_connected_counsellors"),
+                                  what="the counsellor's socket on a node", timeout=WAIT_S)
         home = placed[0]
         away = "b" if home == "a" else "a"
         await visitor.connect()
@@ -402,10 +388,8 @@ async def test_browser_clients_of_a_stopping_node_reconnect_to_the_other_at_once
     reader = asyncio.create_task(read())
     nodes = topology.nodes
     try:
-        deadline = loop.time() + WAIT_S
-        while sum(e == "connect" for _, e, _ in events) < count:
-            assert loop.time() < deadline, f"clients did not connect: {events}"
-            await asyncio.sleep(0.05)
+        await eventually(lambda: sum(e == "connect" for _, e, _ in events) >= count,
+                         what=f"{count} clients to connect", timeout=WAIT_S)
         await settled_on(nodes, "erstkontakt_connected_visitors",
                          ["a"] * (count // 2) + ["b"] * (count // 2))
         moving = count // 2

@@ -33,6 +33,7 @@ from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.hardening import AddressedVisitor, RecordingProxy, loopback_peers
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.hardening
 
@@ -140,7 +141,7 @@ async def test_a_whole_visit_leaves_no_trace(
     finally:
         await first.disconnect()
         await raw_anna.disconnect()
-        await asyncio.sleep(0.2)
+        await eventually(proxy.idle, what="every connection through the proxy to close")
         await proxy.close()
 
     needles = {

@@ -13,12 +13,11 @@ import asyncio
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
+import socketio
 
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
@@ -26,6 +25,7 @@ from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.hardening
 
@@ -43,14 +43,7 @@ class PersistentRedis(RedisServer):
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except (redis.ConnectionError, redis.BusyLoadingError):
-                time.sleep(0.05)
-        client.close()
+        self.wait_until_up()
 
 
 class End:
@@ -72,33 +65,18 @@ class End:
             self.received[msg["seq"]] = msg["ct"]
 
 
-async def wait_for(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-async def pump(visitor: VisitorClient, counsellor: CounsellorClient, v: End, c: End) -> None:
-    """Move whatever arrived into the two ends."""
-    await asyncio.sleep(0)
-    v.take(visitor.drain("msg"))
-    c.take(counsellor.drain("msg"))
-
-
 async def send_until_acknowledged(call: Any, seq: int, ct: str) -> dict[str, Any]:
     """Send ``seq`` until the server acknowledges it; errors during an outage are retried."""
-    deadline = asyncio.get_running_loop().time() + RETRY_FOR_S
-    while True:
-        try:
-            answer: dict[str, Any] = await call(ct, seq)
-        except Exception as exc:  # a timeout while the server is away
-            answer = {"error": type(exc).__name__}
-        if answer.get("ok"):
-            return answer
-        assert answer.get("error") in ("internal", "unavailable", "TimeoutError"), answer
-        assert asyncio.get_running_loop().time() < deadline, f"seq {seq} never acknowledged"
-        await asyncio.sleep(0.2)
+
+    async def attempt() -> dict[str, Any]:
+        answer: dict[str, Any] = await call(ct, seq)
+        assert answer.get("ok") or answer.get("error") in ("internal", "unavailable"), answer
+        return answer
+
+    # A timeout is the server being away; it is retried like an "unavailable".
+    return await eventually(attempt, until=lambda answer: answer.get("ok"),
+                            what=f"seq {seq} to be acknowledged", timeout=RETRY_FOR_S,
+                            interval=0.2, ignoring=(socketio.exceptions.TimeoutError,))
 
 
 class Chat:
@@ -139,8 +117,8 @@ class Chat:
 
     async def settle(self) -> None:
         """Wait until each end has everything the other end got acknowledged."""
-        await wait_for(lambda: self._pumped() and set(self.v.sent) <= set(self.c.received)
-                       and set(self.c.sent) <= set(self.v.received), "delivery")
+        await eventually(lambda: self._pumped() and set(self.v.sent) <= set(self.c.received)
+                         and set(self.c.sent) <= set(self.v.received), what="delivery")
 
     def _pumped(self) -> bool:
         self.v.take(self.visitor.drain("msg"))
@@ -161,19 +139,19 @@ class Chat:
         self.v.mark, self.c.mark = len(self.v.deliveries), len(self.c.deliveries)
         for client in (self.visitor, self.counsellor):
             await client.disconnect()
-        self.visitor = VisitorClient(self.url)
         self.counsellor = CounsellorClient(self.url, self.token)
-        deadline = asyncio.get_running_loop().time() + RETRY_FOR_S
-        while True:
+
+        async def come_back() -> dict[str, Any] | None:
+            self.visitor = VisitorClient(self.url)
             try:
                 await self.visitor.connect()
-                answer = await self.visitor.resume(self.resume)
-                break
-            except Exception:
+                return await self.visitor.resume(self.resume)
+            except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError):
                 await self.visitor.disconnect()
-                self.visitor = VisitorClient(self.url)
-                assert asyncio.get_running_loop().time() < deadline, "visitor never came back"
-                await asyncio.sleep(0.2)
+                return None
+
+        answer = await eventually(come_back, what="the visitor to come back",
+                                  timeout=RETRY_FOR_S, interval=0.2)
         assert answer["ok"] and answer["status"] == "active", answer
         assert answer["next_seq"] == max(self.v.sent, default=0) + 1 or \
             answer["next_seq"] == max(self.v.sent, default=0) + 2, answer
@@ -278,7 +256,7 @@ async def test_redis_restart_mid_chat_with_append_only_persistence(tmp_path: Pat
         store.stop()
         # While Redis is away, sends fail cleanly and are retried until it is back.
         async def restart() -> None:
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # Redis stays away a while on purpose: the outage
             await asyncio.to_thread(store.start)
 
         back = asyncio.create_task(restart())

@@ -7,7 +7,6 @@ but the protocol, never logs a traceback or the frame's text, and a healthy chat
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from chatserver.web.appkeys import SIO
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness
 from tests.support.hypothesis_profiles import FUZZ
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.hardening
 
@@ -188,5 +188,6 @@ async def test_binary_attachments_and_odd_event_names_are_refused(
         # python-socketio keeps half-received binary packets here; nothing may linger.
         assert not sio._binary_packet
         await raw.close()
-    await asyncio.sleep(0.1)
+    # Whatever the server logs about these sockets, it has logged once it has let them go.
+    await eventually(lambda: not sio.eio.sockets, what="the server to let every raw socket go")
     assert_quiet_logs(caplog.records, [MARK])

@@ -5,6 +5,7 @@ bare engine.io sockets for frames no real client sends, and checks on answers an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
 import time
@@ -159,20 +160,31 @@ class RawSocket:
         return True
 
     async def frames(self, within: float = 0.2) -> tuple[list[str | bytes], bool]:
-        """Frames arriving within ``within`` seconds, and whether the socket got closed."""
+        """Frames arriving within ``within`` seconds, and whether the socket got closed.
+
+        A window, not a wait: it is how long the test listens for what should (not) come.
+        """
         assert self.ws is not None
         got: list[str | bytes] = []
-        deadline = time.monotonic() + within
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await self.ws.receive(timeout=left)
-            except TimeoutError:
-                break
-            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                got.append(msg.data)
-            else:
-                return got, True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                async for msg in self.ws:
+                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        break
+                    got.append(msg.data)
+                return got, True  # the socket closed within the window
         return got, self.ws.closed
+
+    async def answer(self, prefix: str, timeout: float = 2.0) -> str | None:
+        """The first text frame starting with ``prefix``; None if the socket closes first or
+        nothing of the kind comes within ``timeout`` seconds."""
+        assert self.ws is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for msg in self.ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT and str(msg.data).startswith(prefix):
+                        return str(msg.data)
+        return None
 
     async def close(self) -> None:
         if self.ws is not None and not self.ws.closed:
@@ -207,7 +219,7 @@ class HealthyChat:
         """
         wait = self._last + pace - time.perf_counter()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait)  # pacing on purpose, as a person types; not a wait
         started = self._last = time.perf_counter()
         ct = random_ct(48)
         answer = await self.visitor.send(ct)
@@ -275,6 +287,10 @@ class RecordingProxy:
             pass
         finally:
             dst.close()
+
+    def idle(self) -> bool:
+        """True when no connection is open through the proxy (every byte has passed)."""
+        return not self._tasks
 
     async def close(self) -> None:
         if self._server is not None:

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually_blocking
 
 
 class Node:
@@ -40,19 +40,16 @@ class Node:
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("node did not become healthy")
-            time.sleep(0.1)
+        eventually_blocking(self.healthy, what=f"the node on port {self.port} to be healthy",
+                            timeout=timeout, interval=0.1, ignoring=(OSError,))
+
+    def healthy(self) -> bool:
+        """True once ``/healthz`` answers 200; raises if the process has exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"node exited: {self.log_path.read_text()[-2000:]}")
+        with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.proc is None:

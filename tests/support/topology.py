@@ -10,7 +10,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ import asyncpg
 
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually_blocking
 
 NGINX_DIR = ROOT / "deploy" / "nginx"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -119,17 +119,16 @@ http {{
         self.proc = subprocess.Popen(self._command("-g", "daemon off;"),
                                      stdout=stderr, stderr=subprocess.STDOUT)
         stderr.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("nginx exited: " + self.logs()[-2000:])
-            try:
-                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        eventually_blocking(self.listening, what="nginx to listen", timeout=timeout,
+                            ignoring=(OSError,))
+
+    def listening(self) -> bool:
+        """True once the TLS port takes connections; raises if nginx has exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError("nginx exited: " + self.logs()[-2000:])
+        socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -6,7 +6,6 @@ and nothing on it may be an id, a token, a pseudonym or a ciphertext.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from chatserver.main import create_app
 from chatserver.web.metrics import CONTENT_TYPE, Metrics, allowed
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
+from tests.support.waiting import eventually
 
 TOKEN = "m" * 40
 SAMPLE = re.compile(r'^(erstkontakt_[a-z_]+)(\{[a-z]+="[a-z_0-9]+"\})? (\d+)$')
@@ -54,14 +54,14 @@ async def numbers(harness: Harness) -> dict[str, int]:
 
 
 async def settled(harness: Harness, sample: str, value: int) -> dict[str, int]:
-    """Scrape until ``sample`` shows ``value`` (or 5 s pass): a client's disconnect returns
-    before the server has run its disconnect handler, so the gauge follows a moment later."""
-    deadline = asyncio.get_running_loop().time() + 5
-    while True:
+    """Scrape until ``sample`` shows ``value``: a client's disconnect returns before the server
+    has run its disconnect handler, so the gauge follows a moment later."""
+
+    async def showing() -> dict[str, int] | None:
         seen = await numbers(harness)
-        if seen[sample] == value or asyncio.get_running_loop().time() > deadline:
-            return seen
-        await asyncio.sleep(0.05)
+        return seen if seen[sample] == value else None
+
+    return await eventually(showing, what=f"{sample} to show {value}", timeout=5)
 
 
 async def test_metrics_follow_a_chat_and_hold_no_identifier(harness: Harness) -> None:
