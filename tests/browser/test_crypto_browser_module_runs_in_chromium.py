@@ -9,16 +9,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import async_playwright
 
 from chatserver import crypto
-from tests.support.paths import ROOT
+from tests.support.browser import chromium
+from tests.support.paths import ROOT, VECTORS
 
 CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 PAGE = """<!doctype html><meta charset="utf-8"><title>e2e</title>
 <script src="/node_modules/tweetnacl/nacl-fast.min.js"></script>"""
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 RUN = """async () => {
   const e2e = await import("/jslib/e2e.js");
@@ -66,7 +64,7 @@ def _app() -> web.Application:
     app.router.add_get("/favicon.ico", no_icon)
     app.router.add_static("/node_modules/tweetnacl", ROOT / "node_modules" / "tweetnacl")
     app.router.add_static("/jslib", ROOT / "jslib")
-    app.router.add_static("/tests/vectors", ROOT / "tests" / "vectors")
+    app.router.add_static("/tests/vectors", VECTORS)
     return app
 
 
@@ -75,19 +73,14 @@ async def test_the_module_reproduces_the_vectors_in_chromium(
     aiohttp_server: Callable[..., Any],
 ) -> None:
     server = await aiohttp_server(_app())
-    vectors = json.loads((ROOT / "tests" / "vectors" / "e2e.json").read_text("utf-8"))
+    vectors = json.loads((VECTORS / "e2e.json").read_text("utf-8"))
     errors: list[str] = []
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                           args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(str(server.make_url("/")))
-            out = await page.evaluate(RUN)
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(str(server.make_url("/")))
+        out = await page.evaluate(RUN)
     assert not errors
     assert out["hello"] == vectors["handshake"]["visitor_hello"]
     assert out["reply"] == vectors["handshake"]["counsellor_hello"]

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from urllib.parse import parse_qs, urlparse
-
 import aiohttp
-import pyotp
 
-from chatserver.web.appkeys import USERS
 from tests.support.harness import Harness
 
 GARBAGE = (b"{not json", b"[1, 2]", b'"x"', b'{"title": 5, "blob": 7, "identity_pk": 5}',
@@ -16,9 +11,7 @@ GARBAGE = (b"{not json", b"[1, 2]", b'"x"', b'{"title": 5, "blob": 7, "identity_
 
 
 async def test_console_json_routes_refuse_garbage(harness: Harness) -> None:
-    uri = await harness.app[USERS].add("anna", "counsellor", "ein-langes-passwort")
-    code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
-    session = await harness.app[USERS].login("anna", "ein-langes-passwort", code, time.time())
+    session = await harness.console_session("anna")
     headers = {"X-CSRF-Token": session.csrf, "Content-Type": "application/json"}
     async with aiohttp.ClientSession(cookies={"ek_console": session.key}) as http:
         for path in ("/console/api/socket-token", "/console/api/canned", "/console/api/keys"):

@@ -10,10 +10,9 @@ import re
 import pytest
 
 from chatserver.config import PREFIX, Config, load_config
-from tests.ops.test_deploy_configs_are_accepted_by_their_tools import normalized_compose
+from tests.support.deploy import DEPLOY, normalized_compose
 from tests.support.paths import ROOT
 
-DEPLOY = ROOT / "deploy"
 GUIDE = ROOT / "docs" / "operations.md"
 
 

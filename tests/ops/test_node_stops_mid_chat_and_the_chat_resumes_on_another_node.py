@@ -21,15 +21,16 @@ import aiohttp
 import pytest
 import socketio
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
-from tests.support.nodes import Node
+from tests.support.database import pg_database, pg_url
+from tests.support.ledger import LedgerChat
+from tests.support.nodes import Node, counsellor_token
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
-from tests.support.topology import ONION, Nginx, ascrape, nginx_binary, pg_database
+from tests.support.topology import ONION, Nginx, ascrape, nginx_binary
 from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.postgres
 
 WAIT_S = 15.0
 
@@ -76,22 +77,16 @@ class Counsellor(Reconnecting, CounsellorClient):
         self.reconnecting(url)
 
 
-class End:
-    """What one side's application saw: every delivery, deduplicated by sequence number."""
+class Chat(LedgerChat):
+    """A visitor and a counsellor talking through nginx, with a ledger each."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.received: dict[int, str] = {}
-        self.deliveries: list[int] = []
-        self.sent: dict[int, str] = {}
-        self.acked = 0
-        self.mark = 0
+    def __init__(self, visitor: Visitor, counsellor: Counsellor) -> None:
+        super().__init__(settle_s=WAIT_S)
+        self.visitor, self.counsellor = visitor, counsellor
 
-    def take(self, messages: list[dict[str, Any]]) -> None:
-        for msg in messages:
-            self.deliveries.append(msg["seq"])
-            assert self.received.setdefault(msg["seq"], msg["ct"]) == msg["ct"], \
-                f"{self.name}: same seq, other content"
+    async def acknowledged(self, client: VisitorClient | CounsellorClient, event: str,
+                           payload: dict[str, Any]) -> dict[str, Any]:
+        return await until_acknowledged(client, event, payload)
 
 
 async def until_acknowledged(client: VisitorClient | CounsellorClient, event: str,
@@ -106,66 +101,10 @@ async def until_acknowledged(client: VisitorClient | CounsellorClient, event: st
     return answer
 
 
-class Chat:
-    """A visitor and a counsellor talking through nginx, with the bookkeeping of both ends."""
-
-    def __init__(self, visitor: Visitor, counsellor: Counsellor) -> None:
-        self.visitor, self.counsellor = visitor, counsellor
-        self.v, self.c = End("visitor"), End("counsellor")
-        self.chat_id = ""
-
-    def pump(self) -> None:
-        self.v.take(self.visitor.drain("msg"))
-        self.c.take(self.counsellor.drain("msg"))
-
-    async def visitor_says(self, seq: int) -> dict[str, Any]:
-        ct = self.v.sent.get(seq) or random_ct(64)
-        answer = await until_acknowledged(self.visitor, "send", {"seq": seq, "ct": ct})
-        self.v.sent[seq] = ct
-        return answer
-
-    async def counsellor_says(self, seq: int) -> dict[str, Any]:
-        ct = self.c.sent.get(seq) or random_ct(64)
-        answer = await until_acknowledged(
-            self.counsellor, "send", {"chat_id": self.chat_id, "seq": seq, "ct": ct})
-        self.c.sent[seq] = ct
-        return answer
-
-    def delivered(self) -> bool:
-        self.pump()
-        return set(self.v.sent) <= set(self.c.received) and \
-            set(self.c.sent) <= set(self.v.received)
-
-    async def settle(self) -> None:
-        await eventually(self.delivered, what="every acknowledged envelope at the other end",
-                         timeout=WAIT_S, interval=0.02)
-
-    async def ack(self, visitor_upto: int, counsellor_upto: int) -> None:
-        assert (await self.visitor.ack(visitor_upto))["ok"]
-        assert (await self.counsellor.ack(self.chat_id, counsellor_upto))["ok"]
-        self.v.acked, self.c.acked = visitor_upto, counsellor_upto
-
-    def mark(self) -> None:
-        self.pump()
-        self.v.mark, self.c.mark = len(self.v.deliveries), len(self.c.deliveries)
-
-    def check(self) -> None:
-        """Nothing lost, each seq once and in order, nothing acknowledged delivered again."""
-        self.pump()
-        assert self.c.received == self.v.sent, "a visitor envelope was lost or garbled"
-        assert self.v.received == self.c.sent, "a counsellor envelope was lost or garbled"
-        for end in (self.v, self.c):
-            assert sorted(end.received) == list(range(1, len(end.received) + 1)), end.name
-            again = end.deliveries[end.mark:]
-            assert all(seq > end.acked for seq in again), (end.name, end.deliveries)
-
-
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
     async with pg_database("ek_deploy_") as name:
-        if name is None:
-            pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        yield pg_url(name)
 
 
 async def where(nodes: dict[str, Node], metric: str) -> list[str]:
@@ -204,15 +143,20 @@ async def stop_and_resume(chat: Chat, node: Node, visitor_seq: int, counsellor_s
     resumed = await until_acknowledged(chat.visitor, "resume",
                                        {"token": chat.visitor.resume_token})
     assert resumed["status"] == "active" and resumed["chat_id"] == chat.chat_id, resumed
+    # The stopping node kept the visitor's envelope or never got it; next_seq says which.
     assert resumed["next_seq"] in (visitor_seq, visitor_seq + 1), resumed
+    visitor_kept = resumed["next_seq"] == visitor_seq + 1
+    counsellor_kept = True  # its own node never stopped, so it has the envelope
     if counsellor_moves:
         await chat.counsellor.reconnected(counsellor_connects)
         synced = await until_acknowledged(chat.counsellor, "sync", {})
         assert [c["chat_id"] for c in synced["chats"]] == [chat.chat_id], synced
-        assert synced["chats"][0]["next_seq"] in (counsellor_seq, counsellor_seq + 1)
-    # Neither sender heard back about its in-flight envelope: both send it again, unchanged.
-    await chat.visitor_says(visitor_seq)
-    await chat.counsellor_says(counsellor_seq)
+        assert synced["chats"][0]["next_seq"] in (counsellor_seq, counsellor_seq + 1), synced
+        counsellor_kept = synced["chats"][0]["next_seq"] == counsellor_seq + 1
+    # Neither sender heard back about its in-flight envelope: both send it again, unchanged,
+    # and it is called a duplicate exactly when the server had kept it.
+    assert (await chat.visitor_says(visitor_seq))["dup"] is visitor_kept
+    assert (await chat.counsellor_says(counsellor_seq))["dup"] is counsellor_kept
     return code, took
 
 
@@ -274,9 +218,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
     topology: Topology, redis_server: RedisServer
 ) -> None:
     nodes, origin = topology.nodes, topology.origin
-    state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
-    await state.close()
+    token = await counsellor_token(redis_server.url, "anna")
     visitor, counsellor = Visitor(origin), Counsellor(origin, token)
     chat = Chat(visitor, counsellor)
     try:
@@ -305,9 +247,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
         chat.chat_id = visitor.chat_id
         assert (await counsellor.accept(chat.chat_id))["ok"]
         assert (await visitor.expect("accepted"))["pseudonym"] == "Anna"
-        for seq in (1, 2, 3):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        await chat.exchange(1, 2, 3)
         await chat.settle()
         await chat.ack(visitor_upto=2, counsellor_upto=1)
 
@@ -318,9 +258,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
         await settled_on(nodes, "erstkontakt_connected_visitors", [home])
         assert (await counsellor.expect("presence"))["present"] is False
         assert (await counsellor.expect("presence"))["present"] is True
-        for seq in (5, 6):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        await chat.exchange(5, 6)
         await chat.settle()
         chat.check()
         await chat.ack(visitor_upto=6, counsellor_upto=5)
@@ -332,9 +270,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
         assert code == 0 and took < 8.0, (code, took)
         await settled_on(nodes, "erstkontakt_connected_visitors", [away])
         await settled_on(nodes, "erstkontakt_connected_counsellors", [away])
-        for seq in (8, 9):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        await chat.exchange(8, 9)
         await chat.settle()
         chat.check()
 

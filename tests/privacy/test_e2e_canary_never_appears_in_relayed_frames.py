@@ -15,57 +15,15 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-import redis.asyncio as redis
 
 from chatserver import crypto
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.harness import Harness
+from tests.support.proxy import RecordingProxy
+from tests.support.redis_server import RedisServer
 
 CANARIES = ["canary-7f3e91-visitor", "canary-c41d08-counsellor", "canary-9a6b22-after-transfer"]
-
-
-class RecordingProxy:
-    """Forwards loopback TCP connections to the server and keeps every byte it forwards."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.recorded = bytearray()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.url = ""
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(65536):
-                self.recorded += data
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            dst.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
 
 
 @pytest.fixture
@@ -87,19 +45,9 @@ async def _counsellor(harness: Harness, proxy: RecordingProxy, name: str,
     return client
 
 
-async def _redis_dump(url: str) -> bytes:
-    client = redis.Redis.from_url(url)
-    try:
-        dumped = bytearray()
-        async for key in client.scan_iter():
-            dumped += key + (await client.dump(key) or b"")
-        return bytes(dumped)
-    finally:
-        await client.aclose()
-
-
 async def test_canaries_never_cross_the_relay_in_plaintext(
     harness: Harness, proxy: RecordingProxy, backend: str, caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     pki = Pki()
@@ -138,9 +86,10 @@ async def test_canaries_never_cross_the_relay_in_plaintext(
     assert (await visitor.send_text(CANARIES[2]))["ok"]
     assert await bert.receive_text(visitor.chat_id) == CANARIES[2]
 
-    stored = await _redis_dump(backend) if backend else b""
+    redis_server: RedisServer | None = request.getfixturevalue("redis_server") if backend else None
+    stored = redis_server.dump() if redis_server else b""
     # Complete without waiting: the proxy records every byte before it passes it on.
-    wire = bytes(proxy.recorded)
+    wire = bytes(proxy.up + proxy.down)
     # The recording is real: it holds the chat id and every envelope in both directions.
     assert visitor.chat_id.encode() in wire
     cts = re.findall(rb'"ct":"([A-Za-z0-9+/=]+)"', wire)

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import json
 import os
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,12 @@ import nacl.secret
 import pytest
 
 from chatserver import crypto
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient
+from tests.support.database import database_rows
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
-from tests.support.hardening import AddressedVisitor, RecordingProxy, loopback_peers
-from tests.support.nodes import Node
+from tests.support.hardening import AddressedVisitor
+from tests.support.nodes import Node, counsellor_token
+from tests.support.proxy import RecordingProxy, loopback_peers
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually
 
@@ -78,9 +76,7 @@ async def test_a_whole_visit_leaves_no_trace(
 ) -> None:
     proxy = RecordingProxy("127.0.0.1", node.port)
     await proxy.start()
-    state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
-    await state.close()
+    token = await counsellor_token(redis_server.url, "anna")
     pki = Pki()
     team_pk, _team_sk = crypto.box_keypair()
     received: list[Any] = []  # everything the clients got, decoded
@@ -156,7 +152,7 @@ async def test_a_whole_visit_leaves_no_trace(
     places: dict[str, bytes] = {
         "frames to clients": bytes(proxy.down),
         "decoded events": json.dumps(received, default=str).encode(),
-        "redis": b"\n".join(k + b" " + v for k, v in redis_server.dump()),
+        "redis": redis_server.dump(),
         "database rows": database_rows(tmp_path / "db.sqlite3"),
         "database files": b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite3*")),
         "log": node.output(),
@@ -170,14 +166,3 @@ async def test_a_whole_visit_leaves_no_trace(
     # Plaintext never even crossed the wire towards the server.
     for needle in needles["plaintext"]:
         assert needle not in proxy.up
-
-
-def database_rows(path: Path) -> bytes:
-    """Every row of every table, rendered as text."""
-    out = []
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 (own table names)
-                out.append(f"{table}: {row!r}")
-    return "\n".join(out).encode()

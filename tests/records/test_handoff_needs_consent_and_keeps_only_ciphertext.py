@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import signal
 from pathlib import Path
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
 from chatserver.web.appkeys import RECORDS
-from tests.support.clients import CounsellorClient, VisitorClient
+from tests.support.clients import CounsellorClient, VisitorClient, random_ct, sealed_record
 from tests.support.harness import Harness
-from tests.support.nodes import Node
+from tests.support.nodes import Node, counsellor_token
 from tests.support.redis_server import RedisServer
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def sealed_record() -> tuple[str, str]:
-    """Stand-ins for the console's output: a sealed record key and a secretbox body."""
-    return b64(os.urandom(80)), b64(os.urandom(400))
-
-
 async def active_chat(h: Harness) -> tuple[CounsellorClient, VisitorClient]:
-    anna = await h.counsellor("anna", "Anna")
-    visitor = await h.visitor()
-    await visitor.request("exit", "de")
-    await anna.accept(visitor.chat_id)
+    anna, visitor = await h.accepted_chat()
     await visitor.expect("accepted")
     return anna, visitor
 
@@ -71,7 +54,7 @@ async def test_consented_record_is_stored_read_by_colleague_and_audited(
     assert set(items[0]) == {"record_id", "created", "retain_until", "counsellor_id"}
     record = (await ben.call("record_open", {"record_id": record_id}))["record"]
     assert record["sealed_key"] == key and record["body"] == body
-    note = b64(os.urandom(60))
+    note = random_ct(60)
     assert (await ben.call("record_note", {"record_id": record_id, "body": note}))["ok"]
     again = (await anna.call("record_open", {"record_id": record_id, "export": True}))["record"]
     assert [n["body"] for n in again["notes"]] == [note]
@@ -106,7 +89,7 @@ async def test_message_drop_is_answered_and_read_back_with_its_codename(
     assert (await visitor.call("drop", {"sealed_key": "AAAA", "body": "AAAA",
                                         "reply_pk": "AAAA"}))["error"] == "bad_state"
     codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
-    sealed, body, reply_pk = b64(os.urandom(80)), b64(os.urandom(300)), b64(os.urandom(32))
+    sealed, body, reply_pk = random_ct(80), random_ct(300), random_ct(32)
     assert (await visitor.call("drop", {"sealed_key": sealed, "body": body,
                                         "reply_pk": reply_pk}))["ok"]
     assert (await visitor.call("drop_check", {"codename": codename})) == {
@@ -117,7 +100,7 @@ async def test_message_drop_is_answered_and_read_back_with_its_codename(
     assert len(drops) == 1 and drops[0]["answered"] is False
     drop = (await anna.call("drop_open", {"drop_id": drops[0]["drop_id"]}))["drop"]
     assert drop["body"] == body and drop["reply_pk"] == reply_pk
-    reply = b64(os.urandom(200))
+    reply = random_ct(200)
     assert (await anna.call("drop_answer", {"drop_id": drop["drop_id"], "answer": reply}))["ok"]
     later = await harness.visitor()
     assert (await later.call("drop_check", {"codename": codename})) == {
@@ -135,9 +118,7 @@ async def test_record_survives_a_killed_server(
     }
     node = Node(env, tmp_path / "node.log")
     node.start()
-    state = RedisState(redis_server.url)
-    token = await issue_token(state, Identity("anna", "Anna", "counsellor"), 600)
-    await state.close()
+    token = await counsellor_token(redis_server.url, "anna")
     anna, visitor = CounsellorClient(node.url, token), VisitorClient(node.url)
     try:
         await anna.connect()

@@ -8,8 +8,6 @@ PostgreSQL database that refuses connections (``ALLOW_CONNECTIONS false``, backe
 
 from __future__ import annotations
 
-import os
-import secrets
 import sqlite3
 import statistics
 from collections.abc import AsyncIterator, Callable
@@ -21,20 +19,16 @@ import asyncpg
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from chatserver import crypto
 from chatserver.config import Config
 from chatserver.main import create_app
+from tests.support.clients import sealed_record
+from tests.support.database import PG_ADMIN, pg_database, pg_url
 from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
 
 pytestmark = pytest.mark.hardening
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 Outage = Callable[[], AbstractAsyncContextManager[None]]
-
-
-def sealed() -> tuple[str, str]:
-    return crypto.b64encode(os.urandom(80)), crypto.b64encode(os.urandom(300))
 
 
 async def scenario(h: Harness, outage: Outage) -> None:
@@ -43,7 +37,7 @@ async def scenario(h: Harness, outage: Outage) -> None:
         await chat.round_trip(pace=0.25)
     normal = statistics.median(chat.latencies)
     assert (await chat.visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
-    key, body = sealed()
+    key, body = sealed_record()
     handoff = {"chat_id": chat.visitor.chat_id, "consent_version": "v1", "sealed_key": key,
                "body": body}
     async with outage():
@@ -92,20 +86,9 @@ async def test_sqlite_locked_away(
 
 
 @pytest.fixture
-async def pg_database() -> AsyncIterator[str]:
-    """A uniquely named PostgreSQL database of our own, dropped afterwards."""
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
-    name = "ek_fault_" + secrets.token_hex(6)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+async def database_name() -> AsyncIterator[str]:
+    async with pg_database("ek_fault_") as name:
         yield name
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def pg_admin(*statements: str) -> None:
@@ -119,24 +102,24 @@ async def pg_admin(*statements: str) -> None:
 
 @pytest.mark.postgres
 async def test_postgresql_refusing_connections(
-    make_config: Callable[..., Config], aiohttp_server: Callable[..., Any], pg_database: str
+    make_config: Callable[..., Config], aiohttp_server: Callable[..., Any], database_name: str
 ) -> None:
-    url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    url = pg_url(database_name)
     server: AiohttpServer = await aiohttp_server(create_app(make_config(database_url=url)))
     h = Harness(server.app, str(server.make_url("/")))
 
     @asynccontextmanager
     async def refusing() -> AsyncIterator[None]:
         await pg_admin(
-            f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS false',
+            f'ALTER DATABASE "{database_name}" ALLOW_CONNECTIONS false',
             # The name is our own random hex, not input.
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "  # noqa: S608
-            f"WHERE datname = '{pg_database}' AND pid <> pg_backend_pid()",
+            f"WHERE datname = '{database_name}' AND pid <> pg_backend_pid()",
         )
         try:
             yield
         finally:
-            await pg_admin(f'ALTER DATABASE "{pg_database}" ALLOW_CONNECTIONS true')
+            await pg_admin(f'ALTER DATABASE "{database_name}" ALLOW_CONNECTIONS true')
 
     try:
         await scenario(h, refusing)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import date
-from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import nacl.pwhash
-import pyotp
 import pytest
 
 from chatserver.config import Config
@@ -19,28 +15,20 @@ from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import MIGRATIONS, migrate, open_engine
 from chatserver.records.store import RecordError, RecordStore
 from chatserver.stats.counters import StatsStore
+from tests.support.database import pg_database, pg_url
+from tests.support.harness import totp_of
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def config(request: pytest.FixtureRequest,
                  make_config: Callable[..., Config]) -> AsyncIterator[Config]:
     if request.param == "sqlite":
         yield make_config()
         return
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
-    name = "ek_contract_" + secrets.token_hex(6)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_config(database_url=f"postgresql://postgres@127.0.0.1:5432/{name}")
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+    async with pg_database("ek_contract_") as name:
+        yield make_config(database_url=pg_url(name))
 
 
 async def test_accounts_records_drops_and_keyring(config: Config) -> None:
@@ -50,7 +38,7 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert await migrate(engine) == len(MIGRATIONS)  # a second run changes nothing
         users = Users(engine, *CHEAP)
         uri = await users.add("anna", "counsellor", "ein-langes-passwort", "Anna")
-        totp = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+        totp = totp_of(uri)
         now = 1_790_000_000.0
         session = await users.login("anna", "ein-langes-passwort", totp.at(now), now)
         assert session.user.pseudonym == "Anna"

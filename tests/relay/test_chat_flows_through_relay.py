@@ -65,10 +65,7 @@ async def test_envelopes_flow_both_ways_in_order(harness: Harness) -> None:
 async def test_resend_of_same_seq_is_acknowledged_but_not_delivered_twice(
     harness: Harness,
 ) -> None:
-    anna = await harness.counsellor("anna", "Anna")
-    visitor = await harness.visitor()
-    await visitor.request()
-    await anna.accept(visitor.chat_id)
+    anna, visitor = await harness.accepted_chat()
     ct = random_ct()
     assert (await visitor.send(ct, seq=1)) == {"ok": True, "dup": False}
     assert (await visitor.send(ct, seq=1)) == {"ok": True, "dup": True}
@@ -79,11 +76,8 @@ async def test_resend_of_same_seq_is_acknowledged_but_not_delivered_twice(
 
 
 async def test_transfer_moves_chat_to_colleague_with_note(harness: Harness) -> None:
-    anna = await harness.counsellor("anna", "Anna")
+    anna, visitor = await harness.accepted_chat()
     ben = await harness.counsellor("ben", "Ben")
-    visitor = await harness.visitor()
-    await visitor.request()
-    await anna.accept(visitor.chat_id)
     await visitor.expect("accepted")
     await anna.send(visitor.chat_id, random_ct())
     await visitor.expect("msg")
@@ -134,10 +128,7 @@ async def test_either_side_ends_and_everything_is_forgotten(harness: Harness) ->
 
 
 async def test_visitor_who_vanishes_past_grace_ends_the_chat(harness: Harness) -> None:
-    anna = await harness.counsellor("anna", "Anna")
-    visitor = await harness.visitor()
-    await visitor.request()
-    await anna.accept(visitor.chat_id)
+    anna, visitor = await harness.accepted_chat()
     await visitor.disconnect()
     assert (await anna.expect("presence")) == {"chat_id": visitor.chat_id, "present": False}
     ended = await anna.expect("ended", timeout=5)

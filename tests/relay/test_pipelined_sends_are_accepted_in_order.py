@@ -13,10 +13,7 @@ BURST = 40
 
 
 async def test_burst_of_sends_from_both_sides_keeps_its_order(harness: Harness) -> None:
-    anna = await harness.counsellor("anna", "Anna")
-    visitor = await harness.visitor()
-    await visitor.request()
-    assert (await anna.accept(visitor.chat_id))["ok"]
+    anna, visitor = await harness.accepted_chat()
 
     to_counsellor = [random_ct(100 + i) for i in range(BURST)]
     answers = await asyncio.gather(*(visitor.call("send", {"seq": i + 1, "ct": ct})

@@ -19,11 +19,9 @@ from typing import Any
 import pytest
 import socketio
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
-from tests.support.nodes import Node
+from tests.support.ledger import LedgerChat
+from tests.support.nodes import Node, counsellor_token
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually
 
@@ -46,49 +44,15 @@ class PersistentRedis(RedisServer):
         self.wait_until_up()
 
 
-class End:
-    """One side of the chat as its application sees it: deduplicates by sequence number."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.received: dict[int, str] = {}
-        self.deliveries: list[int] = []  # every msg the server pushed, duplicates included
-        self.sent: dict[int, str] = {}  # acknowledged by the server
-        self.acked_upto = 0
-        self.mark = 0  # deliveries before the last reconnect
-
-    def take(self, messages: list[dict[str, Any]]) -> None:
-        for msg in messages:
-            self.deliveries.append(msg["seq"])
-            if msg["seq"] in self.received:
-                assert self.received[msg["seq"]] == msg["ct"], "same seq, other content"
-            self.received[msg["seq"]] = msg["ct"]
-
-
-async def send_until_acknowledged(call: Any, seq: int, ct: str) -> dict[str, Any]:
-    """Send ``seq`` until the server acknowledges it; errors during an outage are retried."""
-
-    async def attempt() -> dict[str, Any]:
-        answer: dict[str, Any] = await call(ct, seq)
-        assert answer.get("ok") or answer.get("error") in ("internal", "unavailable"), answer
-        return answer
-
-    # A timeout is the server being away; it is retried like an "unavailable".
-    return await eventually(attempt, until=lambda answer: answer.get("ok"),
-                            what=f"seq {seq} to be acknowledged", timeout=RETRY_FOR_S,
-                            interval=0.2, ignoring=(socketio.exceptions.TimeoutError,))
-
-
-class Chat:
-    """A visitor and a counsellor on one node, with the bookkeeping of both ends."""
+class Chat(LedgerChat):
+    """A visitor and a counsellor on one node; after a fault both come back as new clients."""
 
     def __init__(self, url: str, token: str) -> None:
+        super().__init__()
         self.url = url
         self.token = token
         self.visitor = VisitorClient(url)
         self.counsellor = CounsellorClient(url, token)
-        self.v, self.c = End("visitor"), End("counsellor")
-        self.chat_id = ""
         self.resume = ""
 
     async def open(self) -> None:
@@ -100,46 +64,32 @@ class Chat:
         assert (await self.counsellor.accept(self.chat_id))["ok"]
         await self.visitor.expect("accepted")
 
-    async def visitor_says(self, seq: int) -> dict[str, Any]:
-        ct = random_ct(64)
-        answer = await send_until_acknowledged(
-            lambda text, s: self.visitor.call("send", {"seq": s, "ct": text}), seq, ct)
-        self.v.sent[seq] = ct
-        return answer
+    async def acknowledged(self, client: VisitorClient | CounsellorClient, event: str,
+                           payload: dict[str, Any]) -> dict[str, Any]:
+        """Errors of an outage are retried: ``unavailable``, ``internal``, or no answer (the
+        server is away). Any other refusal fails the test at once."""
 
-    async def counsellor_says(self, seq: int) -> dict[str, Any]:
-        ct = random_ct(64)
-        answer = await send_until_acknowledged(
-            lambda text, s: self.counsellor.call("send", {"chat_id": self.chat_id, "seq": s,
-                                                          "ct": text}), seq, ct)
-        self.c.sent[seq] = ct
-        return answer
+        async def attempt() -> dict[str, Any]:
+            answer: dict[str, Any] = await client.call(event, payload)
+            assert answer.get("ok") or answer.get("error") in ("internal", "unavailable"), answer
+            return answer
 
-    async def settle(self) -> None:
-        """Wait until each end has everything the other end got acknowledged."""
-        await eventually(lambda: self._pumped() and set(self.v.sent) <= set(self.c.received)
-                         and set(self.c.sent) <= set(self.v.received), what="delivery")
-
-    def _pumped(self) -> bool:
-        self.v.take(self.visitor.drain("msg"))
-        self.c.take(self.counsellor.drain("msg"))
-        return True
+        return await eventually(attempt, until=lambda answer: answer.get("ok"),
+                                what=f"seq {payload['seq']} to be acknowledged",
+                                timeout=RETRY_FOR_S, interval=0.2,
+                                ignoring=(socketio.exceptions.TimeoutError,))
 
     async def ack(self, visitor_upto: int, counsellor_upto: int) -> None:
-        assert (await self.visitor.call("ack", {"upto": visitor_upto}))["ok"]
-        assert (await self.counsellor.call("ack", {"chat_id": self.chat_id,
-                                                   "upto": counsellor_upto}))["ok"]
-        self.v.acked_upto, self.c.acked_upto = visitor_upto, counsellor_upto
+        await super().ack(visitor_upto, counsellor_upto)
         assert (await self.counsellor.expect("delivered"))["upto"] == visitor_upto
         assert (await self.visitor.expect("delivered"))["upto"] == counsellor_upto
 
-    async def reconnect(self) -> None:
-        """Both ends come back after the fault, the way the widget and console do."""
-        self._pumped()
-        self.v.mark, self.c.mark = len(self.v.deliveries), len(self.c.deliveries)
+    async def reconnect(self) -> tuple[int, int]:
+        """Both ends come back after the fault, the way the widget and console do. Returns the
+        next sequence number the server expects from the visitor and from the counsellor."""
+        self.mark()
         for client in (self.visitor, self.counsellor):
             await client.disconnect()
-        self.counsellor = CounsellorClient(self.url, self.token)
 
         async def come_back() -> dict[str, Any] | None:
             self.visitor = VisitorClient(self.url)
@@ -153,34 +103,15 @@ class Chat:
         answer = await eventually(come_back, what="the visitor to come back",
                                   timeout=RETRY_FOR_S, interval=0.2)
         assert answer["ok"] and answer["status"] == "active", answer
-        assert answer["next_seq"] == max(self.v.sent, default=0) + 1 or \
-            answer["next_seq"] == max(self.v.sent, default=0) + 2, answer
+        self.counsellor = CounsellorClient(self.url, self.token)
         await self.counsellor.connect()
         sync = await self.counsellor.sync()
         assert [c["chat_id"] for c in sync["chats"]] == [self.chat_id], sync
+        return answer["next_seq"], sync["chats"][0]["next_seq"]
 
     async def close(self) -> None:
         await self.visitor.disconnect()
         await self.counsellor.disconnect()
-
-    def check(self) -> None:
-        """Nothing acknowledged was lost; nothing the receiver had acknowledged came again
-        after the reconnect; each end holds every sequence number once, without gaps."""
-        self._pumped()
-        assert self.c.received == self.v.sent, "counsellor lost or garbled a visitor envelope"
-        assert self.v.received == self.c.sent, "visitor lost or garbled a counsellor envelope"
-        for end in (self.v, self.c):
-            again = end.deliveries[end.mark:]
-            assert all(s > end.acked_upto for s in again), (end.name, end.deliveries)
-            assert sorted(end.received) == list(range(1, len(end.received) + 1)), end.name
-
-
-async def token_for(url: str, name: str) -> str:
-    state = RedisState(url)
-    try:
-        return await issue_token(state, Identity(name, name.title(), "counsellor"), 600)
-    finally:
-        await state.close()
 
 
 @pytest.fixture
@@ -199,37 +130,36 @@ async def test_server_restart_mid_chat_on_redis(
 ) -> None:
     node = Node(node_env, tmp_path / "node.log")
     node.start()
-    chat = Chat(node.url, await token_for(redis_server.url, "anna"))
+    chat = Chat(node.url, await counsellor_token(redis_server.url, "anna"))
     try:
         await chat.open()
-        for seq in (1, 2, 3):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        await chat.exchange(1, 2, 3)
         await chat.settle()
         await chat.ack(visitor_upto=1, counsellor_upto=2)
         # Seq 4 in flight both ways as the server goes down: sent, never acknowledged.
-        await chat.visitor.sio.emit("send", {"seq": 4, "ct": (v4 := random_ct(64))},
+        chat.v.sent[4], chat.c.sent[4] = random_ct(64), random_ct(64)
+        await chat.visitor.sio.emit("send", {"seq": 4, "ct": chat.v.sent[4]},
                                     namespace="/visitor")
         await chat.counsellor.sio.emit("send", {"chat_id": chat.chat_id, "seq": 4,
-                                                "ct": (c4 := random_ct(64))},
-                                       namespace="/counsellor")
+                                                "ct": chat.c.sent[4]}, namespace="/counsellor")
         # In a thread: the clients' event loop must keep running while the server stops.
         await asyncio.to_thread(node.stop, sig)
         await asyncio.to_thread(node.start)
-        await chat.reconnect()
-        # The senders never heard back about seq 4: they resend the very same envelope.
-        again_v = await send_until_acknowledged(
-            lambda ct, s: chat.visitor.call("send", {"seq": s, "ct": ct}), 4, v4)
-        again_c = await send_until_acknowledged(
-            lambda ct, s: chat.counsellor.call("send", {"chat_id": chat.chat_id, "seq": s,
-                                                        "ct": ct}), 4, c4)
-        chat.v.sent[4], chat.c.sent[4] = v4, c4
-        assert {again_v["dup"], again_c["dup"]} <= {True, False}
-        for seq in (5, 6):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        visitor_next, counsellor_next = await chat.reconnect()
+        # Seq 4 was kept before the crash or never arrived; the next seq expected says which.
+        assert visitor_next in (4, 5) and counsellor_next in (4, 5), \
+            (visitor_next, counsellor_next)
+        # The senders never heard back about seq 4: they resend the very same envelope. The
+        # server calls it a duplicate exactly when it had kept it.
+        assert (await chat.visitor_says(4))["dup"] is (visitor_next == 5)
+        assert (await chat.counsellor_says(4))["dup"] is (counsellor_next == 5)
+        await chat.exchange(5, 6)
         await chat.settle()
         chat.check()
+        # Since the restart, seq 4 reached each receiver once: replayed if it had been kept,
+        # relayed when resent if not, never both.
+        assert chat.c.since_mark().count(4) == 1, chat.c.deliveries
+        assert chat.v.since_mark().count(4) == 1, chat.v.deliveries
     finally:
         await chat.close()
         node.stop()
@@ -245,12 +175,10 @@ async def test_redis_restart_mid_chat_with_append_only_persistence(tmp_path: Pat
         "CHATSERVER_KDF_COST": "min",
     }, tmp_path / "node.log")
     node.start()
-    chat = Chat(node.url, await token_for(store.url, "anna"))
+    chat = Chat(node.url, await counsellor_token(store.url, "anna"))
     try:
         await chat.open()
-        for seq in (1, 2, 3):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        await chat.exchange(1, 2, 3)
         await chat.settle()
         await chat.ack(visitor_upto=2, counsellor_upto=1)
         store.stop()
@@ -263,10 +191,9 @@ async def test_redis_restart_mid_chat_with_append_only_persistence(tmp_path: Pat
         await chat.visitor_says(4)
         await chat.counsellor_says(4)
         await back
-        await chat.reconnect()
-        for seq in (5, 6):
-            await chat.visitor_says(seq)
-            await chat.counsellor_says(seq)
+        # Everything up to seq 4 was acknowledged before the reconnect, both ways.
+        assert await chat.reconnect() == (5, 5)
+        await chat.exchange(5, 6)
         await chat.settle()
         chat.check()
     finally:

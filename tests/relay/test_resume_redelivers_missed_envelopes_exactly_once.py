@@ -7,10 +7,7 @@ from tests.support.harness import Harness
 
 
 async def test_visitor_resume_gets_only_unacknowledged_envelopes(harness: Harness) -> None:
-    anna = await harness.counsellor("anna", "Anna")
-    visitor = await harness.visitor()
-    await visitor.request()
-    await anna.accept(visitor.chat_id)
+    anna, visitor = await harness.accepted_chat()
     await visitor.expect("accepted")
 
     sent = [random_ct(100 + i) for i in range(6)]

@@ -27,13 +27,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import issue_token
 from tests.support.clients import CounsellorClient, random_ct
+from tests.support.fuzzing import scaled
 from tests.support.hardening import AddressedVisitor, HealthyChat, p90
-from tests.support.hypothesis_profiles import scaled
-from tests.support.nodes import Node
+from tests.support.nodes import Node, counsellor_token
 from tests.support.paths import ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.topology import ascrape
@@ -73,10 +70,8 @@ def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[Node]:
 async def test_flood_leaves_a_healthy_chat_within_twice_its_latency(
     node: Node, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    state = RedisState(redis_server.url)
-    hanna_token = await issue_token(state, Identity("hanna", "Hanna", "counsellor"), 600)
-    bob_token = await issue_token(state, Identity("bob", "Bob", "counsellor"), 600)
-    await state.close()
+    hanna_token = await counsellor_token(redis_server.url, "hanna")
+    bob_token = await counsellor_token(redis_server.url, "bob")
     hanna = CounsellorClient(node.url, hanna_token)
     visitor = AddressedVisitor(node.url, HEALTHY_ADDRESS)
     await hanna.connect()

@@ -50,6 +50,16 @@ async def opened() -> AsyncIterator[list[VisitorClient]]:
         await client.disconnect()
 
 
+async def waiting_visitor(url: str, address: str,
+                          opened: list[VisitorClient]) -> AddressedVisitor:
+    """A real visitor from ``address`` who asked for a chat and waits in the queue."""
+    visitor = AddressedVisitor(url, address)
+    opened.append(visitor)
+    await visitor.connect()
+    assert (await visitor.request())["ok"]
+    return visitor
+
+
 async def spam(url: str, addresses: list[str], per_address: int,
                opened: list[VisitorClient]) -> dict[str, int]:
     """Each address opens connection after connection and asks for a chat on each."""
@@ -76,16 +86,10 @@ async def test_each_address_gets_a_few_slots_and_early_visitors_stay_first(
     h = await serve(make_config, aiohttp_server)
     try:
         hanna = await h.counsellor("hanna", "Hanna")
-        early = AddressedVisitor(h.url, "127.0.0.2")
-        opened.append(early)
-        await early.connect()
-        assert (await early.request())["ok"]
+        early = await waiting_visitor(h.url, "127.0.0.2", opened)
         started = time.monotonic()
         outcome = await spam(h.url, SPAM_ADDRESSES, CONNECTIONS_PER_ADDRESS, opened)
-        late = AddressedVisitor(h.url, "127.0.0.3")
-        opened.append(late)
-        await late.connect()
-        assert (await late.request())["ok"]
+        late = await waiting_visitor(h.url, "127.0.0.3", opened)
 
         # What one address may queue: its burst, plus what refilled while the test ran.
         config = h.app[CONFIG]
@@ -110,10 +114,7 @@ async def test_the_queue_cap_holds_against_many_addresses(
     h = await serve(make_config, aiohttp_server, queue_cap=20)
     try:
         hanna = await h.counsellor("hanna", "Hanna")
-        early = AddressedVisitor(h.url, "127.0.0.2")
-        opened.append(early)
-        await early.connect()
-        assert (await early.request())["ok"]
+        early = await waiting_visitor(h.url, "127.0.0.2", opened)
         botnet = [f"127.0.1.{i}" for i in range(1, 41)]
         outcome = await spam(h.url, botnet, 1, opened)
         assert outcome.get("ok", 0) == 19 and outcome.get("queue_full", 0) == 21, outcome

@@ -18,9 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatserver.web.appkeys import SIO
+from tests.support.fuzzing import FUZZ, json_scalars, json_values
 from tests.support.hardening import INSIDES, HealthyChat, RawSocket, assert_quiet_logs
 from tests.support.harness import Harness
-from tests.support.hypothesis_profiles import FUZZ
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.hardening
@@ -54,18 +54,12 @@ class Frame:
 def wire(frame: Frame | str | bytes) -> str | bytes:
     return frame if isinstance(frame, str | bytes) else str(frame)
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-    | st.just(MARK),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=6), kids,
-                                                              max_size=4),
-    max_leaves=10,
-)
+json_any = json_values(json_scalars(MARK, text=12), keys=6, max_leaves=10)
 json_texts = st.one_of(
-    json_values.map(json.dumps),
-    st.lists(json_values, max_size=3).map(lambda v: json.dumps([MARK, *v])),
+    json_any.map(json.dumps),
+    st.lists(json_any, max_size=3).map(lambda v: json.dumps([MARK, *v])),
     st.sampled_from(["connect", "disconnect", "connect_error", "send", "request", "sync"])
-    .flatmap(lambda name: st.lists(json_values, max_size=2)
+    .flatmap(lambda name: st.lists(json_any, max_size=2)
              .map(lambda v: json.dumps([name, *v]))),
     st.integers(1, 6000).map(lambda n: Deep("[", "", "]", n)),
     st.integers(1, 6000).map(lambda n: Deep('{"a":', "1", "}", n)),
@@ -105,12 +99,10 @@ def check_frames(received: list[str | bytes]) -> None:
 @FUZZ
 @given(sequence=sequences)
 async def test_raw_websocket_frames_fuzzed(
-    harness: Harness, caplog: pytest.LogCaptureFixture, sequence: tuple[bool, list[Any]]
+    harness: Harness, healthy_chat: HealthyChat, caplog: pytest.LogCaptureFixture,
+    sequence: tuple[bool, list[Any]],
 ) -> None:
     caplog.set_level(logging.INFO)
-    healthy = getattr(harness, "healthy", None)
-    if healthy is None:
-        healthy = harness.healthy = await HealthyChat.open(harness)  # type: ignore[attr-defined]
     join, items = sequence
     raw = RawSocket(harness.url)
     handshake = await raw.open()
@@ -125,7 +117,7 @@ async def test_raw_websocket_frames_fuzzed(
         check_frames(received)
     finally:
         await raw.close()
-    await healthy.round_trip()
+    await healthy_chat.round_trip()
     assert_quiet_logs(caplog.records, [MARK])
 
 
@@ -133,12 +125,10 @@ async def test_raw_websocket_frames_fuzzed(
 @given(bodies=st.lists(frames.filter(lambda f: not isinstance(f, bytes))
                        | st.binary(max_size=64), min_size=1, max_size=4))
 async def test_polling_bodies_fuzzed(
-    harness: Harness, caplog: pytest.LogCaptureFixture, bodies: list[Frame | str | bytes]
+    harness: Harness, healthy_chat: HealthyChat, caplog: pytest.LogCaptureFixture,
+    bodies: list[Frame | str | bytes],
 ) -> None:
     caplog.set_level(logging.INFO)
-    healthy = getattr(harness, "healthy", None)
-    if healthy is None:
-        healthy = harness.healthy = await HealthyChat.open(harness)  # type: ignore[attr-defined]
     base = harness.url + "/socket.io/?EIO=4&transport=polling"
     # A short timeout: a body engine.io chokes on used to leave the request hanging forever.
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
@@ -156,7 +146,7 @@ async def test_polling_bodies_fuzzed(
                 assert resp.headers["X-Content-Type-Options"] == "nosniff"
                 if resp.status == 400:
                     break
-    await healthy.round_trip()
+    await healthy_chat.round_trip()
     assert_quiet_logs(caplog.records, [MARK])
 
 

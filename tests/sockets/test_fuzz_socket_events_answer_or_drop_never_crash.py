@@ -33,9 +33,9 @@ from chatserver.sockets.packets import MAX_EVENT_NAME, RESERVED_EVENTS
 from chatserver.sockets.visitor import VisitorNamespace
 from chatserver.web.appkeys import CONFIG, RELAY, SIO
 from tests.support.clients import CounsellorClient, VisitorClient
+from tests.support.fuzzing import FUZZ, json_values
 from tests.support.hardening import HealthyChat, assert_quiet_logs, is_error_shape
 from tests.support.harness import Harness
-from tests.support.hypothesis_profiles import FUZZ
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.hardening
@@ -82,12 +82,7 @@ scalars = st.one_of(
     st.sampled_from([0, -1, 1, 2**31, 2**53, 2**53 + 1, 2**63, -(2**63), 2**64, 10**30]),
     st.text(max_size=24), st.text(max_size=8).map(lambda s: MARK + s),
 )
-json_values = st.recursive(
-    scalars,
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
-                                                              max_size=4),
-    max_leaves=12,
-)
+json_any = json_values(scalars)
 huge = st.one_of(
     st.integers(1, 6).map(lambda k: Huge("text", 10**k)),
     st.integers(1, 500).map(lambda n: Huge("nest", n)),
@@ -105,17 +100,17 @@ ids = st.one_of(
     st.text(alphabet="abcXYZ019_-./%", min_size=0, max_size=80),
 )
 field_values = st.one_of(
-    json_values, base64ish, ids, st.integers(-2, 2**54),
+    json_any, base64ish, ids, st.integers(-2, 2**54),
     st.sampled_from(["exit", "relative", "professional", "de", "en", "yes", "no", "v1"]),
 )
 payloads = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=6), field_values,
                            max_size=4)
 arguments = st.one_of(
     payloads.map(lambda d: (d,)),
-    json_values.map(lambda v: (v,)),
+    json_any.map(lambda v: (v,)),
     huge.map(lambda v: (v,)),
     st.just(()),
-    st.lists(json_values, min_size=2, max_size=3).map(tuple),
+    st.lists(json_any, min_size=2, max_size=3).map(tuple),
 )
 
 
@@ -168,6 +163,19 @@ async def server(
     await h.close()
 
 
+@pytest.fixture
+async def healthy(server: Harness) -> HealthyChat:
+    """The chat next to the probers; the examples of a test share it, as they share the
+    server."""
+    return await HealthyChat.open(server)
+
+
+@pytest.fixture
+async def helper(server: Harness) -> CounsellorClient:
+    """A counsellor who accepts the chats of visitor probers."""
+    return await server.counsellor("helper", "Helga")
+
+
 async def probe(client: VisitorClient | CounsellorClient, frame_limit: int,
                 sequence: list[tuple[str, tuple[Any, ...]]], names: dict[str, str]) -> bool:
     """Send each call and check the answer; False once the server has dropped the prober."""
@@ -205,16 +213,11 @@ def frame_limit(server: Harness) -> int:
 @FUZZ
 @given(sequence=calls(VISITOR_EVENTS), accepted=st.booleans())
 async def test_visitor_events_fuzzed(
-    server: Harness, caplog: pytest.LogCaptureFixture,
-    sequence: list[tuple[str, tuple[Any, ...]]], accepted: bool,
+    server: Harness, healthy: HealthyChat, helper: CounsellorClient,
+    caplog: pytest.LogCaptureFixture, sequence: list[tuple[str, tuple[Any, ...]]],
+    accepted: bool,
 ) -> None:
     caplog.set_level(logging.INFO)
-    healthy = getattr(server, "healthy", None)
-    if healthy is None:
-        healthy = await HealthyChat.open(server)
-        server.healthy = healthy  # type: ignore[attr-defined]
-        server.helper = await server.counsellor("helper", "Helga")  # type: ignore[attr-defined]
-    helper: CounsellorClient = server.helper  # type: ignore[attr-defined]
     prober = VisitorClient(server.url)
     await prober.connect()
     try:
@@ -234,14 +237,10 @@ async def test_visitor_events_fuzzed(
 @FUZZ
 @given(sequence=calls(COUNSELLOR_EVENTS), on_duty=st.booleans())
 async def test_counsellor_events_fuzzed(
-    server: Harness, caplog: pytest.LogCaptureFixture,
+    server: Harness, healthy: HealthyChat, caplog: pytest.LogCaptureFixture,
     sequence: list[tuple[str, tuple[Any, ...]]], on_duty: bool,
 ) -> None:
     caplog.set_level(logging.INFO)
-    healthy = getattr(server, "healthy", None)
-    if healthy is None:
-        healthy = await HealthyChat.open(server)
-        server.healthy = healthy  # type: ignore[attr-defined]
     prober = CounsellorClient(server.url, await server.token("mallory", pseudonym="Mallory"))
     await prober.connect()
     waiting = VisitorClient(server.url)

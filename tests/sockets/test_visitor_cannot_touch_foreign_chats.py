@@ -25,11 +25,8 @@ async def test_visitor_cannot_send_ack_or_end_another_chat(harness: Harness) -> 
 
 
 async def test_counsellor_cannot_touch_a_colleagues_chat(harness: Harness) -> None:
-    anna = await harness.counsellor("anna", "Anna")
+    _, visitor = await harness.accepted_chat()
     ben = await harness.counsellor("ben", "Ben")
-    visitor = await harness.visitor()
-    await visitor.request()
-    await anna.accept(visitor.chat_id)
     assert (await ben.send(visitor.chat_id, random_ct(), seq=1))["error"] == "forbidden"
     assert (await ben.ack(visitor.chat_id, 1))["error"] == "forbidden"
     assert (await ben.end(visitor.chat_id))["error"] == "forbidden"

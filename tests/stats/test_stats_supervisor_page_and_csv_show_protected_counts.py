@@ -8,20 +8,16 @@ withheld, no withheld one recoverable from a total, and no id anywhere in the st
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import io
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import pyotp
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestServer
@@ -34,7 +30,7 @@ from chatserver.relay.state.redis import RedisState
 from chatserver.stats.counters import rollup, stats_daily, stats_weekly
 from chatserver.stats.report import build, resolve
 from chatserver.web.appkeys import CLOCK, ENGINE, STATE, STATS, USERS
-from tests.support.clients import CounsellorClient
+from tests.support.clients import CounsellorClient, random_ct
 from tests.support.harness import Harness
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -66,9 +62,6 @@ async def stats_server(backend: str, make_config: Callable[..., Config]
     await asyncio.wait_for(server.close(), 20)
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
 
 async def chat(h: Harness, clock: Clock, anna: CounsellorClient, start: datetime, entry: str,
                lang: str, wait_s: float, duration_s: float | None,
@@ -88,7 +81,7 @@ async def chat(h: Harness, clock: Clock, anna: CounsellorClient, start: datetime
             assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
             answer = await anna.call("handoff", {
                 "chat_id": visitor.chat_id, "consent_version": "v1",
-                "sealed_key": b64(os.urandom(80)), "body": b64(os.urandom(400))})
+                "sealed_key": random_ct(80), "body": random_ct(400)})
             assert answer["ok"], answer
             secrets += [answer["record_id"], (await visitor.expect("codename"))["codename"]]
         clock.t += duration_s
@@ -120,18 +113,16 @@ async def drive_october(h: Harness, clock: Clock) -> list[str]:
     clock.at(october(8, 11))
     visitor = await h.visitor()
     codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
-    assert (await visitor.call("drop", {"sealed_key": b64(os.urandom(80)),
-                                        "body": b64(os.urandom(300)),
-                                        "reply_pk": b64(os.urandom(32))}))["ok"]
+    assert (await visitor.call("drop", {"sealed_key": random_ct(80),
+                                        "body": random_ct(300),
+                                        "reply_pk": random_ct(32)}))["ok"]
     await visitor.disconnect()
     return [*secrets, codename]
 
 
 async def sign_in(h: Harness, name: str, role: str) -> dict[str, str]:
-    uri = await h.app[USERS].add(name, role, "ein-langes-passwort")
-    code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
-    session = await h.app[USERS].login(name, "ein-langes-passwort", code, time.time())
-    return {"ek_console": session.key}
+    """The cookies of a console session of a new account with ``role``."""
+    return {"ek_console": (await h.console_session(name, role)).key}
 
 
 async def get(h: Harness, cookies: dict[str, str], path: str) -> tuple[int, str, Any]:

@@ -1,4 +1,5 @@
-"""A chat server for browser tests: real server on a known port, pinned throwaway PKI."""
+"""Browser tests' helpers: Debian's Chromium, a chat server on a known port with a pinned
+throwaway PKI, the console sign-in, and axe-core's verdict on a page."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from chatserver import crypto
 from chatserver.admin import demo
@@ -16,8 +17,11 @@ from chatserver.config import Config
 from chatserver.main import create_app
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 
+# Every console account of the browser tests has this password.
+PASSWORD = "lang-und-geheim-genug"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -56,3 +60,20 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def login(page: Page, url: str, name: str, code: str) -> None:
+    """Sign in to the console as a person does: name, password, one-time code, the button."""
+    await page.goto(url + "/console/login")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Passwort / Password").fill(PASSWORD)
+    await page.get_by_label("Einmalcode / One-time code").fill(code)
+    await page.get_by_role("button", name="Anmelden / Sign in").click()
+
+
+async def serious_violations(page: Page) -> list[str]:
+    """The serious and critical axe-core findings on ``page`` (which must bypass CSP: the
+    injected script is inline)."""
+    await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]

@@ -1,4 +1,5 @@
-"""Chat server processes started like production: ``python -m chatserver serve``."""
+"""Chat server processes started like production: ``python -m chatserver serve``, and the
+socket tokens their counsellors sign in with."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import issue_token
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 from tests.support.waiting import eventually_blocking
@@ -65,3 +69,14 @@ class Node:
 
     def output(self) -> bytes:
         return self.log_path.read_bytes() if self.log_path.exists() else b""
+
+
+async def counsellor_token(redis_url: str, name: str, pseudonym: str = "") -> str:
+    """A counsellor's socket token, issued straight into the Redis state the nodes share (the
+    console's sign-in would do the same)."""
+    state = RedisState(redis_url)
+    try:
+        return await issue_token(state, Identity(name, pseudonym or name.title(), "counsellor"),
+                                 600)
+    finally:
+        await state.close()

@@ -63,10 +63,11 @@ class RedisServer:
         client.flushall()
         client.close()
 
-    def dump(self) -> list[tuple[bytes, bytes]]:
-        """Every key with its value rendered as bytes, for canary scans."""
+    def dump(self) -> bytes:
+        """Every key with its value, one pair a line, values rendered as read (never Redis's
+        own DUMP format, which may compress a value and hide a canary), for canary scans."""
         client = redis.Redis(port=self.port)
-        out: list[tuple[bytes, bytes]] = []
+        out: list[bytes] = []
         for key in client.scan_iter(count=1000):
             kind = client.type(key)
             if kind == b"string":
@@ -81,9 +82,9 @@ class RedisServer:
                 value = repr(client.zrange(key, 0, -1, withscores=True)).encode()
             else:
                 value = b""
-            out.append((key, value))
+            out.append(key + b" " + value)
         client.close()
-        return out
+        return b"\n".join(out)
 
     def cleanup(self) -> None:
         self.stop()

@@ -19,9 +19,9 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.fuzzing import FUZZ, json_scalars, json_values
 from tests.support.hardening import INSIDES, HealthyChat, assert_quiet_logs
 from tests.support.harness import Harness
-from tests.support.hypothesis_profiles import FUZZ
 
 pytestmark = pytest.mark.hardening
 
@@ -53,16 +53,10 @@ queries = st.lists(
               st.text(max_size=30) | st.sampled_from(["4", "3", "polling", "websocket", "1"])),
     max_size=4,
 )
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-    | st.just(MARK),
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
-                                                              max_size=4),
-    max_leaves=12,
-)
+json_any = json_values(json_scalars(MARK))
 bodies = st.one_of(
     st.none(),
-    json_values.map(lambda v: ("application/json", json.dumps(v).encode())),
+    json_any.map(lambda v: ("application/json", json.dumps(v).encode())),
     st.binary(max_size=200).map(lambda b: ("application/octet-stream", b)),
     st.dictionaries(st.text(alphabet="abcdefghij_", min_size=1, max_size=10),
                     st.text(max_size=30), max_size=5)
@@ -116,12 +110,10 @@ def test_every_registered_route_is_in_the_fuzz() -> None:
 @FUZZ
 @given(data=st.data())
 async def test_http_routes_fuzzed(
-    harness: Harness, caplog: pytest.LogCaptureFixture, data: st.DataObject
+    harness: Harness, healthy_chat: HealthyChat, caplog: pytest.LogCaptureFixture,
+    data: st.DataObject,
 ) -> None:
     caplog.set_level(logging.INFO)
-    healthy = getattr(harness, "healthy", None)
-    if healthy is None:
-        healthy = harness.healthy = await HealthyChat.open(harness)  # type: ignore[attr-defined]
     req = data.draw(requests(route_paths(harness.app)))
     headers = dict(req["headers"])
     body = None
@@ -134,7 +126,7 @@ async def test_http_routes_fuzzed(
                      headers=headers, allow_redirects=False) as resp,
     ):
         check_response(req, resp, await resp.read())
-    await healthy.round_trip()
+    await healthy_chat.round_trip()
     assert_quiet_logs(caplog.records, [MARK])
 
 
