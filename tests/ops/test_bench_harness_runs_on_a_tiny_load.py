@@ -46,10 +46,16 @@ def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
         fixed = load["fixed"]
         assert fixed["sent"] > 0 and fixed["received"] == fixed["sent"], what  # tiny: no loss
         assert fixed["refused"] == 0 and fixed["refused_codes"] == {}, what
-        assert load["capacity_msgs_per_s"] in (0, 50, 100), what  # a rung of the tiny ladder
+        # The tiny ladder is 50 (the fixed load) then 100 messages a second: a tiny load is
+        # always carried, so capacity is a rung, never 0, and "reached" only below the top.
+        assert load["capacity_msgs_per_s"] in (50, 100), what
+        assert load["capacity_reached"] is (load["capacity_msgs_per_s"] == 50), what
         assert 0 < fixed["latency_ms"]["p50"] <= fixed["latency_ms"]["max"] < 5000, what
         assert fixed["cpu_us_per_msg"] > 0, what
         churn = run["churn"]
         assert churn["failed"] == 0 and churn["done"] == churn["started"] > 0, what
     assert report["machine"]["python-socketio"] and report["widget"]
-    assert report["runs"][0]["load"]["setup"]["compression"] in ("none", "permessage-deflate")
+    # P declines permessage-deflate (tests/sockets/test_websocket_compression_is_declined.py).
+    for run in runs:
+        if run["target"] == "P":
+            assert run["load"]["setup"]["compression"] == "none", run["tier"]

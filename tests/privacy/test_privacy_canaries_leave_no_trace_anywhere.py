@@ -157,7 +157,9 @@ async def test_a_whole_visit_leaves_no_trace(
         "database files": b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite3*")),
         "log": node.output(),
     }
-    assert places["database rows"], "the database holds the record and the drop"
+    rows = places["database rows"]
+    assert b"\nrecords: (" in b"\n" + rows and b"\ndrops: (" in b"\n" + rows, \
+        "the scanned database holds the record and the drop"
     for where, data in places.items():
         for what, variants in needles.items():
             for needle in variants:

@@ -129,8 +129,8 @@ async def test_flood_leaves_a_healthy_chat_within_twice_its_latency(
     target = FLOOD_FACTOR * NORMAL_RATE * connections * stats["seconds"]
     answers = stats["answers"]
     assert stats["sent"] >= 0.8 * target, summary
-    assert answers["closed_for_abuse"] >= 2 * connections, summary
-    assert answers["join_refused"] >= connections, summary
+    assert answers.get("closed_for_abuse", 0) >= 2 * connections, summary
+    assert answers.get("join_refused", 0) >= connections, summary
     assert answers.get("ok", 0) <= 0.05 * stats["sent"], summary
     # And the healthy chat did not notice more than twice its normal latency.
     assert statistics.median(flooded) <= 2 * statistics.median(baseline), summary
