@@ -12,10 +12,36 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.paths import ROOT
+
+# The tiny profile's ladder: the fixed load, then one step (bench/run.py).
+TINY_LADDER = (50, 100)
+
+
+def tiny_run(targets: str, tier: str, out: Path) -> dict[str, Any]:
+    """The report of ``bench/run.py --tiny`` for ``targets`` in ``tier``."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench/run.py"), "--tiny", "--targets",
+                           targets, "--tiers", tier, "--out", str(out)], cwd=ROOT,
+                          timeout=240, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
+def capacity_by_the_rule(load: dict[str, Any]) -> int:
+    """Capacity as docs/benchmarks.md defines it, worked out again from the rungs the run
+    reports: the highest rate with p99 within 100 ms and loss within 0.1 %, and every lower."""
+    capacity = 0
+    for rung in [load["fixed"], *load["steps"]]:
+        p99 = rung["latency_ms"]["p99"]
+        if p99 is None or p99 > 100 or rung["loss"] > 0.001:
+            break
+        capacity = rung["rate"]
+    return int(capacity)
 
 
 def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
@@ -23,17 +49,18 @@ def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
         pytest.fail("bench/node is not installed: run `make test` (it runs npm ci there)")
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing (.ci/run installs it)")
-    runs = []
     # Every target on one process; P also on two nodes over Redis (its own relay path there;
     # B's and N's are their libraries').
-    for targets, tier in (("P,B,N", "local"), ("P", "two")):
-        out = tmp_path / f"tiny-{tier}.json"
-        done = subprocess.run([sys.executable, str(ROOT / "bench/run.py"), "--tiny", "--targets",
-                               targets, "--tiers", tier, "--out", str(out)], cwd=ROOT,
-                              timeout=240, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        report = json.loads(out.read_text())
-        runs += report["runs"]
+    reports = [tiny_run(targets, tier, tmp_path / f"tiny-{tier}.json")
+               for targets, tier in (("P,B,N", "local"), ("P", "two"))]
+    runs = [run for report in reports for run in report["runs"]]
+    # A tiny load is always carried, so capacity is never 0. But the fixed rung's p99 of some
+    # 25 messages is their maximum, and one scheduling hiccup of a shared machine can cost it:
+    # such a run is repeated once. A harness that cannot carry a tiny load fails twice.
+    for i, run in enumerate(runs):
+        if run["load"]["capacity_msgs_per_s"] == 0:
+            again = tiny_run(run["target"], run["tier"], tmp_path / f"again-{i}.json")
+            runs[i] = again["runs"][0]
     seen = {(run["target"], run["tier"]) for run in runs}
     assert seen == {("P", "local"), ("B", "local"), ("N", "local"), ("P", "two")}
     for run in runs:
@@ -46,16 +73,14 @@ def test_harness_measures_every_phase_of_every_target(tmp_path: Path) -> None:
         fixed = load["fixed"]
         assert fixed["sent"] > 0 and fixed["received"] == fixed["sent"], what  # tiny: no loss
         assert fixed["refused"] == 0 and fixed["refused_codes"] == {}, what
-        # The tiny ladder is 50 (the fixed load) then 100 messages a second: a tiny load is
-        # always carried, so capacity is a rung, never 0, and "reached" only below the top.
-        assert load["capacity_msgs_per_s"] in (50, 100), what
-        assert load["capacity_reached"] is (load["capacity_msgs_per_s"] == 50), what
         assert 0 < fixed["latency_ms"]["p50"] <= fixed["latency_ms"]["max"] < 5000, what
+        capacity = load["capacity_msgs_per_s"]
+        assert capacity in TINY_LADDER, (what, fixed["latency_ms"])
+        assert capacity == capacity_by_the_rule(load), what
+        assert load["capacity_reached"] is (capacity < TINY_LADDER[-1]), what
         assert fixed["cpu_us_per_msg"] > 0, what
         churn = run["churn"]
         assert churn["failed"] == 0 and churn["done"] == churn["started"] > 0, what
-    assert report["machine"]["python-socketio"] and report["widget"]
-    # P declines permessage-deflate (tests/sockets/test_websocket_compression_is_declined.py).
-    for run in runs:
-        if run["target"] == "P":
-            assert run["load"]["setup"]["compression"] == "none", run["tier"]
+        if run["target"] == "P":  # P declines permessage-deflate (test_websocket_compression_…)
+            assert load["setup"]["compression"] == "none", what
+    assert all(report["machine"]["python-socketio"] and report["widget"] for report in reports)
