@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from chatserver.config import Config, load_config
 from chatserver.main import create_app
+from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
 from tests.support.redis_server import RedisServer
 
@@ -69,19 +70,13 @@ async def harness(
     await server.start_server()
     h = Harness(server.app, str(server.make_url("/")))
     yield h
-    try:
-        await asyncio.wait_for(h.close(), 20)
-    except TimeoutError:
-        import sys
-        for task in asyncio.all_tasks():
-            print("CTASK", task, file=sys.stderr)
-            task.print_stack(file=sys.stderr)
-        raise
-    try:
-        await asyncio.wait_for(server.close(), 20)
-    except TimeoutError:
-        import sys
-        for task in asyncio.all_tasks():
-            print("TASK", task, file=sys.stderr)
-            task.print_stack(file=sys.stderr)
-        raise
+    # Bounded: a client or handler that never finishes fails the test instead of hanging it.
+    await asyncio.wait_for(h.close(), 20)
+    await asyncio.wait_for(server.close(), 20)
+
+
+@pytest.fixture
+async def healthy_chat(harness: Harness) -> HealthyChat:
+    """An accepted chat on ``harness`` that an attack must not disturb; the examples of a
+    hypothesis test share it, as they share the server."""
+    return await HealthyChat.open(harness)

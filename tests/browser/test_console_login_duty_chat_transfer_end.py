@@ -7,38 +7,23 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import aiohttp
-import pyotp
 import pytest
-from playwright.async_api import Page, WebSocket
+from playwright.async_api import WebSocket
 
 from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import PASSWORD, chromium, login, serious_violations, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Identity, Pki
-from tests.support.harness import Harness
+from tests.support.harness import Harness, totp_of
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "lang-und-geheim-genug"
 CANARY_V = "KANARIE-besucher-console-1"
 CANARY_C = "KANARIE-konsole-antwort-2"
-
-
-def totp_of(uri: str) -> pyotp.TOTP:
-    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
-
-
-async def login(page: Page, url: str, name: str, code: str) -> None:
-    await page.goto(url + "/console/login")
-    await page.get_by_label("Name").fill(name)
-    await page.get_by_label("Passwort / Password").fill(PASSWORD)
-    await page.get_by_label("Einmalcode / One-time code").fill(code)
-    await page.get_by_role("button", name="Anmelden / Sign in").click()
 
 
 async def test_console_runs_a_whole_chat_with_the_widget(
@@ -120,10 +105,7 @@ async def check_console_accessibility(browser: object, h: Harness, uri: str) -> 
     ctx = await browser.new_context(bypass_csp=True)  # type: ignore[attr-defined]
     page = await ctx.new_page()
     await page.goto(h.url + "/console/login")
-    root = Path(__file__).resolve().parents[2]
-    await page.add_script_tag(path=str(root / "node_modules/axe-core/axe.min.js"))
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+    assert await serious_violations(page) == []
     await ctx.close()
 
 

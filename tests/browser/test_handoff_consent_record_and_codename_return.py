@@ -12,9 +12,9 @@ from playwright.async_api import Page
 
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.browser.test_console_login_duty_chat_transfer_end import PASSWORD, login, totp_of
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import PASSWORD, chromium, login, widget_server
 from tests.support.e2e_clients import Pki
+from tests.support.harness import totp_of
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from playwright.async_api import WebSocket
 
-from tests.browser.widget_support import chromium
+from tests.support.browser import chromium
 from tests.support.nodes import Node
 
 pytestmark = pytest.mark.browser

@@ -21,50 +21,40 @@ import base64
 import logging
 import os
 import re
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import nacl.secret
-import pyotp
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, Response, WebSocket
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Response, WebSocket
 
 from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.browser.widget_support import chromium
+from tests.support.browser import PASSWORD, chromium, login
+from tests.support.database import database_rows
 from tests.support.e2e_clients import E2ECounsellor, Identity
-from tests.support.hardening import RecordingProxy, loopback_peers
-from tests.support.harness import Harness
+from tests.support.harness import Harness, totp_of
+from tests.support.proxy import RecordingProxy, loopback_peers
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.hardening]
 
 ADDRESS = "127.0.0.77"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) KanarienBrowser/77.0 UA-9d4e77"
 FORWARDED = "198.51.100.177"
 REAL_IP = "203.0.113.177"
-PASSWORD = "lang-und-geheim-genug"
 VISITOR_SAYS = "KANARIE-besucher-will-raus-5e1"
 ANNA_SAYS = "KANARIE-anna-antwortet-7a2"
 BEN_SAYS = "KANARIE-ben-uebernimmt-3c9"
 RECORD_SAYS = "KANARIE-aktennotiz-8b4"
 RETURN_SAYS = "KANARIE-wieder-da-6f0"
 PLAINTEXTS = [VISITOR_SAYS, ANNA_SAYS, BEN_SAYS, RECORD_SAYS, RETURN_SAYS]
-
-
-async def login(page: Page, url: str, uri: str) -> None:
-    code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
-    await page.goto(url + "/console/login")
-    await page.get_by_label("Name").fill("anna")
-    await page.get_by_label("Passwort / Password").fill(PASSWORD)
-    await page.get_by_label("Einmalcode / One-time code").fill(code)
-    await page.get_by_role("button", name="Anmelden / Sign in").click()
 
 
 async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
@@ -100,7 +90,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
     async def keep(response: Response) -> None:
         try:
             answers.append((await response.body()).decode("utf-8", "replace"))
-        except Exception:  # a redirect or an aborted request has no body
+        except PlaywrightError:  # a redirect or an aborted request has no body
             return
 
     try:
@@ -115,7 +105,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             console.set_default_timeout(15_000)
             console.on("websocket", record)
             console.on("response", lambda r: pending.append(asyncio.ensure_future(keep(r))))
-            await login(console, direct, uri)
+            await login(console, direct, "anna", totp_of(uri).now())
             await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
             await console.get_by_text("Im Dienst / on duty").wait_for()
 
@@ -188,9 +178,11 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             await widget.get_by_label("Nachricht", exact=True).fill(RETURN_SAYS)
             await widget.get_by_role("button", name="Senden").click()
             await console.get_by_text(RETURN_SAYS).wait_for()
+            ends_before = console_heard_ends(frames)
             await widget.get_by_role("button", name="Chat beenden").click()
             await widget.get_by_text("Der Chat ist beendet").wait_for()
-            await asyncio.sleep(0.3)  # the console hears of the end, too
+            await eventually(lambda: console_heard_ends(frames) > ends_before,
+                             what="the console to hear of the end, too")
             await asyncio.gather(*pending)
             await visitor_ctx.close()
             await console_ctx.close()
@@ -212,12 +204,12 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
     places: dict[str, bytes] = {
         "websocket frames": "\n".join(frames).encode(),
         "answers to the console": "\n".join(answers).encode(),
-        "redis": b"\n".join(k + b" " + v for k, v in redis_server.dump()),
+        "redis": redis_server.dump(),
         "database rows": database_rows(database),
         "database files": b"".join(p.read_bytes() for p in tmp_path.glob("db.sqlite3*")),
         "log": logged.encode(),
     }
-    assert b"records" in places["database rows"], "the record is in the database"
+    assert b"\nrecords: (" in b"\n" + places["database rows"], "the record is in the database"
     for where, data in places.items():
         for what, variants in needles.items():
             for needle in variants:
@@ -226,12 +218,6 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
                 assert base64.b64encode(raw) not in data, f"{what} (base64) found in {where}"
 
 
-def database_rows(path: Path) -> bytes:
-    """Every row of every table, rendered as text."""
-    out = []
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 (own table names)
-                out.append(f"{table}: {row!r}")
-    return "\n".join(out).encode()
+def console_heard_ends(frames: list[str]) -> int:
+    """How many ``ended`` events the console's socket has received so far."""
+    return sum(1 for f in frames if f.startswith('42/counsellor,["ended"'))

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
 
 from chatserver.config import Config
 from chatserver.web.appkeys import STATS, USERS
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import PASSWORD, chromium, login, serious_violations, widget_server
 from tests.support.e2e_clients import Pki
+from tests.support.harness import totp_of
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "lang-und-geheim-genug"
 
 
 async def test_supervisor_reads_the_statistics_page(
@@ -35,7 +33,6 @@ async def test_supervisor_reads_the_statistics_page(
                                            "abandoned|relative|en|5-10": day % 3}
         await h.app[STATS].add(hours)
         uri = await h.app[USERS].add("sue", "supervisor", PASSWORD)
-        code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
 
         ctx = await browser.new_context(accept_downloads=True)
         page = await ctx.new_page()
@@ -44,11 +41,7 @@ async def test_supervisor_reads_the_statistics_page(
         page.on("console", lambda m: refused.append(m.text)
                 if "Content Security Policy" in m.text else None)
         page.on("request", lambda r: None if r.url.startswith(h.url) else foreign.append(r.url))
-        await page.goto(h.url + "/console/login")
-        await page.get_by_label("Name").fill("sue")
-        await page.get_by_label("Passwort / Password").fill(PASSWORD)
-        await page.get_by_label("Einmalcode / One-time code").fill(code)
-        await page.get_by_role("button", name="Anmelden / Sign in").click()
+        await login(page, h.url, "sue", totp_of(uri).now())
         await page.get_by_role("heading", name="Statistik").wait_for()
 
         await page.get_by_label("Zeitraum").select_option("month")
@@ -71,11 +64,7 @@ async def test_supervisor_reads_the_statistics_page(
         await audit_ctx.add_cookies(await ctx.cookies())
         audit = await audit_ctx.new_page()
         await audit.goto(page.url)
-        root = Path(__file__).resolve().parents[2]
-        await audit.add_script_tag(path=str(root / "node_modules/axe-core/axe.min.js"))
-        result = await audit.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        assert [v["id"] for v in result["violations"]
-                if v["impact"] in ("serious", "critical")] == []
+        assert await serious_violations(audit) == []
         await audit_ctx.close()
 
         async with page.expect_download() as info:

@@ -13,14 +13,13 @@ import pytest
 from playwright.async_api import Page, WebSocket
 
 from chatserver.config import Config
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import chromium, serious_violations, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Pki
 
 pytestmark = pytest.mark.browser
 
 CANARY_OUT = "KANARIE-widget-raus-4711"
 CANARY_IN = "KANARIE-beraterin-0815"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_widget_chat_quick_exit_axe_weight_and_origin(
@@ -93,11 +92,7 @@ async def check_accessibility(browser: object, url: str) -> None:
     page: Page = await context.new_page()
     await page.goto(url + "/widget/frame")
     await page.get_by_role("button", name="Chat beginnen").wait_for()
-    await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-    assert serious == []
+    assert await serious_violations(page) == []
     # Keyboard only: the first Tab lands on the quick exit, which is always visible.
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "exit"

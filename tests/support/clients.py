@@ -22,6 +22,11 @@ def random_ct(size: int = 64) -> str:
     return base64.b64encode(os.urandom(size)).decode()
 
 
+def sealed_record() -> tuple[str, str]:
+    """Stand-ins for what the console hands off: a sealed record key and a secretbox body."""
+    return random_ct(80), random_ct(400)
+
+
 class _Client:
     namespace = ""
 

@@ -5,6 +5,7 @@ bare engine.io sockets for frames no real client sends, and checks on answers an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import statistics
 import time
@@ -14,13 +15,13 @@ from typing import Any
 import aiohttp
 import socketio
 
-from tests.support.clients import CounsellorClient, VisitorClient, random_ct
+from chatserver.web.metrics import ERROR_CODES as ERROR_LABELS
+from tests.support.clients import CounsellorClient, VisitorClient, _Client, random_ct
 from tests.support.harness import Harness
 
-ERROR_CODES = frozenset({
-    "invalid", "not_found", "forbidden", "rate_limited", "queue_full", "taken", "limit",
-    "bad_seq", "bad_state", "reserved", "conflict", "challenge", "no_consent", "unavailable",
-})
+# The codes an answer may carry: the server's one list, less "internal" (a crash) and the
+# metrics' catch-all "other".
+ERROR_CODES = frozenset(ERROR_LABELS) - {"internal", "other"}
 # Texts that would betray a traceback or the server's insides in an answer or a page.
 INSIDES = ("Traceback", "File \"", "site-packages", "/work/", "chatserver/", "Error:")
 
@@ -49,11 +50,9 @@ def assert_quiet_logs(records: Iterable[logging.LogRecord], needles: Iterable[st
             assert needle not in text, f"{record.name} logged client-made text"
 
 
-class AddressedMixin:
+class AddressedMixin(_Client):
     """Connects from a chosen loopback address (127.0.0.x), as a distinct client would."""
 
-    sio: socketio.AsyncClient
-    namespace: str
     address: str
     _http: aiohttp.ClientSession | None
 
@@ -61,11 +60,23 @@ class AddressedMixin:
         self.address = address
         self._http = None
 
-    async def _open_session(self) -> None:
+    async def connect(self, auth: dict[str, Any] | None = None,
+                      transports: list[str] | None = None) -> None:
         connector = aiohttp.TCPConnector(local_addr=(self.address, 0), force_close=True)
         self._http = aiohttp.ClientSession(connector=connector)
         self.sio = socketio.AsyncClient(reconnection=False, http_session=self._http)
-        self.sio.on("*", self._on_any, namespace=self.namespace)  # type: ignore[attr-defined]
+        self.sio.on("*", self._on_any, namespace=self.namespace)
+        try:
+            await super().connect(auth, transports)
+        except BaseException:
+            await self._close_session()
+            raise
+
+    async def disconnect(self) -> None:
+        try:
+            await super().disconnect()
+        finally:
+            await self._close_session()
 
     async def _close_session(self) -> None:
         if self._http is not None:
@@ -80,21 +91,6 @@ class AddressedVisitor(AddressedMixin, VisitorClient):
         VisitorClient.__init__(self, url, **kwargs)
         self.bind(address)
 
-    async def connect(self, auth: dict[str, Any] | None = None,
-                      transports: list[str] | None = None) -> None:
-        await self._open_session()
-        try:
-            await VisitorClient.connect(self, auth, transports)
-        except BaseException:
-            await self._close_session()
-            raise
-
-    async def disconnect(self) -> None:
-        try:
-            await VisitorClient.disconnect(self)
-        finally:
-            await self._close_session()
-
 
 class AddressedCounsellor(AddressedMixin, CounsellorClient):
     """A counsellor whose TCP connection comes from ``address``."""
@@ -103,21 +99,6 @@ class AddressedCounsellor(AddressedMixin, CounsellorClient):
                  **kwargs: Any) -> None:
         CounsellorClient.__init__(self, url, token, **kwargs)
         self.bind(address)
-
-    async def connect(self, auth: dict[str, Any] | None = None,
-                      transports: list[str] | None = None) -> None:
-        await self._open_session()
-        try:
-            await CounsellorClient.connect(self, auth, transports)
-        except BaseException:
-            await self._close_session()
-            raise
-
-    async def disconnect(self) -> None:
-        try:
-            await CounsellorClient.disconnect(self)
-        finally:
-            await self._close_session()
 
 
 class RawSocket:
@@ -159,20 +140,31 @@ class RawSocket:
         return True
 
     async def frames(self, within: float = 0.2) -> tuple[list[str | bytes], bool]:
-        """Frames arriving within ``within`` seconds, and whether the socket got closed."""
+        """Frames arriving within ``within`` seconds, and whether the socket got closed.
+
+        A window, not a wait: it is how long the test listens for what should (not) come.
+        """
         assert self.ws is not None
         got: list[str | bytes] = []
-        deadline = time.monotonic() + within
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                msg = await self.ws.receive(timeout=left)
-            except TimeoutError:
-                break
-            if msg.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                got.append(msg.data)
-            else:
-                return got, True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                async for msg in self.ws:
+                    if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        break
+                    got.append(msg.data)
+                return got, True  # the socket closed within the window
         return got, self.ws.closed
+
+    async def answer(self, prefix: str, timeout: float = 2.0) -> str | None:
+        """The first text frame starting with ``prefix``; None if the socket closes first or
+        nothing of the kind comes within ``timeout`` seconds."""
+        assert self.ws is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for msg in self.ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT and str(msg.data).startswith(prefix):
+                        return str(msg.data)
+        return None
 
     async def close(self) -> None:
         if self.ws is not None and not self.ws.closed:
@@ -192,10 +184,7 @@ class HealthyChat:
 
     @classmethod
     async def open(cls, harness: Harness, name: str = "healthy") -> HealthyChat:
-        counsellor = await harness.counsellor(name, "Hanna")
-        visitor = await harness.visitor()
-        assert (await visitor.request())["ok"]
-        assert (await counsellor.accept(visitor.chat_id))["ok"]
+        counsellor, visitor = await harness.accepted_chat(name, "Hanna")
         await visitor.expect("accepted")
         return cls(counsellor, visitor)
 
@@ -207,7 +196,7 @@ class HealthyChat:
         """
         wait = self._last + pace - time.perf_counter()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait)  # pacing on purpose, as a person types; not a wait
         started = self._last = time.perf_counter()
         ct = random_ct(48)
         answer = await self.visitor.send(ct)
@@ -229,71 +218,3 @@ class HealthyChat:
 def p90(values: list[float]) -> float:
     """The 90th percentile (inclusive method) of ``values``."""
     return statistics.quantiles(values, n=10, method="inclusive")[-1]
-
-
-class RecordingProxy:
-    """A loopback TCP proxy that keeps every byte, per direction, and connects upstream from
-    the client's own source address, or from ``source`` (so the server sees e.g. 127.0.0.77).
-
-    Server-to-client websocket frames are never masked, so what the server sends is readable
-    in ``down`` as is; ``up`` holds the client's requests (with their headers) and masked frames.
-    """
-
-    def __init__(self, target_host: str, target_port: int, source: str | None = None) -> None:
-        self.target = (target_host, target_port)
-        # Loopback connections to 127.0.0.77 still come *from* 127.0.0.1; a browser reaches
-        # the server from another address only through a proxy that binds it upstream.
-        self.source = source
-        self.up = bytearray()
-        self.down = bytearray()
-        self.url = ""
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        source = self.source or writer.get_extra_info("peername")[0]
-        up_reader, up_writer = await asyncio.open_connection(*self.target,
-                                                             local_addr=(source, 0))
-        for src, dst, log in ((reader, up_writer, self.up), (up_reader, writer, self.down)):
-            task = asyncio.create_task(self._pipe(src, dst, log))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                    log: bytearray) -> None:
-        try:
-            while data := await src.read(65536):
-                log += data
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            dst.close()
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-
-
-def loopback_peers(port: int) -> set[str]:
-    """Source addresses of the TCP connections to ``port`` on this machine (from /proc)."""
-    peers = set()
-    with open("/proc/net/tcp") as table:
-        next(table)
-        for line in table:
-            local, remote = line.split()[1:3]
-            if int(local.split(":")[1], 16) == port:
-                raw = bytes.fromhex(remote.split(":")[0])[::-1]
-                peers.add(".".join(str(b) for b in raw))
-    return peers

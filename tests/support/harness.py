@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import secrets
+import time
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
+import pyotp
 from aiohttp import web
 
+from chatserver.records.accounts import Session
 from chatserver.relay.state import Identity
-from chatserver.web.appkeys import RELAY
+from chatserver.web.appkeys import RELAY, USERS
 from tests.support.clients import CounsellorClient, VisitorClient
+
+CONSOLE_PASSWORD = "ein-langes-passwort"
+
+
+def totp_of(uri: str) -> pyotp.TOTP:
+    """The one-time-code generator of the otpauth URI an account was made with."""
+    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
 
 
 class Harness:
@@ -40,6 +51,23 @@ class Harness:
         await client.connect()
         self._stack.push_async_callback(client.disconnect)
         return client
+
+    async def accepted_chat(self, name: str = "anna", pseudonym: str = "Anna"
+                            ) -> tuple[CounsellorClient, VisitorClient]:
+        """An on-duty counsellor and a visitor whose chat request the counsellor accepted (the
+        visitor's ``accepted`` event is left for the test to read)."""
+        counsellor = await self.counsellor(name, pseudonym)
+        visitor = await self.visitor()
+        assert (await visitor.request())["ok"]
+        assert (await counsellor.accept(visitor.chat_id))["ok"]
+        return counsellor, visitor
+
+    async def console_session(self, name: str, role: str = "counsellor") -> Session:
+        """A console account made for the test, signed in with its password and a fresh
+        one-time code (what the login form does, without the page)."""
+        uri = await self.app[USERS].add(name, role, CONSOLE_PASSWORD)
+        return await self.app[USERS].login(name, CONSOLE_PASSWORD, totp_of(uri).now(),
+                                           time.time())
 
     def track(self, client: VisitorClient | CounsellorClient) -> None:
         """Close ``client`` at teardown."""

@@ -1,4 +1,5 @@
-"""Chat server processes started like production: ``python -m chatserver serve``."""
+"""Chat server processes started like production: ``python -m chatserver serve``, and the
+socket tokens their counsellors sign in with."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from chatserver.relay.state import Identity
+from chatserver.relay.state.redis import RedisState
+from chatserver.relay.tokens import Tokens
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.waiting import eventually_blocking
 
 
 class Node:
@@ -41,19 +44,16 @@ class Node:
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("node did not become healthy")
-            time.sleep(0.1)
+        eventually_blocking(self.healthy, what=f"the node on port {self.port} to be healthy",
+                            timeout=timeout, interval=0.1, ignoring=(OSError,))
+
+    def healthy(self) -> bool:
+        """True once ``/healthz`` answers 200; raises if the process has exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"node exited: {self.log_path.read_text()[-2000:]}")
+        with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         if self.proc is None:
@@ -69,3 +69,14 @@ class Node:
 
     def output(self) -> bytes:
         return self.log_path.read_bytes() if self.log_path.exists() else b""
+
+
+async def counsellor_token(redis_url: str, name: str, pseudonym: str = "") -> str:
+    """A counsellor's socket token, issued straight into the Redis state the nodes share (the
+    console's sign-in would do the same)."""
+    state = RedisState(redis_url)
+    try:
+        return await Tokens(state).issue(Identity(name, pseudonym or name.title(), "counsellor"),
+                                 600)
+    finally:
+        await state.close()

@@ -6,10 +6,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import redis
+
+from tests.support.waiting import eventually_blocking
 
 
 def free_port() -> int:
@@ -40,17 +41,16 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
+        self.wait_until_up()
+
+    def wait_until_up(self) -> None:
+        """Block until the server answers PING (a loading append-only file counts as not yet)."""
         client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        try:
+            eventually_blocking(client.ping, what=f"redis-server on port {self.port}",
+                                ignoring=(redis.ConnectionError, redis.BusyLoadingError))
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -63,10 +63,11 @@ class RedisServer:
         client.flushall()
         client.close()
 
-    def dump(self) -> list[tuple[bytes, bytes]]:
-        """Every key with its value rendered as bytes, for canary scans."""
+    def dump(self) -> bytes:
+        """Every key with its value, one pair a line, values rendered as read (never Redis's
+        own DUMP format, which may compress a value and hide a canary), for canary scans."""
         client = redis.Redis(port=self.port)
-        out: list[tuple[bytes, bytes]] = []
+        out: list[bytes] = []
         for key in client.scan_iter(count=1000):
             kind = client.type(key)
             if kind == b"string":
@@ -81,9 +82,9 @@ class RedisServer:
                 value = repr(client.zrange(key, 0, -1, withscores=True)).encode()
             else:
                 value = b""
-            out.append((key, value))
+            out.append(key + b" " + value)
         client.close()
-        return out
+        return b"\n".join(out)
 
     def cleanup(self) -> None:
         self.stop()

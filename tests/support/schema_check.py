@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.config import Config
 from chatserver.records import schema
-from tests.support.topology import pg_database
+from tests.support.database import pg_database, pg_url
 
 
 @contextlib.asynccontextmanager
@@ -30,9 +29,7 @@ async def databases(backend: str, make_config: Callable[..., Config],
             if backend == "sqlite":
                 return make_config(database_url=f"sqlite:///{tmp_path / f'db{made}.sqlite3'}")
             name = await stack.enter_async_context(pg_database("ek_migrate_"))
-            if name is None:
-                pytest.skip("PostgreSQL not reachable")
-            return make_config(database_url=f"postgresql://postgres@127.0.0.1:5432/{name}")
+            return make_config(database_url=pg_url(name))
 
         yield new
 

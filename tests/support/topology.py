@@ -1,28 +1,22 @@
 """The production topology on loopback: Debian's nginx running ``deploy/nginx/`` unchanged but
-for ports and upstreams, a throwaway PostgreSQL database, and scrapes of a node's metrics.
+for ports and upstreams, and scrapes of a node's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
-
+from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
+from tests.support.waiting import eventually_blocking
 
-ROOT = Path(__file__).resolve().parents[2]
 NGINX_DIR = ROOT / "deploy" / "nginx"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ONION = "erstkontakt" + "a" * 45  # 56 characters, the shape of a v3 onion address
 
 
@@ -119,17 +113,16 @@ http {{
         self.proc = subprocess.Popen(self._command("-g", "daemon off;"),
                                      stdout=stderr, stderr=subprocess.STDOUT)
         stderr.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("nginx exited: " + self.logs()[-2000:])
-            try:
-                socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        eventually_blocking(self.listening, what="nginx to listen", timeout=timeout,
+                            ignoring=(OSError,))
+
+    def listening(self) -> bool:
+        """True once the TLS port takes connections; raises if nginx has exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError("nginx exited: " + self.logs()[-2000:])
+        socket.create_connection(("127.0.0.1", self.https_port), timeout=0.5).close()
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -149,24 +142,6 @@ http {{
     def access_log(self) -> str:
         path = self.root / "logs" / "access.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-@asynccontextmanager
-async def pg_database(prefix: str) -> AsyncIterator[str | None]:
-    """A uniquely named PostgreSQL database of our own, dropped afterwards (None: no server)."""
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        yield None
-        return
-    name = prefix + secrets.token_hex(6)
-    # The name is our own prefix and random hex, never input.
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def scrape(base_url: str) -> dict[str, int]:

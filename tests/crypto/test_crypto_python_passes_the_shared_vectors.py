@@ -1,0 +1,95 @@
+"""chatserver/crypto.py reproduces tests/vectors/e2e.json and refuses its bad cases by code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chatserver import crypto
+from tests.support.paths import VECTORS
+from tests.vectors import generate
+
+VECTORS: dict[str, Any] = json.loads(
+    (VECTORS / "e2e.json").read_text("utf-8"))
+
+
+def _pair() -> tuple[crypto.VisitorSession, crypto.CounsellorSession]:
+    hs = VECTORS["handshake"]
+    visitor = crypto.VisitorSession(
+        crypto.b64decode(VECTORS["org"]["public_key"]), hs["chat_id"],
+        VECTORS["revocations"]["list"], now=VECTORS["now"],
+        rng=generate.fixed(bytes.fromhex(hs["visitor_esk"])))
+    counsellor = crypto.CounsellorSession(
+        crypto.SigningSeed(bytes.fromhex(VECTORS["identity"]["seed"])), VECTORS["certificate"],
+        hs["chat_id"], rng=generate.fixed(bytes.fromhex(hs["counsellor_esk"])))
+    return visitor, counsellor
+
+
+def test_regenerating_the_vectors_gives_the_committed_file() -> None:
+    assert generate.build() == VECTORS
+
+
+def test_handshake_and_messages_match_byte_for_byte() -> None:
+    visitor, counsellor = _pair()
+    hello = visitor.hello()
+    assert hello.hex() == VECTORS["handshake"]["visitor_hello"]
+    reply = counsellor.receive(hello).reply
+    assert reply is not None and reply.hex() == VECTORS["handshake"]["counsellor_hello"]
+    got = visitor.receive(reply)
+    assert got.payload["pseudonym"] == VECTORS["handshake"]["pseudonym"]
+    assert visitor.safety_number() == VECTORS["handshake"]["safety_number"]
+    for m in VECTORS["messages"]:
+        src, dst = (visitor, counsellor) if m["from"] == "visitor" else (counsellor, visitor)
+        frame = src.encrypt(m["payload"], nonce=bytes.fromhex(m["nonce"]))
+        assert frame.hex() == m["frame"]
+        assert dst.receive(frame).payload == m["payload"]
+
+
+@pytest.mark.parametrize("case", VECTORS["rejections"], ids=lambda c: c["name"])
+def test_bad_frames_are_refused_with_the_vector_code(case: dict[str, Any]) -> None:
+    visitor, counsellor = _pair()
+    counsellor.receive(visitor.hello())
+    v2c = [m for m in VECTORS["messages"] if m["from"] == "visitor"]
+    for m in v2c[:case["delivered"]]:
+        counsellor.receive(bytes.fromhex(m["frame"]))
+    frame = bytes.fromhex(case["frame"])
+    if case["error"] is None:
+        assert counsellor.receive(frame).kind == "message"
+        return
+    with pytest.raises(crypto.CryptoError) as err:
+        counsellor.receive(frame)
+    assert err.value.code == case["error"]
+    follow = v2c[case["delivered"]]
+    assert counsellor.receive(bytes.fromhex(follow["frame"])).payload == follow["payload"]
+
+
+@pytest.mark.parametrize("case", VECTORS["hello_rejections"], ids=lambda c: c["name"])
+def test_forged_counsellor_hellos_are_refused_with_the_vector_code(case: dict[str, Any]) -> None:
+    visitor, _ = _pair()
+    with pytest.raises(crypto.CryptoError) as err:
+        visitor.receive(bytes.fromhex(case["frame"]))
+    assert err.value.code == case["error"]
+    assert not visitor.established
+    assert visitor.receive(bytes.fromhex(VECTORS["handshake"]["counsellor_hello"])).kind \
+        == "established"
+
+
+@pytest.mark.parametrize("case", VECTORS["certificate_cases"], ids=lambda c: c["name"])
+def test_certificates_are_judged_as_in_the_vectors(case: dict[str, Any]) -> None:
+    org = crypto.b64decode(VECTORS["org"]["public_key"])
+    revoked = frozenset(crypto.b64decode(k) for k in VECTORS["revocations"]["revoked"])
+    if case["error"] is None:
+        assert crypto.verify_certificate(case["certificate"], org, VECTORS["now"], revoked)
+        return
+    with pytest.raises(crypto.CertificateError) as err:
+        crypto.verify_certificate(case["certificate"], org, VECTORS["now"], revoked)
+    assert err.value.code == case["error"]
+
+
+def test_sealed_vector_opens() -> None:
+    s = VECTORS["seal"]
+    opened = crypto.open_sealed(bytes.fromhex(s["recipient_sk"]), bytes.fromhex(s["recipient_pk"]),
+                                bytes.fromhex(s["sealed"]))
+    assert opened.hex() == s["message"]

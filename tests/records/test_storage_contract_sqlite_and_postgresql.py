@@ -1,0 +1,97 @@
+"""Accounts, case records, drops and the keyring behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import nacl.pwhash
+import pytest
+
+from chatserver.config import Config
+from chatserver.errors import DomainError
+from chatserver.records.accounts import LoginRefused, Users
+from chatserver.records.codenames import CodenameHasher
+from chatserver.records.db import head_revision, migrate, open_engine
+from chatserver.records.store import RecordStore
+from chatserver.stats.counters import StatsStore
+from tests.support.database import pg_database, pg_url
+from tests.support.harness import totp_of
+
+CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def config(request: pytest.FixtureRequest,
+                 make_config: Callable[..., Config]) -> AsyncIterator[Config]:
+    if request.param == "sqlite":
+        yield make_config()
+        return
+    async with pg_database("ek_contract_") as name:
+        yield make_config(database_url=pg_url(name))
+
+
+async def test_accounts_records_drops_and_keyring(config: Config) -> None:
+    engine = open_engine(config)
+    try:
+        assert await migrate(engine) == head_revision()
+        assert await migrate(engine) == head_revision()  # a second run changes nothing
+        users = Users(engine, *CHEAP)
+        uri = await users.add("anna", "counsellor", "ein-langes-passwort", "Anna")
+        totp = totp_of(uri)
+        now = 1_790_000_000.0
+        session = await users.login("anna", "ein-langes-passwort", totp.at(now), now)
+        assert session.user.pseudonym == "Anna"
+        with pytest.raises(LoginRefused):  # the same code twice
+            await users.login("anna", "ein-langes-passwort", totp.at(now), now + 1)
+        assert (await users.session(session.key, now + 60)) is not None
+        assert (await users.session(session.key, now + 60 + 31 * 60)) is None  # idle
+        for _ in range(5):
+            with pytest.raises(LoginRefused):
+                await users.login("anna", "falsch-falsch-falsch", totp.at(now + 90), now + 90)
+        with pytest.raises(LoginRefused):  # locked, even with the right password now
+            await users.login("anna", "ein-langes-passwort", totp.at(now + 120), now + 120)
+
+        store = RecordStore(engine, CodenameHasher(b"s" * 16, *CHEAP), 100.0, 50.0)
+        record_id, codename = await store.create("anna", "v1", "S0VZ", "Qk9EWQ==", now)
+        opened = await store.open(record_id, "ben", now + 1)
+        assert opened["body"] == "Qk9EWQ==" and opened["sealed_key"] == "S0VZ"
+        await store.add_note(record_id, "ben", "Tk9URQ==", now + 2)
+        assert (await store.find(codename)) is not None
+        assert [a["action"] for a in await store.audit_trail(record_id)] == \
+            ["create", "open", "note"]
+        with pytest.raises(DomainError):
+            await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
+        await store.create_drop("eins zwei drei vier fuenf sechs sieben", "S0VZ", "RFJPUA==",
+                                "UEs=", now)
+        assert len(await store.list_drops()) == 1
+        assert await store.purge(now + 1000) == 2  # the record and the drop expired
+        assert await store.list_records() == [] and await store.list_drops() == []
+        assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
+
+        await store.keyring.register("anna", "UEtB")
+        await store.keyring.init("anna", "UlBL", "R1JBTlQ=", now)
+        assert await store.keyring.records_public_key() == "UlBL"
+    finally:
+        await engine.dispose()
+
+
+async def test_statistics_counters_add_up_per_day_and_hour_of_week(config: Config) -> None:
+    engine = open_engine(config)
+    try:
+        await migrate(engine)
+        store = StatsStore(engine, ZoneInfo("Europe/Berlin"))
+        # 22 h UTC on Sunday 25 Oct 2026 is 23 h in Berlin (winter time began at 3 h).
+        hour = {"2026102522": {"requested|exit|de": 2, "accepted|exit|de|0-1": 1}}
+        await store.add(hour)
+        await store.add(hour)  # a second roll-up of the same counts adds, never overwrites
+        await store.add({"2026102600": {"requested|exit|de": 1, "ended|exit|de|0-5": 0}})
+        days = await store.daily(date(2026, 10, 25), date(2026, 10, 26))
+        assert days[date(2026, 10, 25)] == {"requested|exit|de": 4, "accepted|exit|de|0-1": 2}
+        assert days[date(2026, 10, 26)] == {"requested|exit|de": 1}
+        profile = await store.weekly([date(2026, 10, 19), date(2026, 10, 26)], "requested")
+        assert profile == {6 * 24 + 23: 4, 0 * 24 + 1: 1}
+        assert await store.weekly([], "requested") == {}
+    finally:
+        await engine.dispose()

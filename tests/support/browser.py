@@ -1,0 +1,80 @@
+"""Browser tests' helpers: Debian's Chromium, a chat server on a known port with a pinned
+throwaway PKI, the console sign-in, and axe-core's verdict on a page."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, async_playwright
+
+from chatserver import crypto
+from chatserver.admin import demo
+from chatserver.config import Config
+from chatserver.main import create_app
+from tests.support.e2e_clients import Pki
+from tests.support.harness import Harness
+from tests.support.paths import ROOT
+from tests.support.redis_server import free_port
+
+# Every console account of the browser tests has this password.
+PASSWORD = "lang-und-geheim-genug"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run"]
+
+
+@asynccontextmanager
+async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki: Pki,
+                        **overrides: object) -> AsyncIterator[Harness]:
+    """A real server whose config pins ``pki`` and allows its own origin."""
+    port = free_port()
+    origin = f"http://127.0.0.1:{port}"
+    revocations = tmp_path / "revocations.json"
+    revocations.write_text(json.dumps(pki.revocations))
+    pinned = {} if overrides.get("demo") else {
+        "org_public_key": crypto.b64encode(pki.org_public_key),
+        "revocations_file": str(revocations)}
+    config = demo.prepare(make_config(
+        port=port, public_origins=(origin,), embed_origins=(origin,),
+        exit_url=origin + "/healthz", **pinned, **overrides))
+    server = TestServer(create_app(config), host="127.0.0.1", port=port)
+    await server.start_server()
+    harness = Harness(server.app, origin)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await server.close()
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless, with no background traffic."""
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                           args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def login(page: Page, url: str, name: str, code: str) -> None:
+    """Sign in to the console as a person does: name, password, one-time code, the button."""
+    await page.goto(url + "/console/login")
+    await page.get_by_label("Name").fill(name)
+    await page.get_by_label("Passwort / Password").fill(PASSWORD)
+    await page.get_by_label("Einmalcode / One-time code").fill(code)
+    await page.get_by_role("button", name="Anmelden / Sign in").click()
+
+
+async def serious_violations(page: Page) -> list[str]:
+    """The serious and critical axe-core findings on ``page`` (which must bypass CSP: the
+    injected script is inline)."""
+    await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
