@@ -1,6 +1,6 @@
 """Relay state behind one small interface: queue, duty roster, chats, tokens, delivery buffers.
 
-Two implementations honour the same contract (``tests/test_state_contract.py``):
+Two implementations honour the same contract (``tests/relay/test_state_contract.py``):
 :class:`~chatserver.relay.state.memory.MemoryState` for the embedded single-process default and
 :class:`~chatserver.relay.state.redis.RedisState` for scale-out. Nothing here ever sees plaintext:
 envelopes are opaque ciphertext strings, kept only until acknowledged or expired.
