@@ -16,8 +16,7 @@ import sqlalchemy as sa
 
 from chatserver.config import Config
 from chatserver.records.db import head_revision, migrate, open_engine
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def alembic(database_url: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
