@@ -1,14 +1,17 @@
-"""The Redis state's hot path (the envelope and ack scripts) and the calls sent only once keep
-working after Redis kills every connection of the node and after Redis forgets its scripts;
-password and database come from the URL."""
+"""The Redis state's hot path (the envelope and ack scripts, alone or made together) and the
+calls sent only once keep working after Redis kills every connection of the node and after
+Redis forgets its scripts; password and database come from the URL."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 import redis.asyncio as aioredis
 
 from chatserver.relay.state import Chat, Envelope, Identity, StateError
 from chatserver.relay.state.redis import RedisState
+from tests.support.lossy_proxy import LossyProxy
 from tests.support.redis_server import RedisServer
 
 
@@ -30,9 +33,9 @@ async def test_relay_scripts_survive_a_killed_connection_and_a_script_flush(
         assert await state.append_held(chat.id, "v2c", Envelope(1, "AAAA"), 1.0, 60, "") == (
             "ok", "anna")
 
-        # Both pools of the state had a connection open: the one for repeatable calls and the
-        # one for calls sent once.
-        assert await _kill_every_other_client(admin) >= 2
+        # The state's connections: the hot path's own, and one in each pool (for calls that
+        # are repeated and for calls sent once).
+        assert await _kill_every_other_client(admin) >= 3
         assert await state.append_held(chat.id, "v2c", Envelope(2, "BBBB"), 1.0, 60, "") == (
             "ok", "anna")
         other = Chat(id="d" * 22, entry="exit", lang="de", requested_at=2.0)
@@ -49,7 +52,7 @@ async def test_relay_scripts_survive_a_killed_connection_and_a_script_flush(
         assert exc.value.code == "forbidden"
 
         # Killed and flushed at once.
-        assert await _kill_every_other_client(admin) >= 2
+        assert await _kill_every_other_client(admin) >= 3
         await admin.script_flush()
         assert await state.append_held(chat.id, "v2c", Envelope(4, "DDDD"), 1.0, 60, "") == (
             "ok", "anna")
@@ -57,6 +60,32 @@ async def test_relay_scripts_survive_a_killed_connection_and_a_script_flush(
         assert ended is not None and ended.counsellor_id == "anna"
         assert await state.pending(chat.id, "v2c", 2.0) == [Envelope(3, "CCCC"),
                                                             Envelope(4, "DDDD")]
+    finally:
+        await admin.aclose()
+        await state.close()
+
+
+async def test_appends_made_together_survive_a_script_flush(proxy: LossyProxy) -> None:
+    state = RedisState(proxy.url)
+    admin = aioredis.from_url(proxy.url)
+    try:
+        chats = []
+        for name in "mnopqr":
+            chat = Chat(id=name * 22, entry="exit", lang="de", requested_at=1.0)
+            await state.create_chat(chat, "resume-" + name, cap=10)
+            await state.claim(chat.id, Identity("anna", "Anna", "counsellor"), 10, 1.0)
+            chats.append(chat)
+        await admin.script_flush()
+        # The first call goes alone (and loads the acknowledgement script); the appends made
+        # meanwhile go together, and Redis answers each of them "no such script".
+        sha = state._append.sha.encode()
+        proxy.count_per_write(sha)
+        answers = await asyncio.gather(state.ack_held(chats[0].id, "c2v", 0, ""), *(
+            state.append_held(c.id, "v2c", Envelope(1, c.id[:4]), 1.0, 60, "") for c in chats))
+        assert answers == ["anna"] + [("ok", "anna")] * len(chats)
+        assert proxy.most_per_write(sha) == len(chats)
+        for c in chats:
+            assert await state.pending(c.id, "v2c", 2.0) == [Envelope(1, c.id[:4])]
     finally:
         await admin.aclose()
         await state.close()

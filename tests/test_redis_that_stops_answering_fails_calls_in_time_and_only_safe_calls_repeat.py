@@ -10,14 +10,16 @@ safe to repeat (claim, create, end, publish) fails and went to Redis exactly onc
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 import socketio
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -42,15 +44,6 @@ def own_redis() -> Iterator[RedisServer]:
     server.cleanup()
 
 
-@pytest.fixture
-async def proxy(redis_server: RedisServer) -> AsyncIterator[LossyProxy]:
-    redis_server.flush()
-    lossy = LossyProxy(redis_server.port)
-    await lossy.start()
-    yield lossy
-    await lossy.close()
-
-
 async def _held_chat(state: RedisState, name: str) -> Chat:
     chat = Chat(id=name * 22, entry="exit", lang="de", requested_at=1.0)
     await state.create_chat(chat, "resume-" + name, cap=100)
@@ -62,6 +55,8 @@ async def test_a_silent_redis_fails_calls_within_the_deadline(own_redis: RedisSe
     state = RedisState(own_redis.url, timeout_s=DEADLINE_S)
     fanout = RedisFanout(own_redis.url, timeout_s=DEADLINE_S)
     sio = socketio.AsyncServer(async_mode="aiohttp", client_manager=fanout)
+    listener = aioredis.from_url(own_redis.url).pubsub()
+    await listener.subscribe(fanout.channel)
     assert own_redis.proc is not None
     try:
         chat = await _held_chat(state, "a")
@@ -96,11 +91,22 @@ async def test_a_silent_redis_fails_calls_within_the_deadline(own_redis: RedisSe
             "ok", "anna")
         assert [e.seq for e in await state.pending(chat.id, "v2c", 2.0)] == [1, 2, 3]
         await sio.emit("msg", {"seq": 3}, room="nobody", namespace="/visitor")
-        assert await fanout.publisher.ping()
+        assert await _published(listener, '"seq": 3')
     finally:
         os.kill(own_redis.proc.pid, signal.SIGCONT)
+        await listener.aclose()
         await fanout.close()
         await state.close()
+
+
+async def _published(listener: PubSub, text: str) -> bool:
+    """True once a message containing ``text`` arrives on the channel (within 5 s)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = await listener.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message is not None and text in message["data"].decode():
+            return True
+    return False
 
 
 async def test_a_lost_reply_to_an_append_is_repeated_and_answers_ok_once(
@@ -131,6 +137,20 @@ async def test_a_lost_reply_to_an_append_is_repeated_and_answers_ok_once(
         assert await state.append(chat.id, "c2v", Envelope(2, "EEEE"), 1.0, 60) == "ok"
         assert await state.pending(chat.id, "c2v", 2.0) == [Envelope(1, "DDDD"),
                                                             Envelope(2, "EEEE")]
+
+        # Appends made together go in one pipeline; a lost reply to it repeats it as a whole.
+        chats = [await _held_chat(state, name) for name in "ghijkl"]
+        proxy.count_per_write(sha)
+        proxy.lose_reply_to(sha)
+        before = proxy.seen(sha)
+        busy = state.ack_held(chat.id, "c2v", 0, "")  # on its way while the appends are made
+        answers = await asyncio.gather(busy, *(
+            state.append_held(c.id, "v2c", Envelope(1, c.id[:4]), 1.0, 60, "") for c in chats))
+        assert answers == ["anna"] + [("ok", "anna")] * len(chats)
+        assert proxy.most_per_write(sha) == len(chats)
+        assert proxy.seen(sha) == before + 2 * len(chats)
+        for c in chats:
+            assert await state.pending(c.id, "v2c", 2.0) == [Envelope(1, c.id[:4])]
 
         # Acknowledging is repeated too: dropping what is acknowledged twice drops it once.
         assert await state.ack_held(chat.id, "v2c", 0, "anna") == "anna"  # loads the script
@@ -188,6 +208,15 @@ async def test_a_lost_reply_to_a_call_sent_once_fails_and_is_not_repeated(
         assert proxy.seen(b"PUBLISH") == 1
         await sio.emit("msg", {"seq": 2}, room="nobody", namespace="/visitor")
         assert proxy.seen(b"PUBLISH") == 2
+        # Nor a group of publishes made together.
+        proxy.count_per_write(b"together-")
+        proxy.lose_reply_to(b"together-")
+        await asyncio.gather(*(
+            sio.emit("msg", {"n": f"together-{i}"}, room="nobody", namespace="/visitor")
+            for i in range(6)))
+        assert proxy.most_per_write(b"together-") == 5  # the first went alone
+        assert proxy.seen(b"together-") == 6
+        assert proxy.seen(b"PUBLISH") == 2 + 6
     finally:
         await direct.aclose()
         await fanout.close()

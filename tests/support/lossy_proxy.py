@@ -16,6 +16,7 @@ class LossyProxy:
         self.port = 0
         self._marker: bytes | None = None
         self._requests: list[bytearray] = []
+        self._most: dict[bytes, int] = {}
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[object]] = set()
         self._writers: list[asyncio.StreamWriter] = []
@@ -36,6 +37,14 @@ class LossyProxy:
         """How many times ``marker`` went through towards Redis."""
         return sum(bytes(data).count(marker) for data in self._requests)
 
+    def count_per_write(self, marker: bytes) -> None:
+        """Start noting the most times ``marker`` came in one read from a client."""
+        self._most[marker] = 0
+
+    def most_per_write(self, marker: bytes) -> int:
+        """The most times ``marker`` came in one read since ``count_per_write``."""
+        return self._most[marker]
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
         assert handler is not None
@@ -49,6 +58,8 @@ class LossyProxy:
         async def to_redis() -> None:
             while data := await reader.read(65536):
                 requests.extend(data)
+                for marker, most in self._most.items():
+                    self._most[marker] = max(most, data.count(marker))
                 if self._marker is not None and self._marker in requests[-len(data) - 64:]:
                     self._marker = None
                     doomed.set()

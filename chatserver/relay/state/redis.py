@@ -16,9 +16,6 @@ import secrets
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.maint_notifications import MaintNotificationsConfig
 
 from chatserver.relay.state import (
     NOT_YOURS,
@@ -31,6 +28,7 @@ from chatserver.relay.state import (
     Identity,
     StateError,
 )
+from chatserver.relay.state.redispool import TIMEOUT_S, Together, pool_options
 
 _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
@@ -181,26 +179,7 @@ def _raise_refusal(code: str) -> None:
         raise StateError("forbidden", NOT_YOURS)
 
 
-# Deadlines: Redis answers the relay's commands in well under a millisecond; a call that has
-# not been answered after this long fails (and the client gets ``internal``) rather than hang.
-TIMEOUT_S = 2.0
-# A connection idle for this long is checked with a PING before it carries a command, so that a
-# connection a firewall or a Redis restart dropped fails before a command is sent on it.
-HEALTH_CHECK_S = 15
 MAX_CONNECTIONS = 64
-
-
-def pool_options(timeout_s: float = TIMEOUT_S, retries: int = 0) -> dict[str, Any]:
-    """redis-py connection options: deadlines on connecting and on every reply, health checks,
-    and ``retries`` repeats after a lost connection or a missed deadline (0: sent once)."""
-    retry = (Retry(ExponentialBackoff(cap=0.2, base=0.02), retries) if retries
-             else Retry(NoBackoff(), 0))
-    return {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
-            "health_check_interval": HEALTH_CHECK_S, "retry": retry,
-            # Maintenance notifications (a Redis Enterprise feature, on by default with RESP3)
-            # turn off redis-py's check that a pooled connection is still open before a command
-            # goes out on it: a connection Redis closed while idle would fail a call sent once.
-            "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 class RedisState:
@@ -243,6 +222,9 @@ class RedisState:
         self._append = retried(_APPEND)
         self._ack = retried(_ACK)
         self._ack_held = retried(_ACK_HELD)
+        # The two scripts of every message, on a connection of their own and grouped under
+        # load (both are safe to repeat).
+        self._hot = Together(url, decode_responses=True, **pool_options(timeout_s, retries=1))
         # Call ids of appends: unique per node and call, never reused after a restart.
         self._node = secrets.token_hex(6)
         self._calls = itertools.count()
@@ -252,6 +234,7 @@ class RedisState:
         return bool(await self._retried.ping())
 
     async def close(self) -> None:
+        await self._hot.close()
         await self._once.aclose()
         await self._retried.aclose()
 
@@ -446,7 +429,8 @@ class RedisState:
         call = f"{self._node}{next(self._calls)}"
         args: list[str | int] = [holder, "seq_" + direction, env.seq, repr(now + ttl), env.ct,
                                  int(ttl * 1000), repr(now), chat_id, "call_" + direction, call]
-        res, held_by = await self._append(keys=keys, args=args)
+        res, held_by = await self._hot.call("EVALSHA", self._append.sha, len(keys), *keys, *args,
+                                            script=self._append)
         _raise_refusal(res)
         if res.startswith("bad_seq:"):
             raise StateError("bad_seq", f"Expected sequence number {res[8:]}.")
@@ -469,7 +453,8 @@ class RedisState:
 
     async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
         keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction)]
-        res, held_by = await self._ack_held(keys=keys, args=[holder, upto])
+        res, held_by = await self._hot.call("EVALSHA", self._ack_held.sha, len(keys), *keys,
+                                            holder, upto, script=self._ack_held)
         _raise_refusal(res)
         return cast(str, held_by)
 
