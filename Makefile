@@ -6,7 +6,7 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 BENCH_STAMP := bench/node/node_modules/.installed
 
-.PHONY: setup run test lint typecheck pytest jstest lock clean soak bench bench-quick
+.PHONY: setup run test lint typecheck pytest jstest lock clean soak bench bench-quick bench-against
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -57,6 +57,12 @@ bench: setup $(BENCH_STAMP)
 
 bench-quick: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# P before (the tree of commit REF) and after (this tree) in one run, about five minutes; the
+# results replace the before-and-after section of docs/benchmarks.md.
+bench-against: setup $(BENCH_STAMP)
+	@test -n "$(REF)" || { echo "usage: make bench-against REF=<commit>"; exit 2; }
+	$(BIN)/python bench/run.py --against $(REF) --write-docs
 
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:
