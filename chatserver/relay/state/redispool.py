@@ -4,7 +4,6 @@ and group commit of the per-message commands into redis-py pipelines."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -125,6 +124,5 @@ class Together:
     async def close(self) -> None:
         """Wait for commands still on their way (each bounded by its deadline), then close."""
         while (runner := self._runner) is not None and not runner.done():
-            with contextlib.suppress(Exception):
-                await runner
+            await asyncio.wait([runner])
         await self._client.aclose()
