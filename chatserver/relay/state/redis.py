@@ -185,17 +185,18 @@ MAX_CONNECTIONS = 64
 class RedisState:
     """The :class:`~chatserver.relay.state.State` contract on one Redis server.
 
-    Which calls are repeated after a lost connection or a missed deadline (``_retried``), and
-    which are sent once (``_once``): a lost reply does not say whether Redis ran the command,
-    so only a command whose repeat leaves the same state and gives the same answer is
-    repeated. Repeated: every read; deleting tokens; storing a token under its own random key;
-    dropping acknowledged envelopes (``ack``, ``ack_held``); and ``append``/``append_held``,
-    whose script recognises its own call id and answers a repeat as it answered the first
-    time. Sent once, because a repeat could answer differently or undo a newer write: creating,
-    claiming, transferring and ending chats (a repeat would answer "full", "taken",
-    "not yours" or "already ended"), presence, duty, consent and activity (a late repeat could
-    overwrite a newer value), and the statistics counters (a repeat would count twice). Such a
-    call fails with the connection's error; it may or may not have taken effect.
+    Which calls are repeated after a lost connection or a missed deadline (``_retried``, and
+    ``_hot`` for the two scripts of every message), and which are sent once (``_once``): a lost
+    reply does not say whether Redis ran the command, so only a command whose repeat leaves the
+    same state and gives the same answer is repeated. Repeated: every read; deleting tokens;
+    storing a token under its own random key; dropping acknowledged envelopes (``ack``,
+    ``ack_held``); and ``append``/``append_held``, whose script recognises its own call id and
+    answers a repeat as it answered the first time. Sent once, because a repeat could answer
+    differently or undo a newer write: creating, claiming, transferring and ending chats (a
+    repeat would answer "full", "taken", "not yours" or "already ended"), presence, duty,
+    consent and activity (a late repeat could overwrite a newer value), and the statistics
+    counters (a repeat would count twice). Such a call fails with the connection's error; it may
+    or may not have taken effect.
     """
 
     def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400,
