@@ -16,7 +16,7 @@ has two cores or more. Every figure comes from /proc: CPU time (utime + stime) a
 ``--against REF`` measures P before and after a change in one run: P from this tree and R, the
 same target from the tree of REF (a git commit), unpacked into a temporary directory and
 started with PYTHONPATH pointing there, on this tree's virtual environment and Node packages.
-They run alternately (P,R,R,P) in the Redis tiers, load phase only.
+They run alternately (P,R,R,P,P,R) in the Redis tiers, load phase only.
 """
 
 from __future__ import annotations
