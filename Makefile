@@ -10,10 +10,10 @@ BENCH_STAMP := bench/node/node_modules/.installed
 # The goals that need the machine itself set up (Chromium, Redis, PostgreSQL running, nginx,
 # Node; scripts/setup-system.sh, Debian). It runs on every such goal, before anything else, and
 # takes a fraction of a second when all is there. `make run` needs none of it.
-SYSTEM_GOALS := test pytest jstest soak bench bench-quick
+SYSTEM_GOALS := test pytest jstest soak bench bench-quick bench-against
 SYSTEM := $(if $(filter $(SYSTEM_GOALS),$(MAKECMDGOALS)),system)
 
-.PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick
+.PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick bench-against
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -69,6 +69,12 @@ bench: setup $(BENCH_STAMP)
 
 bench-quick: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# P before (the tree of commit REF) and after (this tree) in one run, about five minutes; the
+# results replace the before-and-after section of docs/benchmarks.md.
+bench-against: setup $(BENCH_STAMP)
+	@test -n "$(REF)" || { echo "usage: make bench-against REF=<commit>"; exit 2; }
+	$(BIN)/python bench/run.py --against $(REF) --write-docs
 
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:

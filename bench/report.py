@@ -7,11 +7,13 @@ import sys
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from statistics import mean
+from statistics import mean, median
 from typing import Any
 
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
+AGAINST_START = "<!-- against:start -->"
+AGAINST_END = "<!-- against:end -->"
 TIER_NAMES = {"local": "one process, no Redis", "redis": "one process with Redis",
               "two": "two processes over Redis (visitor on one, counsellor on the other)"}
 
@@ -228,12 +230,88 @@ def headline(report: dict[str, Any]) -> list[str]:
     return out
 
 
+def _median(runs: list[dict[str, Any]], read: Callable[[dict[str, Any]], float | None]
+            ) -> float | None:
+    values = []
+    for run in runs:
+        with suppress(KeyError, TypeError):
+            value = read(run)
+            if value is not None:
+                values.append(value)
+    return median(values) if values else None
+
+
+def _step(rate: int, key: str) -> Callable[[dict[str, Any]], float | None]:
+    def read(run: dict[str, Any]) -> float | None:
+        return next((float(s[key]) for s in run["load"]["steps"] if s["rate"] == rate), None)
+    return read
+
+
+def render_against(report: dict[str, Any]) -> str:
+    """P before (R: P at an earlier commit) and after (P: this tree), from one run: the median
+    of each target's runs, which one run starved by other work on a shared machine moves less
+    than the mean."""
+    a, m = report["against"], report["machine"]
+    lines = [
+        f"Run `{report['command']}` ({report['profile']} profile), {report['started']} to "
+        f"{report['finished']}: P at `{a['commit'][:7]}` (**before**, the `{a['ref']}` tree) "
+        f"and P at `{a['current'][:7]}{'+changes' if a['current'].endswith('+changes') else ''}"
+        f"` (**after**, this tree), alternately in each tier (order {','.join(a['order'])}; P "
+        "is after, R before).",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores; {m['pinning']}. Load average (1, 5, 15 "
+        f"minutes) at the start {a['load_start']}, at the end {a['load_end']}; the whole "
+        f"machine was {a['busy_pct']:.0f} % busy during the run (all processes, both "
+        "cores; the benchmark's own servers, Redis and load generator included).",
+    ]
+    for tier in [t for t in ("local", "redis", "two")
+                 if any(r["tier"] == t for r in report["runs"])]:
+        runs = {t: [r for r in report["runs"] if r["tier"] == tier and r["target"] == t]
+                for t in "RP"}
+        rows: list[tuple[str, Callable[[dict[str, Any]], float | None]]] = [
+            ("server CPU per relayed message at the fixed load (µs)",
+             lambda r: r["load"]["fixed"]["cpu_us_per_msg"]),
+            ("the same, Redis's CPU included (µs)",
+             lambda r: r["load"]["fixed"]["cpu_us_per_msg_with_redis"]),
+            ("fixed load: rate (messages/s)", lambda r: r["load"]["fixed"]["rate"]),
+            ("fixed load: latency p50 (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["p50"]),
+            ("fixed load: latency p99 (ms)", lambda r: r["load"]["fixed"]["latency_ms"]["p99"]),
+            ("fixed load: loss (%)", lambda r: 100 * r["load"]["fixed"]["loss"]),
+        ]
+        rates = sorted({s["rate"] for r in runs["P"] + runs["R"] for s in r["load"]["steps"]})
+        for rate in rates:
+            if all(_step(rate, "cpu_us_per_msg")(r) is not None for r in runs["P"] + runs["R"]):
+                rows.append((f"server CPU per relayed message at {rate:,} messages/s (µs)",
+                             _step(rate, "cpu_us_per_msg")))
+        lines += ["", f"#### {TIER_NAMES[tier]}", "",
+                  "| figure (median of runs) | before | after | after/before |",
+                  "|---|---:|---:|---:|"]
+        for label, read in rows:
+            before, after = _median(runs["R"], read), _median(runs["P"], read)
+            lines.append(f"| {label} | {_fmt(before)} | {_fmt(after)} | "
+                         f"{_ratio(after, before)} |")
+        cap = {t: capacity(runs[t]) for t in "RP"}
+        lines.append("| capacity: highest rate with p99 ≤ 100 ms and loss ≤ 0.1 %, it and every "
+                     "lower step (messages/s; lower of the runs) | "
+                     + " | ".join(c[1] if c else "–" for c in cap.values()) + " | – |")
+        each = [f"{'after' if r['target'] == 'P' else 'before'} "
+                f"{_fmt(r['load']['fixed']['cpu_us_per_msg'])}"
+                f" ({_fmt(r['load']['fixed']['server_cpu_pct'])} % of a core)"
+                for r in report["runs"] if r["tier"] == tier and r["target"] in "PR"]
+        lines += ["", "Server CPU per relayed message at the fixed load, each run in order (µs, "
+                  "and the servers' share of a core): " + ", ".join(each) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def write_docs(report: dict[str, Any], path: Path) -> None:
-    """Replace the results section of ``path`` with this run's tables."""
-    text = path.read_text()
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
-    path.write_text(head + START + "\n" + render(report) + END + tail)
+    """Replace the results section of ``path`` with this run's tables (the before-and-after
+    section for a run with ``--against``)."""
+    start, end, text = START, END, render
+    if "against" in report:
+        start, end, text = AGAINST_START, AGAINST_END, render_against
+    head, _, rest = path.read_text().partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(head + start + "\n" + text(report) + end + tail)
 
 
 if __name__ == "__main__":
@@ -241,4 +319,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 2:
         write_docs(data, Path(sys.argv[2]))
     else:
-        print(render(data))
+        print(render_against(data) if "against" in data else render(data))

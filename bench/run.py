@@ -3,6 +3,8 @@ socket.io relay (N), on the same machine in one run.
 
     python bench/run.py [--quick | --tiny] [--targets P,B,N] [--tiers local,redis,two]
                         [--out FILE.json] [--write-docs]
+    python bench/run.py --against REF [--tiny] [--tiers redis,two] [--out FILE.json]
+                        [--write-docs]
 
 Targets run in the order P,B,N,N,B,P (each twice; the report takes the better run of each
 figure where lower or higher is better, and keeps both in the JSON). Tiers: ``local`` one
@@ -10,11 +12,17 @@ process without Redis, ``redis`` one process with Redis, ``two`` two processes o
 with visitors on the first and counsellors on the second. Servers (and Redis) are pinned to
 core 0 and the load generator (Node, ``bench/node/loadgen.js``) to core 1 where the machine
 has two cores or more. Every figure comes from /proc: CPU time (utime + stime) and VmRSS.
+
+``--against REF`` measures P before and after a change in one run: P from this tree and R, the
+same target from the tree of REF (a git commit), unpacked into a temporary directory and
+started with PYTHONPATH pointing there, on this tree's virtual environment and Node packages.
+They run alternately (P,R,R,P,P,R) in the Redis tiers, load phase only.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -22,6 +30,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -57,6 +66,14 @@ PROFILES: dict[str, dict[str, Any]] = {
              "per_counsellor": 4, "fixed_rate": 50, "fixed_s": 0.5, "steps": [100],
              "step_s": 0.4, "churn_rate": 8, "churn_s": 0.5, "tiers": ["local"],
              "fresh": False},
+    # --against REF: P (this tree) and R (P at REF), three times each per tier, alternately,
+    # load phase only: about five minutes on two cores.
+    "against": {"order": "PRRPPR", "pairs": 200, "per_counsellor": 4, "fixed_rate": 400,
+                "fixed_s": 8.0, "steps": [600, 900, 1350], "step_s": 3.0,
+                "tiers": ["redis", "two"], "phases": ["load"]},
+    "against-tiny": {"order": "PR", "pairs": 8, "per_counsellor": 4, "fixed_rate": 50,
+                     "fixed_s": 0.5, "steps": [100], "step_s": 0.4, "tiers": ["redis"],
+                     "phases": ["load"]},
 }
 CAPACITY_P99_MS = 100.0
 CAPACITY_LOSS = 0.001
@@ -138,18 +155,20 @@ def redis_server(workdir: Path) -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
-def server_argv(target: str, port: int, workdir: Path, redis_url: str) -> list[str]:
-    if target == "P":
-        return [PYTHON, str(HERE / "targets/chatserver_p.py"), str(port), str(workdir), redis_url]
+def server_argv(target: str, port: int, workdir: Path, redis_url: str, tree: Path = ROOT
+                ) -> list[str]:
+    if target in "PR":
+        return [PYTHON, str(tree / "bench/targets/chatserver_p.py"), str(port), str(workdir),
+                redis_url]
     if target in "BD":
         return [PYTHON, str(HERE / "targets/bare.py"), str(port), redis_url]
     return ["node", str(HERE / "node/relay.js"), str(port), redis_url]
 
 
-def server_env(target: str) -> dict[str, str]:
+def server_env(target: str, tree: Path = ROOT) -> dict[str, str]:
     """B runs on P's event loop and JSON library (the floor of our stack); D, the same bare
     relay on python-socketio's defaults (asyncio's loop, the json module)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     env.pop("BENCH_FAST", None)
     if target == "B":
         env["BENCH_FAST"] = "1"
@@ -157,7 +176,38 @@ def server_env(target: str) -> dict[str, str]:
 
 
 @contextmanager
-def servers(target: str, tier: str) -> Iterator[Servers]:
+def checkout(ref: str) -> Iterator[tuple[Path, str]]:
+    """The tree of git commit ``ref`` in a temporary directory, and the commit's hash; it uses
+    this tree's Node packages (the widget's assets) and is run on this virtual environment."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", ref + "^{commit}"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+                             check=True, capture_output=True).stdout
+    with tempfile.TemporaryDirectory(prefix="ek-bench-ref-") as tmp:
+        tree = Path(tmp)
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        (tree / "node_modules").symlink_to(ROOT / "node_modules")
+        # PYTHONPATH must win over this tree's editable install, or R would measure P again.
+        where = subprocess.run(
+            [PYTHON, "-c", "import chatserver; print(chatserver.__file__)"], cwd=tree,
+            env=server_env("R", tree), check=True, capture_output=True, text=True).stdout.strip()
+        if not Path(where).resolve().is_relative_to(tree.resolve()):
+            raise RuntimeError(f"R would import chatserver from {where}, not from {tree}")
+        yield tree, commit
+
+
+def current_commit() -> str:
+    """This tree's commit, with "+changes" if it differs from it."""
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True,
+                              check=False).stdout.strip()
+    commit = git("rev-parse", "HEAD") or "?"
+    return commit + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+@contextmanager
+def servers(target: str, tier: str, tree: Path = ROOT) -> Iterator[Servers]:
     with tempfile.TemporaryDirectory(prefix="ek-bench-") as tmp:
         workdir = Path(tmp)
         with (redis_server(workdir) if tier != "local" else _no_redis()) as (redis_url, rpid):
@@ -170,8 +220,8 @@ def servers(target: str, tier: str) -> Iterator[Servers]:
                     nodedir = workdir / f"node{index}"
                     nodedir.mkdir()
                     procs.append((subprocess.Popen(
-                        pinned(SERVER_CPUS, server_argv(target, port, nodedir, redis_url)),
-                        cwd=ROOT, env=server_env(target),
+                        pinned(SERVER_CPUS, server_argv(target, port, nodedir, redis_url, tree)),
+                        cwd=tree, env=server_env(target, tree),
                         stdout=subprocess.DEVNULL, stderr=sys.stderr), port))
                 urls = [f"http://127.0.0.1:{port}" for _, port in procs]
                 for url in urls:
@@ -227,7 +277,7 @@ class LoadGen:
 
 
 def protocol(target: str) -> str:
-    return "chatserver" if target == "P" else "bare"
+    return "chatserver" if target in "PR" else "bare"
 
 
 def idle_phase(target: str, srv: Servers, prof: dict[str, Any]) -> list[dict[str, Any]]:
@@ -322,7 +372,8 @@ def churn_phase(target: str, srv: Servers, prof: dict[str, Any]) -> dict[str, An
 
 
 def run_one(target: str, tier: str, prof: dict[str, Any],
-            phases: tuple[str, ...] = ("idle", "load", "churn")) -> dict[str, Any]:
+            phases: tuple[str, ...] = ("idle", "load", "churn"), tree: Path = ROOT
+            ) -> dict[str, Any]:
     t0 = time.monotonic()
     print(f"  {target} / {tier} …", file=sys.stderr, flush=True)
     result: dict[str, Any] = {"target": target, "tier": tier, "idle": []}
@@ -330,13 +381,13 @@ def run_one(target: str, tier: str, prof: dict[str, Any],
         phases = tuple(p for p in phases if p != "idle")
     run = {"idle": idle_phase, "load": load_phase, "churn": churn_phase}
     if not prof.get("fresh", True):  # the harness test: one set of servers for all phases
-        with servers(target, tier) as srv:
+        with servers(target, tier, tree) as srv:
             for phase in phases:
                 result[phase] = run[phase](target, srv, prof)
     else:
         # Fresh servers for each phase, so no phase inherits another's memory or load.
         for phase in phases:
-            with servers(target, tier) as srv:
+            with servers(target, tier, tree) as srv:
                 result[phase] = run[phase](target, srv, prof)
     result["seconds"] = round(time.monotonic() - t0, 1)
     return result
@@ -403,39 +454,75 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run under two minutes")
     parser.add_argument("--tiny", action="store_true", help="a few seconds, for the test")
+    parser.add_argument("--against", default="", metavar="REF",
+                        help="P before (git commit REF) and after (this tree), in one run")
     parser.add_argument("--targets", default="P,B,N")
     parser.add_argument("--tiers", default="")
     parser.add_argument("--out", default="")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args(argv)
-    name = "tiny" if args.tiny else "quick" if args.quick else "full"
+    if args.against:
+        name = "against-tiny" if args.tiny else "against"
+    else:
+        name = "tiny" if args.tiny else "quick" if args.quick else "full"
     prof = PROFILES[name]
-    targets = set(args.targets.split(","))
+    targets = set(args.targets.split(",")) | ({"P", "R"} if args.against else set())
     tiers = args.tiers.split(",") if args.tiers else prof.get("tiers", ["local", "redis", "two"])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    load_start, busy_start = load_average(), machine_cpu()
     runs = []
-    for tier in tiers:
-        print(f"tier {tier}", file=sys.stderr, flush=True)
-        for target in prof["order"]:
-            if target in targets:
-                runs.append(run_one(target, tier, prof))
-        for target in prof.get("extra", {}).get(tier, ""):
-            if "B" in targets:
-                runs.append(run_one(target, tier, prof, ("load",)))
+    with checkout(args.against) if args.against else _no_checkout() as (ref_tree, ref_commit):
+        trees = {"R": ref_tree}
+        for tier in tiers:
+            print(f"tier {tier}", file=sys.stderr, flush=True)
+            for target in prof["order"]:
+                if target in targets:
+                    runs.append(run_one(target, tier, prof, tuple(prof.get(
+                        "phases", ("idle", "load", "churn"))), trees.get(target, ROOT)))
+            for target in prof.get("extra", {}).get(tier, ""):
+                if "B" in targets:
+                    runs.append(run_one(target, tier, prof, ("load",)))
     report = {"profile": name, "started": started, "finished": time.strftime(
         "%Y-%m-%dT%H:%M:%S%z"), "command": "python bench/run.py " + " ".join(
         argv if argv is not None else sys.argv[1:]), "machine": versions(),
-        "widget": widget_weight(), "runs": runs}
+        "runs": runs}
+    if args.against:
+        busy, total = (end - start for end, start in zip(machine_cpu(), busy_start,
+                                                          strict=True))
+        report["against"] = {"ref": args.against, "commit": ref_commit,
+                             "current": current_commit(), "order": prof["order"],
+                             "load_start": load_start, "load_end": load_average(),
+                             "busy_pct": 100 * busy / max(1, total)}
+    else:
+        report["widget"] = widget_weight()
     out = Path(args.out) if args.out else HERE / "results" / f"{name}-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
     print(f"results: {out}", file=sys.stderr)
-    from bench.report import render, write_docs
+    from bench.report import render, render_against, write_docs
 
-    print(render(report))
+    print(render_against(report) if args.against else render(report))
     if args.write_docs:
         write_docs(report, ROOT / "docs/benchmarks.md")
     return 0
+
+
+@contextmanager
+def _no_checkout() -> Iterator[tuple[Path, str]]:
+    yield ROOT, ""
+
+
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes)."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine_cpu() -> tuple[int, int]:
+    """Busy and total CPU time of the whole machine so far, in ticks (from /proc/stat)."""
+    # user, nice, system, idle, iowait, irq, softirq, steal (guest time is inside user)
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from chatserver.relay.state import State
 from chatserver.relay.state.memory import MemoryState
 from chatserver.relay.state.redis import RedisState
 from chatserver.sockets.counsellor import CounsellorNamespace
-from chatserver.sockets.fanout import FastRedisManager
+from chatserver.sockets.fanout import RedisFanout
 from chatserver.sockets.guard import engineio_guard
 from chatserver.sockets.outbound import COUNSELLOR_NS, VISITOR_NS, SocketOutbound
 from chatserver.sockets.packets import StrictPacket
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 FRAME_OVERHEAD = 4096
 # Case records travel over the counsellor socket; they are the largest frames we accept.
 MAX_FRAME = 1024 * 1024
-# Redis connections python-socketio may open at once to publish emits (see make_sio).
-PUBLISH_CONNECTIONS = 512
 
 
 def _frame_limit(config: Config) -> int:
@@ -56,12 +54,7 @@ def _frame_limit(config: Config) -> int:
 
 def make_sio(config: Config) -> socketio.AsyncServer:
     """The socket.io server: silent, cookie-free, and only for our own origins."""
-    # python-socketio publishes every emit on a pooled Redis connection; its pool refuses
-    # beyond 100 at once, and after a refusal the manager reconnects and subscribes anew,
-    # which under load fed on itself (docs/benchmarks.md). Room for bursts instead.
-    manager = FastRedisManager(
-        config.redis_url, redis_options={"max_connections": PUBLISH_CONNECTIONS},
-    ) if config.uses_redis else None
+    manager = RedisFanout(config.redis_url) if config.uses_redis else None
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -183,12 +176,8 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     if listener is not None:
         listener.cancel()
         await _bounded("pubsub listener", asyncio.wait([listener]))
-    redis = getattr(manager, "redis", None)
-    if redis is not None:
-        await _bounded("pubsub connection", redis.aclose())
-    fast = getattr(manager, "fast", None)
-    if fast is not None:
-        await _bounded("publish connection", fast.close())
+    if isinstance(manager, RedisFanout):
+        await _bounded("pub/sub connections", manager.close())
     await _bounded("state", state.close())
 
 

@@ -14,6 +14,7 @@ from chatserver.config import Config, load_config
 from chatserver.main import create_app
 from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
+from tests.support.lossy_proxy import LossyProxy
 from tests.support.redis_server import RedisServer
 
 # Fast timings for tests; every protection stays on.
@@ -38,6 +39,16 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+async def proxy(redis_server: RedisServer) -> AsyncIterator[LossyProxy]:
+    """The throwaway Redis, flushed, behind a proxy that can lose a reply."""
+    redis_server.flush()
+    lossy = LossyProxy(redis_server.port)
+    await lossy.start()
+    yield lossy
+    await lossy.close()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -93,3 +93,28 @@ def test_a_tiny_load_is_carried_by_every_target(tmp_path: Path) -> None:
             load = run["load"]
             assert load["capacity_msgs_per_s"] in TINY_LADDER, \
                 (run["target"], run["tier"], load["fixed"]["latency_ms"])
+
+
+def test_harness_measures_p_before_and_after_a_commit(tmp_path: Path) -> None:
+    """``--against REF`` runs P from this tree and from the tree of REF (here HEAD) in one run,
+    and the report compares them."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is missing (make test installs it)")
+    out = tmp_path / "against.json"
+    done = subprocess.run([sys.executable, str(ROOT / "bench/run.py"), "--against", "HEAD",
+                           "--tiny", "--out", str(out)], cwd=ROOT, timeout=240,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert report["against"]["commit"] == head
+    assert report["against"]["current"].startswith(head)
+    assert 0 < report["against"]["busy_pct"] <= 100
+    assert [(run["target"], run["tier"]) for run in report["runs"]] == [("P", "redis"),
+                                                                      ("R", "redis")]
+    for run in report["runs"]:
+        fixed = run["load"]["fixed"]
+        assert fixed["sent"] > 0 and fixed["received"] == fixed["sent"], run["target"]
+        assert fixed["cpu_us_per_msg"] > 0 and fixed["redis_cpu_pct"] >= 0, run["target"]
+    assert "| server CPU per relayed message at the fixed load (µs) |" in done.stdout

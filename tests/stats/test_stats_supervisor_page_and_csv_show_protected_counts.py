@@ -304,7 +304,7 @@ async def assert_store_holds_no_identifier(h: Harness, secrets: list[str]) -> No
     rows += [f"{hour} {name} {n}" for hour, counts in pending.items()
              for name, n in counts.items()]
     if isinstance(state, RedisState):
-        redis = state._r  # the whole Redis server, not only the statistics keys
+        redis = state._retried  # the whole Redis server, not only the statistics keys
         for key in await redis.keys("*stats*"):
             rows.append(key + " " + repr(await redis.hgetall(key) if await redis.type(key)
                                          == "hash" else await redis.zrange(key, 0, -1)))
@@ -387,7 +387,7 @@ async def test_rolled_up_counts_survive_a_redis_restart_and_a_database_outage(
     store.engine = real
     assert await rollup(relay, store, clock()) == 1  # only the closed hour 10
     if isinstance(state, RedisState):
-        await state._r.flushall()  # a Redis restart without persistence
+        await state._once.flushall()  # a Redis restart without persistence
     days = await store.daily(october(5, 0).date(), october(5, 0).date())
     assert days[october(5, 0).date()]["requested|exit|de"] == 1
 

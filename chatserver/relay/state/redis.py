@@ -3,11 +3,16 @@
 Multi-key changes run as Lua scripts so that two nodes can never both claim a chat or
 both accept the same sequence number. Keys carry a prefix so one Redis can serve several
 installations; everything expires on its own if all nodes vanish.
+
+Every call has a deadline and only calls that are safe to repeat are repeated (see
+``RedisState``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import secrets
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -23,7 +28,7 @@ from chatserver.relay.state import (
     Envelope,
     Identity,
 )
-from chatserver.relay.state.resp import connect_url
+from chatserver.relay.state.redispool import TIMEOUT_S, Together, pool_options
 
 _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
@@ -87,21 +92,30 @@ return fields
 
 # The holder check of append_held / ack_held: ARGV[1] is '-' for none, '' for "held by
 # anyone", or the counsellor id that must hold the chat. Answers {refusal or '', holder}.
-_HELD = """
+_HOLDER = """
 local cid = redis.call('HGET', KEYS[1], 'counsellor_id')
 if not cid then return {'not_found', ''} end
+"""
+
+_HELD = """
 if ARGV[1] ~= '-' then
   if cid == '' then return {'bad_state', ''} end
   if ARGV[1] ~= '' and cid ~= ARGV[1] then return {'forbidden', ''} end
 end
 """
 
-_APPEND = _HELD + """
+# ARGV[9] names the field that keeps the id of the last call that appended in this
+# direction and ARGV[10] is this call's id: the same call sent again after its reply was lost
+# answers 'ok' again, as the first time, instead of 'dup' (which would keep the envelope from
+# being relayed). A client's resend is a new call and still answers 'dup'.
+_APPEND = _HOLDER + """
+if redis.call('HGET', KEYS[1], ARGV[9]) == ARGV[10] then return {'ok', cid} end
+""" + _HELD + """
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[2]))
 local seq = tonumber(ARGV[3])
 if seq <= last then return {'dup', cid} end
 if seq ~= last + 1 then return {'bad_seq:' .. tostring(last + 1), cid} end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3], ARGV[9], ARGV[10])
 redis.call('RPUSH', KEYS[2], ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8])
@@ -122,7 +136,7 @@ return n
 """
 
 
-_ACK_HELD = _HELD + """
+_ACK_HELD = _HOLDER + _HELD + """
 while true do
   local head = redis.call('LINDEX', KEYS[2], 0)
   if not head then break end
@@ -131,6 +145,11 @@ while true do
   redis.call('LPOP', KEYS[2])
 end
 return {'', cid}
+"""
+
+_CONSENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consent', ARGV[1]) end
+return 0
 """
 
 _TAKE_STATS = """
@@ -164,36 +183,61 @@ MAX_CONNECTIONS = 64
 
 
 class RedisState:
-    """The :class:`~chatserver.relay.state.State` contract on one Redis server."""
+    """The :class:`~chatserver.relay.state.State` contract on one Redis server.
 
-    def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400) -> None:
-        # A blocking pool: under a burst, commands wait their turn for a connection instead
-        # of failing (the default pool refuses beyond 100 connections at once).
-        self._r = aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=20))
+    Which calls are repeated after a lost connection or a missed deadline (``_retried``, and
+    ``_hot`` for the two scripts of every message), and which are sent once (``_once``): a lost
+    reply does not say whether Redis ran the command, so only a command whose repeat leaves the
+    same state and gives the same answer is repeated. Repeated: every read; deleting tokens;
+    storing a token under its own random key; dropping acknowledged envelopes (``ack``,
+    ``ack_held``); and ``append``/``append_held``, whose script recognises its own call id and
+    answers a repeat as it answered the first time. Sent once, because a repeat could answer
+    differently or undo a newer write: creating, claiming, transferring and ending chats (a
+    repeat would answer "full", "taken", "not yours" or "already ended"), presence, duty,
+    consent and activity (a late repeat could overwrite a newer value), and the statistics
+    counters (a repeat would count twice). Such a call fails with the connection's error; it may
+    or may not have taken effect.
+    """
+
+    def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400,
+                 timeout_s: float = TIMEOUT_S) -> None:
+        # Blocking pools: under a burst, commands wait their turn for a connection (up to the
+        # deadline) instead of failing at once.
+        def client(retries: int) -> aioredis.Redis:
+            return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+                url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=timeout_s,
+                **pool_options(timeout_s, retries)))
+
+        self._once = client(0)
+        self._retried = client(1)
         self._p = prefix
         self._safety_ttl = safety_ttl_s
-        self._create = self._r.register_script(_CREATE)
-        self._claim = self._r.register_script(_CLAIM)
-        self._reassign = self._r.register_script(_REASSIGN)
-        self._end = self._r.register_script(_END)
-        self._present = self._r.register_script(_PRESENT)
-        self._append = self._r.register_script(_APPEND)
-        self._ack = self._r.register_script(_ACK)
-        self._ack_held = self._r.register_script(_ACK_HELD)
-        # Every envelope and every acknowledgement goes through these two scripts: on a lean
-        # pipelined connection where the URL allows (chatserver/state/resp.py).
-        self._fast = connect_url(url)
-        self._take_stats = self._r.register_script(_TAKE_STATS)
+        once, retried = self._once.register_script, self._retried.register_script
+        self._create = once(_CREATE)
+        self._claim = once(_CLAIM)
+        self._reassign = once(_REASSIGN)
+        self._end = once(_END)
+        self._present = once(_PRESENT)
+        self._consent = once(_CONSENT)
+        self._take_stats = once(_TAKE_STATS)
+        self._append = retried(_APPEND)
+        self._ack = retried(_ACK)
+        self._ack_held = retried(_ACK_HELD)
+        # The two scripts of every message, on a connection of their own and grouped under
+        # load (both are safe to repeat).
+        self._hot = Together(url, decode_responses=True, **pool_options(timeout_s, retries=1))
+        # Call ids of appends: unique per node and call, never reused after a restart.
+        self._node = secrets.token_hex(6)
+        self._calls = itertools.count()
 
     async def ping(self) -> bool:
         """True when Redis answers."""
-        return bool(await self._r.ping())
+        return bool(await self._retried.ping())
 
     async def close(self) -> None:
-        if self._fast is not None:
-            await self._fast.close()
-        await self._r.aclose()
+        await self._hot.close()
+        await self._once.aclose()
+        await self._retried.aclose()
 
     def _k(self, *parts: str) -> str:
         return self._p + ":".join(parts)
@@ -202,27 +246,27 @@ class RedisState:
         data = json.dumps(
             {"id": identity.id, "pseudonym": identity.pseudonym, "role": identity.role}
         )
-        async with self._r.pipeline(transaction=True) as pipe:
+        async with self._retried.pipeline(transaction=True) as pipe:
             pipe.set(self._k("tok", key), data, px=int(ttl * 1000))
             pipe.sadd(self._k("toks", identity.id), key)
             pipe.expire(self._k("toks", identity.id), int(ttl) + 1)
             await pipe.execute()
 
     async def get_token(self, key: str) -> Identity | None:
-        raw = await self._r.get(self._k("tok", key))
+        raw = await self._retried.get(self._k("tok", key))
         if raw is None:
             return None
         data = json.loads(raw)
         return Identity(data["id"], data["pseudonym"], data["role"])
 
     async def drop_token(self, key: str) -> None:
-        await self._r.delete(self._k("tok", key))
+        await self._retried.delete(self._k("tok", key))
 
     async def drop_tokens_of(self, counsellor_id: str) -> None:
-        keys = [_str(k) for k in await self._r.smembers(self._k("toks", counsellor_id))]
+        keys = [_str(k) for k in await self._retried.smembers(self._k("toks", counsellor_id))]
         if keys:
-            await self._r.delete(*[self._k("tok", k) for k in keys])
-        await self._r.delete(self._k("toks", counsellor_id))
+            await self._retried.delete(*[self._k("tok", k) for k in keys])
+        await self._retried.delete(self._k("toks", counsellor_id))
 
     async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
         position = await self._create(
@@ -251,17 +295,17 @@ class RedisState:
         )
 
     async def get_chat(self, chat_id: str) -> Chat | None:
-        h = await self._r.hgetall(self._k("chat", chat_id))
+        h = await self._retried.hgetall(self._k("chat", chat_id))
         return self._chat(chat_id, {_str(k): _str(v) for k, v in h.items()}) if h else None
 
     async def chat_by_resume(self, resume_key: str) -> str | None:
-        return cast("str | None", await self._r.get(self._k("resume", resume_key)))
+        return cast("str | None", await self._retried.get(self._k("resume", resume_key)))
 
     async def queued(self) -> list[Chat]:
-        ids = [_str(x) for x in await self._r.zrange(self._k("queue"), 0, -1)]
+        ids = [_str(x) for x in await self._retried.zrange(self._k("queue"), 0, -1)]
         if not ids:
             return []
-        async with self._r.pipeline(transaction=False) as pipe:
+        async with self._retried.pipeline(transaction=False) as pipe:
             for cid in ids:
                 pipe.hgetall(self._k("chat", cid))
             rows = await pipe.execute()
@@ -320,7 +364,7 @@ class RedisState:
         return self._chat(chat_id, dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def chats_of(self, counsellor_id: str) -> list[str]:
-        return sorted(_str(x) for x in await self._r.smembers(self._k("cc", counsellor_id)))
+        return sorted(_str(x) for x in await self._retried.smembers(self._k("cc", counsellor_id)))
 
     async def set_visitor_present(self, chat_id: str, present: bool, now: float) -> None:
         # One script: a check-then-write could bring back a husk of a chat ended in between.
@@ -328,15 +372,16 @@ class RedisState:
                             args=[chat_id, "1" if present else "0", repr(now)])
 
     async def abandoned(self, now: float, grace: float) -> list[str]:
-        return [_str(x) for x in await self._r.zrangebyscore(self._k("left"), "-inf", now - grace)]
+        left = await self._retried.zrangebyscore(self._k("left"), "-inf", now - grace)
+        return [_str(x) for x in left]
 
     async def idle_expired(self, now: float, idle_ttl: float) -> list[str]:
-        expired = await self._r.zrangebyscore(self._k("activity"), "-inf", now - idle_ttl)
+        expired = await self._retried.zrangebyscore(self._k("activity"), "-inf", now - idle_ttl)
         return [_str(x) for x in expired]
 
     async def touch(self, chat_id: str, now: float) -> None:
         key = self._k("chat", chat_id)
-        async with self._r.pipeline(transaction=True) as pipe:
+        async with self._once.pipeline(transaction=True) as pipe:
             pipe.zadd(self._k("activity"), {chat_id: now}, xx=True)
             pipe.expire(key, self._safety_ttl, xx=True)
             await pipe.execute()
@@ -344,23 +389,19 @@ class RedisState:
     async def set_consent(self, chat_id: str, version: str) -> None:
         key = self._k("chat", chat_id)
         # HSET only if the chat still exists, so an ended chat is not resurrected.
-        await self._r.eval(
-            "if redis.call('EXISTS', KEYS[1]) == 1 then "
-            "redis.call('HSET', KEYS[1], 'consent', ARGV[1]) end return 0",
-            1, key, version,
-        )
+        await self._consent(keys=[key], args=[version])
 
     async def set_duty(self, who: Identity, on: bool) -> None:
         if on:
-            await self._r.hset(self._k("duty"), who.id, json.dumps([who.pseudonym, who.role]))
+            await self._once.hset(self._k("duty"), who.id, json.dumps([who.pseudonym, who.role]))
         else:
-            await self._r.hdel(self._k("duty"), who.id)
+            await self._once.hdel(self._k("duty"), who.id)
 
     async def roster(self) -> list[DutyEntry]:
-        duty = {_str(k): _str(v) for k, v in (await self._r.hgetall(self._k("duty"))).items()}
+        duty = {_str(k): _str(v) for k, v in (await self._retried.hgetall(self._k("duty"))).items()}
         if not duty:
             return []
-        async with self._r.pipeline(transaction=False) as pipe:
+        async with self._retried.pipeline(transaction=False) as pipe:
             for cid in duty:
                 pipe.scard(self._k("cc", cid))
             counts = await pipe.execute()
@@ -386,24 +427,23 @@ class RedisState:
     ) -> tuple[AppendResult, str]:
         keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction),
                 self._k("activity")]
+        call = f"{self._node}{next(self._calls)}"
         args: list[str | int] = [holder, "seq_" + direction, env.seq, repr(now + ttl), env.ct,
-                                 int(ttl * 1000), repr(now), chat_id]
-        if self._fast is not None:
-            res, held_by = await self._fast.script(_APPEND, keys, args)
-        else:
-            res, held_by = await self._append(keys=keys, args=args)
+                                 int(ttl * 1000), repr(now), chat_id, "call_" + direction, call]
+        res, held_by = await self._hot.call("EVALSHA", self._append.sha, len(keys), *keys, *args,
+                                            script=self._append)
         _raise_refusal(res)
         if res.startswith("bad_seq:"):
             raise DomainError(ErrorCode.BAD_SEQ, f"Expected sequence number {res[8:]}.")
         return cast(AppendResult, res), held_by
 
     async def next_seq(self, chat_id: str, direction: Direction) -> int:
-        last = await self._r.hget(self._k("chat", chat_id), "seq_" + direction)
+        last = await self._retried.hget(self._k("chat", chat_id), "seq_" + direction)
         return int(last or 0) + 1
 
     async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]:
         out = []
-        for item in await self._r.lrange(self._k("buf", chat_id, direction), 0, -1):
+        for item in await self._retried.lrange(self._k("buf", chat_id, direction), 0, -1):
             seq, expires, ct = _str(item).split("|", 2)
             if float(expires) >= now:
                 out.append(Envelope(int(seq), ct))
@@ -414,16 +454,14 @@ class RedisState:
 
     async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
         keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction)]
-        if self._fast is not None:
-            res, held_by = await self._fast.script(_ACK_HELD, keys, [holder, upto])
-        else:
-            res, held_by = await self._ack_held(keys=keys, args=[holder, upto])
+        res, held_by = await self._hot.call("EVALSHA", self._ack_held.sha, len(keys), *keys,
+                                            holder, upto, script=self._ack_held)
         _raise_refusal(res)
         return cast(str, held_by)
 
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
         key = self._k("stats", hour)
-        async with self._r.pipeline(transaction=True) as pipe:
+        async with self._once.pipeline(transaction=True) as pipe:
             for name, n in counts.items():
                 pipe.hincrby(key, name, n)
             pipe.zadd(self._k("stats-hours"), {hour: int(hour)})
