@@ -215,3 +215,104 @@ async def test_consent_and_return_links_are_kept_with_the_chat(state: State) -> 
     await state.end_chat(back.id)
     await state.set_consent(back.id, "v1")
     assert await state.get_chat(back.id) is None
+
+
+async def test_chats_remember_their_place_in_the_queue(state: State) -> None:
+    for n in range(3):
+        assert await state.create_chat(chat(n), f"r{n}", cap=10) == n + 1
+    assert [c.place for c in await state.queued()] == [1, 2, 3]
+    await state.claim(chat(0).id, ANNA, 3, 200.0)
+    await state.create_chat(chat(3), "r3", cap=10)
+    assert (await state.get_chat(chat(3).id)).place == 3  # type: ignore[union-attr]
+
+
+async def test_presence_lapses_only_for_those_on_duty_or_holding_chats(state: State) -> None:
+    carl = Identity("carl", "Carl", "counsellor")
+    await state.set_duty(ANNA, True)
+    await state.set_duty(BEN, True)
+    await state.mark_seen(["anna", "ben", "carl"], 10.0)
+    assert await state.lapsed(70.0, 60.0) == []
+    await state.mark_seen(["ben"], 20.0)
+    # A node whose clock lags never moves a presence back.
+    await state.mark_seen(["ben"], 15.0)
+    assert await state.lapsed(76.0, 60.0) == ["anna"]
+    # Carl holds nothing and is not on duty: forgotten, never lapsed.
+    assert sorted(await state.lapsed(85.0, 60.0)) == ["anna", "ben"]
+    await state.mark_seen(["carl"], 30.0)
+    await state.create_chat(chat(0), "r0", cap=10)
+    await state.claim(chat(0).id, carl, 3, 31.0)
+    # Holding a chat off duty (a race between going off duty and accepting) still lapses.
+    assert sorted(await state.lapsed(100.0, 60.0)) == ["anna", "ben", "carl"]
+    # On duty without any presence (lost with its node): the grace starts when a pass finds
+    # it so, and then runs out like anyone else's.
+    await state.set_duty(Identity("dora", "Dora", "counsellor"), True)
+    assert "dora" not in await state.lapsed(200.0, 60.0)
+    assert "dora" not in await state.lapsed(259.0, 60.0)
+    assert "dora" in await state.lapsed(261.0, 60.0)
+
+
+async def test_release_puts_chats_back_in_front_and_drops_reservations(state: State) -> None:
+    import dataclasses
+
+    await state.set_duty(ANNA, True)
+    await state.set_duty(BEN, True)
+    await state.mark_seen(["anna", "ben"], 100.0)
+    for n in range(4):
+        await state.create_chat(chat(n), f"r{n}", cap=10)
+    back = dataclasses.replace(chat(9), record_id="rec", preferred="anna")
+    await state.create_chat(back, "r9", cap=10)
+    for n in (1, 0):  # accepted out of order: the older request goes first again
+        await state.claim(chat(n).id, ANNA, 3, 150.0 + n)
+    await state.claim(chat(2).id, BEN, 3, 160.0)
+    await state.append(chat(0).id, "v2c", Envelope(1, "FORANNA"), 151.0, 600)
+    await state.append(chat(0).id, "c2v", Envelope(1, "FROMANNA"), 151.0, 600)
+
+    released = await state.release("anna", 200.0, seen_before=None)
+    assert released is not None and released.was_on_duty
+    assert [c.id for c in released.requeued] == [chat(0).id, chat(1).id]
+    assert released.unreserved == [back.id]
+    for place, again in enumerate(released.requeued, start=1):
+        assert again.queued and again.requeued and again.pseudonym == ""
+        assert again.requested_at == 200.0 and again.place == place
+        assert again.accepted_at in (150.0, 151.0)
+    assert [c.id for c in await state.queued()] == [chat(0).id, chat(1).id, chat(3).id, back.id]
+    assert (await state.get_chat(back.id)).preferred == ""  # type: ignore[union-attr]
+    assert [d.id for d in await state.roster()] == ["ben"]
+    assert await state.chats_of("anna") == [] and await state.chats_of("ben") == [chat(2).id]
+    # The ciphertext for Anna is gone; what she sent stays for the visitor to read.
+    assert await state.pending(chat(0).id, "v2c", 201.0) == []
+    assert await state.pending(chat(0).id, "c2v", 201.0) == [Envelope(1, "FROMANNA")]
+    assert await state.next_seq(chat(0).id, "v2c") == 2
+
+    # Ben takes one over: the first acceptance stays, as for a transfer.
+    taken = await state.claim(chat(0).id, BEN, 3, 250.0)
+    assert taken.accepted_at == 150.0 and not taken.requeued
+    # Releasing again changes nothing.
+    again = await state.release("anna", 260.0, seen_before=None)
+    assert again is not None and not again.was_on_duty
+    assert again.requeued == [] and again.unreserved == []
+
+
+async def test_release_spares_a_counsellor_seen_since(state: State) -> None:
+    await state.set_duty(ANNA, True)
+    await state.mark_seen(["anna"], 100.0)
+    await state.create_chat(chat(0), "r0", cap=10)
+    await state.claim(chat(0).id, ANNA, 3, 101.0)
+    assert await state.lapsed(170.0, 60.0) == ["anna"]
+    await state.mark_seen(["anna"], 111.0)  # she came back between the pass and the release
+    assert await state.release("anna", 112.0, seen_before=110.0) is None
+    assert [d.id for d in await state.roster()] == ["anna"]
+    assert await state.chats_of("anna") == [chat(0).id]
+    released = await state.release("anna", 200.0, seen_before=150.0)
+    assert released is not None and [c.id for c in released.requeued] == [chat(0).id]
+    assert await state.lapsed(360.0, 60.0) == []
+
+
+async def test_wait_average_moves_by_its_weight(state: State) -> None:
+    assert await state.wait_average() is None
+    await state.add_wait(100.0, 0.25)
+    assert await state.wait_average() == 100.0
+    await state.add_wait(20.0, 0.25)
+    assert await state.wait_average() == pytest.approx(80.0)
+    await state.add_wait(80.0, 1.0)
+    assert await state.wait_average() == pytest.approx(80.0)

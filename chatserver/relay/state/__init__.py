@@ -1,4 +1,5 @@
-"""Relay state behind one small interface: queue, duty roster, chats, tokens, delivery buffers.
+"""Relay state behind one small interface: queue, duty roster, counsellor presence, chats,
+tokens, delivery buffers, the wait average.
 
 Two implementations honour the same contract (``tests/relay/test_state_contract.py``):
 :class:`~chatserver.relay.state.memory.MemoryState` for the embedded single-process default and
@@ -9,7 +10,8 @@ envelopes are opaque ciphertext strings, kept only until acknowledged or expired
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Direction = Literal["v2c", "c2v"]
@@ -46,10 +48,18 @@ class Chat:
     # A returning visitor's case record, and the counsellor it should go to first.
     record_id: str = ""
     preferred: str = ""
+    # Its place in the queue when it (last) joined it: a wait divided by this is the wait
+    # per place that wait estimates come from.
+    place: int = 0
 
     @property
     def queued(self) -> bool:
         return not self.counsellor_id
+
+    @property
+    def requeued(self) -> bool:
+        """Waiting again after its counsellor went off duty (accepted once before)."""
+        return self.queued and bool(self.accepted_at)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,17 @@ class DutyEntry:
     id: str
     pseudonym: str
     chats: int
+
+
+@dataclass(frozen=True)
+class Release:
+    """What taking a counsellor off duty changed (``State.release``)."""
+
+    was_on_duty: bool
+    # Their chats, back at the front of the queue (as they are now), oldest request first.
+    requeued: list[Chat] = field(default_factory=list)
+    # Waiting returns that were reserved for them and now go to whoever is free.
+    unreserved: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,10 @@ class State(Protocol):
     async def queued(self) -> list[Chat]: ...
 
     async def claim(self, chat_id: str, who: Identity, max_chats: int, now: float) -> Chat:
-        """Assign a queued chat. Raises ``not_found``, ``taken`` or ``limit``."""
+        """Assign a queued chat. Raises ``not_found``, ``taken`` or ``limit``.
+
+        ``accepted_at`` becomes ``now`` unless the chat was accepted before (requeued).
+        """
         ...
 
     async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
@@ -124,6 +148,41 @@ class State(Protocol):
     # Duty roster.
     async def set_duty(self, who: Identity, on: bool) -> None: ...
     async def roster(self) -> list[DutyEntry]: ...
+
+    # Counsellor presence, shared by every node: when each counsellor was last known to have a
+    # console connection on some node.
+    async def mark_seen(self, counsellor_ids: Sequence[str], now: float) -> None:
+        """Each of ``counsellor_ids`` has a console connection at ``now``."""
+        ...
+
+    async def lapsed(self, now: float, grace: float) -> list[str]:
+        """Counsellors on duty or holding chats whom no node has seen for ``grace`` seconds.
+
+        One on duty without any presence (lost with a node, or from before presence was
+        kept) is seen from ``now`` on; the presence of those not seen for ``grace`` seconds
+        who hold nothing is forgotten.
+        """
+        ...
+
+    async def release(self, counsellor_id: str, now: float,
+                      seen_before: float | None) -> Release | None:
+        """In one step: take the counsellor off duty, put their chats back at the front of
+        the queue (no counsellor, no reservation, waiting since ``now``, the ciphertext for
+        them dropped) and drop the reservations of waiting returns for them.
+
+        With ``seen_before``, only if they were not seen since then (else None and nothing
+        changes): a pass that found them lapsed must not release one who came back.
+        """
+        ...
+
+    # Recent waits, as one exponentially weighted average of seconds per queue place.
+    async def add_wait(self, per_place_s: float, weight: float) -> None:
+        """Move the average towards ``per_place_s`` by ``weight`` (0 < weight <= 1)."""
+        ...
+
+    async def wait_average(self) -> float | None:
+        """The average, or None before the first wait."""
+        ...
 
     # Delivery buffers, one per direction.
     async def append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from chatserver.errors import DomainError, ErrorCode
@@ -17,6 +18,7 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
+    Release,
 )
 
 
@@ -40,6 +42,8 @@ class MemoryState:
         self._resume: dict[str, str] = {}
         self._queue: list[str] = []
         self._duty: dict[str, Identity] = {}
+        self._seen: dict[str, float] = {}
+        self._wait_average: float | None = None
         self._stats: dict[str, dict[str, int]] = {}
 
     async def close(self) -> None:
@@ -47,6 +51,7 @@ class MemoryState:
         self._resume.clear()
         self._queue.clear()
         self._tokens.clear()
+        self._seen.clear()
 
     async def put_token(self, key: str, identity: Identity, ttl: float) -> None:
         self._tokens[key] = (identity, time.monotonic() + ttl)
@@ -70,10 +75,11 @@ class MemoryState:
     async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
         if len(self._queue) >= cap:
             raise DomainError(ErrorCode.QUEUE_FULL, "The queue is full.")
+        self._queue.append(chat.id)
+        chat = dataclasses.replace(chat, place=len(self._queue))
         self._chats[chat.id] = _ChatSlot(chat, resume_key, chat.requested_at)
         self._resume[resume_key] = chat.id
-        self._queue.append(chat.id)
-        return len(self._queue)
+        return chat.place
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         slot = self._chats.get(chat_id)
@@ -98,7 +104,8 @@ class MemoryState:
             raise DomainError(ErrorCode.LIMIT, "You already hold the maximum number of chats.")
         self._queue.remove(chat_id)
         slot.chat = dataclasses.replace(
-            slot.chat, counsellor_id=who.id, pseudonym=who.pseudonym, accepted_at=now
+            slot.chat, counsellor_id=who.id, pseudonym=who.pseudonym,
+            accepted_at=slot.chat.accepted_at or now,
         )
         slot.last_activity = now
         return slot.chat
@@ -166,6 +173,56 @@ class MemoryState:
         # One pass over the chats, not one per counsellor on duty.
         held = Counter(s.chat.counsellor_id for s in self._chats.values())
         return [DutyEntry(i.id, i.pseudonym, held[i.id]) for i in self._duty.values()]
+
+    async def mark_seen(self, counsellor_ids: Sequence[str], now: float) -> None:
+        for cid in counsellor_ids:
+            self._seen[cid] = max(now, self._seen.get(cid, now))
+
+    async def lapsed(self, now: float, grace: float) -> list[str]:
+        cutoff = now - grace
+        holders = {s.chat.counsellor_id for s in self._chats.values()} - {""}
+        for cid in self._duty:
+            self._seen.setdefault(cid, now)
+        out = [cid for cid in self._duty if self._seen[cid] < cutoff]
+        for cid in [c for c, at in self._seen.items() if at < cutoff and c not in self._duty]:
+            if cid in holders:
+                out.append(cid)
+            else:
+                del self._seen[cid]
+        return out
+
+    async def release(self, counsellor_id: str, now: float,
+                      seen_before: float | None) -> Release | None:
+        seen = self._seen.get(counsellor_id)
+        if seen_before is not None and seen is not None and seen >= seen_before:
+            return None
+        was_on_duty = self._duty.pop(counsellor_id, None) is not None
+        self._seen.pop(counsellor_id, None)
+        held = sorted((s for s in self._chats.values() if s.chat.counsellor_id == counsellor_id),
+                      key=lambda s: s.chat.requested_at)
+        for place, slot in enumerate(held, start=1):
+            slot.chat = dataclasses.replace(slot.chat, counsellor_id="", pseudonym="",
+                                            preferred="", requested_at=now, place=place)
+            # Ciphertext for the counsellor who left is useless to the next one.
+            slot.buffers["v2c"].clear()
+            slot.last_activity = now
+        self._queue[:0] = [slot.chat.id for slot in held]
+        unreserved = []
+        for cid in self._queue:
+            slot = self._chats[cid]
+            if slot.chat.preferred == counsellor_id:
+                slot.chat = dataclasses.replace(slot.chat, preferred="")
+                unreserved.append(cid)
+        return Release(was_on_duty, [slot.chat for slot in held], unreserved)
+
+    async def add_wait(self, per_place_s: float, weight: float) -> None:
+        if self._wait_average is None:
+            self._wait_average = per_place_s
+        else:
+            self._wait_average += weight * (per_place_s - self._wait_average)
+
+    async def wait_average(self) -> float | None:
+        return self._wait_average
 
     async def append(
         self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float

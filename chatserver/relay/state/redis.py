@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -27,6 +28,7 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
+    Release,
 )
 from chatserver.relay.state.redispool import TIMEOUT_S, Together, pool_options
 
@@ -40,7 +42,9 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
-return redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
+local place = redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
+redis.call('HSET', KEYS[1], 'place', place)
+return place
 """
 
 _PRESENT = """
@@ -60,7 +64,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
 if redis.call('HGET', KEYS[1], 'counsellor_id') ~= '' then return 'taken' end
 if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[4]) then return 'limit' end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'counsellor_id', ARGV[2], 'pseudonym', ARGV[3], 'accepted_at', ARGV[5])
+local accepted = redis.call('HGET', KEYS[1], 'accepted_at')
+if tonumber(accepted) == 0 then accepted = ARGV[5] end
+redis.call('HSET', KEYS[1], 'counsellor_id', ARGV[2], 'pseudonym', ARGV[3], 'accepted_at', accepted)
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 return 'ok'
@@ -152,6 +158,82 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consent'
 return 0
 """
 
+# On-duty counsellors not seen since ARGV[1] (one without any presence is seen from ARGV[3]
+# on), then the unseen who hold chats without being on duty; the unseen who hold nothing are
+# forgotten.
+_LAPSED = """
+local out = {}
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local seen = redis.call('ZSCORE', KEYS[2], id)
+  if not seen then
+    redis.call('ZADD', KEYS[2], ARGV[3], id)
+  elseif tonumber(seen) < tonumber(ARGV[1]) then
+    table.insert(out, id)
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])) do
+  if redis.call('HEXISTS', KEYS[1], id) == 0 then
+    if redis.call('SCARD', ARGV[2] .. 'cc:' .. id) > 0 then
+      table.insert(out, id)
+    else
+      redis.call('ZREM', KEYS[2], id)
+    end
+  end
+end
+return out
+"""
+
+# Off duty, chats back to the front of the queue (oldest request first), reservations for
+# this counsellor dropped. ARGV[3] is '' to release unconditionally (sign-out), or a time:
+# only if not seen since then. Answers nil (seen since) or {was on duty, {id, fields, ...} of
+# the requeued chats as they are now, unreserved ids}.
+_RELEASE = """
+if ARGV[3] ~= '' then
+  local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if seen and tonumber(seen) >= tonumber(ARGV[3]) then return nil end
+end
+local was = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local held = {}
+for _, cid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  local at = redis.call('HGET', ARGV[4] .. 'chat:' .. cid, 'requested_at')
+  if at then table.insert(held, {cid, tonumber(at)}) end
+end
+table.sort(held, function(a, b) return a[2] < b[2] end)
+local front = tonumber(ARGV[2])
+local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if first[2] and tonumber(first[2]) < front then front = tonumber(first[2]) end
+local requeued = {}
+for i, item in ipairs(held) do
+  local cid = item[1]
+  redis.call('HSET', ARGV[4] .. 'chat:' .. cid, 'counsellor_id', '', 'pseudonym', '',
+    'preferred', '', 'requested_at', ARGV[2], 'place', i)
+  redis.call('DEL', ARGV[4] .. 'buf:' .. cid .. ':v2c')
+  redis.call('ZADD', KEYS[4], front - (#held - i + 1), cid)
+  redis.call('ZADD', KEYS[5], ARGV[2], cid)
+  table.insert(requeued, cid)
+  table.insert(requeued, redis.call('HGETALL', ARGV[4] .. 'chat:' .. cid))
+end
+redis.call('DEL', KEYS[3])
+local unreserved = {}
+for _, qid in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local key = ARGV[4] .. 'chat:' .. qid
+  if redis.call('HGET', key, 'preferred') == ARGV[1] then
+    redis.call('HSET', key, 'preferred', '')
+    table.insert(unreserved, qid)
+  end
+end
+return {was, requeued, unreserved}
+"""
+
+_ADD_WAIT = """
+local avg = redis.call('GET', KEYS[1])
+local sample = tonumber(ARGV[1])
+if avg then sample = tonumber(avg) + tonumber(ARGV[2]) * (sample - tonumber(avg)) end
+redis.call('SET', KEYS[1], string.format('%.17g', sample), 'EX', ARGV[3])
+return 0
+"""
+
 _TAKE_STATS = """
 local out = {}
 for _, hour in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
@@ -190,12 +272,14 @@ class RedisState:
     reply does not say whether Redis ran the command, so only a command whose repeat leaves the
     same state and gives the same answer is repeated. Repeated: every read; deleting tokens;
     storing a token under its own random key; dropping acknowledged envelopes (``ack``,
-    ``ack_held``); and ``append``/``append_held``, whose script recognises its own call id and
-    answers a repeat as it answered the first time. Sent once, because a repeat could answer
-    differently or undo a newer write: creating, claiming, transferring and ending chats (a
-    repeat would answer "full", "taken", "not yours" or "already ended"), presence, duty,
-    consent and activity (a late repeat could overwrite a newer value), and the statistics
-    counters (a repeat would count twice). Such a call fails with the connection's error; it may
+    ``ack_held``); noting when counsellors were seen (it only ever moves forward); and
+    ``append``/``append_held``, whose script recognises its own call id and answers a repeat as
+    it answered the first time. Sent once, because a repeat could answer differently or undo a
+    newer write: creating, claiming, transferring and ending chats (a repeat would answer
+    "full", "taken", "not yours" or "already ended"), finding and releasing lapsed counsellors
+    (a repeat would find nothing left to release), presence, duty, consent and activity (a late
+    repeat could overwrite a newer value), and the statistics counters and the wait average (a
+    repeat would count twice). Such a call fails with the connection's error; it may
     or may not have taken effect.
     """
 
@@ -220,6 +304,10 @@ class RedisState:
         self._present = once(_PRESENT)
         self._consent = once(_CONSENT)
         self._take_stats = once(_TAKE_STATS)
+        # A repeat of these could answer differently, or count a wait twice.
+        self._lapsed = once(_LAPSED)
+        self._release = once(_RELEASE)
+        self._add_wait = once(_ADD_WAIT)
         self._append = retried(_APPEND)
         self._ack = retried(_ACK)
         self._ack_held = retried(_ACK_HELD)
@@ -292,6 +380,7 @@ class RedisState:
             consent=h.get("consent", ""),
             record_id=h.get("record_id", ""),
             preferred=h.get("preferred", ""),
+            place=int(h.get("place", "0")),
         )
 
     async def get_chat(self, chat_id: str) -> Chat | None:
@@ -409,6 +498,48 @@ class RedisState:
             DutyEntry(cid, json.loads(raw)[0], int(n))
             for (cid, raw), n in zip(duty.items(), counts, strict=True)
         ]
+
+    async def mark_seen(self, counsellor_ids: Sequence[str], now: float) -> None:
+        if not counsellor_ids:
+            return
+        # GT: neither a node whose clock lags a little nor a late repeat moves anyone's
+        # presence back, so this one is safe to repeat.
+        async with self._retried.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._k("seen"), dict.fromkeys(counsellor_ids, now), gt=True)
+            pipe.expire(self._k("seen"), self._safety_ttl)
+            await pipe.execute()
+
+    async def lapsed(self, now: float, grace: float) -> list[str]:
+        ids = await self._lapsed(keys=[self._k("duty"), self._k("seen")],
+                                 args=[repr(now - grace), self._p, repr(now)])
+        return [_str(x) for x in ids]
+
+    async def release(self, counsellor_id: str, now: float,
+                      seen_before: float | None) -> Release | None:
+        res = await self._release(
+            keys=[self._k("duty"), self._k("seen"), self._k("cc", counsellor_id),
+                  self._k("queue"), self._k("activity")],
+            args=[counsellor_id, repr(now), "" if seen_before is None else repr(seen_before),
+                  self._p],
+        )
+        if res is None:
+            return None
+        was, requeued, unreserved = res
+        chats = []
+        for chat_id, flat in zip(requeued[::2], requeued[1::2], strict=True):
+            fields = [_str(x) for x in flat]
+            chats.append(self._chat(_str(chat_id), dict(zip(fields[::2], fields[1::2],
+                                                             strict=True))))
+        return Release(bool(was), chats, [_str(x) for x in unreserved])
+
+    async def add_wait(self, per_place_s: float, weight: float) -> None:
+        # The average outlives quiet weeks, not an installation nobody runs any more.
+        await self._add_wait(keys=[self._k("wait-average")],
+                             args=[repr(per_place_s), repr(weight), 30 * 86400])
+
+    async def wait_average(self) -> float | None:
+        raw = await self._retried.get(self._k("wait-average"))
+        return None if raw is None else float(raw)
 
     async def append(
         self, chat_id: str, direction: Direction, env: Envelope, now: float, ttl: float
