@@ -48,7 +48,8 @@ class Config:
     envelope_ttl_s: float = 600.0
     chat_idle_ttl_s: float = 6 * 3600.0
     max_envelope_bytes: int = 16384
-    # Naive wait estimate: seconds per queue position per on-duty counsellor.
+    # Wait estimate until the first real wait was seen: seconds per queue position per
+    # on-duty counsellor (afterwards the estimate follows recent waits, see Relay.place_info).
     wait_estimate_per_position_s: float = 300.0
     msg_rate_per_s: float = 5.0
     msg_burst: int = 30
@@ -66,6 +67,9 @@ class Config:
     trusted_proxies: tuple[str, ...] = ()
     counsellor_token_ttl_s: float = 12 * 3600.0
     reaper_interval_s: float = 5.0
+    # A counsellor whose last console connection has been gone this long goes off duty, and
+    # their chats go back to the front of the queue.
+    duty_grace_s: float = 60.0
     # Case records and anonymous message drops.
     record_retention_days: float = 365.0
     drop_ttl_days: float = 30.0
@@ -224,11 +228,16 @@ def _validate(cfg: Config) -> None:
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
         "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
         "addr_msgs_per_s", "record_retention_days", "drop_ttl_days", "strike_limit",
-        "stats_rollup_interval_s",
+        "stats_rollup_interval_s", "duty_grace_s",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise bad(name, "must be greater than zero")
+    # Each node renews its counsellors' presence once per reaper pass: a shorter grace would
+    # take a connected counsellor off duty between two passes.
+    if cfg.duty_grace_s < 2 * cfg.reaper_interval_s:
+        raise bad("duty_grace_s",
+                  f"must be at least twice {PREFIX}REAPER_INTERVAL_S ({cfg.reaper_interval_s:g})")
     if cfg.kdf_cost not in ("min", "interactive", "moderate", "sensitive"):
         raise bad("kdf_cost", "must be min, interactive, moderate or sensitive")
     if not 0 <= cfg.challenge_bits <= 28:

@@ -18,6 +18,7 @@ from aiohttp import web
 from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.records.accounts import LoginRefused, Session
+from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
 from chatserver.vocabulary import COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import RELAY, USERS
@@ -73,13 +74,16 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """End the session and every socket token of the account."""
+    """End the session, every socket token of the account and the counsellor's duty."""
     session = await current_session(request)
     if session is not None:
         form = await request.post()
         check_csrf(session, str(form.get("csrf", "")))
         await request.config_dict[USERS].logout(session.key)
-        await request.config_dict[RELAY].tokens.revoke_all(session.user.id)
+        relay = request.config_dict[RELAY]
+        await relay.tokens.revoke_all(session.user.id)
+        # Signing out ends duty at once: nobody waits for a counsellor who has left.
+        await relay.end_duty(session.user.id, OffDutyReason.SIGNED_OUT)
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(SESSION_COOKIE, path="/console/")
     raise response

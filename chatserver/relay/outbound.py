@@ -19,6 +19,8 @@ class ToVisitor(StrEnum):
     QUEUE = "queue"
     ACCEPTED = "accepted"
     TRANSFERRED = "transferred"
+    # The counsellor went off duty: the chat waits at the front of the queue for a colleague.
+    REQUEUED = "requeued"
     ENDED = "ended"
     CODENAME = "codename"
 
@@ -34,7 +36,16 @@ class ToCounsellor(StrEnum):
     ROSTER = "roster"
     ASSIGNED = "assigned"
     UNASSIGNED = "unassigned"
+    # The relay took this counsellor off duty (sign-out, or every console gone too long).
+    OFF_DUTY = "off_duty"
     ENDED = "ended"
+
+
+class OffDutyReason(StrEnum):
+    """Why the relay ended a counsellor's duty (the ``reason`` of ``off_duty``)."""
+
+    SIGNED_OUT = "signed_out"
+    AWAY = "away"
 
 
 class Outbound(Protocol):

@@ -12,6 +12,7 @@ import logging
 import math
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ from chatserver.relay.events import (
     LifecycleEvent,
     Listener,
 )
-from chatserver.relay.outbound import Outbound, ToCounsellor, ToVisitor
+from chatserver.relay.outbound import OffDutyReason, Outbound, ToCounsellor, ToVisitor
 from chatserver.relay.state import (
     Chat,
     Direction,
@@ -43,6 +44,10 @@ from chatserver.relay.tokens import Tokens
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How far each accepted wait moves the average wait per queue place: about the last ten
+# waits count, older ones fade.
+WAIT_WEIGHT = 0.2
 
 
 class Turns:
@@ -85,6 +90,9 @@ class Relay:
         self._listeners: list[Listener] = []
         self._turns = Turns()
         self.tokens = Tokens(state)
+        # Console connections on this node, per counsellor id; the reaper renews their
+        # presence in the shared state (``lapse_duty``).
+        self._consoles: Counter[str] = Counter()
 
     def turn(self, chat_id: str, direction: Direction) -> AbstractAsyncContextManager[None]:
         """Hold this while handling one send, from its arrival to its relay.
@@ -167,11 +175,24 @@ class Relay:
         await self.broadcast_queue(visitors=False)
         return chat, resume, position
 
-    async def estimate(self, position: int) -> int:
-        """A rough wait estimate in seconds for queue ``position``."""
-        on_duty = max(1, len(await self.state.roster()))
-        per = self.config.wait_estimate_per_position_s
-        return math.ceil(position * per / on_duty)
+    async def _per_place(self, on_duty: int) -> float:
+        """Seconds of waiting per queue place: the average of recent accepted waits, or the
+        configured guess before the first one."""
+        average = await self.state.wait_average()
+        if average is not None:
+            return average
+        return self.config.wait_estimate_per_position_s / max(1, on_duty)
+
+    async def place_info(self, position: int) -> dict[str, Any]:
+        """What a waiting visitor is told: place, estimated wait, and whether anyone is on
+        duty to take the chat at all."""
+        on_duty = len(await self.state.roster())
+        return self._place_info(position, on_duty, await self._per_place(on_duty))
+
+    @staticmethod
+    def _place_info(position: int, on_duty: int, per_place: float) -> dict[str, Any]:
+        return {"position": position, "estimate_s": math.ceil(position * per_place),
+                "available": on_duty > 0}
 
     async def chat_for_resume(self, token: str) -> Chat:
         chat_id = await self.state.chat_by_resume(secret_key(token))
@@ -306,7 +327,13 @@ class Relay:
                                   "This returning visitor waits for their counsellor.")
         chat = await self.state.claim(chat_id, who, self.config.max_chats_per_counsellor, now)
         await self.out.to_chat(chat.id, ToVisitor.ACCEPTED, {"pseudonym": who.pseudonym})
-        await self.notify(ChatAccepted(chat.entry, chat.lang, now - chat.requested_at, now))
+        wait = now - chat.requested_at
+        await self.state.add_wait(wait / max(1, chat.place), WAIT_WEIGHT)
+        if waiting is not None and waiting.requeued:
+            # Counted as accepted once; taken up again by a colleague is a transfer.
+            await self.notify(ChatTransferred(chat.entry, chat.lang))
+        else:
+            await self.notify(ChatAccepted(chat.entry, chat.lang, wait, now))
         await self.broadcast_queue()
         await self.broadcast_roster()
         return self.chat_view(chat, await self.state.next_seq(chat.id, "c2v"))
@@ -359,14 +386,16 @@ class Relay:
         now = self.clock()
         await self.out.to_chat(chat.id, ToVisitor.ENDED, {"reason": reason})
         await self.out.close_chat(chat.id)
-        if chat.queued:
+        if chat.queued and not chat.requeued:
             await self.notify(ChatAbandoned(chat.entry, chat.lang, now - chat.requested_at, now))
+        else:
+            await self.notify(ChatEnded(chat.entry, chat.lang, reason,
+                                        now - chat.accepted_at, now))
+        if chat.queued:
             await self.broadcast_queue()
         else:
             await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.ENDED,
                                          {"chat_id": chat.id, "reason": reason})
-            await self.notify(ChatEnded(chat.entry, chat.lang, reason,
-                                        now - chat.accepted_at, now))
             await self.broadcast_roster()
         return True
 
@@ -377,13 +406,11 @@ class Relay:
                                       {"items": [self.chat_view(c) for c in queued]})
         if not queued or not visitors:
             return
-        on_duty = max(1, len(await self.state.roster()))
-        per = self.config.wait_estimate_per_position_s
+        on_duty = len(await self.state.roster())
+        per_place = await self._per_place(on_duty)
         for position, chat in enumerate(queued, start=1):
-            await self.out.to_chat(
-                chat.id, ToVisitor.QUEUE,
-                {"position": position, "estimate_s": math.ceil(position * per / on_duty)},
-            )
+            await self.out.to_chat(chat.id, ToVisitor.QUEUE,
+                                   self._place_info(position, on_duty, per_place))
 
     async def broadcast_roster(self) -> None:
         roster = await self.state.roster()
@@ -403,11 +430,81 @@ class Relay:
                 log.warning("reaper could not end a chat: %s", type(exc).__name__)
         return ended
 
+    # -- counsellor presence ------------------------------------------------------------
+
+    async def console_opened(self, who: Identity) -> None:
+        """A console connection of ``who`` opened on this node."""
+        self._consoles[who.id] += 1
+        await self._seen_now(who.id)
+
+    async def console_closed(self, who: Identity) -> None:
+        """A console connection of ``who`` closed on this node."""
+        self._consoles[who.id] -= 1
+        if self._consoles[who.id] <= 0:
+            del self._consoles[who.id]
+            # The grace counts from this moment, not from the last renewal.
+            await self._seen_now(who.id)
+
+    async def _seen_now(self, counsellor_id: str) -> None:
+        try:
+            await self.state.mark_seen([counsellor_id], self.clock())
+        except Exception as exc:  # the next presence pass renews it; never refuse a socket
+            log.warning("could not note a console connection: %s", type(exc).__name__)
+
+    async def lapse_duty(self) -> int:
+        """Renew the presence of this node's counsellors, then take off duty everyone whom no
+        node has seen for ``duty_grace_s``; returns how many went off duty."""
+        now = self.clock()
+        if self._consoles:
+            await self.state.mark_seen(sorted(self._consoles), now)
+        cutoff = now - self.config.duty_grace_s
+        ended = 0
+        for counsellor_id in await self.state.lapsed(now, self.config.duty_grace_s):
+            try:
+                ended += await self.end_duty(counsellor_id, OffDutyReason.AWAY,
+                                             seen_before=cutoff)
+            except Exception as exc:  # one that cannot be released must not keep the rest
+                log.warning("could not end a lapsed duty: %s", type(exc).__name__)
+        return ended
+
+    async def end_duty(self, counsellor_id: str, reason: OffDutyReason,
+                       seen_before: float | None = None) -> bool:
+        """Take a counsellor off duty now: their chats go back to the front of the queue and
+        their visitors hear that a colleague will take over; waiting returns reserved for
+        them go to whoever is free. With ``seen_before``, only if no node has seen them
+        since. True if they were on duty or held chats."""
+        released = await self.state.release(counsellor_id, self.clock(), seen_before)
+        if released is None:
+            return False
+        for chat in released.requeued:
+            await self.out.to_counsellor(counsellor_id, ToCounsellor.UNASSIGNED,
+                                         {"chat_id": chat.id})
+        left = released.was_on_duty or bool(released.requeued)
+        if left:
+            await self.out.to_counsellor(counsellor_id, ToCounsellor.OFF_DUTY,
+                                         {"reason": reason.value})
+        if released.requeued:
+            on_duty = len(await self.state.roster())
+            per_place = await self._per_place(on_duty)
+            for chat in released.requeued:
+                await self.out.to_chat(chat.id, ToVisitor.REQUEUED,
+                                       self._place_info(chat.place, on_duty, per_place))
+        if left:
+            await self.broadcast_roster()
+        if released.requeued or released.unreserved or left:
+            # Every waiting visitor: places moved, or nobody may be on duty any more.
+            await self.broadcast_queue()
+        return left
+
     async def run_reaper(self) -> None:
-        """Reap forever; runs as a background task in the app's cleanup context."""
+        """Reap and renew presence forever; a background task in the app's cleanup context."""
         while True:
             await asyncio.sleep(self.config.reaper_interval_s)
             try:
                 await self.reap()
             except Exception as exc:  # keep reaping after a transient Redis error
                 log.error("reaper failed: %s", type(exc).__name__)
+            try:
+                await self.lapse_duty()
+            except Exception as exc:
+                log.error("presence pass failed: %s", type(exc).__name__)

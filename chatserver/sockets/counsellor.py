@@ -82,22 +82,28 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                                 Strikes(self.config.strike_limit))
         await self.enter_room(sid, counsellor_room(who.id))
         await self.enter_room(sid, ALL_COUNSELLORS)
+        await self.relay.console_opened(who)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
-        self._conns.pop(sid, None)
+        conn = self._conns.pop(sid, None)
+        if conn is not None:
+            await self.relay.console_closed(conn.who)
 
     def struck(self, sid: str, code: ErrorCode) -> bool:
         """Count a refusal against the connection; True once it should be closed."""
         conn = self._conns.get(sid)
         return conn is not None and conn.strikes.hit(code)
 
-    async def _who(self, sid: str) -> Identity:
+    async def _who(self, sid: str, recheck: bool = False) -> Identity:
+        """The connection's identity; its token is checked again every ``RECHECK_S`` seconds,
+        and at once with ``recheck``."""
         conn = self._conns.get(sid)
         if conn is None:
             raise forbidden("Not signed in.")
-        if time.monotonic() - conn.checked > RECHECK_S:
+        if recheck or time.monotonic() - conn.checked > RECHECK_S:
             if await self.relay.tokens.resolve(conn.token) is None:
                 self._conns.pop(sid, None)
+                await self.relay.console_closed(conn.who)
                 await self.disconnect(sid)
                 raise forbidden("Your session has ended; please sign in again.")
             conn.checked = time.monotonic()
@@ -114,7 +120,8 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(Duty)
     async def on_duty(self, sid: str, req: Duty) -> dict[str, Any]:
-        who = await self._who(sid)
+        # A console signed out a moment ago must not go on duty again with its old socket.
+        who = await self._who(sid, recheck=req.on)
         if not req.on and await self.relay.has_chats(who.id):
             raise DomainError(ErrorCode.BAD_STATE,
                               "End or transfer your chats before going off duty.")

@@ -141,13 +141,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                       ) -> dict[str, Any]:
         """Bind a freshly queued chat to this connection and answer with its place."""
         await self._attach(sid, chat_id)
-        return {
-            "ok": True,
-            "chat_id": chat_id,
-            "resume": resume,
-            "position": position,
-            "estimate_s": await self.relay.estimate(position),
-        }
+        return {"ok": True, "chat_id": chat_id, "resume": resume,
+                **await self.relay.place_info(position)}
 
     def _throttle(self, sid: str) -> None:
         if not self._allow_request(sid):
@@ -208,14 +203,15 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.relay.visitor_present(chat, True)
         position = await self.relay.position(chat.id) if chat.queued else 0
         await self.relay.replay(chat, "c2v", sid)
+        place = (await self.relay.place_info(position) if position
+                 else {"position": 0, "estimate_s": 0})
         return {
             "ok": True,
             "chat_id": chat.id,
             "status": "queued" if chat.queued else "active",
             "next_seq": await self.relay.next_seq(chat.id, "v2c"),
             "pseudonym": chat.pseudonym,
-            "position": position,
-            "estimate_s": await self.relay.estimate(position) if position else 0,
+            **place,
         }
 
     @event(VisitorSend)
