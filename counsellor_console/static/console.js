@@ -126,13 +126,33 @@ function announce(count) {
   }
 }
 
+// How long someone has waited, as m:ss (h:mm:ss past the hour).
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds)), h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
+}
+
+// Waiting times count up on this device's clock from what the server last said.
+let queueShown = [];
+function tickQueue() {
+  const now = Date.now();
+  for (const { span, waited, at } of queueShown) span.textContent = clock(waited + (now - at) / 1000);
+}
+setInterval(tickQueue, 1000);
+
 function renderQueue(items) {
   announce(items.length);
   queueSize = items.length;
   const list = $("queue");
   list.replaceChildren();
+  queueShown = [];
   for (const item of items) {
-    const li = el("li", `${item.entry} · ${item.lang} · ${Math.round(item.waiting_s / 60)} min `);
+    const li = el("li", `${item.entry} · ${item.lang} · wartet / waiting `);
+    const span = el("span", clock(item.waiting_s), "waited");
+    queueShown.push({ span, waited: item.waiting_s, at: Date.now() });
+    li.appendChild(span);
+    li.appendChild(document.createTextNode(" "));
     const b = el("button", "Annehmen / Accept");
     b.type = "button";
     b.addEventListener("click", async () => {
@@ -154,6 +174,13 @@ function renderRoster(items) {
     o.value = r.id;
     select.appendChild(o);
   }
+}
+
+function showDuty(on, message) {
+  onDuty = on;
+  $("duty").setAttribute("aria-pressed", String(onDuty));
+  $("duty").textContent = onDuty ? "Dienst beenden / Go off duty" : "Dienst beginnen / Go on duty";
+  if (message) $("status").textContent = message;
 }
 
 function adopt(info) {
@@ -319,11 +346,13 @@ async function start() {
     const snap = await socket.emitWithAck("sync", {});
     $("duty").disabled = false;
     me = snap.me;
-    onDuty = snap.on_duty;
-    $("duty").setAttribute("aria-pressed", String(onDuty));
-    $("duty").textContent = onDuty ? "Dienst beenden / Go off duty" : "Dienst beginnen / Go on duty";
+    if (onDuty && !snap.on_duty) {
+      showDuty(false, "Nicht mehr im Dienst: zu lange ohne Verbindung / off duty: away too long");
+    } else showDuty(snap.on_duty);
     renderQueue(snap.queue);
     renderRoster(snap.roster);
+    // Chats that went back to the queue while this console was away are no longer ours.
+    for (const id of [...chats.keys()]) if (!snap.chats.some((info) => info.chat_id === id)) drop(id);
     for (const info of snap.chats) adopt(info);
     await keyring();
   });
@@ -340,6 +369,9 @@ async function start() {
     }
   });
   socket.on("unassigned", ({ chat_id }) => drop(chat_id));
+  socket.on("off_duty", ({ reason }) => showDuty(false, reason === "signed_out"
+    ? "Nicht mehr im Dienst: abgemeldet / off duty: signed out"
+    : "Nicht mehr im Dienst: zu lange ohne Verbindung / off duty: away too long"));
   socket.on("ended", ({ chat_id }) => { add(chat_id, "info", "Beendet / ended"); drop(chat_id); });
   socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Besucher:in wieder da / back" : "Besucher:in weg / away"));
   socket.on("connect_error", () => { $("status").textContent = "Keine Verbindung / not connected"; });
@@ -363,10 +395,7 @@ $("canned-new").addEventListener("submit", async (e) => {
 $("duty").addEventListener("click", async () => {
   const ack = await socket.emitWithAck("duty", { on: !onDuty });
   if (ack.error) { $("status").textContent = ack.message; return; }
-  onDuty = ack.on_duty;
-  $("duty").setAttribute("aria-pressed", String(onDuty));
-  $("duty").textContent = onDuty ? "Dienst beenden / Go off duty" : "Dienst beginnen / Go on duty";
-  $("status").textContent = onDuty ? "Im Dienst / on duty" : "Nicht im Dienst / off duty";
+  showDuty(ack.on_duty, ack.on_duty ? "Im Dienst / on duty" : "Nicht im Dienst / off duty");
 });
 $("canned").addEventListener("change", (e) => { if (e.target.value) $("text").value = e.target.value; e.target.value = ""; });
 $("compose").addEventListener("submit", async (e) => {

@@ -37,6 +37,41 @@ function show(view) {
   $("main").focus();
 }
 
+// While the welcome view shows, ask now and then whether anyone is on duty, so that a widget
+// opened before duty began offers the chat without being reopened (and one opened during duty
+// stops offering it when the last counsellor leaves). The same anonymous GET as on opening:
+// no cookie, no identifier; one request per open widget every 20-25 s.
+const AVAILABILITY_MS = 20000;
+let availabilityTimer = 0;
+
+async function checkAvailability() {
+  availabilityTimer = 0;
+  if ($("v-welcome").hidden) return;
+  try {
+    const avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
+    // A message being written to us stays on screen even if someone comes on duty.
+    const writing = $("drop-text").value || $("drop-codename").textContent;
+    $("offline").hidden = avail.available && !writing;
+    $("hours").textContent = avail.office_hours[lang];
+    $("start").disabled = !avail.available;
+  } catch { /* offline for a moment: the next round asks again */ }
+  if (!$("v-welcome").hidden) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
+}
+
+// A waiting visitor's place as the server last said it; the estimate counts down between
+// updates on this device's clock.
+let place = null, placeTimer = 0;
+
+function renderPlace() {
+  if (!place || $("v-wait").hidden) { clearInterval(placeTimer); placeTimer = 0; return; }
+  const left = place.estimate_s - (Date.now() - place.at) / 1000;
+  const text = place.available
+    ? t("position", { position: place.position, minutes: Math.max(1, Math.round(left / 60)) })
+    : t("position_only", { position: place.position });
+  // Only on change: the line is a live region, read out whenever its text changes.
+  if ($("position").textContent !== text) $("position").textContent = text;
+}
+
 function line(kind, text) {
   const li = document.createElement("li");
   li.className = kind;
@@ -148,8 +183,17 @@ function connect(after) {
     } else if (after) { const run = after; after = null; await run(); }
   });
   socket.on("queue", waiting);
-  socket.on("accepted", () => handshake());
+  socket.on("accepted", () => { $("requeued").hidden = true; handshake(); });
   socket.on("transferred", () => { line("info", t("transferred")); handshake(); });
+  socket.on("requeued", (info) => {
+    // The counsellor went off duty: this session is over; a colleague starts a new one.
+    if (session) session.destroy();
+    session = null;
+    setInput(false);
+    line("info", t("requeued"));
+    $("requeued").hidden = false;
+    waiting(info);
+  });
   socket.on("msg", onMessage);
   socket.on("delivered", ({ upto }) => { for (const [s, li] of mine) if (s <= upto) { mark(li, "delivered"); mine.delete(s); } });
   socket.on("codename", ({ codename }) => { $("codename-box").hidden = false; $("codename-value").textContent = codename; });
@@ -158,7 +202,10 @@ function connect(after) {
 
 function waiting(info) {
   show("wait");
-  $("position").textContent = t("position", { position: info.position, minutes: Math.max(1, Math.round(info.estimate_s / 60)) });
+  place = { position: info.position, estimate_s: info.estimate_s, available: info.available !== false, at: Date.now() };
+  $("nobody").hidden = place.available;
+  renderPlace();
+  if (!placeTimer) placeTimer = setInterval(renderPlace, 5000);
 }
 
 function opened(ack) {
@@ -294,12 +341,7 @@ async function init() {
     await loadLang(s.lang === "en" ? "en" : "de");
     return connect();
   }
-  const avail = await (await fetch("/api/availability")).json();
-  if (!avail.available) {
-    $("offline").hidden = false;
-    $("hours").textContent = avail.office_hours[lang];
-    $("start").disabled = true;
-  }
+  await checkAvailability();
 }
 
 init();
