@@ -104,11 +104,11 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RECORDS] = store
     app[USERS] = Users(engine, ops, mem)
     if config.demo:
-        name, password, uri = await demo.seed_demo_user(app[USERS])
+        name, password, uri = await demo.seed_demo_user(config, app[USERS])
         # Demo mode only, and said so: these accounts exist for trying the console out.
         print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)
-        name, password, uri = await demo.seed_demo_user(app[USERS], "demo-leitung", "supervisor",
-                                                   "Demo-Leitung")
+        name, password, uri = await demo.seed_demo_user(config, app[USERS], "demo-leitung",
+                                                        "supervisor", "Demo-Leitung")
         print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
               flush=True)
     purger = asyncio.create_task(_purge_forever(store))

@@ -7,8 +7,12 @@ server holding it could certify itself a counsellor. Demo mode says so on every 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import random
 import secrets
+import stat
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,10 +34,13 @@ from chatserver.stats.counters import (
 )
 
 CERT_DAYS = 30
+# The demo accounts' passwords, kept so that a restart does not lock anyone out.
+PASSWORDS_FILE = "demo-passwords.json"
 
 
 def demo_dir(config: Config) -> Path:
-    """Where the demo organisation key lives: next to the SQLite file, under ``var/``."""
+    """Where the demo organisation key and the demo passwords live: next to the SQLite file,
+    under ``var/``."""
     base = config.sqlite_path.parent if config.sqlite_path else PROJECT_ROOT / "var"
     return base / "demo-org"
 
@@ -105,13 +112,52 @@ async def seed_statistics(store: StatsStore, now: float) -> bool:
     return True
 
 
-async def seed_demo_user(accounts: Users, name: str = "demo", role: str = "counsellor",
-                         pseudonym: str = "Demo-Beraterin") -> tuple[str, str, str]:
-    """Demo mode: an account (by default the counsellor ``demo``) with a fresh password;
-    returns name, password, URI."""
-    password = secrets.token_urlsafe(12)
+def _kept_passwords(config: Config) -> dict[str, str]:
+    """The demo accounts' passwords, as kept under ``var/`` (mode 0600)."""
+    path = demo_dir(config) / PASSWORDS_FILE
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}  # none yet, or a damaged file: new passwords, written over it
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        path.chmod(0o600)
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _keep_passwords(config: Config, passwords: dict[str, str]) -> None:
+    directory = demo_dir(config)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".passwords-")  # created with mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(passwords, fh)
+        fh.write("\n")
+    os.replace(tmp, directory / PASSWORDS_FILE)
+
+
+async def seed_demo_user(config: Config, accounts: Users, name: str = "demo",
+                         role: str = "counsellor", pseudonym: str = "Demo-Beraterin",
+                         ) -> tuple[str, str, str]:
+    """Demo mode: an account (by default the counsellor ``demo``) whose password stays the
+    same from one start to the next; returns name, password, TOTP URI.
+
+    The console wraps a counsellor's keys under a key derived from the password, so a new
+    password at every start would lock the demo counsellor out of records and messages.
+    The password is made once and kept next to the demo org key; an existing account keeps
+    its TOTP secret, sessions and keys, unless its password is not the kept one (a ``var/``
+    from before passwords were kept, or a reset by hand): then it is reset to it once.
+    """
+    passwords = _kept_passwords(config)
+    password = passwords.get(name, "")
+    if len(password) < 12:
+        password = passwords[name] = secrets.token_urlsafe(12)
+        _keep_passwords(config, passwords)
     try:
         uri = await accounts.add(name, role, password, pseudonym=pseudonym)
     except sa.exc.IntegrityError:
-        uri = await accounts.reset(name, password)
+        if await accounts.check_password(name, password):
+            uri = await accounts.totp_uri(name)
+        else:
+            uri = await accounts.reset(name, password)
     return name, password, uri

@@ -108,6 +108,22 @@ class Users:
             await conn.execute(sa.delete(sessions).where(sessions.c.user_id == row[0]))
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
+    async def check_password(self, name: str, password: str) -> bool:
+        """True if ``password`` is the account's (no login, no failure counted)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.password_hash)
+                                      .where(users.c.name == name))).first()
+        return row is not None and await self._verify(row[0].encode(), password)
+
+    async def totp_uri(self, name: str) -> str:
+        """The account's otpauth:// URI as it was handed out (demo mode prints it again)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.totp_secret)
+                                      .where(users.c.name == name))).first()
+        if row is None:
+            raise KeyError(name)
+        return pyotp.TOTP(row[0]).provisioning_uri(name=name, issuer_name=ISSUER)
+
     async def set_disabled(self, name: str, disabled: bool) -> str:
         """Disable (or enable) an account; returns its id. Its console sessions end on disable;
         its socket tokens and its records grant do not yet (see issue 15)."""
