@@ -36,6 +36,7 @@ from chatserver.relay.state import (
     Direction,
     Envelope,
     Identity,
+    Receipt,
     State,
     secret_key,
 )
@@ -48,6 +49,14 @@ T = TypeVar("T")
 # How far each accepted wait moves the average wait per queue place: about the last ten
 # waits count, older ones fade.
 WAIT_WEIGHT = 0.2
+
+
+def receipt_payload(receipt: Receipt) -> dict[str, Any]:
+    """A receipt as the ``delivered`` event says it; ``lost`` only when there is one."""
+    payload: dict[str, Any] = {"upto": receipt.upto}
+    if receipt.lost:
+        payload["lost"] = list(receipt.lost)
+    return payload
 
 
 class Turns:
@@ -124,10 +133,6 @@ class Relay:
         """The chat, or None once it ended."""
         return await self.state.get_chat(chat_id)
 
-    async def next_seq(self, chat_id: str, direction: Direction) -> int:
-        """The next ``seq`` the relay expects from the sender of ``direction``."""
-        return await self.state.next_seq(chat_id, direction)
-
     async def has_chats(self, counsellor_id: str) -> bool:
         """True while the counsellor holds an accepted chat."""
         return bool(await self.state.chats_of(counsellor_id))
@@ -152,9 +157,26 @@ class Relay:
         """Take out the statistics counters of every hour before ``before_hour``."""
         return await self.state.take_stats(before_hour)
 
+    async def delivery(self, chat_id: str, sending: Direction) -> dict[str, Any]:
+        """Where the sender of ``sending`` stands: the next ``seq`` it sends, the receipt of
+        what it sent (``delivered``), and how far it acknowledged what it received
+        (``acked``: its inbox starts after that)."""
+        receiving: Direction = "v2c" if sending == "c2v" else "c2v"
+        return {
+            "next_seq": await self.state.next_seq(chat_id, sending),
+            "delivered": receipt_payload(await self.state.receipt(chat_id, sending)),
+            "acked": (await self.state.receipt(chat_id, receiving)).upto,
+        }
+
     async def send_codename(self, chat_id: str, codename: str) -> None:
-        """Give the visitor of ``chat_id`` the codename of their new record."""
+        """Give the visitor of ``chat_id`` the codename of their new record; it is kept and
+        sent again on every resume until the widget acknowledges it."""
+        await self.state.set_codename(chat_id, codename)
         await self.out.to_chat(chat_id, ToVisitor.CODENAME, {"codename": codename})
+
+    async def codename_seen(self, chat_id: str, codename: str) -> None:
+        """The widget has shown ``codename``: forget it (a newer one stays)."""
+        await self.state.clear_codename(chat_id, codename)
 
     # -- visitor side -----------------------------------------------------------------
 
@@ -194,6 +216,10 @@ class Relay:
         return {"position": position, "estimate_s": math.ceil(position * per_place),
                 "available": on_duty > 0}
 
+    async def parked_codename(self, token: str) -> str:
+        """The codename of a hand-off in the ended chat of resume ``token``, or ""."""
+        return await self.state.parked_codename(secret_key(token))
+
     async def chat_for_resume(self, token: str) -> Chat:
         chat_id = await self.state.chat_by_resume(secret_key(token))
         chat = await self.state.get_chat(chat_id) if chat_id else None
@@ -213,17 +239,50 @@ class Relay:
             await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.PRESENCE,
                                          {"chat_id": chat.id, "present": present})
 
-    async def replay(self, chat: Chat, direction: Direction, to_sid: str) -> None:
-        """Re-send every buffered envelope of ``direction`` to one reconnected socket."""
+    async def replay(self, chat: Chat, direction: Direction, to_sid: str, after: int = 0
+                     ) -> None:
+        """Re-send every buffered envelope of ``direction`` with a ``seq`` above ``after`` to
+        one socket (after a reconnect, or when its receiver asks for a resync)."""
         now = self.clock()
         if direction == "c2v":
             for env in await self.state.pending(chat.id, direction, now):
-                await self.out.to_visitor_socket(to_sid, ToVisitor.MSG,
-                                                 {"seq": env.seq, "ct": env.ct})
+                if env.seq > after:
+                    await self.out.to_visitor_socket(to_sid, ToVisitor.MSG,
+                                                     {"seq": env.seq, "ct": env.ct})
+            # A codename the widget has not acknowledged yet comes again, after the messages.
+            codename = await self.state.get_codename(chat.id)
+            if codename:
+                await self.out.to_visitor_socket(to_sid, ToVisitor.CODENAME,
+                                                 {"codename": codename})
         else:
             for env in await self.state.pending(chat.id, direction, now):
-                await self.out.to_counsellor_socket(
-                    to_sid, ToCounsellor.MSG, {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
+                if env.seq > after:
+                    await self.out.to_counsellor_socket(
+                        to_sid, ToCounsellor.MSG,
+                        {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
+
+    async def _resent(self, chat_id: str, direction: Direction, seq: int, holder: str) -> None:
+        """A sender sent ``seq`` again: its first relay may have been lost (a lost publish, a
+        lost reply), so the buffered envelope goes to the receiver once more; once it is
+        acknowledged, the sender hears the receipt again instead."""
+        buffered = next((env for env in await self.state.pending(chat_id, direction,
+                                                                 self.clock())
+                         if env.seq == seq), None)
+        if buffered is not None:
+            if direction == "v2c":
+                await self.out.to_counsellor(holder, ToCounsellor.MSG, {
+                    "chat_id": chat_id, "seq": buffered.seq, "ct": buffered.ct})
+            else:
+                await self.out.to_chat(chat_id, ToVisitor.MSG,
+                                       {"seq": buffered.seq, "ct": buffered.ct})
+            return
+        receipt = await self.state.receipt(chat_id, direction)
+        if receipt.upto >= seq:
+            if direction == "v2c":
+                await self.out.to_chat(chat_id, ToVisitor.DELIVERED, receipt_payload(receipt))
+            else:
+                await self.out.to_counsellor(holder, ToCounsellor.DELIVERED,
+                                             {"chat_id": chat_id, **receipt_payload(receipt)})
 
     async def _active(self, chat_id: str) -> Chat:
         chat = await self.state.get_chat(chat_id)
@@ -240,16 +299,18 @@ class Relay:
         result, counsellor_id = await self.state.append_held(
             chat_id, "v2c", env, self.clock(), self.config.envelope_ttl_s, "")
         if result == "dup":
+            await self._resent(chat_id, "v2c", env.seq, counsellor_id)
             return False
         await self.notify(EnvelopeRelayed("v2c"))
         await self.out.to_counsellor(counsellor_id, ToCounsellor.MSG,
                                      {"chat_id": chat_id, "seq": env.seq, "ct": env.ct})
         return True
 
-    async def visitor_ack(self, chat_id: str, upto: int) -> None:
-        counsellor_id = await self.state.ack_held(chat_id, "c2v", upto, "")
+    async def visitor_ack(self, chat_id: str, upto: int, lost: tuple[int, ...] = ()) -> None:
+        """The widget showed every counsellor envelope up to ``upto`` but ``lost``."""
+        counsellor_id, receipt = await self.state.ack_held(chat_id, "c2v", upto, "", lost)
         await self.out.to_counsellor(counsellor_id, ToCounsellor.DELIVERED,
-                                     {"chat_id": chat_id, "upto": upto})
+                                     {"chat_id": chat_id, **receipt_payload(receipt)})
 
     async def visitor_consent(self, chat_id: str, answer: str, version: str) -> None:
         """Remember the visitor's consent answer; without a yes no record can be created."""
@@ -272,7 +333,7 @@ class Relay:
             raise forbidden("This chat is not assigned to you.")
         return chat
 
-    def chat_view(self, chat: Chat, next_seq: int = 0) -> dict[str, Any]:
+    def chat_view(self, chat: Chat, delivery: dict[str, Any] | None = None) -> dict[str, Any]:
         view: dict[str, Any] = {
             "chat_id": chat.id,
             "entry": chat.entry,
@@ -282,8 +343,8 @@ class Relay:
         if chat.record_id:
             view["record_id"] = chat.record_id
             view["preferred"] = chat.preferred
-        if next_seq:
-            view["next_seq"] = next_seq
+        if delivery:
+            view.update(delivery)
             view["visitor_present"] = not chat.visitor_left_at
         return view
 
@@ -293,7 +354,7 @@ class Relay:
         for chat_id in await self.state.chats_of(who.id):
             chat = await self.state.get_chat(chat_id)
             if chat is not None:
-                chats.append(self.chat_view(chat, await self.state.next_seq(chat_id, "c2v")))
+                chats.append(self.chat_view(chat, await self.delivery(chat_id, "c2v")))
         roster = await self.state.roster()
         return {
             "me": {"id": who.id, "pseudonym": who.pseudonym},
@@ -336,20 +397,23 @@ class Relay:
             await self.notify(ChatAccepted(chat.entry, chat.lang, wait, now))
         await self.broadcast_queue()
         await self.broadcast_roster()
-        return self.chat_view(chat, await self.state.next_seq(chat.id, "c2v"))
+        return self.chat_view(chat, await self.delivery(chat.id, "c2v"))
 
     async def counsellor_send(self, who: Identity, chat_id: str, env: Envelope) -> bool:
         result, _ = await self.state.append_held(
             chat_id, "c2v", env, self.clock(), self.config.envelope_ttl_s, who.id)
         if result == "dup":
+            await self._resent(chat_id, "c2v", env.seq, who.id)
             return False
         await self.notify(EnvelopeRelayed("c2v"))
         await self.out.to_chat(chat_id, ToVisitor.MSG, {"seq": env.seq, "ct": env.ct})
         return True
 
-    async def counsellor_ack(self, who: Identity, chat_id: str, upto: int) -> None:
-        await self.state.ack_held(chat_id, "v2c", upto, who.id)
-        await self.out.to_chat(chat_id, ToVisitor.DELIVERED, {"upto": upto})
+    async def counsellor_ack(self, who: Identity, chat_id: str, upto: int,
+                             lost: tuple[int, ...] = ()) -> None:
+        """The console showed every visitor envelope up to ``upto`` but ``lost``."""
+        _, receipt = await self.state.ack_held(chat_id, "v2c", upto, who.id, lost)
+        await self.out.to_chat(chat_id, ToVisitor.DELIVERED, receipt_payload(receipt))
 
     async def transfer(self, who: Identity, chat_id: str, to: str, note: str) -> None:
         if to == who.id:
@@ -364,10 +428,14 @@ class Relay:
         )
         await self.out.to_counsellor(who.id, ToCounsellor.UNASSIGNED, {"chat_id": chat.id})
         await self.out.to_counsellor(target.id, ToCounsellor.ASSIGNED, {
-            "chat": self.chat_view(chat, await self.state.next_seq(chat.id, "c2v")),
+            "chat": self.chat_view(chat, await self.delivery(chat.id, "c2v")),
             "from": who.pseudonym,
             "note": note,
         })
+        # What the previous counsellor had not shown was dropped with the transfer: the
+        # visitor's receipt says so before the new handshake starts.
+        await self.out.to_chat(chat.id, ToVisitor.DELIVERED,
+                               receipt_payload(await self.state.receipt(chat.id, "v2c")))
         await self.out.to_chat(chat.id, ToVisitor.TRANSFERRED, {"pseudonym": target.pseudonym})
         await self.notify(ChatTransferred(chat.entry, chat.lang))
         await self.broadcast_roster()
@@ -380,7 +448,9 @@ class Relay:
 
     async def end(self, chat_id: str, reason: str) -> bool:
         """End a chat and delete everything about it at once; True if this call ended it."""
-        chat = await self.state.end_chat(chat_id)
+        # A codename the visitor has not acknowledged outlives the chat by the grace period:
+        # a visitor away at the end gets it when they resume.
+        chat = await self.state.end_chat(chat_id, self.config.visitor_grace_s)
         if chat is None:
             return False
         now = self.clock()

@@ -27,6 +27,7 @@ from chatserver.sockets.schemas import (
     BoxKey,
     ChatRef,
     CounsellorAck,
+    CounsellorResync,
     CounsellorSend,
     DropAnswer,
     DropRef,
@@ -146,7 +147,15 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(CounsellorAck)
     async def on_ack(self, sid: str, req: CounsellorAck) -> dict[str, Any]:
         who = await self._who(sid)
-        await self.relay.counsellor_ack(who, req.chat_id, req.upto)
+        await self.relay.counsellor_ack(who, req.chat_id, req.upto, tuple(req.lost))
+        return {"ok": True}
+
+    @event(CounsellorResync)
+    async def on_resync(self, sid: str, req: CounsellorResync) -> dict[str, Any]:
+        """The console saw a gap in a chat: every buffered envelope after ``after`` again."""
+        who = await self._who(sid)
+        chat = await self.relay.own_chat(who, req.chat_id)
+        await self.relay.replay(chat, "v2c", sid, req.after)
         return {"ok": True}
 
     @event(Transfer)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 
 from chatserver.errors import invalid
+from chatserver.relay.state import MAX_LOST
 from chatserver.vocabulary import Lang
 
 # A new chat names why it is opened; ``return`` comes only through a codename.
@@ -44,8 +45,17 @@ class VisitorSend(_Strict):
     ct: Ciphertext
 
 
+# Sequence numbers a receiver got but could not show (an acknowledgement reports them lost).
+Lost = Annotated[list[Seq], msgspec.Meta(max_length=MAX_LOST)]
+
+
 class VisitorAck(_Strict):
     upto: Upto
+    lost: Lost = msgspec.field(default_factory=list)
+
+
+class VisitorResync(_Strict):
+    after: Upto
 
 
 class Consent(_Strict):
@@ -72,6 +82,12 @@ class CounsellorSend(_Strict):
 class CounsellorAck(_Strict):
     chat_id: ChatId
     upto: Upto
+    lost: Lost = msgspec.field(default_factory=list)
+
+
+class CounsellorResync(_Strict):
+    chat_id: ChatId
+    after: Upto
 
 
 class Transfer(_Strict):

@@ -31,6 +31,7 @@ from chatserver.sockets.schemas import (
     Resume,
     Return,
     VisitorAck,
+    VisitorResync,
     VisitorSend,
     check_base64,
     check_ciphertext,
@@ -198,7 +199,15 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:
         if not self._allow_request(sid):
             raise rate_limited("Too many attempts; please wait a moment.")
-        chat = await self.relay.chat_for_resume(req.token)
+        try:
+            chat = await self.relay.chat_for_resume(req.token)
+        except DomainError as exc:
+            codename = (await self.relay.parked_codename(req.token)
+                        if exc.code == ErrorCode.NOT_FOUND else "")
+            if not codename:
+                raise
+            # The chat ended while its visitor was away, before they saw their codename.
+            return {"ok": True, "status": "ended", "codename": codename}
         await self._attach(sid, chat.id)
         await self.relay.visitor_present(chat, True)
         position = await self.relay.position(chat.id) if chat.queued else 0
@@ -209,7 +218,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             "ok": True,
             "chat_id": chat.id,
             "status": "queued" if chat.queued else "active",
-            "next_seq": await self.relay.next_seq(chat.id, "v2c"),
+            **await self.relay.delivery(chat.id, "v2c"),
             "pseudonym": chat.pseudonym,
             **place,
         }
@@ -228,7 +237,26 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_ack(self, sid: str, req: VisitorAck) -> dict[str, Any]:
         if not self._conn(sid).messages.allow(0.25):
             raise rate_limited()
-        await self.relay.visitor_ack(self._chat_id(sid), req.upto)
+        await self.relay.visitor_ack(self._chat_id(sid), req.upto, tuple(req.lost))
+        return {"ok": True}
+
+    @event(VisitorResync)
+    async def on_resync(self, sid: str, req: VisitorResync) -> dict[str, Any]:
+        """The widget saw a gap: every buffered envelope after ``after`` comes again."""
+        if not self._allow_message(sid):
+            raise rate_limited()
+        chat = await self.relay.get_chat(self._chat_id(sid))
+        if chat is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "This chat has ended.")
+        await self.relay.replay(chat, "c2v", sid, req.after)
+        return {"ok": True}
+
+    @event(CodenameOnly)
+    async def on_codename_ack(self, sid: str, req: CodenameOnly) -> dict[str, Any]:
+        """The widget has shown the codename of a hand-off: it need not come again."""
+        if not self._conn(sid).messages.allow(0.25):
+            raise rate_limited()
+        await self.relay.codename_seen(self._chat_id(sid), req.codename)
         return {"ok": True}
 
     @event(Empty)

@@ -62,17 +62,36 @@ async def test_envelopes_flow_both_ways_in_order(harness: Harness) -> None:
     assert (await anna.expect("delivered")) == {"chat_id": visitor.chat_id, "upto": 4}
 
 
-async def test_resend_of_same_seq_is_acknowledged_but_not_delivered_twice(
+async def test_resend_of_same_seq_is_accepted_once_and_relayed_again_until_acknowledged(
     harness: Harness,
 ) -> None:
+    """A resend is the sender's only way to recover from a lost relay (a lost publish, a lost
+    reply): the relay accepts the envelope once (``dup``), sends the buffered envelope to the
+    receiver again while it is unacknowledged, and after that repeats only the receipt."""
     anna, visitor = await harness.accepted_chat()
     ct = random_ct()
     assert (await visitor.send(ct, seq=1)) == {"ok": True, "dup": False}
+    assert (await anna.expect("msg")) == {"chat_id": visitor.chat_id, "seq": 1, "ct": ct}
+    # A resend with other content changes nothing: the buffered envelope goes again.
+    assert (await visitor.send(random_ct(), seq=1)) == {"ok": True, "dup": True}
+    assert (await anna.expect("msg")) == {"chat_id": visitor.chat_id, "seq": 1, "ct": ct}
+    assert await anna.nothing("msg")
+    assert (await visitor.send(random_ct(), seq=2))["dup"] is False
+    assert (await anna.expect("msg"))["seq"] == 2
+    assert (await anna.ack(visitor.chat_id, 1))["ok"]
+    assert (await visitor.expect("delivered")) == {"upto": 1}
+    # Acknowledged: a resend is no longer relayed; the sender hears the receipt again.
     assert (await visitor.send(ct, seq=1)) == {"ok": True, "dup": True}
-    assert (await anna.expect("msg"))["seq"] == 1
+    assert (await visitor.expect("delivered")) == {"upto": 1}
     assert await anna.nothing("msg")
     gap = await visitor.send(random_ct(), seq=5)
     assert gap["error"] == "bad_seq"
+    # And the same both ways: the counsellor's resend reaches the visitor again.
+    back = random_ct()
+    assert (await anna.send(visitor.chat_id, back, seq=1))["dup"] is False
+    assert (await anna.send(visitor.chat_id, back, seq=1))["dup"] is True
+    assert [await visitor.expect("msg") for _ in range(2)] == [{"seq": 1, "ct": back}] * 2
+    assert await visitor.nothing("msg")
 
 
 async def test_transfer_moves_chat_to_colleague_with_note(harness: Harness) -> None:

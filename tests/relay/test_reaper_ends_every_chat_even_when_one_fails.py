@@ -16,10 +16,10 @@ class OneChatStuck(MemoryState):
 
     stuck = ""
 
-    async def end_chat(self, chat_id: str) -> Chat | None:
+    async def end_chat(self, chat_id: str, keep_codename_s: float = 0.0) -> Chat | None:
         if chat_id == self.stuck:
             raise ConnectionError("state unavailable for this one")
-        return await super().end_chat(chat_id)
+        return await super().end_chat(chat_id, keep_codename_s)
 
 
 async def test_one_failing_chat_does_not_keep_the_others_alive() -> None:

@@ -8,9 +8,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatserver.errors import DomainError
-from chatserver.relay.state import Chat, Envelope, Identity, State, secret_key
+from chatserver.relay.state import (
+    MAX_LOST,
+    Chat,
+    Envelope,
+    Identity,
+    Receipt,
+    State,
+    secret_key,
+)
 from chatserver.relay.state.memory import MemoryState
 from chatserver.relay.state.redis import RedisState
+from tests.support.waiting import eventually
 
 ANNA = Identity("anna", "Anna", "counsellor")
 BEN = Identity("ben", "Ben", "counsellor")
@@ -120,8 +129,8 @@ async def test_held_append_and_ack_check_the_holder_in_the_same_step(state: Stat
         await state.ack_held(cid, "v2c", 1, "ben")
     assert exc.value.code == "forbidden"
     assert await state.pending(cid, "c2v", 2.0) == [Envelope(1, "BBBB")]
-    assert await state.ack_held(cid, "v2c", 1, "anna") == "anna"
-    assert await state.ack_held(cid, "c2v", 1, "") == "anna"
+    assert await state.ack_held(cid, "v2c", 1, "anna") == ("anna", Receipt(1))
+    assert await state.ack_held(cid, "c2v", 1, "") == ("anna", Receipt(1))
     assert await state.pending(cid, "v2c", 2.0) == [] and await state.pending(cid, "c2v", 2.0) == []
     for holder in ("", "anna"):
         with pytest.raises(DomainError) as exc:
@@ -144,6 +153,8 @@ async def test_reassign_moves_chat_and_drops_old_ciphertext(state: State) -> Non
     moved = await state.reassign(cid, "anna", BEN, 3)
     assert moved.counsellor_id == "ben" and moved.pseudonym == "Ben"
     assert await state.pending(cid, "v2c", 2.0) == []
+    # The dropped envelope was never shown: the visitor's receipt reports it lost.
+    assert await state.receipt(cid, "v2c") == Receipt(1, (1,))
     assert await state.chats_of("anna") == [] and await state.chats_of("ben") == [cid]
 
 
@@ -283,6 +294,9 @@ async def test_release_puts_chats_back_in_front_and_drops_reservations(state: St
     assert await state.pending(chat(0).id, "v2c", 201.0) == []
     assert await state.pending(chat(0).id, "c2v", 201.0) == [Envelope(1, "FROMANNA")]
     assert await state.next_seq(chat(0).id, "v2c") == 2
+    # The visitor's receipt says so: never shown, lost; the next counsellor starts after it.
+    assert await state.receipt(chat(0).id, "v2c") == Receipt(1, (1,))
+    assert await state.receipt(chat(1).id, "v2c") == Receipt()
 
     # Ben takes one over: the first acceptance stays, as for a transfer.
     taken = await state.claim(chat(0).id, BEN, 3, 250.0)
@@ -316,3 +330,89 @@ async def test_wait_average_moves_by_its_weight(state: State) -> None:
     assert await state.wait_average() == pytest.approx(80.0)
     await state.add_wait(80.0, 1.0)
     assert await state.wait_average() == pytest.approx(80.0)
+
+
+async def test_receipts_rise_only_within_what_was_sent_and_report_lost_envelopes(
+    state: State,
+) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    await state.claim(cid, ANNA, 3, 1.0)
+    assert await state.receipt(cid, "c2v") == Receipt()
+    for seq in range(1, 7):
+        await state.append(cid, "c2v", Envelope(seq, f"CT{seq}=="), 1.0, 60)
+    # Lost numbers count only inside the newly acknowledged range, sorted and once.
+    assert await state.ack(cid, "c2v", 3, (3, 2, 2, 9, 0)) == Receipt(3, (2, 3))
+    assert [e.seq for e in await state.pending(cid, "c2v", 2.0)] == [4, 5, 6]
+    # A late, lower acknowledgement changes nothing, lost numbers included.
+    assert await state.ack(cid, "c2v", 2, (1,)) == Receipt(3, (2, 3))
+    assert [e.seq for e in await state.pending(cid, "c2v", 2.0)] == [4, 5, 6]
+    # Nobody can acknowledge what was never sent: the receipt stops at the last seq.
+    assert await state.ack_held(cid, "c2v", 99, "anna", (5, 8)) == ("anna", Receipt(6, (2, 3, 5)))
+    assert await state.pending(cid, "c2v", 2.0) == []
+    assert await state.receipt(cid, "c2v") == Receipt(6, (2, 3, 5))
+    assert await state.receipt(cid, "v2c") == Receipt()
+    assert await state.append(cid, "c2v", Envelope(7, "CT7=="), 1.0, 60) == "ok"
+    assert await state.receipt(cid, "c2v") == Receipt(6, (2, 3, 5))
+    # An unknown chat has an empty receipt, and acknowledging in it does nothing.
+    assert await state.receipt("nochat000000000000", "c2v") == Receipt()
+    assert await state.ack("nochat000000000000", "c2v", 3) == Receipt()
+
+
+async def test_receipts_keep_the_most_recent_lost_numbers(state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    for seq in range(1, 2 * MAX_LOST + 2):
+        await state.append(cid, "v2c", Envelope(seq, "AAAA"), 1.0, 60)
+    everything = tuple(range(1, 2 * MAX_LOST + 2))
+    got = await state.ack(cid, "v2c", 2 * MAX_LOST + 1, everything)
+    assert got == Receipt(2 * MAX_LOST + 1, everything[-MAX_LOST:])
+    # The largest acknowledgement the schema lets through is capped like any other.
+    await state.create_chat(chat(1), "r1", cap=10)
+    other = chat(1).id
+    await state.append(other, "v2c", Envelope(1, "AAAA"), 1.0, 60)
+    assert await state.ack(other, "v2c", 2**53, (2**53,)) == Receipt(1)
+    assert await state.receipt(other, "v2c") == Receipt(1)
+
+
+async def test_codename_is_kept_until_acknowledged_and_never_outlives_the_chat(
+    state: State,
+) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    cid = chat(0).id
+    assert await state.get_codename(cid) == ""
+    await state.set_codename(cid, "erste worte")
+    await state.set_codename(cid, "zweite worte")
+    # An acknowledgement of an older codename leaves the newer one waiting.
+    await state.clear_codename(cid, "erste worte")
+    assert await state.get_codename(cid) == "zweite worte"
+    await state.clear_codename(cid, "zweite worte")
+    assert await state.get_codename(cid) == ""
+    await state.set_codename(cid, "dritte worte")
+    await state.end_chat(cid)
+    assert await state.get_codename(cid) == ""
+    assert await state.parked_codename("r0") == ""
+    # Setting one on an ended chat does not bring the chat back.
+    await state.set_codename(cid, "vierte worte")
+    assert await state.get_chat(cid) is None and await state.get_codename(cid) == ""
+
+
+async def test_a_codename_not_yet_acknowledged_is_parked_for_a_while_after_the_end(
+    state: State,
+) -> None:
+    for n in range(3):
+        await state.create_chat(chat(n), f"r{n}", cap=10)
+    await state.set_codename(chat(0).id, "erste worte")
+    await state.set_codename(chat(1).id, "zweite worte")
+    await state.clear_codename(chat(1).id, "zweite worte")
+    await state.set_codename(chat(2).id, "dritte worte")
+    for n in range(2):
+        await state.end_chat(chat(n).id, keep_codename_s=60)
+    await state.end_chat(chat(2).id, keep_codename_s=0.2)
+    assert await state.parked_codename("r0") == "erste worte"
+    assert await state.parked_codename("r1") == ""  # acknowledged before the end
+    assert await state.parked_codename("r2") == "dritte worte"
+    assert await state.chat_by_resume("r0") is None
+    await eventually(lambda: state.parked_codename("r2"), until=lambda c: c == "",
+                     what="the parked codename to expire", timeout=5)
+    assert await state.parked_codename("r0") == "erste worte"

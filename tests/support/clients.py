@@ -105,7 +105,7 @@ class VisitorClient(_Client):
 
     async def resume(self, token: str | None = None) -> dict[str, Any]:
         answer: dict[str, Any] = await self.call("resume", {"token": token or self.resume_token})
-        if answer.get("ok"):
+        if answer.get("ok") and answer["status"] != "ended":
             self.chat_id = answer["chat_id"]
             self.next_seq = answer["next_seq"]
         return answer

@@ -29,6 +29,14 @@ settings.register_profile("soak", _SHARED, max_examples=1500)
 # Applied per test (``@FUZZ``), not loaded globally: other suites keep their own settings.
 FUZZ = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
+# Delivery under faults (``@FAULTS``): each example is a whole chat through refusals, lost
+# connections or killed processes, so a handful per run; ``make soak`` runs many more.
+settings.register_profile("faults-quick", _SHARED, max_examples=6,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.register_profile("faults-soak", _SHARED, max_examples=150)
+FAULTS = settings.get_profile(
+    "faults-soak" if os.environ.get("HYPOTHESIS_PROFILE") == "soak" else "faults-quick")
+
 
 def scaled(default: int, soak: int) -> int:
     """A size for loops outside hypothesis (floods, restarts): bigger under ``make soak``."""

@@ -10,12 +10,14 @@ envelopes are opaque ciphertext strings, kept only until acknowledged or expired
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Direction = Literal["v2c", "c2v"]
 AppendResult = Literal["ok", "dup"]
+# How many lost sequence numbers a receipt remembers (and an acknowledgement may report).
+MAX_LOST = 32
 # The messages of the refusals ``append_held`` and ``ack_held`` raise (both implementations).
 QUEUED = "No counsellor has accepted this chat yet."
 NOT_YOURS = "This chat is not assigned to you."
@@ -90,6 +92,26 @@ class Envelope:
     ct: str
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What the receiver of one direction has acknowledged: it showed every ``seq`` up to
+    ``upto`` except those in ``lost`` (received but not readable, or dropped by a transfer).
+    ``lost`` keeps the most recent :data:`MAX_LOST` such numbers, oldest first."""
+
+    upto: int = 0
+    lost: tuple[int, ...] = ()
+
+
+def raise_receipt(receipt: Receipt, upto: int, last: int, lost: Iterable[int]) -> Receipt:
+    """``receipt`` after an acknowledgement up to ``upto`` reporting ``lost``, when ``last``
+    is the last accepted ``seq`` (the rule both implementations follow)."""
+    upto = min(upto, last)
+    if upto <= receipt.upto:
+        return receipt
+    fresh = sorted({seq for seq in lost if receipt.upto < seq <= upto})
+    return Receipt(upto, (*receipt.lost, *fresh)[-MAX_LOST:])
+
+
 def secret_key(token: str) -> str:
     """Key under which a bearer secret (resume or counsellor token) is stored: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -123,11 +145,21 @@ class State(Protocol):
         ...
 
     async def reassign(self, chat_id: str, frm: str, to: Identity, max_chats: int) -> Chat:
-        """Move a chat from ``frm`` to ``to``. Raises ``not_found``, ``forbidden``, ``limit``."""
+        """Move a chat from ``frm`` to ``to``. Raises ``not_found``, ``forbidden``, ``limit``.
+
+        The visitor's unacknowledged envelopes were encrypted for ``frm`` and are dropped;
+        the ``v2c`` receipt moves up to the last accepted ``seq`` with them as ``lost``."""
         ...
 
-    async def end_chat(self, chat_id: str) -> Chat | None:
-        """Delete the chat and everything about it; returns it if this call removed it."""
+    async def end_chat(self, chat_id: str, keep_codename_s: float = 0.0) -> Chat | None:
+        """Delete the chat and everything about it; returns it if this call removed it.
+
+        A codename the visitor has not acknowledged yet is kept for ``keep_codename_s``
+        seconds under the chat's resume key (``parked_codename``), and nothing else."""
+        ...
+
+    async def parked_codename(self, resume_key: str) -> str:
+        """The codename kept after the end of the chat with ``resume_key``, or ""."""
         ...
 
     async def chats_of(self, counsellor_id: str) -> list[str]: ...
@@ -201,10 +233,38 @@ class State(Protocol):
         ...
 
     async def next_seq(self, chat_id: str, direction: Direction) -> int: ...
-    async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]: ...
-    async def ack(self, chat_id: str, direction: Direction, upto: int) -> None: ...
-    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
-        """``ack`` with the checks of ``append_held``; returns the holder's id."""
+    async def pending(self, chat_id: str, direction: Direction, now: float) -> list[Envelope]:
+        """The buffered, unacknowledged envelopes of ``direction`` in ``seq`` order."""
+        ...
+
+    async def ack(self, chat_id: str, direction: Direction, upto: int,
+                  lost: tuple[int, ...] = ()) -> Receipt:
+        """The receiver showed everything up to ``upto`` but ``lost``: drop those envelopes
+        from the buffer and raise the receipt. ``upto`` is capped at the last accepted
+        ``seq``, a lower ``upto`` than before changes nothing, ``lost`` counts only inside
+        the newly acknowledged range. Returns the receipt as it now stands."""
+        ...
+
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str,
+                       lost: tuple[int, ...] = ()) -> tuple[str, Receipt]:
+        """``ack`` with the checks of ``append_held``; returns the holder's id and receipt."""
+        ...
+
+    async def receipt(self, chat_id: str, direction: Direction) -> Receipt:
+        """The receipt of ``direction`` (an empty one for an unknown chat)."""
+        ...
+
+    # The codename of a hand-off, kept until the visitor's widget acknowledges it.
+    async def set_codename(self, chat_id: str, codename: str) -> None:
+        """Keep ``codename`` for the chat's visitor (replacing an earlier one)."""
+        ...
+
+    async def get_codename(self, chat_id: str) -> str:
+        """The codename still to be acknowledged, or ""."""
+        ...
+
+    async def clear_codename(self, chat_id: str, codename: str) -> None:
+        """Forget the kept codename if it is ``codename`` (a later one stays)."""
         ...
 
     # Aggregate statistics counters, grouped by hour until rolled up into the database.

@@ -18,7 +18,9 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
+    Receipt,
     Release,
+    raise_receipt,
 )
 
 
@@ -31,6 +33,18 @@ class _ChatSlot:
     buffers: dict[str, deque[tuple[Envelope, float]]] = field(
         default_factory=lambda: {"v2c": deque(), "c2v": deque()}
     )
+    receipts: dict[str, Receipt] = field(
+        default_factory=lambda: {"v2c": Receipt(), "c2v": Receipt()})
+    codename: str = field(default="", repr=False)
+
+
+def _drop_for_leaver(slot: _ChatSlot) -> None:
+    """Ciphertext for a counsellor who let the chat go is useless to the next one: it is
+    dropped, and the visitor's receipt moves past it with it as lost."""
+    dropped = [env.seq for env, _ in slot.buffers["v2c"]]
+    slot.buffers["v2c"].clear()
+    slot.receipts["v2c"] = raise_receipt(slot.receipts["v2c"], slot.last_seq["v2c"],
+                                         slot.last_seq["v2c"], dropped)
 
 
 class MemoryState:
@@ -45,6 +59,7 @@ class MemoryState:
         self._seen: dict[str, float] = {}
         self._wait_average: float | None = None
         self._stats: dict[str, dict[str, int]] = {}
+        self._parked: dict[str, tuple[str, float]] = {}
 
     async def close(self) -> None:
         self._chats.clear()
@@ -52,6 +67,7 @@ class MemoryState:
         self._queue.clear()
         self._tokens.clear()
         self._seen.clear()
+        self._parked.clear()
 
     async def put_token(self, key: str, identity: Identity, ttl: float) -> None:
         self._tokens[key] = (identity, time.monotonic() + ttl)
@@ -120,20 +136,28 @@ class MemoryState:
             raise DomainError(ErrorCode.LIMIT,
                               "That colleague already holds the maximum number of chats.")
         slot.chat = dataclasses.replace(slot.chat, counsellor_id=to.id, pseudonym=to.pseudonym)
-        # Ciphertext for the previous counsellor is useless to the next one.
-        slot.buffers["v2c"].clear()
+        _drop_for_leaver(slot)
         return slot.chat
 
-    async def end_chat(self, chat_id: str) -> Chat | None:
+    async def end_chat(self, chat_id: str, keep_codename_s: float = 0.0) -> Chat | None:
         slot = self._chats.pop(chat_id, None)
         if slot is None:
             return None
         self._resume.pop(slot.resume_key, None)
+        now = time.monotonic()
+        for key in [k for k, (_, until) in self._parked.items() if until < now]:
+            del self._parked[key]
+        if slot.codename and keep_codename_s > 0:
+            self._parked[slot.resume_key] = (slot.codename, now + keep_codename_s)
         if chat_id in self._queue:
             self._queue.remove(chat_id)
         slot.buffers["v2c"].clear()
         slot.buffers["c2v"].clear()
         return slot.chat
+
+    async def parked_codename(self, resume_key: str) -> str:
+        item = self._parked.get(resume_key)
+        return item[0] if item and item[1] >= time.monotonic() else ""
 
     async def chats_of(self, counsellor_id: str) -> list[str]:
         return [cid for cid, s in self._chats.items() if s.chat.counsellor_id == counsellor_id]
@@ -203,8 +227,7 @@ class MemoryState:
         for place, slot in enumerate(held, start=1):
             slot.chat = dataclasses.replace(slot.chat, counsellor_id="", pseudonym="",
                                             preferred="", requested_at=now, place=place)
-            # Ciphertext for the counsellor who left is useless to the next one.
-            slot.buffers["v2c"].clear()
+            _drop_for_leaver(slot)
             slot.last_activity = now
         self._queue[:0] = [slot.chat.id for slot in held]
         unreserved = []
@@ -271,18 +294,40 @@ class MemoryState:
             return []
         return [env for env, expires in slot.buffers[direction] if expires >= now]
 
-    async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
+    async def ack(self, chat_id: str, direction: Direction, upto: int,
+                  lost: tuple[int, ...] = ()) -> Receipt:
         slot = self._chats.get(chat_id)
         if slot is None:
-            return
+            return Receipt()
+        receipt = slot.receipts[direction] = raise_receipt(
+            slot.receipts[direction], upto, slot.last_seq[direction], lost)
         buf = slot.buffers[direction]
-        while buf and buf[0][0].seq <= upto:
+        while buf and buf[0][0].seq <= receipt.upto:
             buf.popleft()
+        return receipt
 
-    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str,
+                       lost: tuple[int, ...] = ()) -> tuple[str, Receipt]:
         held_by = self._held(chat_id, holder)
-        await self.ack(chat_id, direction, upto)
-        return held_by
+        return held_by, await self.ack(chat_id, direction, upto, lost)
+
+    async def receipt(self, chat_id: str, direction: Direction) -> Receipt:
+        slot = self._chats.get(chat_id)
+        return slot.receipts[direction] if slot else Receipt()
+
+    async def set_codename(self, chat_id: str, codename: str) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None:
+            slot.codename = codename
+
+    async def get_codename(self, chat_id: str) -> str:
+        slot = self._chats.get(chat_id)
+        return slot.codename if slot else ""
+
+    async def clear_codename(self, chat_id: str, codename: str) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None and slot.codename == codename:
+            slot.codename = ""
 
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
         bucket = self._stats.setdefault(hour, {})

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 
 from chatserver.errors import DomainError, ErrorCode
 from chatserver.relay.state import (
+    MAX_LOST,
     NOT_YOURS,
     QUEUED,
     AppendResult,
@@ -28,6 +29,7 @@ from chatserver.relay.state import (
     DutyEntry,
     Envelope,
     Identity,
+    Receipt,
     Release,
 )
 from chatserver.relay.state.redispool import TIMEOUT_S, Together, pool_options
@@ -72,23 +74,60 @@ redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 return 'ok'
 """
 
-_REASSIGN = """
+# Receipts: the chat hash keeps 'ack_<direction>' (how far the receiver acknowledged) and
+# 'lost_<direction>' (the most recent lost seqs, comma-separated, oldest first). Sequence
+# numbers stay strings here: Lua numbers are doubles and would print large ones as 1e+15.
+_KEEP_LOST = """
+local function keep_lost(lost, fresh, cap)
+  local all = {}
+  for s in string.gmatch(lost, '%d+') do table.insert(all, s) end
+  for _, s in ipairs(fresh) do table.insert(all, s) end
+  return table.concat(all, ',', math.max(1, #all - cap + 1), #all)
+end
+"""
+
+# A counsellor lets a chat go (transfer, release): the visitor's unacknowledged envelopes were
+# encrypted for them and are dropped, and reported lost; the v2c receipt moves up to the last
+# accepted seq.
+_DROP_FOR_LEAVER = _KEEP_LOST + """
+local function drop_for_leaver(chat, buf, cap)
+  local last = redis.call('HGET', chat, 'seq_v2c')
+  local mark = tonumber(redis.call('HGET', chat, 'ack_v2c') or '0')
+  if last and tonumber(last) > mark then
+    local fresh = {}
+    for _, item in ipairs(redis.call('LRANGE', buf, 0, -1)) do
+      local s = string.match(item, '^(%d+)|')
+      if tonumber(s) > mark then table.insert(fresh, s) end
+    end
+    local lost = redis.call('HGET', chat, 'lost_v2c') or ''
+    redis.call('HSET', chat, 'ack_v2c', last, 'lost_v2c', keep_lost(lost, fresh, cap))
+  end
+  redis.call('DEL', buf)
+end
+"""
+
+_REASSIGN = _DROP_FOR_LEAVER + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
 if redis.call('HGET', KEYS[1], 'counsellor_id') ~= ARGV[2] then return 'forbidden' end
 if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[5]) then return 'limit' end
 redis.call('HSET', KEYS[1], 'counsellor_id', ARGV[3], 'pseudonym', ARGV[4])
 redis.call('SREM', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[4])
+drop_for_leaver(KEYS[1], KEYS[4], tonumber(ARGV[6]))
 return 'ok'
 """
 
+# ARGV[3]: how many milliseconds a codename not yet acknowledged stays parked (0: not at all).
 _END = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local fields = redis.call('HGETALL', KEYS[1])
 local resume = redis.call('HGET', KEYS[1], 'resume')
 local cid = redis.call('HGET', KEYS[1], 'counsellor_id')
+local codename = redis.call('HGET', KEYS[1], 'codename')
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], ARGV[2] .. 'resume:' .. resume)
+if codename and codename ~= '' and tonumber(ARGV[3]) > 0 then
+  redis.call('SET', ARGV[2] .. 'parked:' .. resume, codename, 'PX', ARGV[3])
+end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -128,29 +167,51 @@ redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8])
 return {'ok', cid}
 """
 
-_ACK = """
-local n = 0
-while true do
-  local head = redis.call('LINDEX', KEYS[1], 0)
-  if not head then break end
-  local seq = tonumber(string.match(head, '^(%d+)|'))
-  if seq > tonumber(ARGV[1]) then break end
-  redis.call('LPOP', KEYS[1])
-  n = n + 1
+# ARGV: holder, upto, direction, lost seqs (comma-separated), MAX_LOST. Raises the receipt
+# (never lowers it, never past the last accepted seq) and drops what it covers from the
+# buffer. Answers {'', holder, receipt upto, receipt lost}.
+_ACK_HELD = _KEEP_LOST + _HOLDER + _HELD + """
+local dir = ARGV[3]
+local mark_s = redis.call('HGET', KEYS[1], 'ack_' .. dir) or '0'
+local mark = tonumber(mark_s)
+local lost = redis.call('HGET', KEYS[1], 'lost_' .. dir) or ''
+local last = redis.call('HGET', KEYS[1], 'seq_' .. dir)
+local upto = ARGV[2]
+if tonumber(upto) > tonumber(last) then upto = last end
+if tonumber(upto) > mark then
+  local seen, fresh = {}, {}
+  for s in string.gmatch(ARGV[4], '%d+') do
+    local n = tonumber(s)
+    if n > mark and n <= tonumber(upto) and not seen[n] then
+      seen[n] = true
+      table.insert(fresh, s)
+    end
+  end
+  table.sort(fresh, function(a, b) return tonumber(a) < tonumber(b) end)
+  lost = keep_lost(lost, fresh, tonumber(ARGV[5]))
+  mark_s, mark = upto, tonumber(upto)
+  redis.call('HSET', KEYS[1], 'ack_' .. dir, upto, 'lost_' .. dir, lost)
 end
-return n
-"""
-
-
-_ACK_HELD = _HOLDER + _HELD + """
 while true do
   local head = redis.call('LINDEX', KEYS[2], 0)
   if not head then break end
   local seq = tonumber(string.match(head, '^(%d+)|'))
-  if seq > tonumber(ARGV[2]) then break end
+  if seq > mark then break end
   redis.call('LPOP', KEYS[2])
 end
-return {'', cid}
+return {'', cid, mark_s, lost}
+"""
+
+_SET_CODENAME = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'codename', ARGV[1]) end
+return 0
+"""
+
+_CLEAR_CODENAME = """
+if redis.call('HGET', KEYS[1], 'codename') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'codename', '')
+end
+return 0
 """
 
 _CONSENT = """
@@ -185,9 +246,9 @@ return out
 
 # Off duty, chats back to the front of the queue (oldest request first), reservations for
 # this counsellor dropped. ARGV[3] is '' to release unconditionally (sign-out), or a time:
-# only if not seen since then. Answers nil (seen since) or {was on duty, {id, fields, ...} of
-# the requeued chats as they are now, unreserved ids}.
-_RELEASE = """
+# only if not seen since then; ARGV[5] is MAX_LOST. Answers nil (seen since) or {was on duty,
+# {id, fields, ...} of the requeued chats as they are now, unreserved ids}.
+_RELEASE = _DROP_FOR_LEAVER + """
 if ARGV[3] ~= '' then
   local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
   if seen and tonumber(seen) >= tonumber(ARGV[3]) then return nil end
@@ -208,7 +269,8 @@ for i, item in ipairs(held) do
   local cid = item[1]
   redis.call('HSET', ARGV[4] .. 'chat:' .. cid, 'counsellor_id', '', 'pseudonym', '',
     'preferred', '', 'requested_at', ARGV[2], 'place', i)
-  redis.call('DEL', ARGV[4] .. 'buf:' .. cid .. ':v2c')
+  drop_for_leaver(ARGV[4] .. 'chat:' .. cid, ARGV[4] .. 'buf:' .. cid .. ':v2c',
+                  tonumber(ARGV[5]))
   redis.call('ZADD', KEYS[4], front - (#held - i + 1), cid)
   redis.call('ZADD', KEYS[5], ARGV[2], cid)
   table.insert(requeued, cid)
@@ -251,6 +313,10 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _receipt(mark: str, lost: str) -> Receipt:
+    return Receipt(int(mark), tuple(int(x) for x in lost.split(",") if x))
+
+
 def _raise_refusal(code: str) -> None:
     """Turn a refusal of the holder check (``_HELD``) into its DomainError."""
     if code == "not_found":
@@ -271,15 +337,17 @@ class RedisState:
     ``_hot`` for the two scripts of every message), and which are sent once (``_once``): a lost
     reply does not say whether Redis ran the command, so only a command whose repeat leaves the
     same state and gives the same answer is repeated. Repeated: every read; deleting tokens;
-    storing a token under its own random key; dropping acknowledged envelopes (``ack``,
-    ``ack_held``); noting when counsellors were seen (it only ever moves forward); and
-    ``append``/``append_held``, whose script recognises its own call id and answers a repeat as
-    it answered the first time. Sent once, because a repeat could answer differently or undo a
-    newer write: creating, claiming, transferring and ending chats (a repeat would answer
-    "full", "taken", "not yours" or "already ended"), finding and releasing lapsed counsellors
-    (a repeat would find nothing left to release), presence, duty, consent and activity (a late
-    repeat could overwrite a newer value), and the statistics counters and the wait average (a
-    repeat would count twice). Such a call fails with the connection's error; it may
+    storing a token under its own random key; dropping acknowledged envelopes and raising the
+    receipt (``ack``, ``ack_held``: a repeat finds the receipt raised and changes nothing);
+    forgetting an acknowledged codename (compared first); noting when counsellors were seen (it
+    only ever moves forward); and ``append``/``append_held``, whose script recognises its own
+    call id and answers a repeat as it answered the first time. Sent once, because a repeat
+    could answer differently or undo a newer write: creating, claiming, transferring and ending
+    chats (a repeat would answer "full", "taken", "not yours" or "already ended"), finding and
+    releasing lapsed counsellors (a repeat would find nothing left to release), presence, duty,
+    consent, activity and keeping a codename (a late repeat could overwrite a newer value), and
+    the statistics counters and the wait average (a repeat would count twice). Such a call
+    fails with the connection's error; it may
     or may not have taken effect.
     """
 
@@ -303,13 +371,14 @@ class RedisState:
         self._end = once(_END)
         self._present = once(_PRESENT)
         self._consent = once(_CONSENT)
+        self._set_codename = once(_SET_CODENAME)
+        self._clear_codename = retried(_CLEAR_CODENAME)
         self._take_stats = once(_TAKE_STATS)
         # A repeat of these could answer differently, or count a wait twice.
         self._lapsed = once(_LAPSED)
         self._release = once(_RELEASE)
         self._add_wait = once(_ADD_WAIT)
         self._append = retried(_APPEND)
-        self._ack = retried(_ACK)
         self._ack_held = retried(_ACK_HELD)
         # The two scripts of every message, on a connection of their own and grouped under
         # load (both are safe to repeat).
@@ -429,7 +498,7 @@ class RedisState:
         res = await self._reassign(
             keys=[self._k("chat", chat_id), self._k("cc", frm), self._k("cc", to.id),
                   self._k("buf", chat_id, "v2c")],
-            args=[chat_id, frm, to.id, to.pseudonym, max_chats],
+            args=[chat_id, frm, to.id, to.pseudonym, max_chats, MAX_LOST],
         )
         messages = {
             "not_found": "No such chat.",
@@ -440,17 +509,20 @@ class RedisState:
             raise DomainError(ErrorCode(res), messages[res])
         return await self._chat_or_raise(chat_id)
 
-    async def end_chat(self, chat_id: str) -> Chat | None:
+    async def end_chat(self, chat_id: str, keep_codename_s: float = 0.0) -> Chat | None:
         res = await self._end(
             keys=[self._k("chat", chat_id), self._k("queue"), self._k("left"),
                   self._k("activity"), self._k("buf", chat_id, "v2c"),
                   self._k("buf", chat_id, "c2v")],
-            args=[chat_id, self._p],
+            args=[chat_id, self._p, int(keep_codename_s * 1000)],
         )
         if not res:
             return None
         flat = [_str(x) for x in res]
         return self._chat(chat_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+
+    async def parked_codename(self, resume_key: str) -> str:
+        return _str(await self._retried.get(self._k("parked", resume_key)) or "")
 
     async def chats_of(self, counsellor_id: str) -> list[str]:
         return sorted(_str(x) for x in await self._retried.smembers(self._k("cc", counsellor_id)))
@@ -520,7 +592,7 @@ class RedisState:
             keys=[self._k("duty"), self._k("seen"), self._k("cc", counsellor_id),
                   self._k("queue"), self._k("activity")],
             args=[counsellor_id, repr(now), "" if seen_before is None else repr(seen_before),
-                  self._p],
+                  self._p, MAX_LOST],
         )
         if res is None:
             return None
@@ -580,15 +652,42 @@ class RedisState:
                 out.append(Envelope(int(seq), ct))
         return out
 
-    async def ack(self, chat_id: str, direction: Direction, upto: int) -> None:
-        await self._ack(keys=[self._k("buf", chat_id, direction)], args=[upto])
+    async def ack(self, chat_id: str, direction: Direction, upto: int,
+                  lost: tuple[int, ...] = ()) -> Receipt:
+        try:
+            return (await self._ack_checked(chat_id, direction, upto, "-", lost))[1]
+        except DomainError as exc:
+            if exc.code != ErrorCode.NOT_FOUND:
+                raise
+            return Receipt()
 
-    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str) -> str:
+    async def ack_held(self, chat_id: str, direction: Direction, upto: int, holder: str,
+                       lost: tuple[int, ...] = ()) -> tuple[str, Receipt]:
+        return await self._ack_checked(chat_id, direction, upto, holder, lost)
+
+    async def _ack_checked(self, chat_id: str, direction: Direction, upto: int, holder: str,
+                           lost: tuple[int, ...]) -> tuple[str, Receipt]:
         keys = [self._k("chat", chat_id), self._k("buf", chat_id, direction)]
-        res, held_by = await self._hot.call("EVALSHA", self._ack_held.sha, len(keys), *keys,
-                                            holder, upto, script=self._ack_held)
-        _raise_refusal(res)
-        return cast(str, held_by)
+        args: list[str | int] = [holder, upto, direction, ",".join(map(str, lost)), MAX_LOST]
+        answer = await self._hot.call("EVALSHA", self._ack_held.sha, len(keys), *keys, *args,
+                                      script=self._ack_held)
+        _raise_refusal(_str(answer[0]))
+        _, held_by, mark, kept = answer
+        return _str(held_by), _receipt(_str(mark), _str(kept))
+
+    async def receipt(self, chat_id: str, direction: Direction) -> Receipt:
+        mark, lost = await self._retried.hmget(self._k("chat", chat_id),
+                                               ["ack_" + direction, "lost_" + direction])
+        return _receipt(_str(mark or "0"), _str(lost or ""))
+
+    async def set_codename(self, chat_id: str, codename: str) -> None:
+        await self._set_codename(keys=[self._k("chat", chat_id)], args=[codename])
+
+    async def get_codename(self, chat_id: str) -> str:
+        return _str(await self._retried.hget(self._k("chat", chat_id), "codename") or "")
+
+    async def clear_codename(self, chat_id: str, codename: str) -> None:
+        await self._clear_codename(keys=[self._k("chat", chat_id)], args=[codename])
 
     async def incr_stats(self, hour: str, counts: dict[str, int]) -> None:
         key = self._k("stats", hour)
