@@ -189,6 +189,7 @@ def console_assets() -> Assets:
     assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
+    assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")

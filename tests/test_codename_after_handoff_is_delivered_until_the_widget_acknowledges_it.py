@@ -34,7 +34,7 @@ async def resumed(harness: Harness, token: str) -> tuple[VisitorClient, dict[str
 
 
 async def test_codename_comes_again_on_resume_until_acknowledged(harness: Harness) -> None:
-    anna, visitor = await handed_off(harness)
+    _, visitor = await handed_off(harness)
     codename = (await visitor.expect("codename"))["codename"]
     token = visitor.resume_token
     # The widget was gone before it could show it: the next resume brings it again.

@@ -31,6 +31,7 @@ def widget_assets() -> Assets:
     assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
+    assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("widget.js", HERE / "static/widget.js")
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")

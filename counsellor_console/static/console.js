@@ -3,7 +3,9 @@
 // the server wrapped under a key derived from the password (login.js); that wrap key stays in
 // this tab's sessionStorage (until logout here or the tab closes), the unwrapped keys and the
 // records key in this page's memory. Without a wrap key, fresh keys for this page only.
+// Each chat's envelopes go through relay.js (docs/protocol.md, "Delivery").
 import * as e2e from "./e2e.js";
+import { call, createInbox, createOutbox } from "./relay.js";
 
 const root = document.getElementById("console");
 const $ = (id) => document.getElementById(id);
@@ -15,6 +17,10 @@ const chats = new Map();
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
+// What a line of mine says, per outbox state.
+const STATUS = { queued: "wird gesendet / sending", sent: "gesendet / sent",
+                 delivered: "zugestellt / delivered", lost: "nicht zugestellt / not delivered",
+                 failed: "nicht zugestellt / not delivered" };
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -33,8 +39,33 @@ async function post(url, body) {
 }
 
 function chat(id) {
-  if (!chats.has(id)) chats.set(id, { id, session: null, log: [], unread: 0, lastIn: 0, nextSeq: 1, info: null });
+  if (!chats.has(id)) {
+    const c = { id, session: null, log: [], unread: 0, info: null, consent: null };
+    c.outbox = createOutbox({
+      transmit: (seq, ct) => call(socket, "send", { chat_id: id, seq, ct }),
+      onChange: ({ state, tag }) => { if (tag) { tag.mark = STATUS[state]; redraw(c); } },
+      onStall: () => synchronise(),
+    });
+    // Until sync, accept or assigned says where this chat's inbox starts, envelopes wait.
+    c.inbox = createInbox({
+      open: (seq, ct) => present(c, ct),
+      acknowledge: (upto, lost) => call(socket, "ack", { chat_id: id, upto, lost }),
+      resync: (after) => call(socket, "resync", { chat_id: id, after }),
+      acked: null,
+    });
+    chats.set(id, c);
+  }
   return chats.get(id);
+}
+
+function entry(item) {
+  const li = el("li", item.text, item.cls);
+  if (item.mark) li.appendChild(el("small", " " + item.mark));
+  return li;
+}
+
+function redraw(c) {
+  if (c.id === current) $("log").replaceChildren(...c.log.map(entry));
 }
 
 function renderTabs() {
@@ -55,59 +86,51 @@ function select(id) {
   current = id;
   const c = chat(id);
   c.unread = 0;
-  const log = $("log");
-  log.replaceChildren(...c.log.map(([cls, text]) => el("li", text, cls)));
+  $("log").replaceChildren(...c.log.map(entry));
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
   renderTabs();
 }
 
 function add(id, cls, text) {
   const c = chat(id);
-  c.log.push([cls, text]);
-  if (id === current) $("log").appendChild(el("li", text, cls)); else c.unread += 1;
+  const item = { cls, text, mark: "" };
+  c.log.push(item);
+  if (id === current) $("log").appendChild(entry(item)); else c.unread += 1;
   renderTabs();
+  return item;
 }
 
-async function sendFrame(id, bytes) {
-  const c = chat(id);
-  const envelope = { chat_id: id, seq: c.nextSeq++, ct: e2e.b64encode(bytes) };
-  // Resend the same envelope until acknowledged: a repeat is answered "dup", never doubled.
-  for (let attempt = 0; attempt < 20; attempt++) {
-    try {
-      const ack = await socket.timeout(10000).emitWithAck("send", envelope);
-      if (ack.error) add(id, "info", ack.message);
-      return;
-    } catch { /* timed out while reconnecting: try again */ }
-  }
-  add(id, "info", "Nicht zugestellt / not delivered");
-}
-
-async function onMessage(msg) {
-  const c = chat(msg.chat_id);
-  if (msg.seq <= c.lastIn) return;
-  c.lastIn = msg.seq;
-  socket.emit("ack", { chat_id: msg.chat_id, upto: msg.seq });
-  const frame = e2e.b64decode(msg.ct);
+// One visitor envelope, in order: true once it is on screen (or the handshake it carries is
+// answered); false if it could not be shown, which the widget then hears as "not delivered".
+function present(c, ct) {
   try {
+    const frame = e2e.b64decode(ct);
     if (frame[0] === e2e.VISITOR_HELLO) {
       if (c.session) c.session.destroy();
       c.session = e2e.createCounsellorSession({ identitySecretKey: identity.secretKey, certificate, chatId: c.id });
       const got = c.session.receive(frame);
-      await sendFrame(c.id, got.reply);
+      c.outbox.push(e2e.b64encode(got.reply));
       add(c.id, "info", "Verbunden / connected");
       if (c.id === current) select(c.id);
-      return;
+      return true;
     }
-    if (!c.session) return;
+    if (!c.session) throw new e2e.HandshakeError("no session");
     const got = c.session.receive(frame);
     if (got.payload.t === "text") add(c.id, "them", String(got.payload.body));
     else if (got.payload.t === "consent") {
       c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
     }
+    return true;
   } catch (err) {
-    add(c.id, "info", "Nachricht verworfen / message dropped (" + err.code + ")");
+    add(c.id, "info", "Nachricht nicht lesbar / message could not be read (" + (err.code || "error") + ")");
+    return false;
   }
+}
+
+function sendPayload(c, payload, shownAs) {
+  const item = shownAs ? add(c.id, "me", shownAs) : null;
+  c.outbox.push(e2e.b64encode(c.session.encrypt(payload)), item);
 }
 
 let queueSize = 0;
@@ -183,16 +206,22 @@ function showDuty(on, message) {
   if (message) $("status").textContent = message;
 }
 
-function adopt(info) {
+// Where the relay says this chat stands (sync, accept, assigned): what the widget showed of
+// mine, the next seq, and where my inbox starts; then everything undelivered goes again.
+function adopt(info, focus = true) {
   const c = chat(info.chat_id);
   c.info = info;
-  c.nextSeq = info.next_seq;
-  select(c.id);
+  c.inbox.start(info.acked);
+  c.outbox.delivered(info.delivered.upto, info.delivered.lost || []);
+  c.outbox.online(info.next_seq);
+  c.inbox.online();
+  if (focus) select(c.id); else renderTabs();
 }
 
 function drop(id) {
   const c = chats.get(id);
   if (c && c.session) c.session.destroy();
+  if (c) { c.outbox.close(); c.inbox.close(); }
   chats.delete(id);
   if (current === id) current = chats.keys().next().value || "";
   if (current) select(current); else renderTabs();
@@ -335,15 +364,13 @@ async function loadKeys() {
   }
 }
 
-async function start() {
-  await loadKeys();
-  const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
-  certificate = cert;
-  $("identity").textContent = "Identitätsschlüssel / identity key: " + e2e.b64encode(identity.publicKey) +
-    (cert ? "" : " – noch nicht zertifiziert / not certified yet (chatserver keys certify, chatserver user certify)");
-  socket = window.io("/counsellor", { auth: { token }, transports: ["websocket"] });
-  socket.on("connect", async () => {
-    const snap = await socket.emitWithAck("sync", {});
+// On every (re)connect, and when a chat's numbering went astray: where everything stands.
+let synchronising = false;
+async function synchronise() {
+  if (synchronising) return;
+  synchronising = true;
+  try {
+    const snap = await call(socket, "sync", {});
     $("duty").disabled = false;
     me = snap.me;
     if (onDuty && !snap.on_duty) {
@@ -351,14 +378,37 @@ async function start() {
     } else showDuty(snap.on_duty);
     renderQueue(snap.queue);
     renderRoster(snap.roster);
-    // Chats that went back to the queue while this console was away are no longer ours.
-    for (const id of [...chats.keys()]) if (!snap.chats.some((info) => info.chat_id === id)) drop(id);
-    for (const info of snap.chats) adopt(info);
+    // Chats that ended, went to a colleague or back to the queue while this page was away
+    // are no longer ours.
+    const held = new Set(snap.chats.map((info) => info.chat_id));
+    for (const id of [...chats.keys()]) if (!held.has(id)) drop(id);
+    for (const info of snap.chats) adopt(info, false);
+    if (!chats.has(current) && chats.size) select(chats.keys().next().value);
     await keyring();
+  } catch {
+    // Not connected any more: the next connect synchronises again.
+  } finally {
+    synchronising = false;
+  }
+}
+
+async function start() {
+  await loadKeys();
+  const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
+  certificate = cert;
+  $("identity").textContent = "Identitätsschlüssel / identity key: " + e2e.b64encode(identity.publicKey) +
+    (cert ? "" : " – noch nicht zertifiziert / not certified yet (chatserver keys certify, chatserver user certify)");
+  socket = window.io("/counsellor", { auth: { token }, transports: ["websocket"] });
+  socket.on("connect", synchronise);
+  socket.on("disconnect", () => {
+    for (const c of chats.values()) { c.outbox.offline(); c.inbox.offline(); }
   });
   socket.on("queue", ({ items }) => renderQueue(items));
   socket.on("roster", ({ items }) => renderRoster(items));
-  socket.on("msg", onMessage);
+  socket.on("msg", (msg) => chat(msg.chat_id).inbox.receive(msg));
+  socket.on("delivered", ({ chat_id, upto, lost }) => {
+    if (chats.has(chat_id)) chats.get(chat_id).outbox.delivered(upto, lost || []);
+  });
   socket.on("assigned", ({ chat: info, from, note }) => {
     adopt(info);
     add(info.chat_id, "info", "Übernommen von / taken over from " + from);
@@ -404,12 +454,11 @@ $("compose").addEventListener("submit", async (e) => {
   const text = $("text").value.trim();
   if (!c || !c.session || !c.session.established || !text) return;
   $("text").value = "";
-  add(c.id, "me", text);
-  await sendFrame(c.id, c.session.encrypt({ t: "text", body: text }));
+  sendPayload(c, { t: "text", body: text }, text);
 });
 $("consent").addEventListener("click", async () => {
   const c = chats.get(current);
-  if (c && c.session && c.session.established) await sendFrame(c.id, c.session.encrypt({ t: "consent_request", version: consentVersion }));
+  if (c && c.session && c.session.established) sendPayload(c, { t: "consent_request", version: consentVersion });
 });
 $("transfer").addEventListener("click", async () => {
   const to = $("transfer-to").value;
@@ -426,7 +475,7 @@ $("handoff").addEventListener("click", async () => {
   if (!c || !c.consent || !recordsPk) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
   const recordKey = window.nacl.randomBytes(32);
   const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
-    transcript: c.log.filter(([cls]) => cls !== "info") };
+    transcript: c.log.filter((item) => item.cls !== "info").map((item) => [item.cls, item.text]) };
   const ack = await socket.emitWithAck("handoff", { chat_id: c.id, consent_version: c.consent.version,
     sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
   recordKey.fill(0);

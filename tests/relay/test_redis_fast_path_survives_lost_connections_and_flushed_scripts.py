@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chatserver.errors import DomainError
-from chatserver.relay.state import Chat, Envelope, Identity
+from chatserver.relay.state import Chat, Envelope, Identity, Receipt
 from chatserver.relay.state.redis import RedisState
 from tests.support.lossy_proxy import LossyProxy
 from tests.support.redis_server import RedisServer
@@ -46,7 +46,7 @@ async def test_relay_scripts_survive_a_killed_connection_and_a_script_flush(
         assert await state.append_held(chat.id, "v2c", Envelope(3, "CCCC"), 1.0, 60, "") == (
             "ok", "anna")
         await state.claim(other.id, Identity("anna", "Anna", "counsellor"), 3, 2.0)
-        assert await state.ack_held(chat.id, "v2c", 2, "anna") == "anna"
+        assert await state.ack_held(chat.id, "v2c", 2, "anna") == ("anna", Receipt(2))
         assert await state.pending(chat.id, "v2c", 2.0) == [Envelope(3, "CCCC")]
         with pytest.raises(DomainError) as exc:
             await state.ack_held(chat.id, "v2c", 3, "ben")
@@ -83,7 +83,7 @@ async def test_appends_made_together_survive_a_script_flush(proxy: LossyProxy) -
         proxy.count_per_write(sha)
         answers = await asyncio.gather(state.ack_held(chats[0].id, "c2v", 0, ""), *(
             state.append_held(c.id, "v2c", Envelope(1, c.id[:4]), 1.0, 60, "") for c in chats))
-        assert answers == ["anna"] + [("ok", "anna")] * len(chats)
+        assert answers == [("anna", Receipt())] + [("ok", "anna")] * len(chats)
         assert proxy.most_per_write(sha) == len(chats)
         for c in chats:
             assert await state.pending(c.id, "v2c", 2.0) == [Envelope(1, c.id[:4])]

@@ -1,6 +1,8 @@
 // The visitor's chat page (inside the iframe). Text reaches the DOM only via textContent;
-// keys live in memory; only an opted-in resume token touches sessionStorage.
+// keys live in memory; only an opted-in resume token touches sessionStorage. Envelopes go
+// through relay.js (docs/protocol.md, "Delivery").
 import * as e2e from "./e2e.js";
+import { call, createInbox, createOutbox } from "./relay.js";
 
 const body = document.body;
 const $ = (id) => document.getElementById(id);
@@ -12,9 +14,10 @@ const cfg = {
 const FATAL = new Set(["certificate", "expired", "revoked", "stale", "handshake", "weak_key"]);
 let T = {};
 let lang = body.dataset.lang === "en" ? "en" : "de";
-let socket = null, session = null, revocations = null;
-let chatId = "", resume = "", seq = 1, lastIn = 0;
-const mine = new Map();
+const STATUS = { queued: "sending", sent: "sent", delivered: "delivered", lost: "not_delivered", failed: "not_delivered" };
+// Frames before the hello of `handshaking` still open with `session`.
+let socket = null, revocations = null, session = null, handshaking = null;
+let chatId = "", resume = "", outbox = null, inbox = null;
 
 async function loadLang(l) {
   lang = l;
@@ -89,8 +92,9 @@ function mark(li, key) {
 
 function wipe() {
   try { sessionStorage.clear(); localStorage.clear(); } catch { /* storage may be blocked */ }
-  if (session) session.destroy();
-  session = null;
+  if (outbox) { outbox.close(); inbox.close(); }
+  outbox = inbox = null;
+  forget();
   if (socket) { socket.removeAllListeners(); socket.disconnect(); }
   socket = null;
   chatId = resume = "";
@@ -113,90 +117,123 @@ function ended() {
 
 function setInput(on) { $("text").disabled = !on; $("send").disabled = !on; if (on) $("text").focus(); }
 
-async function sendFrame(bytes) {
-  const mySeq = seq++;
-  const envelope = { seq: mySeq, ct: e2e.b64encode(bytes) };
-  // Resend the same envelope until the relay acknowledges it (it answers "dup" to a repeat).
-  for (let attempt = 0; attempt < 20 && socket; attempt++) {
-    try {
-      const ack = await socket.timeout(10000).emitWithAck("send", envelope);
-      if (ack && ack.error) throw new Error(ack.error);
-      return mySeq;
-    } catch (err) {
-      if (!String(err.message).includes("timed out")) throw err;
-    }
-  }
-  throw new Error("not delivered");
+function forget() {
+  for (const s of [session, handshaking]) if (s) s.destroy();
+  session = handshaking = null;
+}
+
+function openDelivery() {
+  outbox = createOutbox({
+    transmit: (seq, ct) => call(socket, "send", { seq, ct }),
+    onChange: ({ state, tag }) => { if (tag) mark(tag, STATUS[state]); },
+    onStall: resumeChat,
+  });
+  inbox = createInbox({
+    open: (seq, ct) => present(ct),
+    acknowledge: (upto, lost) => call(socket, "ack", { upto, lost }),
+    resync: (after) => call(socket, "resync", { after }),
+  });
 }
 
 async function handshake() {
-  if (session) session.destroy();
-  session = null;
+  if (handshaking) handshaking.destroy();
+  handshaking = null;
   setInput(false);
   show("chat");
   line("info", t("verifying"));
   try {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
-    session = e2e.createVisitorSession({ orgPublicKey: cfg.orgPk, chatId, revocationList: revocations });
+    handshaking = e2e.createVisitorSession({ orgPublicKey: cfg.orgPk, chatId, revocationList: revocations });
   } catch { return unverified(); }
-  await sendFrame(session.hello());
+  if (outbox) outbox.push(e2e.b64encode(handshaking.hello()));
 }
 
 function unverified() {
   line("info", t("unverified"));
   if (socket) socket.emit("end", {});
   setInput(false);
-  if (session) session.destroy();
-  session = null;
+  forget();
 }
 
-function onMessage(msg) {
-  if (msg.seq <= lastIn) return;
-  lastIn = msg.seq;
-  socket.emit("ack", { upto: msg.seq });
-  const frame = e2e.b64decode(msg.ct);
-  if (!session) return;
-  let got;
-  try { got = session.receive(frame); } catch (err) {
-    if (frame[0] === e2e.COUNSELLOR_HELLO && FATAL.has(err.code)) unverified();
-    return;
-  }
-  if (got.kind === "established") {
-    $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
-    setInput(true);
-  } else if (got.payload.t === "text") {
+function present(ct) {
+  let frame, got;
+  try {
+    frame = e2e.b64decode(ct);
+    if (frame[0] === e2e.COUNSELLOR_HELLO) return established(frame);
+    got = session.receive(frame);
+  } catch { line("info", t("unreadable")); return false; }
+  if (got.payload.t === "text") {
     line("them", String(got.payload.body));
   } else if (got.payload.t === "consent_request") {
     $("consent").hidden = false;
     $("consent-yes").focus();
   }
+  return true;
+}
+
+function established(frame) {
+  if (!handshaking) return false;
+  let got;
+  try { got = handshaking.receive(frame); } catch (err) {
+    if (FATAL.has(err.code)) unverified();
+    return false;
+  }
+  if (got.kind !== "established") return false;
+  if (session) session.destroy();
+  session = handshaking;
+  handshaking = null;
+  $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
+  setInput(true);
+  return true;
+}
+
+async function resumeChat() {
+  let ack;
+  try { ack = await call(socket, "resume", { token: resume }); } catch (err) {
+    if (err.code === "not_found") ended(); else setTimeout(() => socket && socket.connected && resumeChat(), 2000);
+    return;
+  }
+  if (ack.status === "ended") { ended(); return showCodename(ack.codename); }
+  chatId = ack.chat_id;
+  if (!outbox) openDelivery();
+  inbox.start(ack.acked);
+  outbox.delivered(ack.delivered.upto, ack.delivered.lost || []);
+  outbox.online(ack.next_seq);
+  inbox.online();
+  if (ack.status !== "active") waiting(ack);
+  else if (!session && !handshaking) await handshake();
+  else show("chat");
+}
+
+function showCodename(value) {
+  $("codename-box").hidden = false;
+  $("codename-value").textContent = value;
 }
 
 function connect(after) {
   socket = window.io("/visitor", { transports: ["websocket"] });
   socket.on("connect", async () => {
-    if (resume) {
-      const ack = await socket.emitWithAck("resume", { token: resume });
-      if (ack.error) return ended();
-      seq = ack.next_seq;
-      if (ack.status === "active") await handshake(); else waiting(ack);
-    } else if (after) { const run = after; after = null; await run(); }
+    if (resume) await resumeChat();
+    else if (after) { const run = after; after = null; await run(); }
   });
+  socket.on("disconnect", () => { if (outbox) outbox.offline(); if (inbox) inbox.offline(); });
   socket.on("queue", waiting);
   socket.on("accepted", () => { $("requeued").hidden = true; handshake(); });
   socket.on("transferred", () => { line("info", t("transferred")); handshake(); });
   socket.on("requeued", (info) => {
     // The counsellor went off duty: this session is over; a colleague starts a new one.
-    if (session) session.destroy();
-    session = null;
+    forget();
     setInput(false);
     line("info", t("requeued"));
     $("requeued").hidden = false;
     waiting(info);
   });
-  socket.on("msg", onMessage);
-  socket.on("delivered", ({ upto }) => { for (const [s, li] of mine) if (s <= upto) { mark(li, "delivered"); mine.delete(s); } });
-  socket.on("codename", ({ codename }) => { $("codename-box").hidden = false; $("codename-value").textContent = codename; });
+  socket.on("msg", (msg) => { if (inbox) inbox.receive(msg); });
+  socket.on("delivered", ({ upto, lost }) => { if (outbox) outbox.delivered(upto, lost || []); });
+  socket.on("codename", ({ codename }) => {
+    showCodename(codename);
+    call(socket, "codename_ack", { codename }).catch(() => { /* it comes again on resume */ });
+  });
   socket.on("ended", ended);
 }
 
@@ -212,6 +249,9 @@ function opened(ack) {
   if (ack.error) { line("info", ack.message); return false; }
   chatId = ack.chat_id;
   resume = ack.resume;
+  openDelivery();
+  inbox.start(0);
+  outbox.online(1);
   if ($("remember").checked) sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
   waiting(ack);
   return true;
@@ -291,23 +331,19 @@ async function withdraw() {
   });
 }
 
-async function sendText(event) {
+function sendText(event) {
   event.preventDefault();
   const text = $("text").value.trim();
-  if (!text || !session || !session.established) return;
+  if (!text || !session || !session.established || !outbox) return;
   $("text").value = "";
   const li = line("me", text);
-  mark(li, "sending");
-  const frame = session.encrypt({ t: "text", body: text });
-  const mySeq = await sendFrame(frame);
-  mark(li, "sent");
-  mine.set(mySeq, li);
+  outbox.push(e2e.b64encode(session.encrypt({ t: "text", body: text })), li);
 }
 
 async function answerConsent(answer) {
   $("consent").hidden = true;
-  await sendFrame(session.encrypt({ t: "consent", answer, version: cfg.consent }));
-  socket.emit("consent", { answer, version: cfg.consent });
+  outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
+  call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
 }
 
 async function init() {
