@@ -95,6 +95,9 @@ class VisitorClient(_Client):
         self.chat_id = ""
         self.resume_token = ""
         self.next_seq = 1
+        # Where the relay says this visitor's inbox starts, and the receipt of what it sent.
+        self.acked = 0
+        self.receipt: dict[str, Any] = {"upto": 0}
 
     async def request(self, entry: str = "exit", lang: str = "de") -> dict[str, Any]:
         answer: dict[str, Any] = await self.call("request", {"entry": entry, "lang": lang})
@@ -108,6 +111,8 @@ class VisitorClient(_Client):
         if answer.get("ok") and answer["status"] != "ended":
             self.chat_id = answer["chat_id"]
             self.next_seq = answer["next_seq"]
+            self.acked = answer["acked"]
+            self.receipt = answer["delivered"]
         return answer
 
     async def send(self, ct: str, seq: int | None = None) -> dict[str, Any]:
@@ -117,8 +122,13 @@ class VisitorClient(_Client):
             self.next_seq += 1
         return answer
 
-    async def ack(self, upto: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call("ack", {"upto": upto})
+    async def ack(self, upto: int, lost: list[int] | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"upto": upto} if lost is None else {"upto": upto, "lost": lost}
+        result: dict[str, Any] = await self.call("ack", payload)
+        return result
+
+    async def resync(self, after: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("resync", {"after": after})
         return result
 
     async def end(self) -> dict[str, Any]:
@@ -135,6 +145,10 @@ class CounsellorClient(_Client):
         super().__init__(url, **kwargs)
         self.token = token
         self.next_seq: dict[str, int] = {}
+        # Per chat: where the relay says this counsellor's inbox starts, and the receipt of
+        # what it sent.
+        self.acked: dict[str, int] = {}
+        self.receipt: dict[str, dict[str, Any]] = {}
 
     async def connect(self, auth: dict[str, Any] | None = None,
                       transports: list[str] | None = None) -> None:
@@ -143,7 +157,7 @@ class CounsellorClient(_Client):
     async def sync(self) -> dict[str, Any]:
         answer: dict[str, Any] = await self.call("sync", {})
         for chat in answer.get("chats", []):
-            self.next_seq[chat["chat_id"]] = chat["next_seq"]
+            self.adopt(chat)
         return answer
 
     async def duty(self, on: bool = True) -> dict[str, Any]:
@@ -153,12 +167,14 @@ class CounsellorClient(_Client):
     async def accept(self, chat_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = await self.call("accept", {"chat_id": chat_id})
         if answer.get("ok"):
-            self.next_seq[chat_id] = answer["chat"]["next_seq"]
+            self.adopt(answer["chat"])
         return answer
 
     def adopt(self, chat: dict[str, Any]) -> None:
-        """Take over a chat announced by ``assigned``."""
+        """Take over a chat announced by ``assigned`` (or listed by ``sync`` or ``accept``)."""
         self.next_seq[chat["chat_id"]] = chat["next_seq"]
+        self.acked[chat["chat_id"]] = chat["acked"]
+        self.receipt[chat["chat_id"]] = chat["delivered"]
 
     async def send(self, chat_id: str, ct: str, seq: int | None = None) -> dict[str, Any]:
         use = self.next_seq.get(chat_id, 1) if seq is None else seq
@@ -167,8 +183,16 @@ class CounsellorClient(_Client):
             self.next_seq[chat_id] = use + 1
         return answer
 
-    async def ack(self, chat_id: str, upto: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call("ack", {"chat_id": chat_id, "upto": upto})
+    async def ack(self, chat_id: str, upto: int, lost: list[int] | None = None
+                  ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"chat_id": chat_id, "upto": upto}
+        if lost is not None:
+            payload["lost"] = lost
+        result: dict[str, Any] = await self.call("ack", payload)
+        return result
+
+    async def resync(self, chat_id: str, after: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self.call("resync", {"chat_id": chat_id, "after": after})
         return result
 
     async def transfer(self, chat_id: str, to: str, note: str = "") -> dict[str, Any]:

@@ -3,6 +3,9 @@
 ``E2EVisitor`` and ``E2ECounsellor`` wrap :mod:`tests.support.clients` and speak
 ``chatserver.crypto`` for every message: a fresh handshake after ``accepted`` and
 ``transferred``, then ``send_text``/``receive_text`` (or structured ``send``/``receive``).
+Envelopes go through an outbox and an inbox per chat (:mod:`tests.support.delivery`), with
+the rules the widget and the console follow: a message is acknowledged once it is decrypted
+and handed to the test, in order, and kept in the sender's outbox until its receipt comes.
 The raw client stays reachable as ``.raw`` for tests about the relay itself.
 """
 
@@ -10,13 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatserver import crypto
 from tests.support.clients import DEFAULT_TIMEOUT, CounsellorClient, VisitorClient
+from tests.support.delivery import Link
 from tests.support.harness import Harness
+
+# How long a receiver waits on a gap before it asks for a resync (then longer each time).
+RESYNC_S = 0.2
 
 
 @dataclass
@@ -63,27 +69,80 @@ class Pki:
         return crypto.VisitorSession(self.org_public_key, chat_id, self.revocations, now=self.now)
 
 
-def _frame(message: dict[str, Any]) -> bytes:
-    return crypto.b64decode(message["ct"])
+class _Receiving:
+    """Pulling the next envelope of one chat through its inbox: a gap is resynced (with a
+    growing pause), everything bounded by ``timeout``."""
+
+    raw: VisitorClient | CounsellorClient
+
+    def _drain(self) -> None:
+        raise NotImplementedError
+
+    def _feed(self, msg: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _take(self, link: Link, timeout: float) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pause, resync_at = RESYNC_S, None
+        while True:
+            self._drain()
+            got = link.inbox.take()
+            if got is not None:
+                return got[0], crypto.b64decode(got[1])
+            now = loop.time()
+            if now >= deadline:
+                raise TimeoutError("no envelope in time")
+            if not link.inbox.gap:
+                resync_at = None
+            elif resync_at is None:
+                resync_at = now + pause
+            elif now >= resync_at:
+                await link.resync()
+                pause = min(2.0, pause * 2)
+                resync_at = now + pause
+            until = deadline if resync_at is None else min(deadline, resync_at)
+            try:
+                self._feed(await self.raw.expect("msg", max(0.01, until - now)))
+            except TimeoutError:
+                continue
 
 
-class E2EVisitor:
-    """A visitor whose every message goes through the end-to-end protocol."""
+class E2EVisitor(_Receiving):
+    """A visitor whose every message goes through the end-to-end protocol, and through an
+    outbox and an inbox (``tests/support/delivery.py``) like the widget's."""
 
     def __init__(self, raw: VisitorClient, pki: Pki) -> None:
         self.raw = raw
         self.pki = pki
         self.session: crypto.VisitorSession | None = None
-        self._seen = 0  # highest relay seq processed; redelivered envelopes are dropped
+        self._link: Link | None = None
 
     @property
     def chat_id(self) -> str:
         """The chat this visitor holds."""
         return self.raw.chat_id
 
+    @property
+    def link(self) -> Link:
+        """The chat's outbox and inbox, numbered where the relay said (request or resume)."""
+        if self._link is None:
+            raw = self.raw
+            self._link = Link(lambda seq, ct: raw.call("send", {"seq": seq, "ct": ct}),
+                              raw.ack, raw.resync, raw.next_seq, raw.acked)
+        return self._link
+
     async def request(self, entry: str = "exit", lang: str = "de") -> dict[str, Any]:
         """Ask for a chat."""
         return await self.raw.request(entry, lang)
+
+    async def resumed(self, token: str | None = None) -> dict[str, Any]:
+        """After a reconnect of the same page: resume, then send everything undelivered."""
+        answer = await self.raw.resume(token)
+        if answer.get("ok") and answer["status"] != "ended":
+            self.link.resumed(answer["next_seq"], answer["acked"], answer["delivered"])
+            await self.link.flush()
+        return answer
 
     async def handshake(self, event: str | None = "accepted",
                         timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
@@ -92,26 +151,40 @@ class E2EVisitor:
         if event is not None:
             await self.raw.expect(event, timeout)
         self.session = self.pki.visitor_session(self.chat_id)
-        answer = await self.raw.send(crypto.b64encode(self.session.hello()))
+        answer = await self._send_frame(self.session.hello())
         assert answer.get("ok"), answer
         while True:
-            frame = await self._next_frame(timeout)
-            if frame[0] == crypto.COUNSELLOR_HELLO:
-                return self.session.receive(frame)
+            seq, frame = await self._take(self.link, timeout)
+            if frame[0] != crypto.COUNSELLOR_HELLO:
+                await self._shown(seq, False)
+                continue
+            try:
+                got = self.session.receive(frame)
+            except crypto.CryptoError:
+                await self._shown(seq, False)
+                raise
+            await self._shown(seq, True)
+            return got
 
     async def send(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Encrypt and send one structured message."""
+        """Encrypt and send one structured message; returns the relay's answer to it."""
         assert self.session is not None, "no handshake yet"
-        return await self.raw.send(crypto.b64encode(self.session.encrypt(payload)))
+        return await self._send_frame(self.session.encrypt(payload))
 
     async def send_text(self, text: str) -> dict[str, Any]:
         """Encrypt and send a text message."""
         return await self.send({"t": "text", "body": text})
 
     async def receive(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-        """The next decrypted message from the counsellor."""
+        """The next decrypted message from the counsellor; acknowledged once decrypted."""
         assert self.session is not None, "no handshake yet"
-        got = self.session.receive(await self._next_frame(timeout))
+        seq, frame = await self._take(self.link, timeout)
+        try:
+            got = self.session.receive(frame)
+        except crypto.CryptoError:
+            await self._shown(seq, False)
+            raise
+        await self._shown(seq, True)
         return got.payload
 
     async def receive_text(self, timeout: float = DEFAULT_TIMEOUT) -> str:
@@ -120,25 +193,59 @@ class E2EVisitor:
         assert payload["t"] == "text", payload["t"]
         return str(payload["body"])
 
-    async def _next_frame(self, timeout: float) -> bytes:
-        while True:
-            msg = await self.raw.expect("msg", timeout)
-            if msg["seq"] <= self._seen:
-                continue
-            self._seen = msg["seq"]
-            await self.raw.ack(msg["seq"])
-            return _frame(msg)
+    async def _send_frame(self, frame: bytes) -> dict[str, Any]:
+        self._drain()
+        entry = self.link.outbox.push(crypto.b64encode(frame))
+        answer = await self.link.flush(entry)
+        return answer or {"error": "disconnected", "message": "kept in the outbox"}
+
+    async def _shown(self, seq: int, ok: bool) -> None:
+        self.link.inbox.shown(seq, ok)
+        await self.link.acknowledge()
+
+    def _drain(self) -> None:
+        for msg in self.raw.drain("msg"):
+            self._feed(msg)
+        for receipt in self.raw.drain("delivered"):
+            self.link.outbox.delivered(receipt["upto"], receipt.get("lost", []))
+
+    def _feed(self, msg: dict[str, Any]) -> None:
+        self.link.inbox.receive(msg["seq"], msg["ct"])
 
 
-class E2ECounsellor:
-    """A counsellor whose every message goes through the end-to-end protocol, per chat."""
+class E2ECounsellor(_Receiving):
+    """A counsellor whose every message goes through the end-to-end protocol, per chat, and
+    through an outbox and an inbox per chat like the console's."""
 
     def __init__(self, raw: CounsellorClient, identity: Identity) -> None:
         self.raw = raw
         self.identity = identity
         self.sessions: dict[str, crypto.CounsellorSession] = {}
-        self._pending: dict[str, deque[bytes]] = defaultdict(deque)
-        self._seen: dict[str, int] = defaultdict(int)
+        self.links: dict[str, Link] = {}
+
+    def link(self, chat_id: str) -> Link:
+        """The chat's outbox and inbox, numbered where the relay said (sync, accept,
+        assigned); until it said, envelopes wait."""
+        raw = self.raw
+        link = self.links.get(chat_id)
+        if link is None:
+            link = self.links[chat_id] = Link(
+                lambda seq, ct: raw.call("send", {"chat_id": chat_id, "seq": seq, "ct": ct}),
+                lambda upto, lost: raw.ack(chat_id, upto, lost),
+                lambda after: raw.resync(chat_id, after),
+                raw.next_seq.get(chat_id, 1), raw.acked.get(chat_id))
+        elif link.inbox.cursor is None and chat_id in raw.acked:
+            link.resumed(raw.next_seq[chat_id], raw.acked[chat_id], raw.receipt[chat_id])
+        return link
+
+    async def synced(self) -> dict[str, Any]:
+        """After a reconnect of the same console: sync, then send everything undelivered."""
+        answer = await self.raw.sync()
+        for chat in answer.get("chats", []):
+            link = self.link(chat["chat_id"])
+            link.resumed(chat["next_seq"], chat["acked"], chat["delivered"])
+            await link.flush()
+        return answer
 
     async def accept(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
         """Accept a queued chat and complete the handshake the visitor starts."""
@@ -149,22 +256,27 @@ class E2ECounsellor:
     async def handshake(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
         """Wait for the visitor's hello in ``chat_id`` and answer it with a fresh session."""
         while True:
-            frame = await self._next_frame(chat_id, timeout)
+            seq, frame = await self._take(self.link(chat_id), timeout)
             if frame[0] == crypto.VISITOR_HELLO:
                 break
+            await self._shown(chat_id, seq, False)
         session = crypto.CounsellorSession(self.identity.signing, self.identity.certificate,
                                            chat_id)
-        got = session.receive(frame)
+        try:
+            got = session.receive(frame)
+        except crypto.CryptoError:
+            await self._shown(chat_id, seq, False)
+            raise
         assert got.reply is not None
         self.sessions[chat_id] = session
-        answer = await self.raw.send(chat_id, crypto.b64encode(got.reply))
+        await self._shown(chat_id, seq, True)
+        answer = await self._send_frame(chat_id, got.reply)
         assert answer.get("ok"), answer
         return got
 
     async def send(self, chat_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Encrypt and send one structured message into ``chat_id``."""
-        frame = self.sessions[chat_id].encrypt(payload)
-        return await self.raw.send(chat_id, crypto.b64encode(frame))
+        return await self._send_frame(chat_id, self.sessions[chat_id].encrypt(payload))
 
     async def send_text(self, chat_id: str, text: str) -> dict[str, Any]:
         """Encrypt and send a text message into ``chat_id``."""
@@ -172,7 +284,13 @@ class E2ECounsellor:
 
     async def receive(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """The next decrypted message from the visitor of ``chat_id``."""
-        got = self.sessions[chat_id].receive(await self._next_frame(chat_id, timeout))
+        seq, frame = await self._take(self.link(chat_id), timeout)
+        try:
+            got = self.sessions[chat_id].receive(frame)
+        except crypto.CryptoError:
+            await self._shown(chat_id, seq, False)
+            raise
+        await self._shown(chat_id, seq, True)
         return got.payload
 
     async def receive_text(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> str:
@@ -181,16 +299,26 @@ class E2ECounsellor:
         assert payload["t"] == "text", payload["t"]
         return str(payload["body"])
 
-    async def _next_frame(self, chat_id: str, timeout: float) -> bytes:
-        while not self._pending[chat_id]:
-            msg = await self.raw.expect("msg", timeout)
-            cid = msg["chat_id"]
-            if msg["seq"] <= self._seen[cid]:
-                continue
-            self._seen[cid] = msg["seq"]
-            await self.raw.ack(cid, msg["seq"])
-            self._pending[cid].append(_frame(msg))
-        return self._pending[chat_id].popleft()
+    async def _send_frame(self, chat_id: str, frame: bytes) -> dict[str, Any]:
+        self._drain()
+        link = self.link(chat_id)
+        answer = await link.flush(link.outbox.push(crypto.b64encode(frame)))
+        return answer or {"error": "disconnected", "message": "kept in the outbox"}
+
+    async def _shown(self, chat_id: str, seq: int, ok: bool) -> None:
+        link = self.link(chat_id)
+        link.inbox.shown(seq, ok)
+        await link.acknowledge()
+
+    def _drain(self) -> None:
+        for msg in self.raw.drain("msg"):
+            self._feed(msg)
+        for receipt in self.raw.drain("delivered"):
+            self.link(receipt["chat_id"]).outbox.delivered(receipt["upto"],
+                                                           receipt.get("lost", []))
+
+    def _feed(self, msg: dict[str, Any]) -> None:
+        self.link(msg["chat_id"]).inbox.receive(msg["seq"], msg["ct"])
 
 
 def session_pair(pki: Pki, identity: Identity, chat_id: str = "chat-1"
