@@ -23,6 +23,10 @@ MAX_HELD = 1000
 # Answers after which the same seq goes again later (the envelope may or may not be at the
 # relay); "disconnected" waits for the resume.
 RETRY = frozenset({"rate_limited", "unavailable", "internal", "timeout", "disconnected"})
+# The pauses of jslib/relay.js: a refusal costs a strike, and 40 in 10 s close the socket.
+RETRY_S, RETRY_MAX_S = 0.5, 4.0
+# How long a gap may last before the receiver asks for a resync (then longer each time).
+GAP_S, GAP_MAX_S = 0.3, 4.0
 
 State = Literal["queued", "sent", "delivered", "lost", "failed"]
 Verdict = Literal["retry", "stall", "failed"]
@@ -213,6 +217,23 @@ class Link:
         self.outbox = Outbox(next_seq)
         self.inbox = Inbox(acked)
         self._transmit, self._acknowledge, self._resync = transmit, acknowledge, resync
+        # What recovering took: resyncs asked for, and sends refused or unanswered.
+        self.resyncs = 0
+        self.retries = 0
+        self.resent = 0
+        # After a refusal or a call without answer nothing goes before _not_before, and each
+        # further one doubles the pause: a client that hammers a rate limit gets closed.
+        self._pause = RETRY_S
+        self._not_before = 0.0
+        self._gap_at: float | None = None
+        self._gap_pause = GAP_S
+
+    def _backoff(self) -> None:
+        self._not_before = asyncio.get_running_loop().time() + self._pause
+        self._pause = min(RETRY_MAX_S, self._pause * 2)
+
+    def _calm(self) -> None:
+        self._pause = RETRY_S
 
     async def flush(self, target: Entry | None = None, timeout: float = 5.0
                     ) -> dict[str, Any] | None:
@@ -220,38 +241,61 @@ class Link:
         the answer for ``target``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pause = 0.05
         while (entry := self.outbox.due()) is not None:
             assert entry.seq is not None
+            wait = self._not_before - loop.time()
+            if wait > 0:
+                if loop.time() + wait > deadline:
+                    break
+                # Backing off before the same seq goes again: time passes on purpose.
+                await asyncio.sleep(wait)
+            self.resent += entry.again
             answer = await answer_of(self._transmit(entry.seq, entry.ct))
             if answer.get("ok"):
                 entry.answer = entry.answer or answer
                 self.outbox.accepted(entry)
-                pause = 0.05
+                self._calm()
                 continue
             code = answer["error"]
+            self.retries += 1
             verdict = self.outbox.refused(entry, code)
             if verdict == "failed":
                 entry.answer = answer
                 continue
-            if verdict == "stall" or code == "disconnected" or loop.time() >= deadline:
+            if verdict == "stall" or code == "disconnected":
                 break
-            # A pause before the same seq goes again (rate_limited, no answer): on purpose.
-            await asyncio.sleep(pause)
-            pause = min(1.0, pause * 2)
+            self._backoff()
         return None if target is None else target.answer
 
     async def acknowledge(self) -> None:
         """Send the acknowledgement that is due; one that gets no answer is sent again later."""
         while (due := self.inbox.ack_due()) is not None:
+            if asyncio.get_running_loop().time() < self._not_before:
+                return
             upto, lost = due
             if not (await answer_of(self._acknowledge(upto, lost))).get("ok"):
+                self._backoff()
                 return
             self.inbox.acked(upto)
 
     async def resync(self) -> None:
         assert self.inbox.cursor is not None
+        self.resyncs += 1
         await answer_of(self._resync(self.inbox.cursor))
+
+    async def watch_gap(self, now: float) -> float | None:
+        """Ask for a resync once a gap has lasted a moment (longer each time while it stays);
+        returns when to look again, or None without a gap."""
+        if not self.inbox.gap:
+            self._gap_at, self._gap_pause = None, GAP_S
+            return None
+        if self._gap_at is None:
+            self._gap_at = now + self._gap_pause
+        elif now >= self._gap_at:
+            await self.resync()
+            self._gap_pause = min(GAP_MAX_S, self._gap_pause * 2)
+            self._gap_at = now + self._gap_pause
+        return self._gap_at
 
     def resumed(self, next_seq: int, acked: int, receipt: dict[str, Any]) -> None:
         """Where the relay says this side stands after a (re)connect."""

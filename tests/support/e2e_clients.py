@@ -21,9 +21,6 @@ from tests.support.clients import DEFAULT_TIMEOUT, CounsellorClient, VisitorClie
 from tests.support.delivery import Link
 from tests.support.harness import Harness
 
-# How long a receiver waits on a gap before it asks for a resync (then longer each time).
-RESYNC_S = 0.2
-
 
 @dataclass
 class Identity:
@@ -84,7 +81,6 @@ class _Receiving:
     async def _take(self, link: Link, timeout: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        pause, resync_at = RESYNC_S, None
         while True:
             self._drain()
             got = link.inbox.take()
@@ -93,14 +89,7 @@ class _Receiving:
             now = loop.time()
             if now >= deadline:
                 raise TimeoutError("no envelope in time")
-            if not link.inbox.gap:
-                resync_at = None
-            elif resync_at is None:
-                resync_at = now + pause
-            elif now >= resync_at:
-                await link.resync()
-                pause = min(2.0, pause * 2)
-                resync_at = now + pause
+            resync_at = await link.watch_gap(now)
             until = deadline if resync_at is None else min(deadline, resync_at)
             try:
                 self._feed(await self.raw.expect("msg", max(0.01, until - now)))
@@ -127,9 +116,11 @@ class E2EVisitor(_Receiving):
     def link(self) -> Link:
         """The chat's outbox and inbox, numbered where the relay said (request or resume)."""
         if self._link is None:
-            raw = self.raw
-            self._link = Link(lambda seq, ct: raw.call("send", {"seq": seq, "ct": ct}),
-                              raw.ack, raw.resync, raw.next_seq, raw.acked)
+            # Through self.raw at call time: a test may replace the connection (a new node).
+            self._link = Link(lambda seq, ct: self.raw.call("send", {"seq": seq, "ct": ct}),
+                              lambda upto, lost: self.raw.ack(upto, lost),
+                              lambda after: self.raw.resync(after),
+                              self.raw.next_seq, self.raw.acked)
         return self._link
 
     async def request(self, entry: str = "exit", lang: str = "de") -> dict[str, Any]:
@@ -166,14 +157,15 @@ class E2EVisitor(_Receiving):
             await self._shown(seq, True)
             return got
 
-    async def send(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Encrypt and send one structured message; returns the relay's answer to it."""
+    async def send(self, payload: dict[str, Any], tag: Any = None) -> dict[str, Any]:
+        """Encrypt and send one structured message; returns the relay's answer to it (the
+        envelope stays in the outbox, ``tag`` on its entry, until its receipt comes)."""
         assert self.session is not None, "no handshake yet"
-        return await self._send_frame(self.session.encrypt(payload))
+        return await self._send_frame(self.session.encrypt(payload), tag)
 
-    async def send_text(self, text: str) -> dict[str, Any]:
+    async def send_text(self, text: str, tag: Any = None) -> dict[str, Any]:
         """Encrypt and send a text message."""
-        return await self.send({"t": "text", "body": text})
+        return await self.send({"t": "text", "body": text}, tag)
 
     async def receive(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """The next decrypted message from the counsellor; acknowledged once decrypted."""
@@ -193,9 +185,9 @@ class E2EVisitor(_Receiving):
         assert payload["t"] == "text", payload["t"]
         return str(payload["body"])
 
-    async def _send_frame(self, frame: bytes) -> dict[str, Any]:
+    async def _send_frame(self, frame: bytes, tag: Any = None) -> dict[str, Any]:
         self._drain()
-        entry = self.link.outbox.push(crypto.b64encode(frame))
+        entry = self.link.outbox.push(crypto.b64encode(frame), tag)
         answer = await self.link.flush(entry)
         return answer or {"error": "disconnected", "message": "kept in the outbox"}
 
@@ -229,10 +221,11 @@ class E2ECounsellor(_Receiving):
         raw = self.raw
         link = self.links.get(chat_id)
         if link is None:
+            # Through self.raw at call time: a test may replace the connection (a new node).
             link = self.links[chat_id] = Link(
-                lambda seq, ct: raw.call("send", {"chat_id": chat_id, "seq": seq, "ct": ct}),
-                lambda upto, lost: raw.ack(chat_id, upto, lost),
-                lambda after: raw.resync(chat_id, after),
+                lambda seq, ct: self.raw.call("send", {"chat_id": chat_id, "seq": seq, "ct": ct}),
+                lambda upto, lost: self.raw.ack(chat_id, upto, lost),
+                lambda after: self.raw.resync(chat_id, after),
                 raw.next_seq.get(chat_id, 1), raw.acked.get(chat_id))
         elif link.inbox.cursor is None and chat_id in raw.acked:
             link.resumed(raw.next_seq[chat_id], raw.acked[chat_id], raw.receipt[chat_id])
@@ -274,13 +267,14 @@ class E2ECounsellor(_Receiving):
         assert answer.get("ok"), answer
         return got
 
-    async def send(self, chat_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def send(self, chat_id: str, payload: dict[str, Any], tag: Any = None
+                   ) -> dict[str, Any]:
         """Encrypt and send one structured message into ``chat_id``."""
-        return await self._send_frame(chat_id, self.sessions[chat_id].encrypt(payload))
+        return await self._send_frame(chat_id, self.sessions[chat_id].encrypt(payload), tag)
 
-    async def send_text(self, chat_id: str, text: str) -> dict[str, Any]:
+    async def send_text(self, chat_id: str, text: str, tag: Any = None) -> dict[str, Any]:
         """Encrypt and send a text message into ``chat_id``."""
-        return await self.send(chat_id, {"t": "text", "body": text})
+        return await self.send(chat_id, {"t": "text", "body": text}, tag)
 
     async def receive(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """The next decrypted message from the visitor of ``chat_id``."""
@@ -299,10 +293,10 @@ class E2ECounsellor(_Receiving):
         assert payload["t"] == "text", payload["t"]
         return str(payload["body"])
 
-    async def _send_frame(self, chat_id: str, frame: bytes) -> dict[str, Any]:
+    async def _send_frame(self, chat_id: str, frame: bytes, tag: Any = None) -> dict[str, Any]:
         self._drain()
         link = self.link(chat_id)
-        answer = await link.flush(link.outbox.push(crypto.b64encode(frame)))
+        answer = await link.flush(link.outbox.push(crypto.b64encode(frame), tag))
         return answer or {"error": "disconnected", "message": "kept in the outbox"}
 
     async def _shown(self, chat_id: str, seq: int, ok: bool) -> None:
