@@ -9,7 +9,8 @@ order, and is marked delivered only after it was shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,14 @@ from hypothesis import strategies as st
 
 from tests.hypothesis_profiles import FAULTS
 from tests.support.conversation import (
+    NODE_ENV,
     Conversation,
     close_conversation,
     fire,
     issue_token,
+    listening,
     open_conversation,
+    warm_up,
 )
 from tests.support.e2e_clients import Pki
 from tests.support.nodes import Node
@@ -31,22 +35,24 @@ from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
-def nodes(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Node, Node]]:
+async def nodes(redis_server: RedisServer, tmp_path: Path
+                ) -> AsyncIterator[tuple[Node, Node]]:
     redis_server.flush()
     env = {
         "CHATSERVER_REDIS_URL": redis_server.url,
         "CHATSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "CHATSERVER_KDF_COST": "min",
+        **NODE_ENV,
         # Tight enough that a burst of typing is refused now and then.
         "CHATSERVER_MSG_RATE_PER_S": "4",
         "CHATSERVER_MSG_BURST": "3",
     }
     a, b = Node(env, tmp_path / "a.log"), Node(env, tmp_path / "b.log")
-    a.start()
-    b.start()
+    await asyncio.to_thread(a.start)
+    await asyncio.to_thread(b.start)
+    await warm_up(redis_server.url, a, b)
     yield a, b
-    a.stop()
-    b.stop()
+    await asyncio.to_thread(a.stop)
+    await asyncio.to_thread(b.stop)
     for node in (a, b):
         assert b"Traceback" not in node.output()
 
@@ -88,6 +94,7 @@ async def test_messages_survive_killed_pubsub_connections(
     after: list[str],
 ) -> None:
     node_a, node_b = nodes
+    await listening(redis_server.url, node_a, node_b)
     talk = await open_conversation(Pki(), node_b.url, node_a.url,
                                    await issue_token(redis_server.url))
     outage = PubSubOutage(redis_server)

@@ -21,7 +21,18 @@ from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.delivery import Link
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
+from tests.support.nodes import Node
 from tests.support.waiting import eventually
+
+# Node settings for fault tests: every address is 127.0.0.1 here, so the per-address limits
+# that protect a real installation would only count the test's own chats.
+NODE_ENV = {
+    "CHATSERVER_KDF_COST": "min",
+    "CHATSERVER_CHAT_REQUESTS_PER_MIN": "600",
+    "CHATSERVER_ADDR_CONNECTS_PER_MIN": "6000",
+    "CHATSERVER_ADDR_REQUESTS_PER_MIN": "6000",
+    "CHATSERVER_ADDR_MSGS_PER_S": "1000",
+}
 
 # How long envelopes may stay undelivered before they are sent again, doubling while they
 # stay (the pages start at 5 s).
@@ -167,7 +178,8 @@ async def open_conversation(pki: Pki, visitor_url: str, counsellor_url: str, tok
     assert (await raw_c.duty(True))["ok"]
     raw_v = VisitorClient(visitor_url)
     await raw_v.connect()
-    assert (await raw_v.request())["ok"]
+    requested = await raw_v.request()
+    assert requested.get("ok"), requested
     visitor, counsellor = E2EVisitor(raw_v, pki), E2ECounsellor(raw_c, pki.identity(pseudonym))
     await asyncio.gather(visitor.handshake("accepted", timeout=15),
                          counsellor.accept(raw_v.chat_id, timeout=15))
@@ -181,3 +193,37 @@ async def close_conversation(talk: Conversation) -> None:
     finally:
         await talk.visitor.raw.disconnect()
         await talk.counsellor.raw.disconnect()
+
+
+async def listening(redis_url: str, *nodes: Node) -> None:
+    """Wait until every node hears what every other node publishes (after a fault, before
+    anything announced only once, such as ``accepted``): a probe counsellor on each node goes
+    on duty, and the roster must reach the probes on all the others."""
+    token = await issue_token(redis_url, "probe", "Probe")
+    probes = [CounsellorClient(node.url, token) for node in nodes]
+    try:
+        for probe in probes:
+            await probe.connect()
+
+        async def heard_everywhere() -> bool:
+            for probe in probes:
+                for other in probes:
+                    other.drain("roster")
+                assert (await probe.duty(True))["ok"]
+                for other in probes:
+                    try:
+                        await other.expect("roster", timeout=0.5)
+                    except TimeoutError:
+                        return False
+            return True
+
+        await eventually(heard_everywhere, what="every node to hear the others", timeout=30)
+        assert (await probes[0].duty(False))["ok"]
+    finally:
+        for probe in probes:
+            await probe.disconnect()
+
+
+async def warm_up(redis_url: str, *nodes: Node) -> None:
+    """Have every node subscribe to pub/sub (python-socketio does so at its first connection)."""
+    await listening(redis_url, *nodes)
