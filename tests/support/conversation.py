@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import socketio
+
 from chatserver.relay.state import Identity
 from chatserver.relay.state.redis import RedisState
 from chatserver.relay.tokens import Tokens
@@ -51,6 +53,11 @@ class Side:
     marked: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
+async def connected(raw: VisitorClient | CounsellorClient) -> bool:
+    await raw.connect()
+    return True
+
+
 class Conversation:
     """A visitor and a counsellor in one accepted, encrypted chat."""
 
@@ -82,6 +89,33 @@ class Conversation:
         text = self._text(self.c)
         self.c.said.append(text)
         return await self.counsellor.send_text(self.chat_id, text, tag=text)
+
+    async def move_visitor(self, url: str) -> dict[str, Any]:
+        """The widget's socket went away with its node: it connects to ``url`` and resumes."""
+        old = self.visitor.raw
+        await old.disconnect()
+        raw = VisitorClient(url)
+        raw.resume_token = old.resume_token
+        await eventually(lambda: connected(raw), what="the visitor to connect",
+                         ignoring=(socketio.exceptions.ConnectionError,))
+        self.visitor.raw = raw
+        self.reconnects += 1
+        answer = await self.visitor.resumed(old.resume_token)
+        assert answer.get("ok") and answer["status"] == "active", answer
+        return answer
+
+    async def move_counsellor(self, url: str) -> dict[str, Any]:
+        """The console's socket went away with its node: it connects to ``url`` and syncs."""
+        old = self.counsellor.raw
+        await old.disconnect()
+        raw = CounsellorClient(url, old.token)
+        await eventually(lambda: connected(raw), what="the counsellor to connect",
+                         ignoring=(socketio.exceptions.ConnectionError,))
+        self.counsellor.raw = raw
+        self.reconnects += 1
+        answer = await self.counsellor.synced()
+        assert [c["chat_id"] for c in answer["chats"]] == [self.chat_id], answer
+        return answer
 
     async def pull(self) -> None:
         """Show whatever has arrived at either end, and note the receipts each end saw."""
