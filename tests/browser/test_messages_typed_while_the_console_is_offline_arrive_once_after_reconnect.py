@@ -17,7 +17,7 @@ from playwright.async_api import Page, WebSocket
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
-from tests.browser.widget_support import chromium, widget_server
+from tests.support.browser import chromium, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 

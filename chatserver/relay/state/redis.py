@@ -347,8 +347,7 @@ class RedisState:
     releasing lapsed counsellors (a repeat would find nothing left to release), presence, duty,
     consent, activity and keeping a codename (a late repeat could overwrite a newer value), and
     the statistics counters and the wait average (a repeat would count twice). Such a call
-    fails with the connection's error; it may
-    or may not have taken effect.
+    fails with the connection's error; it may or may not have taken effect.
     """
 
     def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400,

@@ -29,6 +29,8 @@ from tests.support.e2e_clients import Pki
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.hardening
+
 
 @pytest.fixture
 async def nodes(redis_server: RedisServer, tmp_path: Path

@@ -18,14 +18,16 @@ from hypothesis import strategies as st
 
 from chatserver.config import Config
 from chatserver.main import create_app
-from tests.hypothesis_profiles import FAULTS
 from tests.support.clients import random_ct
+from tests.support.fuzzing import FAULTS
 from tests.support.harness import Harness
 from tests.support.waiting import eventually
 
 MAX_BYTES = 2048
 # Tight enough that a burst of sends is refused, loose enough that a retry soon succeeds.
 LIMITS = {"msg_rate_per_s": 8.0, "msg_burst": 3, "max_envelope_bytes": MAX_BYTES}
+
+pytestmark = pytest.mark.hardening
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
-"""A TCP proxy between chat server nodes and Redis that can lose every reply for a while and
-then break every connection, as when the network between a node and Redis fails: commands
-sent meanwhile reach Redis and run, their answers (and pub/sub messages) never arrive."""
+"""A TCP proxy between chat server nodes and Redis for a blackout: every reply lost for a while,
+then every connection broken, as when the network between a node and Redis fails. Commands
+sent meanwhile reach Redis and run; their answers (and pub/sub messages) never arrive. (For
+losing the reply to one chosen command see ``lossy_proxy.py``.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import contextlib
 
 
-class TcpProxy:
+class BlackoutProxy:
     """Forwards both ways to ``127.0.0.1:upstream_port`` until told to swallow or cut."""
 
     def __init__(self, upstream_port: int) -> None:

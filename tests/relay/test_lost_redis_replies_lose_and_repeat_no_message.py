@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hypothesis_profiles import FAULTS
+from tests.support.blackout_proxy import BlackoutProxy
 from tests.support.conversation import (
     NODE_ENV,
     close_conversation,
@@ -26,17 +26,19 @@ from tests.support.conversation import (
     warm_up,
 )
 from tests.support.e2e_clients import Pki
+from tests.support.fuzzing import FAULTS
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
-from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.hardening
 
 
 @pytest.fixture
 async def proxied(redis_server: RedisServer, tmp_path: Path
-                  ) -> AsyncIterator[tuple[TcpProxy, Node, Node]]:
+                  ) -> AsyncIterator[tuple[BlackoutProxy, Node, Node]]:
     redis_server.flush()
-    proxy = TcpProxy(redis_server.port)
+    proxy = BlackoutProxy(redis_server.port)
     await proxy.start()
     env = {
         "CHATSERVER_REDIS_URL": proxy.url,
@@ -60,7 +62,7 @@ async def proxied(redis_server: RedisServer, tmp_path: Path
 @given(visitor_sends=st.integers(0, 3), counsellor_sends=st.integers(0, 3),
        afterwards=st.booleans())
 async def test_messages_survive_lost_replies_and_cut_connections_to_redis(
-    proxied: tuple[TcpProxy, Node, Node], redis_server: RedisServer, visitor_sends: int,
+    proxied: tuple[BlackoutProxy, Node, Node], redis_server: RedisServer, visitor_sends: int,
     counsellor_sends: int, afterwards: bool,
 ) -> None:
     proxy, node_a, node_b = proxied

@@ -18,7 +18,6 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hypothesis_profiles import FAULTS
 from tests.support.conversation import (
     NODE_ENV,
     Conversation,
@@ -30,8 +29,11 @@ from tests.support.conversation import (
     warm_up,
 )
 from tests.support.e2e_clients import Pki
+from tests.support.fuzzing import FAULTS
 from tests.support.nodes import Node
 from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.hardening
 
 
 @pytest.fixture
