@@ -159,6 +159,18 @@ export function createInbox({
   const held = new Map(), lost = [], gapTimer = timer(timers), ackTimer = timer(timers);
   const gapDelay = delays(gapMs, gapMaxMs), ackDelay = delays(retryMs, retryMaxMs);
 
+  // Where the relay says this receiver stands, or up to it (another tab showed those, or they
+  // expired); never back.
+  function start(upto) {
+    if (closed || !Number.isInteger(upto)) return;
+    if (cursor === null || upto > cursor) {
+      cursor = upto;
+      for (const s of [...held.keys()]) if (s <= cursor) held.delete(s);
+    }
+    confirmed = Math.max(confirmed, upto);
+    drain();
+  }
+
   async function drain() {
     if (draining || closed || cursor === null) return;
     draining = true;
@@ -183,7 +195,10 @@ export function createInbox({
     if (gapTimer.on || !live) return;
     gapTimer.set(async () => {
       if (!held.size || closed || !live) return;
-      try { await resync(cursor); } catch { /* asked again after the next delay */ }
+      try {
+        const a = await resync(cursor);
+        if (a && Number.isInteger(a.acked)) start(a.acked);   // what expired counts as lost
+      } catch { /* asked again after the next delay */ }
       watchGap();
     }, gapDelay.take());
   }
@@ -215,15 +230,7 @@ export function createInbox({
       held.set(s, msg.ct);
       drain();
     },
-    start(upto) {
-      if (closed || !Number.isInteger(upto)) return;
-      if (cursor === null || upto > cursor) {
-        cursor = upto;
-        for (const s of [...held.keys()]) if (s <= cursor) held.delete(s);
-      }
-      confirmed = Math.max(confirmed, upto);
-      drain();
-    },
+    start,
     online() { live = true; gapDelay.reset(); sendAck(); watchGap(); },
     offline() { live = false; gapTimer.clear(); ackTimer.clear(); },
     close() { closed = true; held.clear(); gapTimer.clear(); ackTimer.clear(); },

@@ -32,6 +32,7 @@ from chatserver.relay.events import (
 )
 from chatserver.relay.outbound import OffDutyReason, Outbound, ToCounsellor, ToVisitor
 from chatserver.relay.state import (
+    MAX_LOST,
     Chat,
     Direction,
     Envelope,
@@ -240,12 +241,17 @@ class Relay:
                                          {"chat_id": chat.id, "present": present})
 
     async def replay(self, chat: Chat, direction: Direction, to_sid: str, after: int = 0
-                     ) -> None:
+                     ) -> int:
         """Re-send every buffered envelope of ``direction`` with a ``seq`` above ``after`` to
-        one socket (after a reconnect, or when its receiver asks for a resync)."""
+        one socket (after a reconnect, or when its receiver asks for a resync); returns how
+        far the receiver has acknowledged, counting what expired as lost."""
         now = self.clock()
+        # Read before the buffer: an envelope appended meanwhile is then in the buffer.
+        next_seq = await self.state.next_seq(chat.id, direction)
+        pending = await self.state.pending(chat.id, direction, now)
+        acked = await self._expired(chat, direction, next_seq, pending)
         if direction == "c2v":
-            for env in await self.state.pending(chat.id, direction, now):
+            for env in pending:
                 if env.seq > after:
                     await self.out.to_visitor_socket(to_sid, ToVisitor.MSG,
                                                      {"seq": env.seq, "ct": env.ct})
@@ -255,11 +261,32 @@ class Relay:
                 await self.out.to_visitor_socket(to_sid, ToVisitor.CODENAME,
                                                  {"codename": codename})
         else:
-            for env in await self.state.pending(chat.id, direction, now):
+            for env in pending:
                 if env.seq > after:
                     await self.out.to_counsellor_socket(
                         to_sid, ToCounsellor.MSG,
                         {"chat_id": chat.id, "seq": env.seq, "ct": env.ct})
+        return acked
+
+    async def _expired(self, chat: Chat, direction: Direction, next_seq: int,
+                       pending: list[Envelope]) -> int:
+        """Envelopes that stayed unacknowledged past ``CHATSERVER_ENVELOPE_TTL_S`` are gone
+        from the buffer and can never be shown: the receipt moves past them as lost (the
+        sender hears so), so that the receiver does not wait for them forever. Returns the
+        receipt's ``upto``."""
+        receipt = await self.state.receipt(chat.id, direction)
+        first = pending[0].seq if pending else next_seq
+        # In steps of at most MAX_LOST, each told to the sender: a receipt names that many.
+        while receipt.upto < first - 1:
+            upto = min(first - 1, receipt.upto + MAX_LOST)
+            receipt = await self.state.ack(chat.id, direction, upto,
+                                           tuple(range(receipt.upto + 1, upto + 1)))
+            if direction == "v2c":
+                await self.out.to_chat(chat.id, ToVisitor.DELIVERED, receipt_payload(receipt))
+            else:
+                await self.out.to_counsellor(chat.counsellor_id, ToCounsellor.DELIVERED,
+                                             {"chat_id": chat.id, **receipt_payload(receipt)})
+        return receipt.upto
 
     async def _resent(self, chat_id: str, direction: Direction, seq: int, holder: str) -> None:
         """A sender sent ``seq`` again: its first relay may have been lost (a lost publish, a

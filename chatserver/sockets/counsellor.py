@@ -115,8 +115,9 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(Empty)
     async def on_sync(self, sid: str, req: Empty) -> dict[str, Any]:
         who = await self._who(sid)
-        snapshot = await self.relay.snapshot(who)
+        # Replayed first: what expired unacknowledged then counts in the snapshot's receipts.
         await self.relay.replay_all(who, sid)
+        snapshot = await self.relay.snapshot(who)
         return {"ok": True, **snapshot}
 
     @event(Duty)
@@ -155,8 +156,8 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """The console saw a gap in a chat: every buffered envelope after ``after`` again."""
         who = await self._who(sid)
         chat = await self.relay.own_chat(who, req.chat_id)
-        await self.relay.replay(chat, "v2c", sid, req.after)
-        return {"ok": True}
+        acked = await self.relay.replay(chat, "v2c", sid, req.after)
+        return {"ok": True, "acked": acked}
 
     @event(Transfer)
     async def on_transfer(self, sid: str, req: Transfer) -> dict[str, Any]:

@@ -248,8 +248,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         chat = await self.relay.get_chat(self._chat_id(sid))
         if chat is None:
             raise DomainError(ErrorCode.NOT_FOUND, "This chat has ended.")
-        await self.relay.replay(chat, "c2v", sid, req.after)
-        return {"ok": True}
+        acked = await self.relay.replay(chat, "c2v", sid, req.after)
+        return {"ok": True, "acked": acked}
 
     @event(CodenameOnly)
     async def on_codename_ack(self, sid: str, req: CodenameOnly) -> dict[str, Any]:

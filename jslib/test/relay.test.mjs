@@ -396,6 +396,27 @@ test("inbox repeats an acknowledgement that failed: later on refusal, at once wh
   inbox.close();
 });
 
+test("inbox moves past what the relay says expired unread (the resync answer's acked)", async () => {
+  const timers = fakeTimers();
+  const shown = [], acks = [];
+  const inbox = createInbox({
+    open: (seq) => { shown.push(seq); return true; },
+    acknowledge: async (upto, lost) => { acks.push([upto, lost]); },
+    // Seqs 2 to 4 stayed unacknowledged too long: the relay counts them lost and says so.
+    resync: async () => ({ ok: true, acked: 4 }),
+    acked: 0, timers, gapMs: 100,
+  });
+  inbox.receive({ seq: 1, ct: "one" });
+  inbox.receive({ seq: 5, ct: "five" });
+  await settle();
+  assert.deepEqual(shown, [1]);
+  await timers.advance(100);
+  assert.deepEqual(shown, [1, 5]);
+  assert.deepEqual(acks, [[1, []], [5, []]]);
+  assert.deepEqual(inbox.holding, []);
+  inbox.close();
+});
+
 test("inbox ignores garbage and does not hold unboundedly far ahead", async () => {
   const { inbox, shown } = inboxWith();
   for (const bad of [null, {}, { seq: "1", ct: "x" }, { seq: 1.5, ct: "x" }, { seq: 1 }, { seq: 1, ct: 5 }]) inbox.receive(bad);

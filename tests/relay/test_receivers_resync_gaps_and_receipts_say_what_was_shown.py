@@ -4,8 +4,15 @@ again wherever it reconnects. Nothing is marked delivered beyond what was sent."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from aiohttp.test_utils import TestServer
+
+from chatserver.config import Config
+from chatserver.main import create_app
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct
 from tests.support.harness import Harness
+from tests.support.waiting import eventually
 
 
 async def accepted(harness: Harness) -> tuple[CounsellorClient, VisitorClient]:
@@ -26,7 +33,7 @@ async def test_resync_sends_again_every_unacknowledged_envelope_after_a_seq(
         assert (await anna.send(visitor.chat_id, ct))["ok"]
     assert [(await visitor.expect("msg"))["seq"] for _ in sent] == [1, 2, 3, 4]
     assert (await visitor.ack(1))["ok"]
-    assert (await visitor.call("resync", {"after": 2}))["ok"]
+    assert (await visitor.call("resync", {"after": 2})) == {"ok": True, "acked": 1}
     assert [await visitor.expect("msg") for _ in range(2)] == [
         {"seq": 3, "ct": sent[2]}, {"seq": 4, "ct": sent[3]}]
     # After 0: only what is still unacknowledged (seq 1 was acknowledged).
@@ -132,3 +139,36 @@ async def test_a_transfer_reports_what_the_first_counsellor_never_showed_as_lost
     assert await ben.nothing("msg")
     assert (await visitor.send(random_ct()))["ok"]
     assert (await ben.expect("msg"))["seq"] == 4
+
+
+async def test_what_expired_unread_counts_as_lost_so_that_the_receiver_goes_on(
+    make_config: Callable[..., Config], backend: str
+) -> None:
+    """An envelope unacknowledged past ``CHATSERVER_ENVELOPE_TTL_S`` leaves the buffer: the
+    receiver's resync moves it past the gap, and the sender hears the envelope was lost."""
+    server = TestServer(create_app(make_config(redis_url=backend, envelope_ttl_s=0.5)))
+    await server.start_server()
+    harness = Harness(server.app, str(server.make_url("/")))
+    try:
+        anna, visitor = await accepted(harness)
+        for _ in range(2):
+            assert (await visitor.send(random_ct()))["ok"]
+        assert [(await anna.expect("msg"))["seq"] for _ in range(2)] == [1, 2]
+        # Anna's console shows nothing and acknowledges nothing while the envelopes expire.
+        answer = await eventually(
+            lambda: anna.resync(visitor.chat_id, 0), until=lambda a: a.get("acked") == 2,
+            what="the expired envelopes to count as lost", timeout=10)
+        assert answer == {"ok": True, "acked": 2}
+        assert (await visitor.expect("delivered")) == {"upto": 2, "lost": [1, 2]}
+        # Resyncs before the expiry sent the envelopes again; the last one sent nothing.
+        assert {m["seq"] for m in anna.drain("msg")} <= {1, 2}
+        assert (await anna.resync(visitor.chat_id, 0)) == {"ok": True, "acked": 2}
+        assert await anna.nothing("msg")
+        assert (await visitor.send(random_ct()))["ok"]
+        assert (await anna.expect("msg"))["seq"] == 3
+        # And the next sync starts Anna's inbox after them.
+        (chat,) = (await anna.sync())["chats"]
+        assert chat["acked"] == 2
+    finally:
+        await harness.close()
+        await server.close()

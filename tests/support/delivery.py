@@ -281,7 +281,9 @@ class Link:
     async def resync(self) -> None:
         assert self.inbox.cursor is not None
         self.resyncs += 1
-        await answer_of(self._resync(self.inbox.cursor))
+        answer = await answer_of(self._resync(self.inbox.cursor))
+        if answer.get("ok"):
+            self.inbox.start(answer["acked"])  # what expired unacknowledged counts as lost
 
     async def watch_gap(self, now: float) -> float | None:
         """Ask for a resync once a gap has lasted a moment (longer each time while it stays);
