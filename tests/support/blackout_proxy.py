@@ -48,12 +48,12 @@ class BlackoutProxy:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)  # type: ignore[arg-type]
+        self._handlers.add(task)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
             writer.close()
-            self._handlers.discard(task)  # type: ignore[arg-type]
+            self._handlers.discard(task)
             return
         link = (writer, up_writer)
         self._links.add(link)
@@ -83,7 +83,7 @@ class BlackoutProxy:
                 w.close()
                 with contextlib.suppress(ConnectionError):
                     await w.wait_closed()
-            self._handlers.discard(task)  # type: ignore[arg-type]
+            self._handlers.discard(task)
 
     async def close(self) -> None:
         if self._server is not None:

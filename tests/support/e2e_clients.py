@@ -101,6 +101,8 @@ class E2EVisitor(_Receiving):
     """A visitor whose every message goes through the end-to-end protocol, and through an
     outbox and an inbox (``tests/support/delivery.py``) like the widget's."""
 
+    raw: VisitorClient
+
     def __init__(self, raw: VisitorClient, pki: Pki) -> None:
         self.raw = raw
         self.pki = pki
@@ -208,6 +210,8 @@ class E2EVisitor(_Receiving):
 class E2ECounsellor(_Receiving):
     """A counsellor whose every message goes through the end-to-end protocol, per chat, and
     through an outbox and an inbox per chat like the console's."""
+
+    raw: CounsellorClient
 
     def __init__(self, raw: CounsellorClient, identity: Identity) -> None:
         self.raw = raw
