@@ -173,7 +173,7 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "### Widget weight", "",
               "What a visitor's browser loads for the chat before any message, fetched from a "
               "running P: bytes as served, and gzip-compressed (level 9) as a compressing front "
-              "proxy would send them. `nacl.min.js` (tweetnacl) and `socket.io.min.js` "
+              "proxy would send them. `nacl.min.js` (tweetnacl) and `socket.io.esm.min.js` "
               "(socket.io-client) are the npm assets:", "",
               "| file | bytes | gzip |", "|---|---:|---:|"]
     total = gz = 0

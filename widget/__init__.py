@@ -28,7 +28,10 @@ EMBED = web.AppKey("widget_embed", bytes)
 def widget_assets() -> Assets:
     """Everything the chat page loads, each with its SRI hash."""
     assets = Assets("/widget/static")
-    assets.add("socket.io.min.js", NODE_MODULES / "socket.io-client/dist/socket.io.min.js")
+    # The ES module build of socket.io-client: self-contained and about 2 KB smaller gzipped
+    # than the classic one, which counts against the widget's weight budget.
+    assets.add("socket.io.esm.min.js",
+               NODE_MODULES / "socket.io-client/dist/socket.io.esm.min.js")
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")

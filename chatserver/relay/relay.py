@@ -584,6 +584,9 @@ class Relay:
             on_duty = len(await self.state.roster())
             per_place = await self._per_place(on_duty)
             for chat in released.requeued:
+                # What the leaver had not shown was dropped: the receipt says so first.
+                await self.out.to_chat(chat.id, ToVisitor.DELIVERED,
+                                       receipt_payload(await self.state.receipt(chat.id, "v2c")))
                 await self.out.to_chat(chat.id, ToVisitor.REQUEUED,
                                        self._place_info(chat.place, on_duty, per_place))
         if left:

@@ -3,6 +3,7 @@
 // through relay.js (docs/protocol.md, "Delivery").
 import * as e2e from "./e2e.js";
 import { call, createInbox, createOutbox } from "./relay.js";
+import { io } from "./socket.io.esm.min.js";
 
 const body = document.body;
 const $ = (id) => document.getElementById(id);
@@ -211,7 +212,7 @@ function showCodename(value) {
 }
 
 function connect(after) {
-  socket = window.io("/visitor", { transports: ["websocket"] });
+  socket = io("/visitor", { transports: ["websocket"] });
   socket.on("connect", async () => {
     if (resume) await resumeChat();
     else if (after) { const run = after; after = null; await run(); }
