@@ -353,6 +353,7 @@ class Session {
     this._highest = 0;
     this._skipped = new Map();
     this._safety = "";
+    this._material = null; // {visitorPk, counsellorPk, identityPk}: the safety number's inputs
   }
 
   get established() { return this._send !== null; }
@@ -384,6 +385,27 @@ class Session {
     shared.fill(0);
     [this._send, this._recv] = visitorSide ? [v2c, c2v] : [c2v, v2c];
     this._safety = safetyNumber(this.chatId, visitorPk, counsellorPk, identityPk);
+    this._material = { visitorPk, counsellorPk, identityPk };
+  }
+
+  /**
+   * The established session as plain JSON (both chain keys, counters, skipped keys, the safety
+   * number's inputs): secret, for storage encrypted at rest only (docs/protocol.md, "Reload
+   * state"). The session goes on; a copy restored with importState() continues it.
+   */
+  exportState() {
+    if (!this._send || !this._material) throw new HandshakeError("no session yet");
+    const m = this._material;
+    return {
+      v: VERSION, role: this.role, chatId: this.chatId,
+      send: { key: b64encode(this._send.key), counter: this._send.counter },
+      recv: { key: b64encode(this._recv.key), counter: this._recv.counter },
+      highest: this._highest,
+      skipped: [...this._skipped].map(([n, k]) => [n, b64encode(k)]),
+      visitorPk: b64encode(m.visitorPk), counsellorPk: b64encode(m.counsellorPk),
+      identityPk: b64encode(m.identityPk), safetyNumber: this._safety,
+      ...(this.counsellor ? { pseudonym: this.counsellor.pseudonym } : {}),
+    };
   }
 
   /** Seal one structured message; returns the frame bytes. */
@@ -474,6 +496,8 @@ class Session {
 }
 
 class VisitorSession extends Session {
+  get role() { return "visitor"; }
+
   constructor({ orgPublicKey, chatId, revocationList, now, maxAge, random }) {
     super(chatId, random);
     this._org = bytesOf(orgPublicKey, "organisation key", KEY_BYTES);
@@ -521,6 +545,8 @@ class VisitorSession extends Session {
 }
 
 class CounsellorSession extends Session {
+  get role() { return "counsellor"; }
+
   constructor({ identitySecretKey, certificate, chatId, random }) {
     super(chatId, random);
     const secret = bytesOf(identitySecretKey, "identity key");
@@ -567,3 +593,68 @@ export function createVisitorSession(options) { return new VisitorSession(option
 
 /** The counsellor's side of one chat (one handshake). */
 export function createCounsellorSession(options) { return new CounsellorSession(options); }
+
+function stateKey(value, what) {
+  let key;
+  try { key = b64decode(value); } catch { throw new CryptoError(`state: ${what} is not base64`); }
+  if (key.length !== KEY_BYTES) throw new CryptoError(`state: ${what} has the wrong length`);
+  return key;
+}
+
+function stateCounter(value, what) {
+  if (!Number.isSafeInteger(value) || value < 1) throw new CryptoError(`state: ${what} is out of range`);
+  return value;
+}
+
+/**
+ * An established session continued from exportState(), after checking that the state hangs
+ * together: its shape, key lengths, counters, skipped keys inside the window, and a safety
+ * number that matches its inputs. Refuses (CryptoError) anything else. It can encrypt and
+ * decrypt but never answer a hello: a new handshake needs a new session.
+ */
+export function importState(state) {
+  if (!state || typeof state !== "object" || state.v !== VERSION) {
+    throw new CryptoError("state: not a session state of this version");
+  }
+  const cls = state.role === "counsellor" ? CounsellorSession
+    : state.role === "visitor" ? VisitorSession : null;
+  if (!cls) throw new CryptoError("state: unknown role");
+  if (typeof state.chatId !== "string" || !state.chatId) throw new CryptoError("state: chat id is missing");
+  const send = { key: stateKey(state.send && state.send.key, "send key"),
+                 counter: stateCounter(state.send && state.send.counter, "send counter") };
+  const recv = { key: stateKey(state.recv && state.recv.key, "receive key"),
+                 counter: stateCounter(state.recv && state.recv.counter, "receive counter") };
+  const highest = state.highest;
+  if (!Number.isSafeInteger(highest) || highest !== recv.counter - 1) {
+    throw new CryptoError("state: receive counters disagree");
+  }
+  if (!Array.isArray(state.skipped) || state.skipped.length > WINDOW) {
+    throw new CryptoError("state: skipped keys are malformed");
+  }
+  const skipped = new Map();
+  for (const item of state.skipped) {
+    if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) ||
+        item[0] < 1 || item[0] >= highest || item[0] <= highest - WINDOW || skipped.has(item[0])) {
+      throw new CryptoError("state: a skipped key is out of range");
+    }
+    skipped.set(item[0], stateKey(item[1], "skipped key"));
+  }
+  const visitorPk = stateKey(state.visitorPk, "visitor key");
+  const counsellorPk = stateKey(state.counsellorPk, "counsellor key");
+  const identityPk = stateKey(state.identityPk, "identity key");
+  if (state.safetyNumber !== safetyNumber(state.chatId, visitorPk, counsellorPk, identityPk)) {
+    throw new CryptoError("state: safety number does not match its keys");
+  }
+  const session = Object.create(cls.prototype);
+  Object.assign(session, {
+    chatId: state.chatId, _random: (n) => nacl().randomBytes(n), _esk: null,
+    publicKey: state.role === "visitor" ? visitorPk : counsellorPk,
+    _send: send, _recv: recv, _highest: highest, _skipped: skipped,
+    _safety: state.safetyNumber, _material: { visitorPk, counsellorPk, identityPk },
+  });
+  if (cls === VisitorSession) {
+    session.counsellor = Object.freeze({ pseudonym: checkPseudonym(state.pseudonym),
+                                         identityKey: identityPk });
+  } else session._identity = null;
+  return session;
+}
