@@ -3,9 +3,12 @@
 // the server wrapped under a key derived from the password (login.js); that wrap key stays in
 // this tab's sessionStorage (until logout here or the tab closes), the unwrapped keys and the
 // records key in this page's memory. Without a wrap key, fresh keys for this page only.
-// Each chat's envelopes go through relay.js (docs/protocol.md, "Delivery").
+// Each chat's envelopes go through relay.js (docs/protocol.md, "Delivery"). A reload keeps each
+// chat (its E2E session, lines and positions) in reloadstate.js (docs/protocol.md, "Reload
+// state"), written after every line shown and every send, restored after the first sync.
 import * as e2e from "./e2e.js";
 import { call, createInbox, createOutbox } from "./relay.js";
+import { openReloadState, wipeReloadState } from "./reloadstate.js";
 
 const root = document.getElementById("console");
 const $ = (id) => document.getElementById(id);
@@ -17,6 +20,9 @@ const chats = new Map();
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
+// The reload store (null without IndexedDB), and what it held when this page loaded, until the
+// first sync says which of those chats are still ours.
+let reload = null, restoring = null;
 // What a line of mine says, per outbox state.
 const STATUS = { queued: "wird gesendet / sending", sent: "gesendet / sent",
                  delivered: "zugestellt / delivered", lost: "nicht zugestellt / not delivered",
@@ -40,15 +46,23 @@ async function post(url, body) {
 
 function chat(id) {
   if (!chats.has(id)) {
-    const c = { id, session: null, log: [], unread: 0, info: null, consent: null };
+    // shown: the last visitor seq on screen before a reload; waiting: my lines sent before it.
+    const c = { id, session: null, log: [], unread: 0, info: null, consent: null, shown: 0,
+                waiting: new Map(), saving: Promise.resolve() };
     c.outbox = createOutbox({
       transmit: (seq, ct) => call(socket, "send", { chat_id: id, seq, ct }),
-      onChange: ({ state, tag }) => { if (tag) { tag.mark = STATUS[state]; redraw(c); } },
+      onChange: ({ seq, state, tag }) => {
+        if (!tag) return;
+        Object.assign(tag, { mark: STATUS[state], seq, state });
+        if (state !== "queued") delete tag.ct;
+        redraw(c);
+        persist(c);
+      },
       onStall: () => synchronise(),
     });
     // Until sync, accept or assigned says where this chat's inbox starts, envelopes wait.
     c.inbox = createInbox({
-      open: (seq, ct) => present(c, ct),
+      open: (seq, ct) => present(c, seq, ct),
       acknowledge: (upto, lost) => call(socket, "ack", { chat_id: id, upto, lost }),
       resync: (after) => call(socket, "resync", { chat_id: id, after }),
       acked: null,
@@ -56,6 +70,52 @@ function chat(id) {
     chats.set(id, c);
   }
   return chats.get(id);
+}
+
+// One consistent snapshot now, written in order after the ones before it.
+function persist(c) {
+  if (!reload || !me || !chats.has(c.id)) return;
+  let state;
+  try {
+    state = {
+      v: 1, user: me.id, shown: c.shown, consent: c.consent,
+      session: c.session && c.session.established ? c.session.exportState() : null,
+      log: c.log.map(({ cls, text, mark, seq, state: st, ct }) => ({ cls, text, mark, seq, state: st, ct })),
+    };
+  } catch { return; }
+  c.saving = c.saving.then(() => reload.save(c.id, state)).catch(() => {});
+}
+
+// What the reload store kept of this chat: lines, session, what was shown; my lines that
+// were still unsent go again, those sent wait for their receipt.
+function restore(c, saved) {
+  try {
+    c.session = saved.session ? e2e.importState(saved.session) : null;
+  } catch { c.session = null; }
+  c.shown = Number.isInteger(saved.shown) ? saved.shown : 0;
+  c.consent = saved.consent || null;
+  const earlier = c.log;
+  c.log = [];
+  for (const line of saved.log || []) {
+    const item = { cls: String(line.cls), text: String(line.text), mark: String(line.mark || "") };
+    c.log.push(item);
+    if (line.state === "queued" && typeof line.ct === "string") c.outbox.push(line.ct, item);
+    else if (line.state === "sent" && Number.isInteger(line.seq)) {
+      Object.assign(item, { seq: line.seq, state: "sent" });
+      c.waiting.set(line.seq, item);
+    } else if (line.state) item.state = line.state;
+  }
+  c.log.push(...earlier);
+}
+
+// A receipt for lines sent before the reload (the outbox only knows what this page sent).
+function receipt(c, upto, lost) {
+  for (const [seq, item] of [...c.waiting]) if (seq <= upto) {
+    c.waiting.delete(seq);
+    item.state = lost.includes(seq) ? "lost" : "delivered";
+    item.mark = STATUS[item.state];
+  }
+  redraw(c);
 }
 
 function entry(item) {
@@ -102,15 +162,19 @@ function add(id, cls, text) {
 
 // One visitor envelope, in order: true once it is on screen (or the handshake it carries is
 // answered); false if it could not be shown, which the widget then hears as "not delivered".
-function present(c, ct) {
+// What was on screen before a reload is in the restored lines already.
+function present(c, seq, ct) {
+  if (seq <= c.shown) return true;
   try {
     const frame = e2e.b64decode(ct);
     if (frame[0] === e2e.VISITOR_HELLO) {
       if (c.session) c.session.destroy();
       c.session = e2e.createCounsellorSession({ identitySecretKey: identity.secretKey, certificate, chatId: c.id });
       const got = c.session.receive(frame);
-      c.outbox.push(e2e.b64encode(got.reply));
-      add(c.id, "info", "Verbunden / connected");
+      const item = add(c.id, "info", "Verbunden / connected");
+      item.ct = e2e.b64encode(got.reply);
+      c.shown = seq;
+      c.outbox.push(item.ct, item);
       if (c.id === current) select(c.id);
       return true;
     }
@@ -121,6 +185,8 @@ function present(c, ct) {
       c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
     }
+    c.shown = seq;
+    persist(c);
     return true;
   } catch (err) {
     add(c.id, "info", "Nachricht nicht lesbar / message could not be read (" + (err.code || "error") + ")");
@@ -129,8 +195,11 @@ function present(c, ct) {
 }
 
 function sendPayload(c, payload, shownAs) {
-  const item = shownAs ? add(c.id, "me", shownAs) : null;
-  c.outbox.push(e2e.b64encode(c.session.encrypt(payload)), item);
+  const ct = e2e.b64encode(c.session.encrypt(payload));
+  if (!shownAs) { c.outbox.push(ct); persist(c); return; }
+  const item = add(c.id, "me", shownAs);
+  item.ct = ct;
+  c.outbox.push(ct, item);
 }
 
 let queueSize = 0;
@@ -213,6 +282,7 @@ function adopt(info, focus = true) {
   c.info = info;
   c.inbox.start(info.acked);
   c.outbox.delivered(info.delivered.upto, info.delivered.lost || []);
+  receipt(c, info.delivered.upto, info.delivered.lost || []);
   c.outbox.online(info.next_seq);
   c.inbox.online();
   if (focus) select(c.id); else renderTabs();
@@ -223,6 +293,7 @@ function drop(id) {
   if (c && c.session) c.session.destroy();
   if (c) { c.outbox.close(); c.inbox.close(); }
   chats.delete(id);
+  if (reload) reload.remove(id).catch(() => {});
   if (current === id) current = chats.keys().next().value || "";
   if (current) select(current); else renderTabs();
 }
@@ -382,6 +453,15 @@ async function synchronise() {
     // are no longer ours.
     const held = new Set(snap.chats.map((info) => info.chat_id));
     for (const id of [...chats.keys()]) if (!held.has(id)) drop(id);
+    if (restoring) {
+      const saved = await restoring;
+      restoring = null;
+      for (const [id, state] of saved) {
+        if (!state || state.user !== me.id) { await reload.wipe(); reload = null; break; }
+        if (held.has(id)) restore(chat(id), state);
+        else await reload.remove(id);
+      }
+    }
     for (const info of snap.chats) adopt(info, false);
     if (!chats.has(current) && chats.size) select(chats.keys().next().value);
     await keyring();
@@ -393,6 +473,8 @@ async function synchronise() {
 }
 
 async function start() {
+  reload = await openReloadState().catch(() => null);
+  restoring = reload ? reload.load().catch(() => new Map()) : null;
   await loadKeys();
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
@@ -407,7 +489,9 @@ async function start() {
   socket.on("roster", ({ items }) => renderRoster(items));
   socket.on("msg", (msg) => chat(msg.chat_id).inbox.receive(msg));
   socket.on("delivered", ({ chat_id, upto, lost }) => {
-    if (chats.has(chat_id)) chats.get(chat_id).outbox.delivered(upto, lost || []);
+    if (!chats.has(chat_id)) return;
+    chats.get(chat_id).outbox.delivered(upto, lost || []);
+    receipt(chats.get(chat_id), upto, lost || []);
   });
   socket.on("assigned", ({ chat: info, from, note }) => {
     adopt(info);
@@ -524,7 +608,15 @@ $("end").addEventListener("click", async () => {
 });
 
 for (const form of document.querySelectorAll('form[action="/console/logout"]')) {
-  form.addEventListener("submit", () => sessionStorage.removeItem("erstkontakt-wrap"));
+  form.addEventListener("submit", async (e) => {
+    sessionStorage.removeItem("erstkontakt-wrap");
+    // The chats kept for a reload go before the page does.
+    e.preventDefault();
+    const store = reload;
+    reload = null;
+    await (store ? store.wipe() : wipeReloadState());
+    form.submit();
+  });
 }
 
 start();

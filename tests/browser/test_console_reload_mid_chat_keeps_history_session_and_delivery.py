@@ -1,0 +1,168 @@
+"""The widget and the console chat in Chromium; the counsellor reloads the console page
+mid-chat. The chat's history and its safety number are still shown, the visitor's next message
+appears in the console (and says "zugestellt" only after it did), the counsellor's reply
+reaches the visitor, and nothing of it sits in Web Storage. Ending the chat wipes what was
+kept for the reload."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pyotp
+import pytest
+from playwright.async_api import Page
+
+from chatserver.config import Config
+from chatserver.web.appkeys import USERS
+from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.e2e_clients import Pki
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.browser
+
+# Notes when a message appears in a page's log and when a line of its own gets the delivered
+# mark (run through the DevTools protocol, so the page's CSP does not apply).
+WATCH = """() => {
+  window.__seen = [];
+  window.__marked = [];
+  const text = (li) => (li.firstChild && li.firstChild.nodeType === 3 ? li.firstChild.data : "");
+  const check = (small) => {
+    if (small.parentNode && small.parentNode.classList.contains("me")
+        && /^zugestellt( \\/ delivered)?$/.test(small.textContent.trim())) {
+      window.__marked.push([text(small.parentNode), Date.now()]);
+    }
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      for (const node of change.addedNodes) {
+        if (node.nodeName === "LI") {
+          if (node.classList.contains("them")) window.__seen.push([text(node), Date.now()]);
+          const small = node.querySelector("small");
+          if (small) check(small);
+        } else if (node.nodeName === "SMALL") {
+          check(node);
+        } else if (node.nodeType === 3 && change.target.nodeName === "SMALL") {
+          check(change.target);
+        }
+      }
+    }
+  }).observe(document.getElementById("log"), { childList: true, subtree: true });
+}"""
+
+# The number of chats the console keeps for a reload (its IndexedDB store).
+KEPT = """() => new Promise((resolve, reject) => {
+  const req = indexedDB.open("erstkontakt-console-reload", 1);
+  req.onerror = () => reject(req.error);
+  req.onsuccess = () => {
+    const db = req.result;
+    if (!db.objectStoreNames.contains("records")) { db.close(); resolve(0); return; }
+    const count = db.transaction("records").objectStore("records").count();
+    count.onsuccess = () => { db.close(); resolve(count.result); };
+  };
+})"""
+
+
+def totp_of(uri: str) -> pyotp.TOTP:
+    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+
+
+async def visitor_types(page: Page, text: str) -> None:
+    await page.get_by_label("Nachricht", exact=True).fill(text)
+    await page.keyboard.press("Enter")
+
+
+async def counsellor_types(page: Page, text: str) -> None:
+    await page.get_by_label("Nachricht / Message").fill(text)
+    await page.get_by_role("button", name="Senden / Send").click()
+
+
+async def shown(page: Page, selector: str) -> list[str]:
+    """The texts of the log lines matching ``selector``, without their marks, in order."""
+    return list(await page.eval_on_selector_all(
+        selector, "lis => lis.map(li => li.firstChild ? li.firstChild.data : '')"))
+
+
+async def first_times(page: Page, what: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for text, at in await page.evaluate(what):
+        out.setdefault(text, at)
+    return out
+
+
+async def test_console_reload_mid_chat_keeps_history_session_and_delivery(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        console_ctx = await browser.new_context()
+        console = await console_ctx.new_page()
+        await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_text("Im Dienst / on duty").wait_for()
+
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+        safety = console.locator("#safety")
+        await safety.get_by_text(re.compile("Sicherheitsnummer / Safety number")).wait_for()
+        number = await safety.text_content()
+
+        await visitor_types(visitor, "Hallo, ist da jemand?")
+        await console.locator("#log li.them", has_text="Hallo, ist da jemand?").wait_for()
+        await visitor.locator("#log li.me small", has_text="zugestellt").wait_for()
+        await counsellor_types(console, "Ja, ich bin da.")
+        await visitor.locator("#log li.them", has_text="Ja, ich bin da.").wait_for()
+        await console.locator("#log li.me small", has_text="zugestellt / delivered").wait_for()
+
+        await console.reload()
+        # History, marks and safety number are back.
+        await console.locator("#log li.them", has_text="Hallo, ist da jemand?").wait_for()
+        await console.locator("#log li.me", has_text="Ja, ich bin da.").locator(
+            "small", has_text="zugestellt / delivered").wait_for()
+        await safety.get_by_text(re.compile("Sicherheitsnummer / Safety number")).wait_for()
+        assert await safety.text_content() == number
+        assert await shown(console, "#log li.them") == ["Hallo, ist da jemand?"]
+        assert await shown(console, "#log li.me") == ["Ja, ich bin da."]
+        # Nothing of the chat in Web Storage: only the tab's wrap key of the console's keys.
+        assert await console.evaluate("localStorage.length") == 0
+        assert await console.evaluate("Object.keys(sessionStorage)") == ["erstkontakt-wrap"]
+        assert await console.evaluate(KEPT) == 1
+
+        await console.evaluate(WATCH)
+        await visitor.evaluate(WATCH)
+        await visitor_types(visitor, "Nach dem Neuladen?")
+        await console.locator("#log li.them", has_text="Nach dem Neuladen?").wait_for()
+        await visitor.locator("#log li.me", has_text="Nach dem Neuladen?").locator(
+            "small", has_text="zugestellt").wait_for()
+        await counsellor_types(console, "Ja, alles noch da.")
+        await visitor.locator("#log li.them", has_text="Ja, alles noch da.").wait_for()
+        await console.locator("#log li.me", has_text="Ja, alles noch da.").locator(
+            "small", has_text="zugestellt / delivered").wait_for()
+
+        assert await shown(console, "#log li.them") == ["Hallo, ist da jemand?",
+                                                        "Nach dem Neuladen?"]
+        assert await shown(visitor, "#log li.them") == ["Ja, ich bin da.", "Ja, alles noch da."]
+        assert not await console.locator("#log li.info", has_text="nicht lesbar").count()
+        assert not await visitor.get_by_text("kann nicht bestätigt werden").count()
+        # Each "zugestellt" came after the other page displayed that very message.
+        for sender, receiver, text in ((visitor, console, "Nach dem Neuladen?"),
+                                       (console, visitor, "Ja, alles noch da.")):
+            seen = await first_times(receiver, "window.__seen")
+            marked = await first_times(sender, "window.__marked")
+            assert text in seen and text in marked, text
+            assert seen[text] <= marked[text], f"{text!r} marked before it was shown"
+
+        # The end of the chat takes what was kept for a reload with it.
+        await console.get_by_role("button", name="Chat beenden / End chat").click()
+        await eventually(lambda: console.evaluate(KEPT), until=lambda n: n == 0,
+                         what="the chat's reload state to be wiped")
+        await console_ctx.close()
+        await visitor_ctx.close()
