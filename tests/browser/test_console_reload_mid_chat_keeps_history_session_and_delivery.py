@@ -166,3 +166,34 @@ async def test_console_reload_mid_chat_keeps_history_session_and_delivery(
                          what="the chat's reload state to be wiped")
         await console_ctx.close()
         await visitor_ctx.close()
+
+
+async def test_signing_out_of_the_console_wipes_what_was_kept_for_a_reload(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        console_ctx = await browser.new_context()
+        console = await console_ctx.new_page()
+        await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_text("Im Dienst / on duty").wait_for()
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor_types(visitor, "Bitte nicht aufheben.")
+        await console.locator("#log li.them", has_text="Bitte nicht aufheben.").wait_for()
+        await eventually(lambda: console.evaluate(KEPT), until=lambda n: n == 1,
+                         what="the chat kept for a reload")
+
+        await console.get_by_role("button", name="Abmelden / Sign out").click()
+        await console.get_by_label("Einmalcode / One-time code").wait_for()
+        names = await console.evaluate(
+            "async () => (await indexedDB.databases()).map((d) => d.name)")
+        assert "erstkontakt-console-reload" not in names
+        await console_ctx.close()
+        await visitor_ctx.close()
