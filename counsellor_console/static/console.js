@@ -72,9 +72,10 @@ function chat(id) {
   return chats.get(id);
 }
 
-// One consistent snapshot now, written in order after the ones before it.
+// One consistent snapshot now, written in order after the ones before it; resolves once
+// written (or refused: a reload then loses this chat, nothing else does).
 function persist(c) {
-  if (!reload || !me || !chats.has(c.id)) return;
+  if (!reload || !me || !chats.has(c.id)) return c.saving;
   let state;
   try {
     state = {
@@ -82,8 +83,10 @@ function persist(c) {
       session: c.session && c.session.established ? c.session.exportState() : null,
       log: c.log.map(({ cls, text, mark, seq, state: st, ct }) => ({ cls, text, mark, seq, state: st, ct })),
     };
-  } catch { return; }
-  c.saving = c.saving.then(() => reload.save(c.id, state)).catch(() => {});
+  } catch { return c.saving; }
+  const store = reload;
+  c.saving = c.saving.then(() => store.save(c.id, state)).catch(() => {});
+  return c.saving;
 }
 
 // What the reload store kept of this chat: lines, session, what was shown; my lines that
@@ -162,8 +165,9 @@ function add(id, cls, text) {
 
 // One visitor envelope, in order: true once it is on screen (or the handshake it carries is
 // answered); false if it could not be shown, which the widget then hears as "not delivered".
-// What was on screen before a reload is in the restored lines already.
-function present(c, seq, ct) {
+// What was on screen before a reload is in the restored lines already; what is shown now is
+// acknowledged only once it is kept for a reload, so a reload never forgets an acknowledged line.
+async function present(c, seq, ct) {
   if (seq <= c.shown) return true;
   try {
     const frame = e2e.b64decode(ct);
@@ -176,6 +180,7 @@ function present(c, seq, ct) {
       c.shown = seq;
       c.outbox.push(item.ct, item);
       if (c.id === current) select(c.id);
+      await c.saving;
       return true;
     }
     if (!c.session) throw new e2e.HandshakeError("no session");
@@ -186,7 +191,7 @@ function present(c, seq, ct) {
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
     }
     c.shown = seq;
-    persist(c);
+    await persist(c);
     return true;
   } catch (err) {
     add(c.id, "info", "Nachricht nicht lesbar / message could not be read (" + (err.code || "error") + ")");

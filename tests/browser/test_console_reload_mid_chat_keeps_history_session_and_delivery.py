@@ -6,6 +6,7 @@ kept for the reload."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,16 @@ async def test_console_reload_mid_chat_keeps_history_session_and_delivery(
             marked = await first_times(sender, "window.__marked")
             assert text in seen and text in marked, text
             assert seen[text] <= marked[text], f"{text!r} marked before it was shown"
+
+        # A message on its way while the console reloads is shown once, before or after.
+        await asyncio.gather(console.reload(), visitor_types(visitor, "Während des Neuladens"))
+        everything = ["Hallo, ist da jemand?", "Nach dem Neuladen?", "Während des Neuladens"]
+        await eventually(lambda: shown(console, "#log li.them"),
+                         until=lambda got: got == everything, timeout=30,
+                         what="the message sent during the reload, once, after the others")
+        await visitor.locator("#log li.me", has_text="Während des Neuladens").locator(
+            "small", has_text="zugestellt").wait_for()
+        await safety.get_by_text(number or "").wait_for()
 
         # The end of the chat takes what was kept for a reload with it.
         await console.get_by_role("button", name="Chat beenden / End chat").click()
