@@ -208,3 +208,39 @@ async def test_signing_out_of_the_console_wipes_what_was_kept_for_a_reload(
         assert "erstkontakt-console-reload" not in names
         await console_ctx.close()
         await visitor_ctx.close()
+
+
+async def test_a_reply_sent_before_the_console_reloads_is_marked_delivered_after_it(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        console_ctx = await browser.new_context()
+        console = await console_ctx.new_page()
+        await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_text("Im Dienst / on duty").wait_for()
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+
+        # The visitor's network is gone: the reply reaches the relay, not the widget.
+        await visitor_ctx.set_offline(True)
+        await counsellor_types(console, "Bist du noch da?")
+        line = console.locator("#log li.me", has_text="Bist du noch da?")
+        await line.locator("small", has_text="gesendet / sent").wait_for()
+        await console.reload()
+        await line.locator("small", has_text="gesendet / sent").wait_for()
+        assert not await line.locator("small", has_text="zugestellt").count()
+
+        await visitor_ctx.set_offline(False)
+        await visitor.locator("#log li.them", has_text="Bist du noch da?").wait_for(timeout=60000)
+        await line.locator("small", has_text="zugestellt / delivered").wait_for()
+        assert await shown(visitor, "#log li.them") == ["Bist du noch da?"]
+        await console_ctx.close()
+        await visitor_ctx.close()
