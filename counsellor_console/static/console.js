@@ -466,6 +466,8 @@ async function synchronise() {
         if (held.has(id)) restore(chat(id), state);
         else await reload.remove(id);
       }
+      // After a wipe (a record that did not open, another account's): keep what comes now.
+      if (!reload || reload.wiped) reload = await openReloadState().catch(() => null);
     }
     for (const info of snap.chats) adopt(info, false);
     if (!chats.has(current) && chats.size) select(chats.keys().next().value);

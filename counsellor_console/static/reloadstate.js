@@ -40,7 +40,16 @@ function store(db, name, mode) { return db.transaction(name, mode).objectStore(n
 /** The reload store, or null if this browser has no IndexedDB (then a reload loses the chats). */
 export async function openReloadState({ idleMs = IDLE_MS, now = () => Date.now() } = {}) {
   let db;
-  try { db = await openDb(); } catch { return null; }
+  try {
+    db = await openDb();
+    // Left idle too long (the tab closed, the browser quit): start from nothing.
+    const times = await request(store(db, RECORDS, "readonly").getAll());
+    if (times.some((r) => !r || !(now() - r.at <= idleMs))) {
+      db.close();
+      await deleteDb();
+      db = await openDb();
+    }
+  } catch { return null; }
   let key = await request(store(db, KEYS, "readonly").get("wrap"));
   if (!key) {
     key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false,
@@ -66,12 +75,11 @@ export async function openReloadState({ idleMs = IDLE_MS, now = () => Date.now()
       await request(store(db, RECORDS, "readwrite").put({ iv, ct, at: now() }, chatId));
       armIdle();
     },
-    /** Every chat's state by chat id; all of it is wiped if idle too long or if one does not open. */
+    /** Every chat's state by chat id; all of it is wiped if one does not open. */
     async load() {
       const out = new Map();
       const os = store(db, RECORDS, "readonly");
       const [ids, records] = await Promise.all([request(os.getAllKeys()), request(os.getAll())]);
-      if (records.some((r) => !r || now() - r.at > idleMs)) { await api.wipe(); return out; }
       try {
         for (let i = 0; i < ids.length; i++) {
           const plain = await crypto.subtle.decrypt(
@@ -86,6 +94,8 @@ export async function openReloadState({ idleMs = IDLE_MS, now = () => Date.now()
       if (out.size) armIdle();
       return out;
     },
+    /** True once wiped: this store keeps nothing more, open a new one. */
+    get wiped() { return wiped; },
     /** Forget one chat. */
     async remove(chatId) {
       if (!wiped) await request(store(db, RECORDS, "readwrite").delete(chatId));
