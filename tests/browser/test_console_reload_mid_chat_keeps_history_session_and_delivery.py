@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, WebSocketRoute
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
@@ -23,6 +23,9 @@ from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
+
+# A socket.io event "ack" from the page (in its namespace, with an acknowledgement id).
+ACK = re.compile(r'^42(/[^,]*,)?\d*\["ack"')
 
 # Notes when a message appears in a page's log and when a line of its own gets the delivered
 # mark (run through the DevTools protocol, so the page's CSP does not apply).
@@ -264,5 +267,60 @@ async def test_reload_state_left_idle_for_12_hours_or_changed_is_not_restored(
         assert await shown(console, "#log li.them") == []
         assert await console.locator("#safety").text_content() == ""
         assert await console.evaluate(KEPT) == 0
+        await console_ctx.close()
+        await visitor_ctx.close()
+
+
+async def test_a_reply_sent_before_the_console_reloads_is_marked_delivered_after_it(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        console_ctx = await browser.new_context()
+        console = await console_ctx.new_page()
+        await login(console, h.url, "anna", totp_of(uri).now())
+        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_text("Im Dienst / on duty").wait_for()
+        visitor_ctx = await browser.new_context()
+        visitor = await visitor_ctx.new_page()
+        # The widget's acknowledgements can be held back on their way to the server.
+        holding = {"acks": False}
+        held: list[str] = []
+
+        def relay_socket(ws: WebSocketRoute) -> None:
+            server = ws.connect_to_server()
+
+            def from_page(message: str | bytes) -> None:
+                if holding["acks"] and isinstance(message, str) and ACK.match(message):
+                    held.append(message)
+                    return
+                server.send(message)
+
+            ws.on_message(from_page)
+            server.on_message(ws.send)
+
+        await visitor.route_web_socket(re.compile(".*"), relay_socket)
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+
+        holding["acks"] = True
+        await counsellor_types(console, "Bist du noch da?")
+        await visitor.locator("#log li.them", has_text="Bist du noch da?").wait_for()
+        await eventually(lambda: len(held), until=lambda n: n >= 1,
+                         what="the widget's acknowledgement to be held back")
+        line = console.locator("#log li.me", has_text="Bist du noch da?")
+        await line.locator("small", has_text="gesendet / sent").wait_for()
+        await console.reload()
+        await line.locator("small", has_text="gesendet / sent").wait_for()
+        assert not await line.locator("small", has_text="zugestellt").count()
+
+        # The widget asks again; this time its acknowledgement gets through.
+        holding["acks"] = False
+        await line.locator("small", has_text="zugestellt / delivered").wait_for()
+        assert await shown(visitor, "#log li.them") == ["Bist du noch da?"]
         await console_ctx.close()
         await visitor_ctx.close()
