@@ -81,6 +81,12 @@ class Config:
     org_public_key: str = ""
     revocations_file: str = ""
     demo: bool = False
+    # Demo mode prints sign-in secrets and keeps its organisation key next to the server, so it
+    # listens on loopback only; this forces it onto another address (a closed test network).
+    demo_any_address: bool = False
+    # The console's cookies as __Host- cookies with Secure (browsers keep them over https
+    # only). Unset: on, unless every public origin is plain http on loopback (make run).
+    secure_cookies: bool = True
     # Bearer token for /metrics from other hosts ("": loopback only).
     metrics_token: str = ""
     # Statistics: counts from 1 to threshold-1 are withheld (at least 3); days, weeks and
@@ -130,6 +136,12 @@ def _is_loopback(hostname: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+def plain_loopback(origins: tuple[str, ...]) -> bool:
+    """True when every origin is plain http on a loopback name (a browser on this machine)."""
+    return all(urlsplit(o).scheme == "http" and _is_loopback(urlsplit(o).hostname or "")
+               for o in origins)
 
 
 def _origin_problem(origin: str) -> str | None:
@@ -250,6 +262,11 @@ def _validate(cfg: Config) -> None:
         ZoneInfo(cfg.stats_timezone)
     except (ValueError, ZoneInfoNotFoundError):
         raise bad("stats_timezone", "must be a time zone like Europe/Berlin") from None
+    if cfg.demo and not cfg.demo_any_address and not _is_loopback(cfg.host.strip("[]")):
+        raise bad("host", f"{cfg.host!r} is not a loopback address, and demo mode prints "
+                  "passwords and TOTP secrets and keeps its organisation key next to the "
+                  f"server: listen on 127.0.0.1 or ::1, or set {PREFIX}DEMO_ANY_ADDRESS=true "
+                  "to force it (never in production)")
     if cfg.metrics_token and len(cfg.metrics_token) < 32:
         raise bad("metrics_token", "must be at least 32 characters (openssl rand -hex 32)")
 
@@ -276,6 +293,7 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         values["public_origins"] = served_origins(str(values.get("host", Config.host)),
                                                   int(values.get("port", Config.port)))
     values.setdefault("embed_origins", values["public_origins"])
+    values.setdefault("secure_cookies", not plain_loopback(tuple(values["public_origins"])))
     cfg = Config(**values)
     _validate(cfg)
     return cfg

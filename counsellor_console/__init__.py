@@ -15,6 +15,7 @@ import time
 import jinja2
 from aiohttp import web
 
+from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.records.accounts import LoginRefused, Session
@@ -26,16 +27,15 @@ from chatserver.web.assets import NODE_MODULES, Assets
 from counsellor_console.common import (
     CONSOLE_ASSETS,
     CONSOLE_CONFIG,
+    CONSOLE_COOKIES,
     CONSOLE_TEMPLATES,
     HERE,
-    LOGIN_COOKIE,
-    SESSION_COOKIE,
+    Cookies,
     check_csrf,
     console_route,
     current_session,
     json_body,
     page,
-    secure,
 )
 from counsellor_console.stats import setup_stats_routes
 
@@ -44,15 +44,16 @@ async def login_form(request: web.Request) -> web.Response:
     """The login page; its CSRF token is bound to a short-lived cookie."""
     csrf = secrets.token_urlsafe(32)
     response = page(request, "login.html", csrf=csrf, error=False)
-    response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict", path="/console/",
-                        secure=secure(request), max_age=900)
+    cookies = request.app[CONSOLE_COOKIES]
+    cookies.set(response, cookies.login, csrf, max_age=900)
     return response
 
 
 async def login(request: web.Request) -> web.StreamResponse:
     """Password and TOTP in one step; a fresh session id on success."""
     form = await request.post()
-    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    cookies = request.app[CONSOLE_COOKIES]
+    cookie = request.cookies.get(cookies.login, "")
     supplied = str(form.get("csrf", ""))
     if not cookie or not secrets.compare_digest(cookie, supplied):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
@@ -63,13 +64,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     except LoginRefused:
         csrf = secrets.token_urlsafe(32)
         response = page(request, "login.html", status=401, csrf=csrf, error=True)
-        response.set_cookie(LOGIN_COOKIE, csrf, httponly=True, samesite="Strict",
-                            path="/console/", secure=secure(request), max_age=900)
+        cookies.set(response, cookies.login, csrf, max_age=900)
         return response
     response = web.HTTPSeeOther("/console/")
-    response.set_cookie(SESSION_COOKIE, session.key, httponly=True, samesite="Strict",
-                        path="/console/", secure=secure(request))
-    response.del_cookie(LOGIN_COOKIE, path="/console/")
+    cookies.set(response, cookies.session, session.key)
+    cookies.delete(response, cookies.login)
     raise response
 
 
@@ -85,7 +84,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
         # Signing out ends duty at once: nobody waits for a counsellor who has left.
         await relay.end_duty(session.user.id, OffDutyReason.SIGNED_OUT)
     response = web.HTTPSeeOther("/console/login")
-    response.del_cookie(SESSION_COOKIE, path="/console/")
+    cookies = request.app[CONSOLE_COOKIES]
+    cookies.delete(response, cookies.session)
     raise response
 
 
@@ -100,6 +100,18 @@ async def home(request: web.Request) -> web.StreamResponse:
                 can_see_stats=session.user.role in STATS_ROLES)
 
 
+def _is_key(value: object) -> bool:
+    """True for canonical standard base64 of exactly 32 bytes (an Ed25519 public key)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        raw = crypto.b64decode(value)
+    except crypto.CryptoError:
+        return False
+    # One key, one spelling: the certificate installed for it is compared as text.
+    return len(raw) == 32 and crypto.b64encode(raw) == value
+
+
 @console_route(COUNSELLOR_ROLES, csrf=True, anonymous=web.HTTPUnauthorized,
                refused="This role does not chat.")
 async def socket_token(request: web.Request, session: Session) -> web.Response:
@@ -109,19 +121,12 @@ async def socket_token(request: web.Request, session: Session) -> web.Response:
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
     identity_pk = body.get("identity_pk")
-    if identity_pk is not None and not isinstance(identity_pk, str):
-        raise web.HTTPBadRequest(text="identity_pk must be a base64 string")
+    if identity_pk is not None and not _is_key(identity_pk):
+        raise web.HTTPBadRequest(text="identity_pk must be base64 of a 32-byte Ed25519 key")
     certificate = None
     if config.demo and isinstance(identity_pk, str):
-        from chatserver import crypto
-
-        try:
-            key = crypto.b64decode(identity_pk)
-        except crypto.CryptoError:
-            raise web.HTTPBadRequest(text="identity_pk is not base64") from None
-        if len(key) != 32:
-            raise web.HTTPBadRequest(text="identity_pk must be 32 bytes")
-        certificate = demo.certify(config, key, session.user.pseudonym)
+        certificate = demo.certify(config, crypto.b64decode(identity_pk),
+                                   session.user.pseudonym)
     elif isinstance(identity_pk, str):
         # Outside demo mode: the certificate the admin installed for this account, if it is
         # for the key this browser unwrapped (the visitor verifies the signature anyway).
@@ -203,6 +208,7 @@ def create_console_app(config: Config) -> web.Application:
     app[CONSOLE_CONFIG] = config
     assets = console_assets()
     app[CONSOLE_ASSETS] = assets
+    app[CONSOLE_COOKIES] = Cookies.for_config(config)
     app[CONSOLE_TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_get("/", home)

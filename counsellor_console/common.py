@@ -6,6 +6,7 @@ import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,40 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 
 
-def secure(request: web.Request) -> bool:
-    host = (request.host or "").split(":")[0]
-    return request.secure or host not in ("127.0.0.1", "localhost", "[::1]")
+@dataclass(frozen=True)
+class Cookies:
+    """The console's cookies, from configuration (never from the request's Host header).
+
+    With ``secure_cookies`` (the default behind TLS): ``__Host-`` names, which browsers accept
+    only with ``Secure``, path ``/`` and no domain, so no other host or path can set or
+    shadow them. Without (``make run`` on plain http://127.0.0.1): plain names under
+    ``/console/``. Always HttpOnly and SameSite=Strict.
+    """
+
+    session: str
+    login: str
+    path: str
+    secure: bool
+
+    @classmethod
+    def for_config(cls, config: Config) -> Cookies:
+        if config.secure_cookies:
+            return cls("__Host-" + SESSION_COOKIE, "__Host-" + LOGIN_COOKIE, "/", True)
+        return cls(SESSION_COOKIE, LOGIN_COOKIE, "/console/", False)
+
+    def set(self, response: web.StreamResponse, name: str, value: str,
+            max_age: int | None = None) -> None:
+        response.set_cookie(name, value, httponly=True, samesite="Strict", path=self.path,
+                            secure=self.secure, max_age=max_age)
+
+    def delete(self, response: web.StreamResponse, name: str) -> None:
+        # The same attributes as when set: browsers refuse a __Host- cookie without them,
+        # even one that only expires the old.
+        response.del_cookie(name, path=self.path, secure=self.secure, httponly=True,
+                            samesite="Strict")
+
+
+CONSOLE_COOKIES = web.AppKey("console_cookies", Cookies)
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -45,7 +77,7 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
 
 
 async def current_session(request: web.Request) -> Session | None:
-    token = request.cookies.get(SESSION_COOKIE)
+    token = request.cookies.get(request.app[CONSOLE_COOKIES].session)
     if not token:
         return None
     return await request.config_dict[USERS].session(token, time.time())

@@ -176,7 +176,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(HandoffPayload)
     async def on_handoff(self, sid: str, req: HandoffPayload) -> dict[str, Any]:
         who = await self._who(sid)
-        check_base64(req.sealed_key, req.body)
+        check_base64(req.body)
         record_id = await self.handoff.create_record(
             who, req.chat_id, req.consent_version, req.sealed_key, req.body)
         return {"ok": True, "record_id": record_id}
@@ -229,14 +229,12 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(BoxKey)
     async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
         who = await self._who(sid)
-        check_base64(req.box_pk)
         await self.handoff.store.keyring.register(who.id, req.box_pk)
         return {"ok": True}
 
     @event(KeyringInit)
     async def on_keyring_init(self, sid: str, req: KeyringInit) -> dict[str, Any]:
         who = await self._who(sid)
-        check_base64(req.records_pk, req.sealed)
         await self.handoff.store.keyring.init(who.id, req.records_pk, req.sealed,
                                               self.relay.clock())
         return {"ok": True}
@@ -244,7 +242,6 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(KeyringGrant)
     async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
         who = await self._who(sid)
-        check_base64(req.sealed)
         await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
                                                self.relay.clock())
         return {"ok": True}

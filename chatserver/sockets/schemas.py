@@ -98,7 +98,25 @@ class Transfer(_Strict):
 
 RecordId = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Codename = Annotated[str, msgspec.Meta(min_length=10, max_length=300)]
-B64Key = Annotated[str, msgspec.Meta(min_length=4, max_length=400)]
+
+
+def base64_of(size: int) -> str:
+    """A pattern matching canonical standard base64 of exactly ``size`` bytes: the right length,
+    the padding due, and no stray bits in the last character (so one value, one encoding)."""
+    full, rest = divmod(size, 3)
+    if rest == 0:
+        return rf"^[A-Za-z0-9+/]{{{4 * full}}}$"
+    if rest == 1:
+        return rf"^[A-Za-z0-9+/]{{{4 * full + 1}}}[AQgw]==$"
+    return rf"^[A-Za-z0-9+/]{{{4 * full + 2}}}[AEIMQUYcgkosw048]=$"
+
+
+KEY_BYTES = 32
+# A sealed 32-byte key (a record key, or the records secret in a grant): 48 bytes of seal.
+SEALED_KEY_BYTES = 48 + KEY_BYTES
+# An X25519 public key (box key, records key, a drop's reply key).
+PublicKey = Annotated[str, msgspec.Meta(pattern=base64_of(KEY_BYTES))]
+SealedKey = Annotated[str, msgspec.Meta(pattern=base64_of(SEALED_KEY_BYTES))]
 RecordBody = Annotated[str, msgspec.Meta(min_length=4, max_length=700_000)]
 SmallBody = Annotated[str, msgspec.Meta(min_length=4, max_length=90_000)]
 ConsentVersion = Annotated[
@@ -109,7 +127,7 @@ ConsentVersion = Annotated[
 class HandoffPayload(_Strict):
     chat_id: ChatId
     consent_version: ConsentVersion
-    sealed_key: B64Key
+    sealed_key: SealedKey
     body: RecordBody
 
 
@@ -137,17 +155,17 @@ class DropAnswer(_Strict):
 
 
 class BoxKey(_Strict):
-    box_pk: B64Key
+    box_pk: PublicKey
 
 
 class KeyringInit(_Strict):
-    records_pk: B64Key
-    sealed: B64Key
+    records_pk: PublicKey
+    sealed: SealedKey
 
 
 class KeyringGrant(_Strict):
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    sealed: B64Key
+    sealed: SealedKey
 
 
 class Return(_Strict):
@@ -164,9 +182,9 @@ class DropStart(_Strict):
 
 
 class Drop(_Strict):
-    sealed_key: B64Key
+    sealed_key: SealedKey
     body: SmallBody
-    reply_pk: B64Key
+    reply_pk: PublicKey
 
 
 T = TypeVar("T", bound=msgspec.Struct)

@@ -181,7 +181,7 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         codename, conn.drop_codename = conn.drop_codename, None
         if codename is None:
             raise DomainError(ErrorCode.BAD_STATE, "Ask for a codename first (drop_start).")
-        check_base64(req.sealed_key, req.body, req.reply_pk)
+        check_base64(req.body)
         lang = "de" if codename.split()[0] in codenames.wordlist("de") else "en"
         await self.handoff.leave_drop(codename, req.sealed_key, req.body, req.reply_pk, lang)
         return {"ok": True}

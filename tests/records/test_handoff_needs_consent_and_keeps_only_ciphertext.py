@@ -86,10 +86,10 @@ async def test_message_drop_is_answered_and_read_back_with_its_codename(
     harness: Harness,
 ) -> None:
     visitor = await harness.visitor()
-    assert (await visitor.call("drop", {"sealed_key": "AAAA", "body": "AAAA",
-                                        "reply_pk": "AAAA"}))["error"] == "bad_state"
-    codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
     sealed, body, reply_pk = random_ct(80), random_ct(300), random_ct(32)
+    assert (await visitor.call("drop", {"sealed_key": sealed, "body": body,
+                                        "reply_pk": reply_pk}))["error"] == "bad_state"
+    codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
     assert (await visitor.call("drop", {"sealed_key": sealed, "body": body,
                                         "reply_pk": reply_pk}))["ok"]
     assert (await visitor.call("drop_check", {"codename": codename})) == {

@@ -32,8 +32,9 @@ async def test_records_key_flows_through_sealed_grants_and_opens_a_record(
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         assert resp.status == 404
 
+    not_yet = crypto.b64encode(os.urandom(80))
     assert (await anna.call("keyring_init", {"records_pk": crypto.b64encode(records_pk),
-                                             "sealed": "AAAA"}))["error"] == "bad_state"
+                                             "sealed": not_yet}))["error"] == "bad_state"
     assert (await anna.call("keyring_register", {"box_pk": crypto.b64encode(anna_pk)}))["ok"]
     grant = crypto.b64encode(crypto.seal(anna_pk, records_sk))
     assert (await anna.call("keyring_init", {"records_pk": crypto.b64encode(records_pk),
