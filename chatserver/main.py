@@ -108,7 +108,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
         # Demo mode only, and said so: these accounts exist for trying the console out.
         print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)
         name, password, uri = await demo.seed_demo_user(config, app[USERS], "demo-leitung",
-                                                        "supervisor", "Demo-Leitung")
+                                                        "supervisor", "Frau Sommer")
         print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
               flush=True)
     purger = asyncio.create_task(_purge_forever(store))
@@ -154,7 +154,8 @@ async def drain_on_shutdown(app: web.Application) -> None:
 
 
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    """State, relay, namespaces and the reaper: opened together, closed together."""
+    """State, relay, namespaces, the reaper and the session watch: opened together, closed
+    together."""
     config, sio = app[CONFIG], app[SIO]
     state = await open_state(config)
     relay = Relay(config, state, SocketOutbound(sio), clock=app[CLOCK])
@@ -162,12 +163,16 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     setup_metrics(app, relay)
     handoff = Handoff(config, relay, app[RECORDS])
     sio.register_namespace(VisitorNamespace(config, relay, handoff))
-    sio.register_namespace(CounsellorNamespace(config, relay, handoff))
+    counsellors = CounsellorNamespace(config, relay, handoff, app[USERS])
+    sio.register_namespace(counsellors)
     reaper = asyncio.create_task(relay.run_reaper())
+    # Closes the sockets of accounts disabled or reset (and of ended sessions) within a second.
+    watcher = asyncio.create_task(counsellors.watch_sessions())
     yield
-    reaper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reaper
+    for task in (reaper, watcher):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     # Disconnecting every client lets them reconnect to another node and resume there.
     await _bounded("drain", drain(sio), limit=10.0)
     await _bounded("socket.io", sio.shutdown())

@@ -9,6 +9,7 @@ counsellor's browser.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 
@@ -18,14 +19,16 @@ from aiohttp import web
 from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.records.accounts import LoginRefused, Session
+from chatserver.records.accounts import LoginRefused, LoginThrottled, Session
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
+from chatserver.sockets.ratelimit import AddressKeys
 from chatserver.vocabulary import COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
 from counsellor_console.common import (
     CONSOLE_ASSETS,
+    CONSOLE_CLIENTS,
     CONSOLE_CONFIG,
     CONSOLE_COOKIES,
     CONSOLE_TEMPLATES,
@@ -40,32 +43,47 @@ from counsellor_console.common import (
 from counsellor_console.stats import setup_stats_routes
 
 
-async def login_form(request: web.Request) -> web.Response:
+def _login_page(request: web.Request, status: int = 200, error: bool = False,
+                wait: int = 0) -> web.Response:
     """The login page; its CSRF token is bound to a short-lived cookie."""
     csrf = secrets.token_urlsafe(32)
-    response = page(request, "login.html", csrf=csrf, error=False)
+    response = page(request, "login.html", status=status, csrf=csrf, error=error, wait=wait)
     cookies = request.app[CONSOLE_COOKIES]
     cookies.set(response, cookies.login, csrf, max_age=900)
     return response
 
 
+async def login_form(request: web.Request) -> web.Response:
+    """The login page."""
+    return _login_page(request)
+
+
 async def login(request: web.Request) -> web.StreamResponse:
-    """Password and TOTP in one step; a fresh session id on success."""
+    """Password and TOTP in one step; a fresh session id on success.
+
+    A failure answers the same whatever failed; a client that failed too often is told to
+    wait (429) before anything is checked. The client is known here only as a keyed hash of
+    its address, in memory.
+    """
     form = await request.post()
     cookies = request.app[CONSOLE_COOKIES]
     cookie = request.cookies.get(cookies.login, "")
     supplied = str(form.get("csrf", ""))
     if not cookie or not secrets.compare_digest(cookie, supplied):
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
+    client = request.app[CONSOLE_CLIENTS].key_for_peer(request.remote or "",
+                                                       request.headers.get("X-Real-IP", ""))
     try:
         session = await request.config_dict[USERS].login(
             str(form.get("name", ""))[:64], str(form.get("password", ""))[:256],
-            str(form.get("totp", ""))[:12], time.time())
-    except LoginRefused:
-        csrf = secrets.token_urlsafe(32)
-        response = page(request, "login.html", status=401, csrf=csrf, error=True)
-        cookies.set(response, cookies.login, csrf, max_age=900)
+            str(form.get("totp", ""))[:12], time.time(), client=client)
+    except LoginThrottled as exc:
+        wait = max(1, math.ceil(exc.retry_after))
+        response = _login_page(request, status=429, error=True, wait=wait)
+        response.headers["Retry-After"] = str(wait)
         return response
+    except LoginRefused:
+        return _login_page(request, status=401, error=True)
     response = web.HTTPSeeOther("/console/")
     cookies.set(response, cookies.session, session.key)
     cookies.delete(response, cookies.login)
@@ -115,7 +133,12 @@ def _is_key(value: object) -> bool:
 @console_route(COUNSELLOR_ROLES, csrf=True, anonymous=web.HTTPUnauthorized,
                refused="This role does not chat.")
 async def socket_token(request: web.Request, session: Session) -> web.Response:
-    """A token for the ``/counsellor`` socket (counsellors and admins only)."""
+    """A token for the ``/counsellor`` socket (counsellors and admins only).
+
+    The token is bound to this console session: it is good only while the session is (not
+    logged out, idle, older than its cap, nor its account disabled or reset), and its own
+    lifetime ends with the session's cap at the latest.
+    """
     config = request.app[CONSOLE_CONFIG]
     body = await json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
@@ -135,9 +158,12 @@ async def socket_token(request: web.Request, session: Session) -> web.Response:
             cert = json.loads(stored)
             if cert.get("key") == identity_pk:
                 certificate = cert
+    ttl = min(config.counsellor_token_ttl_s, session.remaining(time.time()))
+    if ttl <= 1:
+        raise web.HTTPUnauthorized(text="The session is at its end; please sign in again.")
     user = session.user
     token = await request.config_dict[RELAY].tokens.issue(
-        Identity(user.id, user.pseudonym, user.role), config.counsellor_token_ttl_s)
+        Identity(user.id, user.pseudonym, user.role, session=session.ref), ttl)
     return web.json_response({"token": token, "certificate": certificate})
 
 
@@ -209,6 +235,8 @@ def create_console_app(config: Config) -> web.Application:
     assets = console_assets()
     app[CONSOLE_ASSETS] = assets
     app[CONSOLE_COOKIES] = Cookies.for_config(config)
+    # Its own secret: console clients cannot be linked to visitor sockets even in memory.
+    app[CONSOLE_CLIENTS] = AddressKeys(config.trusted_proxies)
     app[CONSOLE_TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_get("/", home)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from chatserver.config import Config
 from chatserver.records.accounts import Session
+from chatserver.sockets.ratelimit import AddressKeys
 from chatserver.web.appkeys import USERS
 from chatserver.web.assets import Assets
 
@@ -27,6 +28,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
+CONSOLE_CLIENTS = web.AppKey("console_clients", AddressKeys)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]

@@ -1,5 +1,6 @@
 """Target P: this chat server, exactly as ``chatserver serve`` builds it, plus one bench-only
-route that issues counsellor socket tokens (what the console does after a full login).
+route that signs a counsellor in and issues a socket token bound to that session (what the
+console does after a full login).
 
 Limits meant for one visitor's browser (messages per second, requests per address) are
 raised so that one load generator on loopback can stand in for thousands of visitors; every
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
+import time
 
 from aiohttp import web
 
@@ -20,7 +22,7 @@ from chatserver.cli import new_event_loop
 from chatserver.config import load_config
 from chatserver.main import create_app
 from chatserver.relay.state import Identity
-from chatserver.web.appkeys import RELAY
+from chatserver.web.appkeys import RELAY, USERS
 
 BENCH_LIMITS = {
     "msg_rate_per_s": 1e6, "msg_burst": 1_000_000, "chat_requests_per_min": 1e7,
@@ -36,8 +38,15 @@ def make_app(port: int, db_dir: str, redis_url: str = "") -> web.Application:
     app = create_app(config)
 
     async def token(request: web.Request) -> web.Response:
-        name = request.query.get("name", "bench-" + secrets.token_hex(4))
-        ident = Identity(name, name, "counsellor")
+        # What the console does after a full login: an account, a session, a token bound to it.
+        name = request.query.get("name", "bench-" + secrets.token_hex(4))[:64]
+        users = app[USERS]
+        if await users.find(name) is None:
+            await users.add(name, "counsellor", secrets.token_urlsafe(16),
+                            f"Beraterin {name[-40:]}")
+        session = await users.open_session(name, time.time())
+        user = session.user
+        ident = Identity(user.id, user.pseudonym, user.role, session.ref)
         return web.json_response({"token": await app[RELAY].tokens.issue(ident, 3600)})
 
     app.router.add_post("/bench/token", token)

@@ -137,7 +137,7 @@ def _keep_passwords(config: Config, passwords: dict[str, str]) -> None:
 
 
 async def seed_demo_user(config: Config, accounts: Users, name: str = "demo",
-                         role: str = "counsellor", pseudonym: str = "Demo-Beraterin",
+                         role: str = "counsellor", pseudonym: str = "Lena",
                          ) -> tuple[str, str, str]:
     """Demo mode: an account (by default the counsellor ``demo``) whose password stays the
     same from one start to the next; returns name, password, TOTP URI.

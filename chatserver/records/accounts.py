@@ -1,37 +1,56 @@
 """Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies.
 
 Passwords are hashed off the event loop; a TOTP code is accepted once (the time step is
-remembered); repeated failures lock the account for a growing time. Sessions are random
-tokens stored as SHA-256, rotated at every login, with an idle timeout.
+remembered). Failed sign-ins slow down further tries of the same name and the same client
+(:mod:`chatserver.records.throttle`) but never lock an account. Sessions are random tokens
+stored as SHA-256, rotated at every login, with an idle timeout and a maximum age; socket
+tokens are issued from a session and are good only while it is (:meth:`Users.live_sessions`).
+Disabling or resetting an account ends its sessions and takes its records key away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import nacl.exceptions
 import nacl.pwhash
 import pyotp
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatserver.records.schema import canned, sessions, user_keys, users
+from chatserver.records.store import Keyring
+from chatserver.records.throttle import SignInThrottle
 from chatserver.vocabulary import Role
+
+log = logging.getLogger(__name__)
 
 ROLES = tuple(role.value for role in Role)
 ISSUER = "Erstkontakt"
-LOCK_AFTER = 5
+MIN_PASSWORD = 12
 SESSION_IDLE_S = 30 * 60
 SESSION_MAX_S = 12 * 3600
+# An open socket keeps its session alive; writing that down once a minute is enough.
+TOUCH_S = 60.0
 
 
 class LoginRefused(Exception):
     """Login failed; the reason is deliberately the same for every cause."""
+
+
+class LoginThrottled(LoginRefused):
+    """This client failed too often lately; it may try again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"try again in {retry_after:.0f} s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -51,19 +70,55 @@ class Session:
     key: str
     user: User
     csrf: str
+    created: float
+
+    @property
+    def ref(self) -> str:
+        """The session as stored (the SHA-256 of its token): what its socket tokens name."""
+        return _key(self.key)
+
+    def remaining(self, now: float) -> float:
+        """Seconds until the session ends however busy it is (``SESSION_MAX_S`` after login)."""
+        return self.created + SESSION_MAX_S - now
+
+
+class LiveSession(NamedTuple):
+    """A console session that is still good, as the socket edge checks it."""
+
+    user_id: str
+    last_seen: float
 
 
 def _key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_new_password(password: str) -> None:
+    """Refuse a password shorter than the minimum."""
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password must have at least {MIN_PASSWORD} characters")
+
+
+def check_pseudonym(name: str, pseudonym: str) -> None:
+    """Refuse a missing pseudonym or one that gives the login name away to visitors."""
+    shown = pseudonym.strip()
+    if not shown:
+        raise ValueError("a pseudonym is required: the only name visitors see")
+    if len(shown.encode()) > 64:
+        raise ValueError("the pseudonym must fit in 64 bytes")
+    if shown.casefold() == name.strip().casefold():
+        raise ValueError("the pseudonym must differ from the login name")
+
+
 class Users:
     """Accounts and sessions over the database; Argon2id cost set by the caller."""
 
-    def __init__(self, engine: AsyncEngine, opslimit: int, memlimit: int) -> None:
+    def __init__(self, engine: AsyncEngine, opslimit: int, memlimit: int,
+                 throttle: SignInThrottle | None = None) -> None:
         self.engine = engine
         self.ops = opslimit
         self.mem = memlimit
+        self.throttle = throttle or SignInThrottle()
         # A real hash to verify against for unknown names, so timing does not tell.
         self._decoy = nacl.pwhash.argon2id.str(secrets.token_bytes(16), opslimit=opslimit,
                                                memlimit=memlimit)
@@ -79,33 +134,55 @@ class Users:
         except nacl.exceptions.InvalidkeyError:
             return False
 
-    async def add(self, name: str, role: str, password: str, pseudonym: str = "") -> str:
+    async def add(self, name: str, role: str, password: str, pseudonym: str) -> str:
         """Create an account; returns the otpauth:// URI for the authenticator app."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        if len(password) < 12:
-            raise ValueError("password must have at least 12 characters")
+        if not 0 < len(name) <= 64:
+            raise ValueError("the login name must have 1 to 64 characters")
+        check_new_password(password)
+        check_pseudonym(name, pseudonym)
         secret = pyotp.random_base32()
+        password_hash = await self._hash(password)
         async with self.engine.begin() as conn:
             await conn.execute(sa.insert(users).values(
-                id=secrets.token_hex(8), name=name, pseudonym=pseudonym or name, role=role,
-                password_hash=await self._hash(password), totp_secret=secret,
+                id=secrets.token_hex(8), name=name, pseudonym=pseudonym.strip(), role=role,
+                password_hash=password_hash, totp_secret=secret,
                 totp_last_step=0, disabled=False, failed=0, locked_until=0.0,
                 created=time.time()))
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
+    async def find(self, name: str) -> User | None:
+        """The account signing in as ``name``, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
+        return None if row is None else User(row.id, row.name, row.pseudonym, row.role)
+
+    @staticmethod
+    async def _id(conn: AsyncConnection, name: str) -> str:
+        row = (await conn.execute(sa.select(users.c.id).where(users.c.name == name))).first()
+        if row is None:
+            raise KeyError(name)
+        return str(row[0])
+
+    @staticmethod
+    async def _shut(conn: AsyncConnection, user_id: str) -> None:
+        """End every console session of the account (and with them every socket token issued
+        from one) and take its records key away, in the caller's transaction."""
+        await conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
+        await Keyring.revoke(conn, user_id)
+
     async def reset(self, name: str, password: str) -> str:
-        """New password and TOTP secret; every console session of the account ends (its socket
-        tokens do not yet: see issue 15)."""
+        """New password and TOTP secret; the account's sessions, socket tokens and records
+        grant end at once (open sockets within a second). Returns the new otpauth:// URI."""
+        check_new_password(password)
         secret = pyotp.random_base32()
+        password_hash = await self._hash(password)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(users.c.id).where(users.c.name == name))).first()
-            if row is None:
-                raise KeyError(name)
-            await conn.execute(sa.update(users).where(users.c.id == row[0]).values(
-                password_hash=await self._hash(password), totp_secret=secret, totp_last_step=0,
-                failed=0, locked_until=0.0))
-            await conn.execute(sa.delete(sessions).where(sessions.c.user_id == row[0]))
+            user_id = await self._id(conn, name)
+            await conn.execute(sa.update(users).where(users.c.id == user_id).values(
+                password_hash=password_hash, totp_secret=secret, totp_last_step=0))
+            await self._shut(conn, user_id)
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
     async def check_password(self, name: str, password: str) -> bool:
@@ -125,17 +202,16 @@ class Users:
         return pyotp.TOTP(row[0]).provisioning_uri(name=name, issuer_name=ISSUER)
 
     async def set_disabled(self, name: str, disabled: bool) -> str:
-        """Disable (or enable) an account; returns its id. Its console sessions end on disable;
-        its socket tokens and its records grant do not yet (see issue 15)."""
+        """Disable (or enable) an account; returns its id. Disabling ends its sessions, socket
+        tokens and records grant at once (open sockets within a second); enabling brings none
+        of them back."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(users.c.id).where(users.c.name == name))).first()
-            if row is None:
-                raise KeyError(name)
-            await conn.execute(sa.update(users).where(users.c.id == row[0])
+            user_id = await self._id(conn, name)
+            await conn.execute(sa.update(users).where(users.c.id == user_id)
                                .values(disabled=disabled))
             if disabled:
-                await conn.execute(sa.delete(sessions).where(sessions.c.user_id == row[0]))
-            return str(row[0])
+                await self._shut(conn, user_id)
+            return user_id
 
     async def list_users(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
@@ -143,37 +219,70 @@ class Users:
                                                 users.c.disabled).order_by(users.c.name))
             return [dict(r._mapping) for r in rows]
 
-    async def login(self, name: str, password: str, code: str, now: float) -> Session:
-        """Check password and TOTP; a fresh session on success, :class:`LoginRefused` if not."""
+    async def login(self, name: str, password: str, code: str, now: float,
+                    client: str = "") -> Session:
+        """Check password and TOTP; a fresh session on success, :class:`LoginRefused` if not.
+
+        ``client`` is the edge's opaque key for where the request came from ("" for none).
+        A client that failed too often is refused (:class:`LoginThrottled`) before anything
+        is checked; a name that failed too often is held back, never refused. Unknown,
+        disabled and real accounts cost the same: one password hash, one query, no write.
+        """
+        wait = self.throttle.clients.wait(client, now) if client else 0.0
+        if wait > 0:
+            raise LoginThrottled(wait)
+        name_key = self.throttle.name_key(name)
+        hold = self.throttle.accounts.wait(name_key, now)
+        if hold > 0:
+            await asyncio.sleep(hold)
+            now += hold
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
-        if row is None:
-            await self._verify(self._decoy, password)
-            raise LoginRefused()
-        if row.disabled or row.locked_until > now:
-            raise LoginRefused()
-        ok = await self._verify(row.password_hash.encode(), password)
-        step = self._totp_step(row.totp_secret, code, now) if ok else 0
-        if not ok or step <= row.totp_last_step:
-            failed = row.failed + 1
-            lock = now + 60 * 2 ** min(failed - LOCK_AFTER, 10) if failed >= LOCK_AFTER else 0.0
-            # Committed before refusing: a rolled-back counter would never lock anything.
-            async with self.engine.begin() as conn:
-                await conn.execute(sa.update(users).where(users.c.id == row.id)
-                                   .values(failed=failed, locked_until=min(lock, now + 86400)))
+        ok = await self._verify(self._decoy if row is None else row.password_hash.encode(),
+                                password)
+        step = self._totp_step(row.totp_secret, code, now) if ok and row is not None else 0
+        if row is None or row.disabled or not ok or step <= row.totp_last_step:
+            self._failed(name_key, client, now, row)
             raise LoginRefused()
         async with self.engine.begin() as conn:
             # Conditional, so two logins racing with one code cannot both win.
             won = await conn.execute(
                 sa.update(users)
                 .where(users.c.id == row.id, users.c.totp_last_step < step)
-                .values(failed=0, locked_until=0.0, totp_last_step=step))
+                .values(totp_last_step=step))
             if not won.rowcount:
                 raise LoginRefused()
-            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-            await conn.execute(sa.insert(sessions).values(
-                key=_key(token), user_id=row.id, csrf=csrf, created=now, last_seen=now))
-        return Session(token, User(row.id, row.name, row.pseudonym, row.role), csrf)
+            session = await self._open(conn, User(row.id, row.name, row.pseudonym, row.role),
+                                       now)
+        self.throttle.accounts.succeeded(name_key)
+        if client:
+            self.throttle.clients.succeeded(client)
+        return session
+
+    def _failed(self, name_key: str, client: str, now: float, row: Any) -> None:
+        in_a_row = self.throttle.accounts.failed(name_key, now)
+        from_client = self.throttle.clients.failed(client, now) if client else 0
+        # Never the name typed (it may be a password in the wrong field), never an address.
+        who = "an unknown name" if row is None else f"account {row.id}" + (
+            " (disabled)" if row.disabled else "")
+        log.warning("console sign-in refused for %s: %d failures in a row for this name, "
+                    "%d from this client", who, in_a_row, from_client)
+
+    @staticmethod
+    async def _open(conn: AsyncConnection, user: User, now: float) -> Session:
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        await conn.execute(sa.insert(sessions).values(
+            key=_key(token), user_id=user.id, csrf=csrf, created=now, last_seen=now))
+        return Session(token, user, csrf, now)
+
+    async def open_session(self, name: str, now: float) -> Session:
+        """Sign ``name`` in without credentials, for tools and tests: the console itself
+        opens sessions only through :meth:`login`."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
+            if row is None:
+                raise KeyError(name)
+            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role), now)
 
     @staticmethod
     def _totp_step(secret: str, code: str, now: float) -> int:
@@ -203,7 +312,50 @@ class Users:
                 return None
             await conn.execute(sa.update(sessions).where(sessions.c.key == key)
                                .values(last_seen=now))
-        return Session(token, User(row.user_id, row.name, row.pseudonym, row.role), row.csrf)
+        return Session(token, User(row.user_id, row.name, row.pseudonym, row.role), row.csrf,
+                       row.created)
+
+    async def live_sessions(self, refs: Collection[str], now: float) -> dict[str, LiveSession]:
+        """Of the sessions stored under ``refs`` (:attr:`Session.ref`), those still good (not
+        ended, not idle longer than ``SESSION_IDLE_S``, younger than ``SESSION_MAX_S``, the
+        account enabled), by ref. Socket tokens are checked against it."""
+        live: dict[str, LiveSession] = {}
+        wanted = sorted(set(refs))
+        async with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = await conn.execute(
+                    sa.select(sessions.c.key, sessions.c.user_id, sessions.c.last_seen)
+                    .join(users, users.c.id == sessions.c.user_id)
+                    .where(sessions.c.key.in_(wanted[start:start + 500]),
+                           users.c.disabled.is_(False),
+                           sessions.c.last_seen >= now - SESSION_IDLE_S,
+                           sessions.c.created >= now - SESSION_MAX_S))
+                live.update((r.key, LiveSession(r.user_id, r.last_seen)) for r in rows)
+        return live
+
+    async def signed_in(self, user_id: str, now: float) -> bool:
+        """True if the account is enabled and has a console session that is still good."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(sessions.c.key).join(users, users.c.id == sessions.c.user_id)
+                .where(sessions.c.user_id == user_id, users.c.disabled.is_(False),
+                       sessions.c.last_seen >= now - SESSION_IDLE_S,
+                       sessions.c.created >= now - SESSION_MAX_S).limit(1))).first()
+        return row is not None
+
+    async def touch_sessions(self, live: dict[str, LiveSession], now: float) -> None:
+        """Note that these sessions are in use (an open socket is), at most once every
+        ``TOUCH_S``, so an open console does not go idle; one that has gone idle stays so."""
+        wanted = sorted(ref for ref, s in live.items() if s.last_seen < now - TOUCH_S)
+        if not wanted:
+            return  # no write at all: the database may be locked by someone else just now
+        async with self.engine.begin() as conn:
+            for start in range(0, len(wanted), 500):
+                await conn.execute(
+                    sa.update(sessions)
+                    .where(sessions.c.key.in_(wanted[start:start + 500]),
+                           sessions.c.last_seen >= now - SESSION_IDLE_S)
+                    .values(last_seen=now))
 
     async def logout(self, token: str) -> None:
         async with self.engine.begin() as conn:

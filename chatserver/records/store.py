@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatserver.errors import DomainError, ErrorCode
 from chatserver.records.codenames import CodenameHasher, generate
@@ -29,6 +29,7 @@ from chatserver.records.schema import (
     records,
     settings,
     team_keys,
+    users,
 )
 
 
@@ -246,6 +247,12 @@ class RecordStore:
                     "expires": row.expires}
 
 
+async def _enabled(conn: AsyncConnection, user_id: str) -> bool:
+    """True if ``user_id`` is a console account that is not disabled."""
+    row = (await conn.execute(sa.select(users.c.disabled).where(users.c.id == user_id))).first()
+    return row is not None and not row[0]
+
+
 class Keyring:
     """The records key's public half and its per-counsellor grants (all opaque to us)."""
 
@@ -259,9 +266,12 @@ class Keyring:
             return str(row[0]) if row else ""
 
     async def status(self, user_id: str) -> dict[str, Any]:
-        """What a counsellor's console needs: the public key, their grant, who waits."""
+        """What a counsellor's console needs: the public key, their grant, who waits (never a
+        disabled account)."""
         async with self.engine.connect() as conn:
-            rows = list(await conn.execute(sa.select(key_grants)))
+            rows = list(await conn.execute(
+                sa.select(key_grants).join(users, users.c.id == key_grants.c.user_id)
+                .where(users.c.disabled.is_(False))))
         mine = next((r for r in rows if r.user_id == user_id), None)
         return {
             "records_pk": await self.records_public_key(),
@@ -272,8 +282,12 @@ class Keyring:
         }
 
     async def register(self, user_id: str, box_pk: str) -> None:
-        """Record a counsellor's box public key; a new key voids their old grant."""
+        """Record a counsellor's box public key; a new key voids their old grant. Only an
+        enabled account registers: a console of a just disabled account that is still open
+        for a moment must not put itself back on the list of those waiting for a grant."""
         async with self.engine.begin() as conn:
+            if not await _enabled(conn, user_id):
+                raise DomainError(ErrorCode.FORBIDDEN, "This account is disabled.")
             row = (await conn.execute(sa.select(key_grants.c.box_pk)
                                       .where(key_grants.c.user_id == user_id))).first()
             if row is None:
@@ -299,6 +313,20 @@ class Keyring:
                                .values(sealed_records_sk=sealed, granted_by=user_id,
                                        granted_at=now))
 
+    @staticmethod
+    async def revoke(conn: AsyncConnection, user_id: str) -> None:
+        """Take the records key from an account that is disabled or reset, in the caller's
+        transaction: its grant goes with its box key, so nobody is offered to grant it again
+        until it registers a new one. (What it may have copied it keeps: docs/protocol.md.)"""
+        await conn.execute(sa.delete(key_grants).where(key_grants.c.user_id == user_id))
+
+    async def holders(self) -> list[str]:
+        """The accounts that hold a grant of the records key."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(key_grants.c.user_id)
+                                      .where(key_grants.c.sealed_records_sk.is_not(None)))
+            return sorted(str(r[0]) for r in rows)
+
     async def grant(self, granter: str, user_id: str, sealed: str, now: float) -> None:
         """A holder of the records key seals it to a colleague's box key."""
         async with self.engine.begin() as conn:
@@ -306,6 +334,9 @@ class Keyring:
                                          .where(key_grants.c.user_id == granter))).first()
             if holder is None or holder[0] is None:
                 raise DomainError(ErrorCode.FORBIDDEN, "You do not hold the records key.")
+            if not await _enabled(conn, user_id):
+                raise DomainError(ErrorCode.NOT_FOUND,
+                                  "That colleague has not registered a box key.")
             done = await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
                                       .values(sealed_records_sk=sealed, granted_by=granter,
                                               granted_at=now))

@@ -1,7 +1,10 @@
 """Counsellor connection tokens: random bearer secrets, stored hashed in the state with a TTL.
 
-The console issues one after a full login (password and TOTP) and revokes them at logout;
-tests issue them the same way. There is no other way onto ``/counsellor``.
+The console issues one after a full login (password and TOTP), bound to its console session
+(``Identity.session``), and revokes them at logout; ``chatserver user disable`` and ``reset``
+revoke them where they can reach the state. The socket edge also checks the session in the
+database, so a token is good only while its session is. There is no other way onto
+``/counsellor``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,5 @@ class Tokens:
         return await self._state.get_token(secret_key(token))
 
     async def revoke_all(self, counsellor_id: str) -> None:
-        """Forget every token of one counsellor (at logout; ``chatserver user disable`` and
-        ``reset`` do not call it yet: see issue 15)."""
+        """Forget every token of one counsellor (at logout, disable and reset)."""
         await self._state.drop_tokens_of(counsellor_id)

@@ -1,14 +1,18 @@
 """The ``/counsellor`` namespace: authenticated counsellors on and off duty.
 
-A connection is accepted only with a token from :mod:`chatserver.relay.tokens`; the token is checked
-again (at most every few seconds), so a logout (which revokes every token of the account) or the
-token's expiry also ends the socket's rights. Disabling or resetting an account does not yet: its
-tokens live until their TTL (not yet: see issue 15). A counsellor only ever touches chats
-assigned to them.
+A connection is accepted only with a token from :mod:`chatserver.relay.tokens` whose console
+session is still good in the database (not ended by logout, disable or reset, not idle, not
+older than its cap, the account enabled). Every open socket is checked against the database
+again every ``SESSION_RECHECK_S`` and closed once its session is no longer good, so disabling or
+resetting an account takes effect within a second even when its tokens could not be revoked in
+the state; the token itself is re-checked in the state on events. A counsellor only ever
+touches chats assigned to them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +21,9 @@ import socketio
 
 from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, forbidden, rate_limited
+from chatserver.records.accounts import Users
 from chatserver.records.handoff import Handoff
+from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope, Identity
 from chatserver.sockets.edge import event
@@ -46,7 +52,13 @@ from chatserver.sockets.schemas import (
 from chatserver.sockets.strikes import Strikes
 from chatserver.vocabulary import COUNSELLOR_ROLES
 
+log = logging.getLogger(__name__)
+
 RECHECK_S = 5.0
+# How often every open socket's console session is checked in the database: the bound on how
+# long a disabled or reset account keeps a socket.
+SESSION_RECHECK_S = 0.5
+ENDED = "Your session has ended; please sign in again."
 
 
 @dataclass
@@ -65,18 +77,28 @@ class CounsellorConnection:
 class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Socket events of counsellors; identity comes from the token, never from the payload."""
 
-    def __init__(self, config: Config, relay: Relay, handoff: Handoff) -> None:
+    def __init__(self, config: Config, relay: Relay, handoff: Handoff, users: Users) -> None:
         super().__init__(COUNSELLOR_NS)
         self.config = config
         self.relay = relay
         self.handoff = handoff
+        self.users = users
         self._conns: dict[str, CounsellorConnection] = {}
         self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
+        self._database_away = False
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         who = await self.relay.tokens.resolve(token)
-        if who is None or who.role not in COUNSELLOR_ROLES:
+        if who is None or who.role not in COUNSELLOR_ROLES or not who.session:
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
+        try:
+            live = await self.users.live_sessions([who.session], time.time())
+        except Exception as exc:
+            # Without the database nobody can say the account is still good: refused.
+            log.warning("counsellor session check failed: %s", type(exc).__name__)
+            raise socketio.exceptions.ConnectionRefusedError("unavailable") from None
+        if who.session not in live or live[who.session].user_id != who.id:
             raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         self._conns[sid] = CounsellorConnection(who, str(token), time.monotonic(),
                                                 self._limits.bucket(),
@@ -89,6 +111,55 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         conn = self._conns.pop(sid, None)
         if conn is not None:
             await self.relay.console_closed(conn.who)
+
+    async def _end(self, sid: str) -> None:
+        """Close a socket whose rights ended, telling the console why."""
+        conn = self._conns.pop(sid, None)
+        if conn is None:
+            return  # it closed on its own meanwhile
+        await self.relay.console_closed(conn.who)
+        await self.emit("failed", forbidden(ENDED).as_payload(), to=sid, ignore_queue=True)
+        await self.disconnect(sid)
+
+    async def check_sessions(self) -> None:
+        """Close every open socket whose console session is no longer good; note the others
+        as in use, so an open console does not go idle."""
+        conns = dict(self._conns)
+        if not conns:
+            return
+        now = time.time()
+        try:
+            live = await self.users.live_sessions({c.who.session for c in conns.values()}, now)
+        except Exception as exc:
+            # Sockets checked at connect stay while the database is away (chats go on); the
+            # token is still checked in the state. Said once per outage, not every round.
+            if not self._database_away:
+                log.warning("counsellor session check failed: %s", type(exc).__name__)
+            self._database_away = True
+            return
+        self._database_away = False
+        ended: set[str] = set()
+        for sid, conn in conns.items():
+            session = live.get(conn.who.session)
+            if (session is None or session.user_id != conn.who.id) and sid in self._conns:
+                await self._end(sid)
+                ended.add(conn.who.id)
+        for counsellor_id in ended:
+            # Signed out for good (disabled, reset, or their last session over): like signing
+            # out, that ends duty at once, and their visitors go to a colleague without
+            # waiting out the grace meant for a reload.
+            if not await self.users.signed_in(counsellor_id, now):
+                await self.relay.end_duty(counsellor_id, OffDutyReason.SIGNED_OUT)
+        await self.users.touch_sessions(live, now)
+
+    async def watch_sessions(self) -> None:
+        """:meth:`check_sessions` every ``SESSION_RECHECK_S``, until cancelled."""
+        while True:
+            await asyncio.sleep(SESSION_RECHECK_S)
+            try:
+                await self.check_sessions()
+            except Exception as exc:  # e.g. touching sessions while the database is locked
+                log.warning("counsellor session check failed: %s", type(exc).__name__)
 
     def struck(self, sid: str, code: ErrorCode) -> bool:
         """Count a refusal against the connection; True once it should be closed."""
@@ -106,7 +177,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 self._conns.pop(sid, None)
                 await self.relay.console_closed(conn.who)
                 await self.disconnect(sid)
-                raise forbidden("Your session has ended; please sign in again.")
+                raise forbidden(ENDED)
             conn.checked = time.monotonic()
         if not conn.limits.allow():
             raise rate_limited()

@@ -81,9 +81,14 @@ class AddressKeys:
         # peer is the remote of the aiohttp request it passes along.
         request = environ.get("aiohttp.request")
         address = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "")
+        return self.key_for_peer(address, str(environ.get("HTTP_X_REAL_IP") or ""))
+
+    def key_for_peer(self, address: str, real_ip: str = "") -> str:
+        """The keyed hash of a client: the peer ``address``, or ``real_ip`` (the X-Real-IP
+        header) when the peer is a trusted proxy."""
         if address in self._trusted:
             # Behind our own reverse proxy the client's address arrives in X-Real-IP.
-            forwarded = str(environ.get("HTTP_X_REAL_IP") or "").strip()
+            forwarded = real_ip.strip()
             if forwarded:
                 address = forwarded
         try:

@@ -32,7 +32,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         # Demo mode certifies the console's key; Ben gets a certificate from the same org key.
         ben_key = crypto.SigningSeed.generate()
         ben_cert = demo.certify(h.app[CONFIG], ben_key.public_key, "Ben")
@@ -47,7 +47,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
         console.on("websocket", record)
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_label("Titel / Title").fill("Begrüßung")
         await console.get_by_label("Text", exact=True).fill("Schön, dass du dich meldest.")
         await console.get_by_role("button", name="Anlegen / Add").click()
@@ -114,20 +114,20 @@ async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
 ) -> None:
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD)
-        sue_uri = await h.app[USERS].add("sue", "supervisor", PASSWORD)
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
+        sue_uri = await h.app[USERS].add("sschulz", "supervisor", PASSWORD, pseudonym="Frau Sommer")
         ctx = await browser.new_context()
         page = await ctx.new_page()
 
         await page.goto(h.url + "/console/login")
-        await page.get_by_label("Name").fill("anna")
+        await page.get_by_label("Name").fill("akeller")
         await page.get_by_label("Passwort / Password").fill("falsch-falsch-falsch")
         await page.get_by_label("Einmalcode / One-time code").fill(totp_of(uri).now())
         await page.get_by_role("button", name="Anmelden / Sign in").click()
         await page.get_by_text("Anmeldung fehlgeschlagen").wait_for()
 
         code = totp_of(uri).now()
-        await login(page, h.url, "anna", code)
+        await login(page, h.url, "akeller", code)
         await page.get_by_role("heading", name="Beratungskonsole").wait_for()
         cookies = {c["name"]: c for c in await ctx.cookies()}
         assert cookies["ek_console"]["httpOnly"] and cookies["ek_console"]["sameSite"] == "Strict"
@@ -135,7 +135,7 @@ async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
         # The same TOTP code a second time is refused, even with the right password.
         other = await browser.new_context()
         replay = await other.new_page()
-        await login(replay, h.url, "anna", code)
+        await login(replay, h.url, "akeller", code)
         await replay.get_by_text("Anmeldung fehlgeschlagen").wait_for()
         await other.close()
 
@@ -156,7 +156,7 @@ async def test_refusals_wrong_password_replayed_totp_csrf_logout_and_roles(
 
         # A supervisor signs in, lands on the statistics and gets no chat UI and no socket
         # token.
-        await login(page, h.url, "sue", totp_of(sue_uri).now())
+        await login(page, h.url, "sschulz", totp_of(sue_uri).now())
         await page.get_by_role("heading", name="Statistik").wait_for()
         assert page.url.endswith("/console/stats")
         assert await page.locator("#console").count() == 0
@@ -178,16 +178,16 @@ async def test_production_path_offline_certificate_for_the_persistent_identity_k
     installs the certificate, and after a reload the visitor verifies the counsellor."""
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console = await (await browser.new_context()).new_page()
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         shown = console.locator("#identity")
         await shown.get_by_text(re.compile("noch nicht zertifiziert")).wait_for()
         key_b64 = re.search(r"identity key: (\S+)", await shown.text_content() or "")
         assert key_b64 is not None
         cert = crypto.issue_certificate(pki.org, crypto.b64decode(key_b64.group(1)), "Anna",
                                         pki.now - 60, pki.now + 86400)
-        await h.app[USERS].set_certificate("anna", json.dumps(cert))
+        await h.app[USERS].set_certificate("akeller", json.dumps(cert))
         await console.reload()
         await console.locator("#identity").get_by_text(re.compile("identity key")).wait_for()
         assert "nicht zertifiziert" not in (await console.locator("#identity").text_content()

@@ -102,10 +102,10 @@ async def test_console_reload_mid_chat_keeps_history_session_and_delivery(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
 
@@ -188,10 +188,10 @@ async def test_signing_out_of_the_console_wipes_what_was_kept_for_a_reload(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
         visitor_ctx = await browser.new_context()
@@ -244,10 +244,10 @@ async def test_reload_state_left_idle_for_12_hours_or_changed_is_not_restored(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
         visitor_ctx = await browser.new_context()
@@ -277,10 +277,10 @@ async def test_a_reply_sent_before_the_console_reloads_is_marked_delivered_after
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
         visitor_ctx = await browser.new_context()

@@ -26,18 +26,18 @@ async def test_consent_record_colleague_reads_and_codename_returns(
 ) -> None:
     async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
             chromium() as browser:
-        anna_uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
-        ben_uri = await h.app[USERS].add("ben", "counsellor", PASSWORD, pseudonym="Ben")
+        anna_uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
+        ben_uri = await h.app[USERS].add("bschmidt", "counsellor", PASSWORD, pseudonym="Ben")
 
         # Anna is first: her console creates the team's records key.
         anna_ctx = await browser.new_context()
         anna: Page = await anna_ctx.new_page()
-        await login(anna, h.url, "anna", totp_of(anna_uri).now())
+        await login(anna, h.url, "akeller", totp_of(anna_uri).now())
         await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
 
         ben_ctx = await browser.new_context()
         ben: Page = await ben_ctx.new_page()
-        await login(ben, h.url, "ben", totp_of(ben_uri).now())
+        await login(ben, h.url, "bschmidt", totp_of(ben_uri).now())
         await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.get_by_role("button", name="Freigeben / Grant").click()
@@ -118,9 +118,9 @@ async def test_message_drop_is_answered_and_read_back_with_its_codename(
     question, reply = "KANARIE-drop-frage-31", "KANARIE-drop-antwort-32"
     async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
             chromium() as browser:
-        anna_uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        anna_uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         anna = await (await browser.new_context()).new_page()
-        await login(anna, h.url, "anna", totp_of(anna_uri).now())
+        await login(anna, h.url, "akeller", totp_of(anna_uri).now())
         await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
 
         visitor = await (await browser.new_context()).new_page()

@@ -89,12 +89,12 @@ async def test_messages_typed_while_the_console_is_offline_arrive_once_after_rec
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console_ctx = await browser.new_context()
         console = await console_ctx.new_page()
         sockets: list[WebSocket] = []
         console.on("websocket", lambda ws: sockets.append(ws))
-        await login(console, h.url, "anna", totp_of(uri).now())
+        await login(console, h.url, "akeller", totp_of(uri).now())
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
 

@@ -94,7 +94,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             return
 
     try:
-        uri = await app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+        uri = await app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         ben_key = crypto.SigningSeed.generate()
         ben = E2ECounsellor(await h.counsellor("ben", "Ben"),
                             Identity(ben_key, demo.certify(app[CONFIG], ben_key.public_key,
@@ -105,7 +105,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             console.set_default_timeout(15_000)
             console.on("websocket", record)
             console.on("response", lambda r: pending.append(asyncio.ensure_future(keep(r))))
-            await login(console, direct, "anna", totp_of(uri).now())
+            await login(console, direct, "akeller", totp_of(uri).now())
             await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
             await console.get_by_text("Im Dienst / on duty").wait_for()
 

@@ -32,7 +32,7 @@ async def test_supervisor_reads_the_statistics_page(
             hours[f"202610{day:02d}17"] = {"requested|relative|en": day % 3,
                                            "abandoned|relative|en|5-10": day % 3}
         await h.app[STATS].add(hours)
-        uri = await h.app[USERS].add("sue", "supervisor", PASSWORD)
+        uri = await h.app[USERS].add("sschulz", "supervisor", PASSWORD, pseudonym="Frau Sommer")
 
         ctx = await browser.new_context(accept_downloads=True)
         page = await ctx.new_page()
@@ -41,7 +41,7 @@ async def test_supervisor_reads_the_statistics_page(
         page.on("console", lambda m: refused.append(m.text)
                 if "Content Security Policy" in m.text else None)
         page.on("request", lambda r: None if r.url.startswith(h.url) else foreign.append(r.url))
-        await login(page, h.url, "sue", totp_of(uri).now())
+        await login(page, h.url, "sschulz", totp_of(uri).now())
         await page.get_by_role("heading", name="Statistik").wait_for()
 
         await page.get_by_label("Zeitraum").select_option("month")

@@ -50,9 +50,9 @@ async def shows_offline(context: BrowserContext, page: Page) -> bool:
 
 
 async def console_on_duty(browser: Browser, h: Harness) -> Page:
-    uri = await h.app[USERS].add("anna", "counsellor", PASSWORD, pseudonym="Anna")
+    uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
     console = await (await browser.new_context()).new_page()
-    await login(console, h.url, "anna", totp_of(uri).now())
+    await login(console, h.url, "akeller", totp_of(uri).now())
     await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
     await console.get_by_text("Im Dienst / on duty").wait_for()
     return console

@@ -218,7 +218,7 @@ async def test_a_node_stops_mid_chat_and_the_chat_goes_on_through_nginx(
     topology: Topology, redis_server: RedisServer
 ) -> None:
     nodes, origin = topology.nodes, topology.origin
-    token = await counsellor_token(redis_server.url, "anna")
+    token = await counsellor_token(nodes["a"], redis_server.url, "anna")
     visitor, counsellor = Visitor(origin), Counsellor(origin, token)
     chat = Chat(visitor, counsellor)
     try:

@@ -1,4 +1,5 @@
-"""`chatserver user`: add (password from stdin, prints the otpauth URI), list, disable, reset."""
+"""`chatserver user`: add (password from stdin, prints the otpauth URI; a pseudonym other than
+the login name), list, disable, enable, reset (refusing short passwords), certify."""
 
 from __future__ import annotations
 
@@ -18,22 +19,39 @@ def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProc
 
 
 def test_user_cli_round_trip(tmp_path: Path) -> None:
-    added = run(tmp_path, "add", "anna", "--role", "counsellor", "--pseudonym", "Anna",
+    added = run(tmp_path, "add", "akeller", "--role", "counsellor", "--pseudonym", "Anna",
                 stdin="ein-langes-passwort\n")
     assert added.returncode == 0, added.stderr
-    assert added.stdout.startswith("otpauth://totp/Erstkontakt:anna?secret=")
+    assert added.stdout.startswith("otpauth://totp/Erstkontakt:akeller?secret=")
     assert "ein-langes-passwort" not in added.stdout + added.stderr
-    short = run(tmp_path, "add", "ben", stdin="kurz\n")
+    short = run(tmp_path, "add", "ben", "--pseudonym", "Ben", stdin="kurz\n")
     assert short.returncode == 1 and "12 characters" in short.stderr
-    assert run(tmp_path, "add", "anna", stdin="ein-langes-passwort\n").returncode == 1
+    assert run(tmp_path, "add", "akeller", "--pseudonym", "Anna",
+               stdin="ein-langes-passwort\n").returncode == 1
     listed = run(tmp_path, "list")
-    assert listed.stdout.split() == ["anna", "counsellor", "Anna", "active"]
-    assert run(tmp_path, "disable", "anna").returncode == 0
+    assert listed.stdout.split() == ["akeller", "counsellor", "Anna", "active"]
+    assert run(tmp_path, "disable", "akeller").returncode == 0
     assert run(tmp_path, "list").stdout.split()[-1] == "disabled"
-    reset = run(tmp_path, "reset", "anna", stdin="ein-neues-langes-passwort\n")
+    short = run(tmp_path, "reset", "akeller", stdin="kurz\n")
+    assert short.returncode == 1 and "12 characters" in short.stderr
+    reset = run(tmp_path, "reset", "akeller", stdin="ein-neues-langes-passwort\n")
     assert reset.returncode == 0 and reset.stdout.startswith("otpauth://")
     assert reset.stdout != added.stdout
     assert run(tmp_path, "disable", "nobody").returncode == 1
+    assert run(tmp_path, "enable", "akeller").returncode == 0
+    assert run(tmp_path, "list").stdout.split()[-1] == "active"
+
+
+def test_a_pseudonym_is_required_and_gives_the_login_name_not_away(tmp_path: Path) -> None:
+    missing = run(tmp_path, "add", "bschmidt", stdin="ein-langes-passwort\n")
+    assert missing.returncode == 2 and "--pseudonym" in missing.stderr
+    for pseudonym in ("", "  ", "bschmidt", "BSchmidt", " bschmidt "):
+        refused = run(tmp_path, "add", "bschmidt", "--pseudonym", pseudonym,
+                      stdin="ein-langes-passwort\n")
+        assert refused.returncode == 1 and "pseudonym" in refused.stderr, pseudonym
+    assert run(tmp_path, "list").stdout == ""
+    assert run(tmp_path, "add", "bschmidt", "--pseudonym", "Ben",
+               stdin="ein-langes-passwort\n").returncode == 0
 
 
 def test_certificate_made_offline_is_installed_for_the_account(tmp_path: Path) -> None:
@@ -41,12 +59,13 @@ def test_certificate_made_offline_is_installed_for_the_account(tmp_path: Path) -
 
     from chatserver import crypto
 
-    assert run(tmp_path, "add", "anna", stdin="ein-langes-passwort\n").returncode == 0
+    assert run(tmp_path, "add", "akeller", "--pseudonym", "Anna",
+               stdin="ein-langes-passwort\n").returncode == 0
     org, identity = crypto.SigningSeed.generate(), crypto.SigningSeed.generate()
     cert = crypto.issue_certificate(org, identity.public_key, "Anna", 0, 2**40)
     path = tmp_path / "cert.json"
     path.write_text(json.dumps(cert))
-    assert run(tmp_path, "certify", "anna", str(path)).returncode == 0
+    assert run(tmp_path, "certify", "akeller", str(path)).returncode == 0
     path.write_text("not json")
-    assert run(tmp_path, "certify", "anna", str(path)).returncode == 1
+    assert run(tmp_path, "certify", "akeller", str(path)).returncode == 1
     assert run(tmp_path, "certify", "nobody", str(path)).returncode == 1

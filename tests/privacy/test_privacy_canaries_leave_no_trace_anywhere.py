@@ -76,7 +76,7 @@ async def test_a_whole_visit_leaves_no_trace(
 ) -> None:
     proxy = RecordingProxy("127.0.0.1", node.port)
     await proxy.start()
-    token = await counsellor_token(redis_server.url, "anna")
+    token = await counsellor_token(node, redis_server.url, "anna")
     pki = Pki()
     team_pk, _team_sk = crypto.box_keypair()
     received: list[Any] = []  # everything the clients got, decoded

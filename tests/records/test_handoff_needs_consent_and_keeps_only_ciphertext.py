@@ -118,7 +118,7 @@ async def test_record_survives_a_killed_server(
     }
     node = Node(env, tmp_path / "node.log")
     node.start()
-    token = await counsellor_token(redis_server.url, "anna")
+    token = await counsellor_token(node, redis_server.url, "anna")
     anna, visitor = CounsellorClient(node.url, token), VisitorClient(node.url)
     try:
         await anna.connect()

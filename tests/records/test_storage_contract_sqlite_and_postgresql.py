@@ -15,6 +15,7 @@ from chatserver.records.accounts import LoginRefused, Users
 from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import head_revision, migrate, open_engine
 from chatserver.records.store import RecordStore
+from chatserver.records.throttle import Policy, SignInThrottle
 from chatserver.stats.counters import StatsStore
 from tests.support.database import pg_database, pg_url
 from tests.support.harness import totp_of
@@ -37,21 +38,29 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
     try:
         assert await migrate(engine) == head_revision()
         assert await migrate(engine) == head_revision()  # a second run changes nothing
-        users = Users(engine, *CHEAP)
-        uri = await users.add("anna", "counsellor", "ein-langes-passwort", "Anna")
+        # Quick delays, so that many failures can be tried without waiting for real.
+        quick = SignInThrottle(Policy(free=3, base_s=0.01, cap_s=0.05),
+                               Policy(free=5, base_s=0.01, cap_s=0.05))
+        users = Users(engine, *CHEAP, throttle=quick)
+        uri = await users.add("akeller", "counsellor", "ein-langes-passwort", "Anna")
         totp = totp_of(uri)
         now = 1_790_000_000.0
-        session = await users.login("anna", "ein-langes-passwort", totp.at(now), now)
+        session = await users.login("akeller", "ein-langes-passwort", totp.at(now), now)
         assert session.user.pseudonym == "Anna"
+        anna = session.user.id
         with pytest.raises(LoginRefused):  # the same code twice
-            await users.login("anna", "ein-langes-passwort", totp.at(now), now + 1)
+            await users.login("akeller", "ein-langes-passwort", totp.at(now), now + 1)
         assert (await users.session(session.key, now + 60)) is not None
         assert (await users.session(session.key, now + 60 + 31 * 60)) is None  # idle
-        for _ in range(5):
+        for _ in range(20):
             with pytest.raises(LoginRefused):
-                await users.login("anna", "falsch-falsch-falsch", totp.at(now + 90), now + 90)
-        with pytest.raises(LoginRefused):  # locked, even with the right password now
-            await users.login("anna", "ein-langes-passwort", totp.at(now + 120), now + 120)
+                await users.login("akeller", "falsch-falsch-falsch", totp.at(now + 90), now + 90)
+        # Slowed down, never locked: the owner still gets in with password and code.
+        again = await users.login("akeller", "ein-langes-passwort", totp.at(now + 90), now + 90)
+        assert again.user.id == anna
+        assert list(await users.live_sessions([again.ref, "f" * 64], now + 91)) == [again.ref]
+        assert await users.live_sessions([again.ref], now + 91 + 31 * 60) == {}  # idle
+        assert await users.live_sessions([again.ref], now + 13 * 3600) == {}  # past its cap
 
         store = RecordStore(engine, CodenameHasher(b"s" * 16, *CHEAP), 100.0, 50.0)
         record_id, codename = await store.create("anna", "v1", "S0VZ", "Qk9EWQ==", now)
@@ -70,9 +79,31 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert await store.list_records() == [] and await store.list_drops() == []
         assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
 
-        await store.keyring.register("anna", "UEtB")
-        await store.keyring.init("anna", "UlBL", "R1JBTlQ=", now)
+        await store.keyring.register(anna, "UEtB")
+        await store.keyring.init(anna, "UlBL", "R1JBTlQ=", now)
         assert await store.keyring.records_public_key() == "UlBL"
+        assert await store.keyring.holders() == [anna]
+
+        # Disabling takes it all away at once: sessions, the grant, and the way back onto
+        # the list of those waiting for one.
+        live = await users.login("akeller", "ein-langes-passwort", totp.at(now + 150),
+                                 now + 150)
+        assert await users.set_disabled("akeller", True) == anna
+        assert await users.live_sessions([live.ref], now + 151) == {}
+        assert await users.session(live.key, now + 151) is None
+        assert await store.keyring.holders() == []
+        with pytest.raises(DomainError) as refused:
+            await store.keyring.register(anna, "UEtB")
+        assert refused.value.code == "forbidden"
+        assert (await store.keyring.status(anna))["me"] is None
+        await users.set_disabled("akeller", False)
+        with pytest.raises(ValueError, match="12 characters"):
+            await users.reset("akeller", "kurz")
+        await users.reset("akeller", "ein-anderes-passwort")
+        with pytest.raises(ValueError, match="pseudonym"):
+            await users.add("bschmidt", "counsellor", "ein-langes-passwort", " BSchmidt ")
+        with pytest.raises(ValueError, match="pseudonym"):
+            await users.add("bschmidt", "counsellor", "ein-langes-passwort", "")
     finally:
         await engine.dispose()
 

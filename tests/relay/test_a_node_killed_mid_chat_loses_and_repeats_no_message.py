@@ -66,7 +66,7 @@ async def test_a_killed_node_mid_chat_loses_and_repeats_no_message(
     # The visitor talks to node a, the counsellor to node b.
     home = {"visitor": "a", "counsellor": "b"}
     talk = await open_conversation(Pki(), nodes["a"].url, nodes["b"].url,
-                                   await issue_token(redis_server.url))
+                                   await issue_token(nodes["b"], redis_server.url))
     try:
         for _ in range(2):
             await asyncio.gather(talk.visitor_says(), talk.counsellor_says())

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient
-from tests.support.nodes import Node
+from tests.support.nodes import Node, counsellor_token
 from tests.support.redis_server import RedisServer
 
 GRACE = 1.0
@@ -50,9 +47,7 @@ async def test_the_node_with_the_console_dies_and_the_other_ends_the_duty(
     nodes: tuple[Node, Node], redis_server: RedisServer
 ) -> None:
     node_a, node_b = nodes
-    state = RedisState(redis_server.url)
-    token = await Tokens(state).issue(Identity("anna", "Anna", "counsellor"), 600)
-    await state.close()
+    token = await counsellor_token(node_a, redis_server.url, "anna", "Anna")
     anna = CounsellorClient(node_a.url, token)
     visitor = VisitorClient(node_b.url)
     await anna.connect()

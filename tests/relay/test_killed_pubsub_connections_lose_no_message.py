@@ -98,7 +98,7 @@ async def test_messages_survive_killed_pubsub_connections(
     node_a, node_b = nodes
     await listening(redis_server.url, node_a, node_b)
     talk = await open_conversation(Pki(), node_b.url, node_a.url,
-                                   await issue_token(redis_server.url))
+                                   await issue_token(node_a, redis_server.url))
     outage = PubSubOutage(redis_server)
     try:
         for step in before:

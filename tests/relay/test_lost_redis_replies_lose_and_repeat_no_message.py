@@ -68,7 +68,7 @@ async def test_messages_survive_lost_replies_and_cut_connections_to_redis(
     proxy, node_a, node_b = proxied
     await listening(redis_server.url, node_a, node_b)
     talk = await open_conversation(Pki(), node_b.url, node_a.url,
-                                   await issue_token(redis_server.url))
+                                   await issue_token(node_a, redis_server.url))
     try:
         await asyncio.gather(talk.visitor_says(), talk.counsellor_says())
         await talk.settle()

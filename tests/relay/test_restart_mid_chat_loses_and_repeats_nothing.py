@@ -130,7 +130,7 @@ async def test_server_restart_mid_chat_on_redis(
 ) -> None:
     node = Node(node_env, tmp_path / "node.log")
     node.start()
-    chat = Chat(node.url, await counsellor_token(redis_server.url, "anna"))
+    chat = Chat(node.url, await counsellor_token(node, redis_server.url, "anna"))
     try:
         await chat.open()
         await chat.exchange(1, 2, 3)
@@ -175,7 +175,7 @@ async def test_redis_restart_mid_chat_with_append_only_persistence(tmp_path: Pat
         "CHATSERVER_KDF_COST": "min",
     }, tmp_path / "node.log")
     node.start()
-    chat = Chat(node.url, await counsellor_token(store.url, "anna"))
+    chat = Chat(node.url, await counsellor_token(node, store.url, "anna"))
     try:
         await chat.open()
         await chat.exchange(1, 2, 3)

@@ -49,6 +49,14 @@ async def test_tokens_expire_and_can_be_revoked(state: State) -> None:
     assert await state.get_token("k3") is None
 
 
+async def test_a_token_keeps_the_console_session_it_was_issued_from(state: State) -> None:
+    bound = Identity("anna", "Anna", "counsellor", session="f" * 64)
+    await state.put_token("k1", bound, 60)
+    assert await state.get_token("k1") == bound
+    await state.drop_tokens_of("anna")
+    assert await state.get_token("k1") is None
+
+
 async def test_queue_keeps_arrival_order_and_cap(state: State) -> None:
     for n in range(3):
         assert await state.create_chat(chat(n), f"r{n}", cap=3) == n + 1

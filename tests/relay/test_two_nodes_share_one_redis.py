@@ -41,7 +41,7 @@ async def test_chat_across_two_nodes_and_nothing_left_behind(
     nodes: tuple[Node, Node], redis_server: RedisServer, tmp_path: Path
 ) -> None:
     node_a, node_b = nodes
-    token = await counsellor_token(redis_server.url, "anna")
+    token = await counsellor_token(node_a, redis_server.url, "anna")
 
     anna = CounsellorClient(node_a.url, token)
     visitor = VisitorClient(node_b.url)

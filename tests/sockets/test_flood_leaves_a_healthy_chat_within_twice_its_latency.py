@@ -70,8 +70,8 @@ def node(redis_server: RedisServer, tmp_path: Path) -> Iterator[Node]:
 async def test_flood_leaves_a_healthy_chat_within_twice_its_latency(
     node: Node, redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    hanna_token = await counsellor_token(redis_server.url, "hanna")
-    bob_token = await counsellor_token(redis_server.url, "bob")
+    hanna_token = await counsellor_token(node, redis_server.url, "hanna")
+    bob_token = await counsellor_token(node, redis_server.url, "bob")
     hanna = CounsellorClient(node.url, hanna_token)
     visitor = AddressedVisitor(node.url, HEALTHY_ADDRESS)
     await hanna.connect()

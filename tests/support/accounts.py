@@ -1,10 +1,49 @@
-"""Console accounts for tests: signing in through the console as a browser does."""
+"""Console accounts for tests: an account, a signed-in session and a socket token bound to
+it, and signing in through the console as a browser does.
+
+A socket token is good only while the console session it was issued from is (see
+``chatserver/sockets/counsellor.py``), so a test counsellor needs an account and a session in
+the server's database, as the console would make them after a full login.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 
 import aiohttp
+import pyotp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chatserver.records.accounts import Users
+from chatserver.records.schema import users
+from chatserver.relay.state import Identity, State
+from chatserver.relay.tokens import Tokens
+
+
+async def ensure_account(engine: AsyncEngine, name: str, pseudonym: str, role: str) -> str:
+    """The id of the account ``name``; made if missing, with its name as its id (so tests can
+    address colleagues by name) and no usable password (tests sign it in with
+    :meth:`Users.open_session`)."""
+    async with engine.begin() as conn:
+        row = (await conn.execute(sa.select(users.c.id).where(users.c.name == name))).first()
+        if row is not None:
+            return str(row[0])
+        await conn.execute(sa.insert(users).values(
+            id=name, name=name, pseudonym=pseudonym, role=role, password_hash="!",
+            totp_secret=pyotp.random_base32(), totp_last_step=0, disabled=False, failed=0,
+            locked_until=0.0, created=time.time()))
+        return name
+
+
+async def bound_token(accounts: Users, state: State, name: str, pseudonym: str,
+                      role: str = "counsellor", ttl: float = 3600) -> str:
+    """Sign ``name`` in (making the account if need be) and issue a socket token for that
+    session, the way the console's ``/console/api/socket-token`` does."""
+    user_id = await ensure_account(accounts.engine, name, pseudonym, role)
+    session = await accounts.open_session(name, time.time())
+    return await Tokens(state).issue(Identity(user_id, pseudonym, role, session.ref), ttl)
 
 
 async def console_sign_in(http: aiohttp.ClientSession, base: str, name: str, password: str,

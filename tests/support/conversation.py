@@ -17,13 +17,10 @@ from typing import Any
 
 import socketio
 
-from chatserver.relay.state import Identity
-from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import Tokens
 from tests.support.clients import CounsellorClient, VisitorClient
 from tests.support.delivery import Link
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
-from tests.support.nodes import Node
+from tests.support.nodes import Node, counsellor_token
 from tests.support.waiting import eventually
 
 # Node settings for fault tests: every address is 127.0.0.1 here, so the per-address limits
@@ -195,13 +192,11 @@ async def fire(*calls: Any) -> None:
     await asyncio.gather(*calls)
 
 
-async def issue_token(redis_url: str, name: str = "anna", pseudonym: str = "Anna") -> str:
-    """A console connection token, written straight into the shared Redis."""
-    state = RedisState(redis_url)
-    try:
-        return await Tokens(state).issue(Identity(name, pseudonym, "counsellor"), 600)
-    finally:
-        await state.close()
+async def issue_token(node: Node, redis_url: str, name: str = "anna",
+                      pseudonym: str = "Anna") -> str:
+    """A console connection token for nodes sharing ``redis_url`` and ``node``'s database
+    (:func:`tests.support.nodes.counsellor_token`)."""
+    return await counsellor_token(node, redis_url, name, pseudonym)
 
 
 async def open_conversation(pki: Pki, visitor_url: str, counsellor_url: str, token: str,
@@ -233,7 +228,7 @@ async def listening(redis_url: str, *nodes: Node) -> None:
     """Wait until every node hears what every other node publishes (after a fault, before
     anything announced only once, such as ``accepted``): a probe counsellor on each node goes
     on duty, and the roster must reach the probes on all the others."""
-    token = await issue_token(redis_url, "probe", "Probe")
+    token = await issue_token(nodes[0], redis_url, "probe", "Probe")
     probes = [CounsellorClient(node.url, token) for node in nodes]
     try:
         for probe in probes:

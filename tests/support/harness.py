@@ -12,8 +12,8 @@ import pyotp
 from aiohttp import web
 
 from chatserver.records.accounts import Session
-from chatserver.relay.state import Identity
 from chatserver.web.appkeys import RELAY, USERS
+from tests.support.accounts import bound_token
 from tests.support.clients import CounsellorClient, VisitorClient
 
 CONSOLE_PASSWORD = "ein-langes-passwort"
@@ -33,8 +33,11 @@ class Harness:
         self._stack = AsyncExitStack()
 
     async def token(self, name: str = "", role: str = "counsellor", pseudonym: str = "") -> str:
-        ident = Identity(name or "u" + secrets.token_hex(4), pseudonym or "Beraterin", role)
-        return await self.app[RELAY].tokens.issue(ident, 3600)
+        """A socket token of a signed-in console session of ``name`` (an account made if
+        need be, its id being its name), as the console hands it out."""
+        return await bound_token(self.app[USERS], self.app[RELAY].state,
+                                 name or "u" + secrets.token_hex(4), pseudonym or "Beraterin",
+                                 role)
 
     async def counsellor(self, name: str = "", pseudonym: str = "Anna",
                          on_duty: bool = True, **kwargs: Any) -> CounsellorClient:
@@ -62,10 +65,12 @@ class Harness:
         assert (await counsellor.accept(visitor.chat_id))["ok"]
         return counsellor, visitor
 
-    async def console_session(self, name: str, role: str = "counsellor") -> Session:
+    async def console_session(self, name: str, role: str = "counsellor",
+                              pseudonym: str = "") -> Session:
         """A console account made for the test, signed in with its password and a fresh
         one-time code (what the login form does, without the page)."""
-        uri = await self.app[USERS].add(name, role, CONSOLE_PASSWORD)
+        uri = await self.app[USERS].add(name, role, CONSOLE_PASSWORD,
+                                        pseudonym or f"Beraterin {name}")
         return await self.app[USERS].login(name, CONSOLE_PASSWORD, totp_of(uri).now(),
                                            time.time())
 

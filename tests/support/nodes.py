@@ -10,9 +10,12 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from chatserver.relay.state import Identity
+from chatserver.config import load_config
+from chatserver.records.accounts import Users
+from chatserver.records.db import migrate, open_engine
+from chatserver.records.kdf import KDF_COSTS
 from chatserver.relay.state.redis import RedisState
-from chatserver.relay.tokens import Tokens
+from tests.support.accounts import bound_token
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 from tests.support.waiting import eventually_blocking
@@ -71,12 +74,16 @@ class Node:
         return self.log_path.read_bytes() if self.log_path.exists() else b""
 
 
-async def counsellor_token(redis_url: str, name: str, pseudonym: str = "") -> str:
-    """A counsellor's socket token, issued straight into the Redis state the nodes share (the
-    console's sign-in would do the same)."""
+async def counsellor_token(node: Node, redis_url: str, name: str, pseudonym: str = "") -> str:
+    """A counsellor's socket token for nodes sharing ``redis_url`` and ``node``'s database: an
+    account and a console session made in that database, and a token bound to the session
+    issued straight into the Redis state (what the console's sign-in does)."""
+    engine = open_engine(load_config({}, database_url=node.env["CHATSERVER_DATABASE_URL"]))
     state = RedisState(redis_url)
     try:
-        return await Tokens(state).issue(Identity(name, pseudonym or name.title(), "counsellor"),
-                                 600)
+        await migrate(engine)
+        accounts = Users(engine, *KDF_COSTS["min"])
+        return await bound_token(accounts, state, name, pseudonym or name.title(), ttl=600)
     finally:
         await state.close()
+        await engine.dispose()

@@ -30,6 +30,9 @@ class Identity:
     id: str
     pseudonym: str
     role: str
+    # The console session a socket token was issued from (its stored key): the token is good
+    # only while that session is (checked in the database by the socket edge). "" elsewhere.
+    session: str = ""
 
 
 @dataclass(frozen=True)

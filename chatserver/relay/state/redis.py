@@ -399,9 +399,8 @@ class RedisState:
         return self._p + ":".join(parts)
 
     async def put_token(self, key: str, identity: Identity, ttl: float) -> None:
-        data = json.dumps(
-            {"id": identity.id, "pseudonym": identity.pseudonym, "role": identity.role}
-        )
+        data = json.dumps({"id": identity.id, "pseudonym": identity.pseudonym,
+                           "role": identity.role, "session": identity.session})
         async with self._retried.pipeline(transaction=True) as pipe:
             pipe.set(self._k("tok", key), data, px=int(ttl * 1000))
             pipe.sadd(self._k("toks", identity.id), key)
@@ -413,7 +412,8 @@ class RedisState:
         if raw is None:
             return None
         data = json.loads(raw)
-        return Identity(data["id"], data["pseudonym"], data["role"])
+        # A token from before sessions were recorded has none, and is refused by the edge.
+        return Identity(data["id"], data["pseudonym"], data["role"], data.get("session", ""))
 
     async def drop_token(self, key: str) -> None:
         await self._retried.delete(self._k("tok", key))
