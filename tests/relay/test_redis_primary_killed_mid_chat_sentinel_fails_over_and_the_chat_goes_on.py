@@ -161,6 +161,15 @@ async def test_primary_killed_mid_chat_the_nodes_follow_the_failover(tmp_path: P
             assert (await chat.visitor_says(4))["dup"] is (visitor_next == 5)
             assert (await chat.counsellor_says(4))["dup"] is (counsellor_next == 5)
 
+            # The token the counsellor signed in with was written before the kill: it still
+            # opens a console connection.
+            second = CounsellorClient(nodes[0].url, chat.counsellor.token)
+            try:
+                await second.connect()
+                assert [c["chat_id"] for c in (await second.sync())["chats"]] == [chat.chat_id]
+            finally:
+                await second.disconnect()
+
             await chat.exchange(5, 6)
             await chat.settle()
             chat.check()
