@@ -20,6 +20,7 @@ LISTEN_RETRIES = 5
 # lost to its sockets, and a failover takes seconds, so it keeps trying every second.
 LISTEN_PAUSE_S = 0.1
 LISTEN_PAUSE_MAX_S = 1.0
+LISTEN_LOG_EVERY = 60
 
 
 class RedisFanout(socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -61,15 +62,18 @@ class RedisFanout(socketio.AsyncRedisManager):  # type: ignore[misc]
         await self.pubsub.subscribe(self.channel)
 
     async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
-        pause = LISTEN_PAUSE_S
+        pause, failures = LISTEN_PAUSE_S, 0
         while True:
             try:
                 await self._subscribe()
-                pause = LISTEN_PAUSE_S
+                pause, failures = LISTEN_PAUSE_S, 0
                 async for message in self.pubsub.listen():
                     yield message
             except Exception:  # the listener must outlive any fault of Redis
-                self._get_logger().exception("Cannot receive from redis... retrying")
+                # The first failure of an outage, then about once a minute: not every second.
+                if failures % LISTEN_LOG_EVERY == 0:
+                    self._get_logger().exception("Cannot receive from redis... retrying")
+                failures += 1
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LISTEN_PAUSE_MAX_S)
 
