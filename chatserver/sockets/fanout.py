@@ -33,8 +33,9 @@ class RedisFanout(socketio.AsyncRedisManager):  # type: ignore[misc]
     Receiving stays the library's, on a connection without a read deadline (a quiet channel is
     no fault); TCP keepalive notices a Redis that vanished. Clients come from
     ``redispool.connect``, as the state's do, so a ``redis+sentinel://`` URL means the same
-    here (the library reads such URLs differently); the listener keeps one client and, after a
-    lost subscription, closes the old one and subscribes again within a second or so.
+    here (the library reads such URLs differently, and makes a new client for every new
+    subscription without closing the old). The listener keeps one client; after a lost
+    subscription it closes it and subscribes again, pausing at most a second between tries.
     """
 
     # Set by the library (None until the listener or a publish connects).
