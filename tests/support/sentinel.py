@@ -81,7 +81,7 @@ class Sentinels:
                                 until=lambda s: s["num-slaves"] == 1
                                 and s["num-other-sentinels"] == 2,
                                 what=f"sentinel {port} to know the replica and the others",
-                                ignoring=(redis.ConnectionError,))
+                                timeout=20, ignoring=(redis.ConnectionError,))
 
     def master_state(self, port: int) -> dict[str, Any]:
         """What the sentinel on ``port`` says about the service."""
