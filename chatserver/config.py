@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CHATSERVER_"
@@ -26,7 +26,9 @@ class Config:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    # Unset: embedded in-memory state (single process). Set: Redis state and fan-out.
+    # Unset: embedded in-memory state (single process). Set: Redis state and fan-out, on one
+    # Redis (redis://, rediss://, unix://) or on the primary that Redis Sentinel names
+    # (redis+sentinel://, parse_sentinel_url).
     redis_url: str = ""
     database_url: str = field(
         default_factory=lambda: f"sqlite:///{PROJECT_ROOT / 'var' / 'erstkontakt.sqlite3'}"
@@ -107,6 +109,60 @@ class Config:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+
+SENTINEL_SCHEME = "redis+sentinel://"
+SENTINEL_FORM = "redis+sentinel://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+_SERVICE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """What a ``redis+sentinel://`` URL names: the sentinels to ask, the service (the name the
+    sentinels monitor the primary under), and the database and credentials on that primary."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str = ""
+    password: str = ""
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """Read a Sentinel URL (``SENTINEL_FORM``); ConfigError says what is wrong, never the URL
+    itself (it may hold a password)."""
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{why}; expected {SENTINEL_FORM}")
+
+    if not url.startswith(SENTINEL_SCHEME):
+        raise bad(f"is not a {SENTINEL_SCHEME} URL")
+    rest = url.removeprefix(SENTINEL_SCHEME)
+    if "?" in rest or "#" in rest:
+        raise bad("allows no query or fragment")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    username = password = ""
+    if at:
+        if ":" not in userinfo:
+            raise bad("needs the credentials before the @ as [USER]:PASSWORD")
+        user, _, secret = userinfo.partition(":")
+        username, password = unquote(user), unquote(secret)
+    sentinels = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise bad("needs every sentinel as HOST:PORT, separated by commas")
+        sentinels.append((host, int(port)))
+    parts = path.split("/")
+    service = parts[0]
+    if not service or not set(service) <= _SERVICE_CHARS:
+        raise bad("needs the service name (letters, digits, '.', '_', '-') after the sentinels")
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise bad("allows only a database number after the service name")
+    db = int(parts[1]) if len(parts) == 2 else 0
+    return SentinelTarget(tuple(sentinels), service, db, username, password)
 
 
 # Listening on one of these means a browser on this machine reaches us under its loopback names.
@@ -217,8 +273,14 @@ def _validate(cfg: Config) -> None:
 
     if not 0 < cfg.port < 65536:
         raise bad("port", "must be between 1 and 65535")
-    if cfg.redis_url and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise bad("redis_url", "must start with redis://, rediss:// or unix://")
+    if cfg.redis_url.startswith(SENTINEL_SCHEME):
+        try:
+            parse_sentinel_url(cfg.redis_url)
+        except ConfigError as exc:
+            raise bad("redis_url", str(exc)) from None
+    elif cfg.redis_url and not cfg.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise bad("redis_url",
+                  f"must start with redis://, rediss://, unix:// or {SENTINEL_SCHEME}")
     if not cfg.database_url.startswith(("sqlite:///", "postgresql://")):
         raise bad("database_url", "must start with sqlite:/// or postgresql://")
     for name in ("public_origins", "embed_origins"):

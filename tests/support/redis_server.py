@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -21,9 +22,11 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """Start, stop and restart a private Redis; nothing is written to disk."""
+    """Start, stop and restart a private Redis; nothing is written to disk unless ``options``
+    (more redis-server options, after this class's own: the last one wins) say so."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        self.options = list(options)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="ek-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +41,7 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (make test installs it)")
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)],
+             "--appendonly", "no", "--dir", str(self.dir), *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self.wait_until_up()
@@ -52,9 +55,9 @@ class RedisServer:
         finally:
             client.close()
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None:
-            self.proc.terminate()
+            self.proc.send_signal(sig)
             self.proc.wait(10)
             self.proc = None
 

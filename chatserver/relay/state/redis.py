@@ -32,7 +32,7 @@ from chatserver.relay.state import (
     Receipt,
     Release,
 )
-from chatserver.relay.state.redispool import TIMEOUT_S, Together, pool_options
+from chatserver.relay.state.redispool import TIMEOUT_S, Together, connect, pool_options
 
 _CREATE = """
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
@@ -355,9 +355,8 @@ class RedisState:
         # Blocking pools: under a burst, commands wait their turn for a connection (up to the
         # deadline) instead of failing at once.
         def client(retries: int) -> aioredis.Redis:
-            return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
-                url, decode_responses=True, max_connections=MAX_CONNECTIONS, timeout=timeout_s,
-                **pool_options(timeout_s, retries)))
+            return connect(url, wait_s=timeout_s, decode_responses=True,
+                           max_connections=MAX_CONNECTIONS, **pool_options(timeout_s, retries))
 
         self._once = client(0)
         self._retried = client(1)

@@ -1,5 +1,6 @@
-"""How this project uses redis-py: pool options (deadlines, health checks, which calls repeat)
-and group commit of the per-message commands into redis-py pipelines."""
+"""How this project uses redis-py: clients of one Redis or of the primary that Redis Sentinel
+names, pool options (deadlines, health checks, which calls repeat), and group commit of the
+per-message commands into redis-py pipelines."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.maint_notifications import MaintNotificationsConfig
+
+from chatserver.config import SENTINEL_SCHEME, parse_sentinel_url
 
 # Deadlines: Redis answers the relay's commands in well under a millisecond; a call that has
 # not been answered after this long fails (and the client gets ``internal``) rather than hang.
@@ -35,6 +39,70 @@ def pool_options(timeout_s: float = TIMEOUT_S, retries: int = 0) -> dict[str, An
             "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
+class _SentinelConnection(SentinelManagedConnection):
+    """A connection to the primary the sentinels name, also when it connects again by itself.
+
+    redis-py asks the sentinels where the primary is when a pool hands a connection out, but a
+    dropped connection that reconnects on its next command (a dedicated connection, a repeated
+    call) goes back to the address it had: after a failover, the dead primary's. Here it asks.
+    """
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect()  # type: ignore[no-untyped-call]
+        await super().send_packed_command(command, check_health)
+
+
+class _SentinelPool(SentinelConnectionPool):
+    """Connections to the primary the sentinels name: each new connection asks them where it is,
+    so after a failover the pool's connections go to the new primary (redis-py drops idle ones
+    to the old primary as soon as a sentinel names another). Closing the pool also closes its
+    connections to the sentinels."""
+
+    async def aclose(self) -> None:
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+class _BlockingSentinelPool(_SentinelPool, aioredis.BlockingConnectionPool):
+    """The same, waiting for a free connection instead of failing when all are in use."""
+
+
+def connect(url: str, *, wait_s: float | None = None, single: bool = False,
+            **options: Any) -> aioredis.Redis:
+    """A redis-py client of ``url`` (redis://, rediss://, unix:// or redis+sentinel://) with
+    ``options`` on every connection to Redis. ``wait_s``: a blocking pool, in which a command
+    waits up to this long for a free connection; ``single``: one dedicated connection.
+
+    For a Sentinel URL the pool is the one redis-py's ``Sentinel.master_for`` makes (here also
+    in a blocking kind); the sentinels are asked under the same deadlines, each once: asking
+    the next sentinel is the repeat.
+    """
+    pool: aioredis.ConnectionPool
+    blocking = {} if wait_s is None else {"timeout": wait_s}
+    if url.startswith(SENTINEL_SCHEME):
+        target = parse_sentinel_url(url)
+        asking = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout",
+                                                "maint_notifications_config") if key in options}
+        sentinels = Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels, sentinel_kwargs={**asking, "retry": Retry(NoBackoff(), 0)})
+        pool_class = _SentinelPool if wait_s is None else _BlockingSentinelPool
+        credentials = {"username": target.username or None, "password": target.password or None}
+        pool = pool_class(  # type: ignore[no-untyped-call]
+            target.service, sentinels, is_master=True, connection_class=_SentinelConnection,
+            db=target.db, **credentials, **blocking, **options)
+    elif wait_s is None:
+        pool = aioredis.ConnectionPool.from_url(url, **options)
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(url, **blocking, **options)
+    client = aioredis.Redis(connection_pool=pool, single_connection_client=single)
+    # The client owns its pool, as with from_url and from_pool: closing it closes the pool.
+    client.auto_close_connection_pool = True
+    return client
+
+
 _Waiting = tuple[tuple[Any, ...], AsyncScript | None, "asyncio.Future[Any]"]
 
 
@@ -51,7 +119,7 @@ class Together:
     """
 
     def __init__(self, url: str, **options: Any) -> None:
-        self._client = aioredis.Redis.from_url(url, single_connection_client=True, **options)
+        self._client = connect(url, single=True, **options)
         self._busy = False
         self._waiting: list[_Waiting] = []
         self._runner: asyncio.Task[None] | None = None
