@@ -78,7 +78,7 @@ async def test_primary_killed_mid_chat_the_nodes_follow_the_failover(tmp_path: P
         for node in nodes:
             await asyncio.to_thread(node.start)
         await warm_up(cluster.url, *nodes)
-        token = await issue_token(cluster.url)
+        token = await issue_token(nodes[1], cluster.url)
         # The visitor talks to the first node, the counsellor to the second: every message and
         # receipt between them is a Redis publish.
         talk = await open_conversation(Pki(), nodes[0].url, nodes[1].url, token)
