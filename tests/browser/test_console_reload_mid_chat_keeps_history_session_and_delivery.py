@@ -18,7 +18,7 @@ from playwright.async_api import Page, WebSocketRoute
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, WATCH, chromium, login, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
@@ -26,35 +26,6 @@ pytestmark = pytest.mark.browser
 
 # A socket.io event "ack" from the page (in its namespace, with an acknowledgement id).
 ACK = re.compile(r'^42(/[^,]*,)?\d*\["ack"')
-
-# Notes when a message appears in a page's log and when a line of its own gets the delivered
-# mark (run through the DevTools protocol, so the page's CSP does not apply).
-WATCH = """() => {
-  window.__seen = [];
-  window.__marked = [];
-  const text = (li) => (li.firstChild && li.firstChild.nodeType === 3 ? li.firstChild.data : "");
-  const check = (small) => {
-    if (small.parentNode && small.parentNode.classList.contains("me")
-        && /^zugestellt( \\/ delivered)?$/.test(small.textContent.trim())) {
-      window.__marked.push([text(small.parentNode), Date.now()]);
-    }
-  };
-  new MutationObserver((changes) => {
-    for (const change of changes) {
-      for (const node of change.addedNodes) {
-        if (node.nodeName === "LI") {
-          if (node.classList.contains("them")) window.__seen.push([text(node), Date.now()]);
-          const small = node.querySelector("small");
-          if (small) check(small);
-        } else if (node.nodeName === "SMALL") {
-          check(node);
-        } else if (node.nodeType === 3 && change.target.nodeName === "SMALL") {
-          check(change.target);
-        }
-      }
-    }
-  }).observe(document.getElementById("log"), { childList: true, subtree: true });
-}"""
 
 # The number of chats the console keeps for a reload (its IndexedDB store).
 KEPT = """() => new Promise((resolve, reject) => {

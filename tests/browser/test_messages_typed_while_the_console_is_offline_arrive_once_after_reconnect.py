@@ -17,42 +17,13 @@ from playwright.async_api import Page, WebSocket
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
-from tests.support.browser import chromium, widget_server
+from tests.support.browser import WATCH, chromium, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "lang-und-geheim-genug"
-
-# Notes when each message appears in a page's log and when a line of its own gets the
-# delivered mark (run through the DevTools protocol, so the page's CSP does not apply).
-WATCH = """() => {
-  window.__seen = [];
-  window.__marked = [];
-  const text = (li) => (li.firstChild && li.firstChild.nodeType === 3 ? li.firstChild.data : "");
-  const check = (small) => {
-    if (small.parentNode && small.parentNode.classList.contains("me")
-        && /^zugestellt( \\/ delivered)?$/.test(small.textContent.trim())) {
-      window.__marked.push([text(small.parentNode), Date.now()]);
-    }
-  };
-  new MutationObserver((changes) => {
-    for (const change of changes) {
-      for (const node of change.addedNodes) {
-        if (node.nodeName === "LI") {
-          if (node.classList.contains("them")) window.__seen.push([text(node), Date.now()]);
-          const small = node.querySelector("small");
-          if (small) check(small);
-        } else if (node.nodeName === "SMALL") {
-          check(node);
-        } else if (node.nodeType === 3 && change.target.nodeName === "SMALL") {
-          check(change.target);
-        }
-      }
-    }
-  }).observe(document.getElementById("log"), { childList: true, subtree: true });
-}"""
 
 
 def totp_of(uri: str) -> pyotp.TOTP:

@@ -78,3 +78,35 @@ async def serious_violations(page: Page) -> list[str]:
     await page.add_script_tag(path=str(ROOT / "node_modules/axe-core/axe.min.js"))
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+# Notes when a message appears in a page's log and when a line of its own gets the delivered
+# mark (run through the DevTools protocol, so the page's CSP does not apply): window.__seen and
+# window.__marked hold [text, time] pairs, so a test can check that nothing was marked
+# delivered before the other page showed it.
+WATCH = """() => {
+  window.__seen = [];
+  window.__marked = [];
+  const text = (li) => (li.firstChild && li.firstChild.nodeType === 3 ? li.firstChild.data : "");
+  const check = (small) => {
+    if (small.parentNode && small.parentNode.classList.contains("me")
+        && /^zugestellt( \\/ delivered)?$/.test(small.textContent.trim())) {
+      window.__marked.push([text(small.parentNode), Date.now()]);
+    }
+  };
+  new MutationObserver((changes) => {
+    for (const change of changes) {
+      for (const node of change.addedNodes) {
+        if (node.nodeName === "LI") {
+          if (node.classList.contains("them")) window.__seen.push([text(node), Date.now()]);
+          const small = node.querySelector("small");
+          if (small) check(small);
+        } else if (node.nodeName === "SMALL") {
+          check(node);
+        } else if (node.nodeType === 3 && change.target.nodeName === "SMALL") {
+          check(change.target);
+        }
+      }
+    }
+  }).observe(document.getElementById("log"), { childList: true, subtree: true });
+}"""
