@@ -35,6 +35,7 @@ def widget_assets() -> Assets:
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
+    assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("widget.js", HERE / "static/widget.js")
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")
