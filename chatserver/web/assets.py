@@ -25,7 +25,8 @@ NODE_MODULES = PROJECT_ROOT / "node_modules"
 
 def minify_js(source: bytes) -> bytes:
     """One of our own modules as served: comments and layout gone, behaviour the same."""
-    return rjsmin.jsmin(source.decode("utf-8")).encode("utf-8") + b"\n"
+    minified: str = rjsmin.jsmin(source.decode("utf-8"))
+    return minified.encode("utf-8") + b"\n"
 
 
 @dataclass(frozen=True)
