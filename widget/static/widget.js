@@ -319,6 +319,11 @@ async function resumeChat() {
     // Accepted before the reload, and nothing kept the session: the new one is unvouched.
     unvouched = reloaded;
     await handshake();
+  } else if (session && !handshaking && ack.pseudonym && ack.pseudonym !== session.counsellor.pseudonym) {
+    // Transferred while this page was away (the event came to nobody): the colleague waits
+    // for a hello, which the session so far vouches for.
+    line("info", t("transferred"));
+    await handshake();
   } else {
     show("chat");
     if (session && $("rekey").hidden) setInput(true);
