@@ -26,6 +26,7 @@ from chatserver.sockets.ratelimit import AddressKeys
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
+from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
     CONSOLE_ASSETS,
     CONSOLE_CLIENTS,
@@ -40,7 +41,6 @@ from counsellor_console.common import (
     json_body,
     page,
 )
-from counsellor_console.audit import setup_audit_routes
 from counsellor_console.stats import setup_stats_routes
 
 

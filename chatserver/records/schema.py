@@ -39,12 +39,12 @@ record_notes = sa.Table(
 
 # Who did what to which record or grant, and when: ids, actions and times, never content nor
 # anything of the visitor. No foreign key: the trail outlives the record it speaks of. Revision
-# 0004 let record_id be empty (a list, a grant) and added subject_id (the account a grant went
-# to) and refused (tried and refused).
+# 0004 let record_id be empty (a list, a grant) or as long as an id on the wire (a refused try
+# names what it tried), and added subject_id (the account a grant went to) and refused.
 record_audit = sa.Table(
     "record_audit", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("record_id", sa.String(32), nullable=True, index=True),
+    sa.Column("record_id", sa.String(64), nullable=True, index=True),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("at", sa.Float, nullable=False),

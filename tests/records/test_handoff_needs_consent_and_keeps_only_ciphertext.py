@@ -8,8 +8,8 @@ from pathlib import Path
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct, sealed_record
 from tests.support.harness import Harness
-from tests.support.keyring import share_records_key
 from tests.support.nodes import Node, counsellor_token
+from tests.support.records import share_records_key
 from tests.support.redis_server import RedisServer
 
 

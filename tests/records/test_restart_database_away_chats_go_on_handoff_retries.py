@@ -25,7 +25,7 @@ from tests.support.clients import sealed_record
 from tests.support.database import PG_ADMIN, pg_database, pg_url
 from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
-from tests.support.keyring import share_records_key
+from tests.support.records import share_records_key
 
 pytestmark = pytest.mark.hardening
 

@@ -19,7 +19,7 @@ from chatserver.records.throttle import Policy, SignInThrottle
 from chatserver.stats.counters import StatsStore
 from tests.support.database import pg_database, pg_url
 from tests.support.harness import totp_of
-from tests.support.keyring import give_grant
+from tests.support.records import give_grant
 
 CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
 
@@ -86,14 +86,15 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         async with engine.begin() as conn:
             await Keyring.revoke(conn, "ben", now + 1001)
         for refused in (store.list_records("ben", now + 1002),
+                        store.open("x" * 64, "ben", now + 1002),
                         store.open(record_id, "ben", now + 1002)):
             with pytest.raises(DomainError) as no_grant:
                 await refused
             assert no_grant.value.code == "no_grant"
         assert [(e.user_id, e.action, e.record_id, e.subject_id, e.refused)
-                for e in await store.audit_log(3)] == [
-            ("ben", "open", record_id, None, True), ("ben", "list", None, None, True),
-            ("operator", "revoke", None, "ben", False)]
+                for e in await store.audit_log(4)] == [
+            ("ben", "open", record_id, None, True), ("ben", "open", "x" * 64, None, True),
+            ("ben", "list", None, None, True), ("operator", "revoke", None, "ben", False)]
 
         await store.keyring.register(anna, "UEtB")
         await store.keyring.init(anna, "UlBL", "R1JBTlQ=", now)

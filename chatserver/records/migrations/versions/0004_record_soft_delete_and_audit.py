@@ -2,7 +2,8 @@
 
 Revision 0004, after 0003. ``records.deleted_at`` marks a record its owner or an administrator
 deleted (restorable until the recovery window is over); ``record_audit`` takes entries without
-a record (a list, a grant), the account a grant went to, and whether the access was refused.
+a record (a list, a grant) or with any id a refused try named, the account a grant went to,
+and whether the access was refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def upgrade() -> None:
     # SQLite cannot drop NOT NULL in place: batch mode copies the table (it has no foreign
     # keys either way, so nothing cascades).
     with op.batch_alter_table("record_audit") as batch:
-        batch.alter_column("record_id", existing_type=sa.String(length=32), nullable=True)
+        # As long as a record id on the wire may be: a refused try names the id it tried.
+        batch.alter_column("record_id", existing_type=sa.String(length=32),
+                           type_=sa.String(length=64), nullable=True)
         batch.add_column(sa.Column("subject_id", sa.String(length=64), nullable=True))
         batch.add_column(sa.Column("refused", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
@@ -39,10 +42,12 @@ def downgrade() -> None:
     deleted = sa.select(records.c.id).where(records.c.deleted_at.is_not(None))
     op.execute(sa.delete(notes).where(notes.c.record_id.in_(deleted)))
     op.execute(sa.delete(records).where(records.c.deleted_at.is_not(None)))
-    op.execute(sa.delete(audit).where(audit.c.record_id.is_(None)))
+    op.execute(sa.delete(audit).where(audit.c.record_id.is_(None)
+                                      | (sa.func.length(audit.c.record_id) > 32)))
     with op.batch_alter_table("record_audit") as batch:
         batch.drop_column("refused")
         batch.drop_column("subject_id")
-        batch.alter_column("record_id", existing_type=sa.String(length=32), nullable=False)
+        batch.alter_column("record_id", existing_type=sa.String(length=64),
+                           type_=sa.String(length=32), nullable=False)
     op.drop_index(op.f("ix_records_deleted_at"), table_name="records")
     op.drop_column("records", "deleted_at")

@@ -1,10 +1,12 @@
-"""Grants of the team's records key for tests: case records are listed, opened, annotated,
-deleted and restored only by accounts that hold one (``chatserver/records/store.py``)."""
+"""Case records for tests: grants of the team's records key (records are listed, opened,
+annotated, deleted and restored only by accounts that hold one, ``chatserver/records/store.py``),
+a record filed at hand-off, an administrator's console."""
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import nacl.bindings as sodium
 import sqlalchemy as sa
@@ -14,7 +16,8 @@ from chatserver import crypto
 from chatserver.records.schema import key_grants
 from chatserver.records.store import RecordStore
 from tests.support.accounts import ensure_account
-from tests.support.clients import CounsellorClient
+from tests.support.clients import CounsellorClient, sealed_record
+from tests.support.harness import Harness
 
 
 def box_keypair() -> tuple[bytes, bytes]:
@@ -68,3 +71,37 @@ async def give_grant(engine: AsyncEngine, name: str) -> None:
             user_id=name, box_pk=crypto.b64encode(pk),
             sealed_records_sk=crypto.b64encode(os.urandom(80)), granted_by=name,
             granted_at=time.time()))
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A case record filed at hand-off, and the codename its visitor got."""
+
+    record_id: str
+    codename: str
+
+
+async def file_record(h: Harness, counsellor: CounsellorClient) -> Filed:
+    """A visitor's chat with ``counsellor`` (on duty), a yes to the consent text, the hand-off,
+    and the visitor gone again: the record is owned by ``counsellor``."""
+    visitor = await h.visitor()
+    assert (await visitor.request())["ok"]
+    assert (await counsellor.accept(visitor.chat_id))["ok"]
+    await visitor.expect("accepted")
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    key, body = sealed_record()
+    answer = await counsellor.call("handoff", {"chat_id": visitor.chat_id,
+                                               "consent_version": "v1", "sealed_key": key,
+                                               "body": body})
+    assert answer["ok"], answer
+    codename = (await visitor.expect("codename"))["codename"]
+    assert (await visitor.end())["ok"]
+    return Filed(answer["record_id"], codename)
+
+
+async def admin(h: Harness, name: str) -> CounsellorClient:
+    """An administrator's console socket (closed at teardown)."""
+    client = CounsellorClient(h.url, await h.token(name, role="admin", pseudonym="Admin"))
+    await client.connect()
+    h.track(client)
+    return client
