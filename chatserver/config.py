@@ -74,6 +74,9 @@ class Config:
     duty_grace_s: float = 60.0
     # Case records and anonymous message drops.
     record_retention_days: float = 365.0
+    # A record its owner or an administrator deleted can be restored for this many days; the
+    # hourly purge then deletes it for good.
+    record_recovery_days: float = 30.0
     drop_ttl_days: float = 30.0
     consent_version: str = "v1"
     # Argon2id cost for codename hashes and console passwords (chatserver/records/kdf.py):
@@ -301,8 +304,8 @@ def _validate(cfg: Config) -> None:
         "chat_idle_ttl_s", "max_envelope_bytes", "msg_rate_per_s", "msg_burst",
         "chat_requests_per_min", "counsellor_token_ttl_s", "reaper_interval_s",
         "wait_estimate_per_position_s", "addr_connects_per_min", "addr_requests_per_min",
-        "addr_msgs_per_s", "record_retention_days", "drop_ttl_days", "strike_limit",
-        "stats_rollup_interval_s", "duty_grace_s",
+        "addr_msgs_per_s", "record_retention_days", "record_recovery_days", "drop_ttl_days",
+        "strike_limit", "stats_rollup_interval_s", "duty_grace_s",
     )
     for name in positive:
         if getattr(cfg, name) <= 0:

@@ -92,7 +92,8 @@ async def _bounded(label: str, step: Awaitable[object], limit: float = 5.0) -> N
 
 
 async def records_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The database engine and the record store, plus hourly deletion of expired records."""
+    """The database engine and the record store, plus the hourly purge: records past their
+    retention or deleted longer than the recovery window ago, and expired drops."""
     config = app[CONFIG]
     engine = open_engine(config)
     await migrate(engine)
@@ -100,7 +101,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     ops, mem = KDF_COSTS[config.kdf_cost]
     hasher = CodenameHasher(await codename_salt(engine), opslimit=ops, memlimit=mem)
     store = RecordStore(engine, hasher, config.record_retention_days * 86400,
-                        config.drop_ttl_days * 86400)
+                        config.drop_ttl_days * 86400, config.record_recovery_days * 86400)
     app[RECORDS] = store
     app[USERS] = Users(engine, ops, mem)
     if config.demo:

@@ -18,9 +18,11 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-# Roles that chat (and so may hold a socket token) and roles that see the statistics.
+# Roles that chat (and so may hold a socket token), roles that see the statistics, and the
+# role that reads the audit trail of case records and grants.
 COUNSELLOR_ROLES = frozenset({Role.COUNSELLOR, Role.ADMIN})
 STATS_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
+AUDIT_ROLES = frozenset({Role.ADMIN})
 
 
 class Entry(StrEnum):

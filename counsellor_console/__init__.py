@@ -23,9 +23,10 @@ from chatserver.records.accounts import LoginRefused, LoginThrottled, Session
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys
-from chatserver.vocabulary import COUNSELLOR_ROLES, STATS_ROLES
+from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
+from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
     CONSOLE_ASSETS,
     CONSOLE_CLIENTS,
@@ -115,7 +116,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
     return page(request, "console.html", session=session, can_chat=True,
-                can_see_stats=session.user.role in STATS_ROLES)
+                can_see_stats=session.user.role in STATS_ROLES,
+                can_read_audit=session.user.role in AUDIT_ROLES)
 
 
 def _is_key(value: object) -> bool:
@@ -250,4 +252,5 @@ def create_console_app(config: Config) -> web.Application:
     app.router.add_post("/api/canned", canned_add)
     app.router.add_get("/static/{name}", assets.handler)
     setup_stats_routes(app)
+    setup_audit_routes(app)
     return app

@@ -170,7 +170,7 @@ class Users:
         """End every console session of the account (and with them every socket token issued
         from one) and take its records key away, in the caller's transaction."""
         await conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
-        await Keyring.revoke(conn, user_id)
+        await Keyring.revoke(conn, user_id, time.time())
 
     async def reset(self, name: str, password: str) -> str:
         """New password and TOTP secret; the account's sessions, socket tokens and records
@@ -212,6 +212,13 @@ class Users:
             if disabled:
                 await self._shut(conn, user_id)
             return user_id
+
+    async def by_id(self) -> dict[str, User]:
+        """Every account by its id (the audit trail names accounts by id)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(users.c.id, users.c.name, users.c.pseudonym,
+                                                users.c.role))
+            return {r.id: User(r.id, r.name, r.pseudonym, r.role) for r in rows}
 
     async def list_users(self) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:

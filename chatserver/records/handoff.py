@@ -16,6 +16,8 @@ from chatserver.relay.events import ChatHandedOff, DropAnswered, DropLeft
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Chat, Identity
 
+GONE = "This codename is unknown or its record has been deleted."
+
 
 class Handoff:
     """Records and drops for both namespaces."""
@@ -45,23 +47,32 @@ class Handoff:
         return record_id
 
     async def return_chat(self, codename: str, lang: str) -> tuple[Chat, str, int]:
-        """Open a chat for a returning visitor, linked to their record."""
+        """Open a chat for a returning visitor, linked to their record. A record its owner or
+        an administrator deleted counts as gone (even while it could still be restored)."""
         meta = await self.store.find(codename)
         if meta is None:
-            raise not_found("This codename is unknown or its record has been deleted.")
+            raise not_found(GONE)
         return await self.relay.request_chat("return", lang, record_id=meta.id,
                                              preferred=meta.counsellor_id)
 
     async def withdraw(self, codename: str) -> None:
-        """Delete the record belonging to ``codename`` (consent withdrawn)."""
+        """Delete the record belonging to ``codename`` at once and for good (consent
+        withdrawn), also one that was deleted and could still be restored."""
         if not await self.store.withdraw(codename, self.relay.clock()):
-            raise not_found("This codename is unknown or its record has been deleted.")
+            raise not_found(GONE)
 
-    async def list_records(self) -> list[dict[str, Any]]:
+    async def list_records(self, who: Identity) -> list[dict[str, Any]]:
         return [
             {"record_id": m.id, "created": m.created, "retain_until": m.retain_until,
              "counsellor_id": m.counsellor_id}
-            for m in await self.store.list_records()
+            for m in await self.store.list_records(who.id, self.relay.clock())
+        ]
+
+    async def list_deleted(self, who: Identity) -> list[dict[str, Any]]:
+        return [
+            {"record_id": d.id, "created": d.created, "counsellor_id": d.counsellor_id,
+             "deleted_at": d.deleted_at, "purge_at": d.purge_at}
+            for d in await self.store.list_deleted(who.id, self.relay.clock())
         ]
 
     async def open_record(self, who: Identity, record_id: str, export: bool) -> dict[str, Any]:
@@ -71,9 +82,12 @@ class Handoff:
     async def add_note(self, who: Identity, record_id: str, body: str) -> str:
         return await self.store.add_note(record_id, who.id, body, self.relay.clock())
 
-    async def delete_record(self, who: Identity, record_id: str) -> None:
-        if not await self.store.delete(record_id, who.id, self.relay.clock()):
-            raise not_found("No such record.")
+    async def delete_record(self, who: Identity, record_id: str) -> float:
+        """Delete a record (owner or administrator); returns when it will be purged."""
+        return await self.store.delete(record_id, who.id, self.relay.clock())
+
+    async def restore_record(self, who: Identity, record_id: str) -> None:
+        await self.store.restore(record_id, who.id, self.relay.clock())
 
     async def leave_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
                          lang: str) -> None:

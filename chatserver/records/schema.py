@@ -22,6 +22,9 @@ records = sa.Table(
     sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
     sa.Column("sealed_key", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+    # Set when its owner or an administrator deleted it: hidden, restorable until the recovery
+    # window (CHATSERVER_RECORD_RECOVERY_DAYS) is over, then purged. Added by revision 0004.
+    sa.Column("deleted_at", sa.Float, nullable=True, index=True),
 )
 
 record_notes = sa.Table(
@@ -34,14 +37,19 @@ record_notes = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
 )
 
-# No foreign key: the trail outlives the record it speaks of.
+# Who did what to which record or grant, and when: ids, actions and times, never content nor
+# anything of the visitor. No foreign key: the trail outlives the record it speaks of. Revision
+# 0004 let record_id be empty (a list, a grant) or as long as an id on the wire (a refused try
+# names what it tried), and added subject_id (the account a grant went to) and refused.
 record_audit = sa.Table(
     "record_audit", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("record_id", sa.String(32), nullable=False, index=True),
+    sa.Column("record_id", sa.String(64), nullable=True, index=True),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=True),
+    sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 drops = sa.Table(

@@ -2,17 +2,26 @@
 
 A record is encrypted in the counsellor's browser under a fresh record key, which is sealed to
 the team's records public key (see ``docs/protocol.md``); the server stores the ciphertext, the
-sealed key and minimal metadata (id, created, retention date, assigned counsellor). A record
-can only be created for a live chat of the calling counsellor whose visitor said yes to the
-current consent text. Visitors find their record or drop again only through a codename, kept
-as a slow hash. Every opening, note, export and deletion is written to an audit trail of ids
-and times, never content.
+sealed key and minimal metadata (id, created, retention date, owner: the counsellor who filed
+it at hand-off). A record can only be created for a live chat of the calling counsellor whose
+visitor said yes to the current consent text. Visitors find their record or drop again only
+through a codename, kept as a slow hash.
+
+Who may do what (``docs/protocol.md``, "Who may do what with a record"): listing, opening,
+exporting and annotating need a grant of the team's records key; deleting and restoring need a
+grant and being the record's owner or an administrator. Their deletion is soft: the record is
+hidden and can be restored for ``recovery_s`` seconds, then the hourly purge deletes it. The
+visitor's own withdrawal deletes at once and for good. Every access, allowed or refused, and
+every grant is written to an audit trail of account ids, actions and times: never content,
+never anything of the visitor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +40,15 @@ from chatserver.records.schema import (
     team_keys,
     users,
 )
+from chatserver.vocabulary import Role
+
+# Who the audit trail names when no console account acts: the visitor withdrawing by codename
+# (nothing that identifies them), the hourly purge, and a command run on the server.
+VISITOR = "visitor"
+SYSTEM = "system"
+OPERATOR = "operator"
+
+NO_RECORD = "No such record."
 
 
 @dataclass(frozen=True)
@@ -43,8 +61,77 @@ class RecordMeta:
     counsellor_id: str
 
 
+@dataclass(frozen=True)
+class DeletedRecord:
+    """A record its owner or an administrator deleted: restorable until ``purge_at``."""
+
+    id: str
+    created: float
+    counsellor_id: str
+    deleted_at: float
+    purge_at: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail: who did (or tried) what to which record or grant, when."""
+
+    id: int
+    at: float
+    user_id: str
+    action: str
+    record_id: str | None
+    subject_id: str | None
+    refused: bool
+
+
 def _new_id() -> str:
     return secrets.token_urlsafe(12)
+
+
+def no_grant() -> DomainError:
+    """The refusal of a records access without a grant of the records key."""
+    return DomainError(ErrorCode.NO_GRANT,
+                       "You hold no grant of the team's records key: ask a colleague who holds "
+                       "it to grant it to you.")
+
+
+async def _audit(conn: AsyncConnection, user_id: str, action: str, now: float,
+                 record_id: str | None = None, subject_id: str | None = None,
+                 refused: bool = False) -> None:
+    await conn.execute(sa.insert(record_audit).values(
+        record_id=record_id, user_id=user_id, action=action, at=now, subject_id=subject_id,
+        refused=refused))
+
+
+@dataclass(frozen=True)
+class _Rights:
+    granted: bool
+    admin: bool
+
+
+async def _rights(conn: AsyncConnection, user_id: str) -> _Rights:
+    """What ``user_id`` may do with records now: an enabled account, holding a grant or not."""
+    row = (await conn.execute(
+        sa.select(users.c.role, key_grants.c.sealed_records_sk)
+        .select_from(users.outerjoin(key_grants, key_grants.c.user_id == users.c.id))
+        .where(users.c.id == user_id, users.c.disabled.is_(False)))).first()
+    if row is None:
+        return _Rights(granted=False, admin=False)
+    return _Rights(granted=row.sealed_records_sk is not None, admin=row.role == Role.ADMIN)
+
+
+class _Refusal(Exception):
+    """Raised inside :meth:`RecordStore._access`: roll back, audit the refusal, answer ``error``."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.code.value)
+        self.error = error
+
+
+async def _erase(conn: AsyncConnection, record_id: str) -> None:
+    await conn.execute(sa.delete(record_notes).where(record_notes.c.record_id == record_id))
+    await conn.execute(sa.delete(records).where(records.c.id == record_id))
 
 
 async def codename_salt(engine: AsyncEngine) -> bytes:
@@ -70,24 +157,41 @@ async def codename_salt(engine: AsyncEngine) -> bytes:
 
 
 class RecordStore:
-    """Create, read, annotate, delete and expire records and drops; audit every access."""
+    """Create, read, annotate, delete, restore and expire records and drops; audit every access."""
 
     def __init__(self, engine: AsyncEngine, hasher: CodenameHasher, retention_s: float,
-                 drop_ttl_s: float) -> None:
+                 drop_ttl_s: float, recovery_s: float = 30 * 86400.0) -> None:
         self.engine = engine
         self.hasher = hasher
         self.retention_s = retention_s
         self.drop_ttl_s = drop_ttl_s
+        self.recovery_s = recovery_s
         self.keyring = Keyring(engine)
 
-    async def _audit(self, conn: Any, record_id: str, user_id: str, action: str,
-                     now: float) -> None:
-        await conn.execute(sa.insert(record_audit).values(
-            record_id=record_id, user_id=user_id, action=action, at=now))
+    @contextlib.asynccontextmanager
+    async def _access(self, user_id: str, action: str, now: float,
+                      record_id: str | None = None
+                      ) -> AsyncIterator[tuple[AsyncConnection, _Rights]]:
+        """One transaction for one access by ``user_id``, refused ``no_grant`` without a grant.
+
+        A :class:`_Refusal` raised inside rolls the transaction back; the refused attempt is
+        then written to the audit trail on its own, so that it stays when the access does not.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                rights = await _rights(conn, user_id)
+                if not rights.granted:
+                    raise _Refusal(no_grant())
+                yield conn, rights
+        except _Refusal as refusal:
+            async with self.engine.begin() as conn:
+                await _audit(conn, user_id, action, now, record_id=record_id, refused=True)
+            raise refusal.error from None
 
     async def create(self, counsellor_id: str, consent_version: str, sealed_key: str,
                      body: str, now: float, lang: str = "de") -> tuple[str, str]:
-        """Store a new record durably; returns its id and the visitor's codename."""
+        """Store a new record durably, owned by ``counsellor_id``; returns its id and the
+        visitor's codename. Filing needs no grant: the record is sealed to the public key."""
         codename = generate(lang)
         key = await self.hasher.key(codename)
         record_id = _new_id()
@@ -96,30 +200,49 @@ class RecordStore:
                 id=record_id, created=now, retain_until=now + self.retention_s,
                 counsellor_id=counsellor_id, consent_version=consent_version,
                 codename_key=key, sealed_key=sealed_key, body=body))
-            await self._audit(conn, record_id, counsellor_id, "create", now)
+            await _audit(conn, counsellor_id, "create", now, record_id=record_id)
         return record_id, codename
 
-    async def list_records(self) -> list[RecordMeta]:
-        """Every record of the team, newest first (metadata only)."""
-        async with self.engine.connect() as conn:
+    async def list_records(self, user_id: str, now: float) -> list[RecordMeta]:
+        """The team's records that are not deleted, newest first (metadata only)."""
+        async with self._access(user_id, "list", now) as (conn, _):
             rows = await conn.execute(
                 sa.select(records.c.id, records.c.created, records.c.retain_until,
-                          records.c.counsellor_id).order_by(records.c.created.desc()))
-            return [RecordMeta(*row) for row in rows]
+                          records.c.counsellor_id)
+                .where(records.c.deleted_at.is_(None)).order_by(records.c.created.desc()))
+            found = [RecordMeta(*row) for row in rows]
+            await _audit(conn, user_id, "list", now)
+        return found
+
+    async def list_deleted(self, user_id: str, now: float) -> list[DeletedRecord]:
+        """The deleted records ``user_id`` may restore (their own; an administrator: all)."""
+        async with self._access(user_id, "list_deleted", now) as (conn, rights):
+            query = (sa.select(records.c.id, records.c.created, records.c.counsellor_id,
+                               records.c.deleted_at)
+                     .where(records.c.deleted_at.is_not(None))
+                     .order_by(records.c.deleted_at.desc()))
+            if not rights.admin:
+                query = query.where(records.c.counsellor_id == user_id)
+            found = [DeletedRecord(r.id, r.created, r.counsellor_id, r.deleted_at,
+                                   r.deleted_at + self.recovery_s)
+                     for r in await conn.execute(query)]
+            await _audit(conn, user_id, "list_deleted", now)
+        return found
 
     async def open(self, record_id: str, user_id: str, now: float,
                    action: str = "open") -> dict[str, Any]:
-        """The record's ciphertext and notes; the opening is audited."""
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(sa.select(records).where(records.c.id == record_id))).first()
+        """The record's ciphertext and notes; the opening (or export) is audited."""
+        async with self._access(user_id, action, now, record_id) as (conn, _):
+            row = (await conn.execute(sa.select(records).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
             if row is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No such record.")
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
             notes = await conn.execute(
                 sa.select(record_notes.c.id, record_notes.c.created, record_notes.c.author_id,
                           record_notes.c.body)
                 .where(record_notes.c.record_id == record_id)
                 .order_by(record_notes.c.created))
-            await self._audit(conn, record_id, user_id, action, now)
+            await _audit(conn, user_id, action, now, record_id=record_id)
             return {
                 "record_id": row.id,
                 "created": row.created,
@@ -135,66 +258,112 @@ class RecordStore:
     async def add_note(self, record_id: str, user_id: str, body: str, now: float) -> str:
         """Append an encrypted note (sealed under the record key by the console)."""
         note_id = _new_id()
-        async with self.engine.begin() as conn:
-            exists = (await conn.execute(
-                sa.select(records.c.id).where(records.c.id == record_id))).first()
+        async with self._access(user_id, "note", now, record_id) as (conn, _):
+            exists = (await conn.execute(sa.select(records.c.id).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
             if exists is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No such record.")
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
             await conn.execute(sa.insert(record_notes).values(
                 id=note_id, record_id=record_id, created=now, author_id=user_id, body=body))
-            await self._audit(conn, record_id, user_id, "note", now)
+            await _audit(conn, user_id, "note", now, record_id=record_id)
         return note_id
 
-    async def delete(self, record_id: str, user_id: str, now: float,
-                     action: str = "delete") -> bool:
-        """Delete a record and its notes; True if it existed."""
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.delete(record_notes).where(record_notes.c.record_id == record_id))
-            gone = (await conn.execute(sa.delete(records).where(records.c.id == record_id)))
-            if gone.rowcount:
-                await self._audit(conn, record_id, user_id, action, now)
-            return bool(gone.rowcount)
+    @staticmethod
+    def _check_owner(row: Any, user_id: str, rights: _Rights, doing: str) -> None:
+        if row.counsellor_id != user_id and not rights.admin:
+            raise _Refusal(DomainError(
+                ErrorCode.FORBIDDEN,
+                f"Only the counsellor who filed this record, or an administrator, may {doing} "
+                "it."))
+
+    async def delete(self, record_id: str, user_id: str, now: float) -> float:
+        """Delete a record as its owner or an administrator: hidden at once, restorable until
+        the time returned, purged after it."""
+        async with self._access(user_id, "delete", now, record_id) as (conn, rights):
+            row = (await conn.execute(sa.select(records.c.counsellor_id).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
+            if row is None:
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
+            self._check_owner(row, user_id, rights, "delete")
+            await conn.execute(sa.update(records).where(records.c.id == record_id)
+                               .values(deleted_at=now))
+            await _audit(conn, user_id, "delete", now, record_id=record_id)
+        return now + self.recovery_s
+
+    async def restore(self, record_id: str, user_id: str, now: float) -> None:
+        """Bring back a deleted record within its recovery window (owner or administrator)."""
+        async with self._access(user_id, "restore", now, record_id) as (conn, rights):
+            row = (await conn.execute(
+                sa.select(records.c.counsellor_id, records.c.deleted_at).where(
+                    records.c.id == record_id, records.c.deleted_at.is_not(None)))).first()
+            if row is None or row.deleted_at + self.recovery_s <= now:
+                raise DomainError(ErrorCode.NOT_FOUND,
+                                  "No deleted record to restore: it is not deleted, or its "
+                                  "recovery window is over.")
+            self._check_owner(row, user_id, rights, "restore")
+            await conn.execute(sa.update(records).where(records.c.id == record_id)
+                               .values(deleted_at=None))
+            await _audit(conn, user_id, "restore", now, record_id=record_id)
 
     async def find(self, codename: str) -> RecordMeta | None:
-        """The record a codename belongs to, if any."""
+        """The record a codename belongs to, if any and not deleted."""
         key = await self.hasher.key(codename)
         async with self.engine.connect() as conn:
             row = (await conn.execute(
                 sa.select(records.c.id, records.c.created, records.c.retain_until,
-                          records.c.counsellor_id).where(records.c.codename_key == key))).first()
+                          records.c.counsellor_id)
+                .where(records.c.codename_key == key, records.c.deleted_at.is_(None)))).first()
             return RecordMeta(*row) if row else None
 
     async def withdraw(self, codename: str, now: float) -> bool:
-        """The visitor withdraws consent: their record is deleted at once."""
-        meta = await self.find(codename)
-        if meta is None:
-            return False
-        return await self.delete(meta.id, "visitor", now, action="withdraw")
+        """The visitor withdraws consent: their record and its notes are deleted at once and
+        for good, also one that is deleted and waiting out its recovery window."""
+        key = await self.hasher.key(codename)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                sa.select(records.c.id).where(records.c.codename_key == key))).first()
+            if row is None:
+                return False
+            await _erase(conn, row.id)
+            await _audit(conn, VISITOR, "withdraw", now, record_id=row.id)
+        return True
 
     async def audit_trail(self, record_id: str) -> list[dict[str, Any]]:
-        """Who did what to a record, when (ids and times only).
-
-        No route shows it yet: operators read ``record_audit`` in the database. The tests
-        read it here to check that every access is written.
-        """
+        """Who did (or tried) what to one record, when (ids and times only)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(record_audit.c.user_id, record_audit.c.action, record_audit.c.at)
+                sa.select(record_audit.c.user_id, record_audit.c.action, record_audit.c.at,
+                          record_audit.c.refused)
                 .where(record_audit.c.record_id == record_id).order_by(record_audit.c.id))
-            return [{"user_id": r.user_id, "action": r.action, "at": r.at} for r in rows]
+            return [{"user_id": r.user_id, "action": r.action, "at": r.at,
+                     "refused": bool(r.refused)} for r in rows]
+
+    async def audit_log(self, limit: int = 200, before: int | None = None) -> list[AuditEntry]:
+        """The newest ``limit`` entries of the whole trail (older than entry ``before``)."""
+        query = sa.select(record_audit).order_by(record_audit.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(record_audit.c.id < before)
+        async with self.engine.connect() as conn:
+            return [AuditEntry(r.id, r.at, r.user_id, r.action, r.record_id, r.subject_id,
+                               bool(r.refused)) for r in await conn.execute(query)]
 
     async def purge(self, now: float) -> int:
-        """Delete records past their retention date and expired drops."""
+        """Delete for good the records past their retention date, those deleted longer than
+        the recovery window ago, and expired drops."""
         async with self.engine.begin() as conn:
             expired = [r[0] for r in await conn.execute(
                 sa.select(records.c.id).where(records.c.retain_until < now))]
+            binned = [r[0] for r in await conn.execute(
+                sa.select(records.c.id).where(records.c.retain_until >= now,
+                                              records.c.deleted_at <= now - self.recovery_s))]
             for record_id in expired:
-                await conn.execute(
-                    sa.delete(record_notes).where(record_notes.c.record_id == record_id))
-                await conn.execute(sa.delete(records).where(records.c.id == record_id))
-                await self._audit(conn, record_id, "system", "expire", now)
+                await _erase(conn, record_id)
+                await _audit(conn, SYSTEM, "expire", now, record_id=record_id)
+            for record_id in binned:
+                await _erase(conn, record_id)
+                await _audit(conn, SYSTEM, "purge", now, record_id=record_id)
             gone = await conn.execute(sa.delete(drops).where(drops.c.expires < now))
-            return len(expired) + int(gone.rowcount or 0)
+            return len(expired) + len(binned) + int(gone.rowcount or 0)
 
     # -- anonymous message drops ------------------------------------------------------
 
@@ -312,13 +481,19 @@ class Keyring:
             await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
                                .values(sealed_records_sk=sealed, granted_by=user_id,
                                        granted_at=now))
+            await _audit(conn, user_id, "init", now, subject_id=user_id)
 
     @staticmethod
-    async def revoke(conn: AsyncConnection, user_id: str) -> None:
+    async def revoke(conn: AsyncConnection, user_id: str, now: float) -> None:
         """Take the records key from an account that is disabled or reset, in the caller's
         transaction: its grant goes with its box key, so nobody is offered to grant it again
-        until it registers a new one. (What it may have copied it keeps: docs/protocol.md.)"""
+        until it registers a new one. (What it may have copied it keeps: docs/protocol.md.)
+        A grant taken away is audited as done by the operator."""
+        held = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
+                                   .where(key_grants.c.user_id == user_id))).first()
         await conn.execute(sa.delete(key_grants).where(key_grants.c.user_id == user_id))
+        if held is not None and held[0] is not None:
+            await _audit(conn, OPERATOR, "revoke", now, subject_id=user_id)
 
     async def holders(self) -> list[str]:
         """The accounts that hold a grant of the records key."""
@@ -328,18 +503,26 @@ class Keyring:
             return sorted(str(r[0]) for r in rows)
 
     async def grant(self, granter: str, user_id: str, sealed: str, now: float) -> None:
-        """A holder of the records key seals it to a colleague's box key."""
+        """A holder of the records key seals it to a colleague's box key (audited, and so is a
+        refused try by someone who holds none)."""
+        refusal: DomainError | None = None
         async with self.engine.begin() as conn:
             holder = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
                                          .where(key_grants.c.user_id == granter))).first()
             if holder is None or holder[0] is None:
-                raise DomainError(ErrorCode.FORBIDDEN, "You do not hold the records key.")
-            if not await _enabled(conn, user_id):
-                raise DomainError(ErrorCode.NOT_FOUND,
-                                  "That colleague has not registered a box key.")
-            done = await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
-                                      .values(sealed_records_sk=sealed, granted_by=granter,
-                                              granted_at=now))
-            if not done.rowcount:
-                raise DomainError(ErrorCode.NOT_FOUND,
-                                  "That colleague has not registered a box key.")
+                # Committed, unlike the grant: a try without the key is what the trail is for.
+                await _audit(conn, granter, "grant", now, subject_id=user_id, refused=True)
+                refusal = DomainError(ErrorCode.FORBIDDEN, "You do not hold the records key.")
+            else:
+                if not await _enabled(conn, user_id):
+                    raise DomainError(ErrorCode.NOT_FOUND,
+                                      "That colleague has not registered a box key.")
+                done = await conn.execute(
+                    sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                    .values(sealed_records_sk=sealed, granted_by=granter, granted_at=now))
+                if not done.rowcount:
+                    raise DomainError(ErrorCode.NOT_FOUND,
+                                      "That colleague has not registered a box key.")
+                await _audit(conn, granter, "grant", now, subject_id=user_id)
+        if refusal is not None:
+            raise refusal

@@ -6,7 +6,9 @@ older than its cap, the account enabled). Every open socket is checked against t
 again every ``SESSION_RECHECK_S`` and closed once its session is no longer good, so disabling or
 resetting an account takes effect within a second even when its tokens could not be revoked in
 the state; the token itself is re-checked in the state on events. A counsellor only ever
-touches chats assigned to them.
+touches chats assigned to them; case records only with a grant of the records key, and only
+their own records (an administrator: any) are deleted or restored (checked in
+:mod:`chatserver.records.store`).
 """
 
 from __future__ import annotations
@@ -254,8 +256,13 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(Empty)
     async def on_records(self, sid: str, req: Empty) -> dict[str, Any]:
-        await self._who(sid)
-        return {"ok": True, "items": await self.handoff.list_records()}
+        who = await self._who(sid)
+        return {"ok": True, "items": await self.handoff.list_records(who)}
+
+    @event(Empty)
+    async def on_records_deleted(self, sid: str, req: Empty) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True, "items": await self.handoff.list_deleted(who)}
 
     @event(RecordOpen)
     async def on_record_open(self, sid: str, req: RecordOpen) -> dict[str, Any]:
@@ -272,7 +279,12 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(RecordRef)
     async def on_record_delete(self, sid: str, req: RecordRef) -> dict[str, Any]:
         who = await self._who(sid)
-        await self.handoff.delete_record(who, req.record_id)
+        return {"ok": True, "purge_at": await self.handoff.delete_record(who, req.record_id)}
+
+    @event(RecordRef)
+    async def on_record_restore(self, sid: str, req: RecordRef) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.handoff.restore_record(who, req.record_id)
         return {"ok": True}
 
     @event(Empty)

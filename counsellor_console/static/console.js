@@ -403,9 +403,22 @@ function unbox(text, key) {
   return JSON.parse(e2e.fromUtf8(plain));
 }
 
+// Records need a grant of the records key, and deleting or restoring one being its owner or an
+// administrator; the server decides and says why it refused, shown in the records view.
+const NO_GRANT = "Kein Zugriff auf Fallakten: Der Aktenschlüssel wurde Ihnen noch nicht freigegeben; " +
+  "bitten Sie eine Kollegin, die ihn hat, um Freigabe. / No access to case records: the records key " +
+  "has not been granted to you; ask a colleague who holds it to grant it.";
+function refused(ack) {
+  $("records-status").textContent = ack.error === "no_grant" ? NO_GRANT : ack.message;
+}
+const day = (t) => new Date(t * 1000).toLocaleString("de-DE");
+
 let openRecordState = null;
 async function openRecord(recordId, exporting) {
-  const { record } = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
+  if (!recordsSk) { $("records-status").textContent = "Aktenschlüssel nicht entsperrt / records key not unlocked"; return null; }
+  const ack = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
+  if (ack.error) { refused(ack); return null; }
+  const { record } = ack;
   const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
@@ -423,14 +436,39 @@ async function openRecord(recordId, exporting) {
 }
 
 async function loadRecords() {
-  const { items } = await socket.emitWithAck("records", {});
+  const ack = await socket.emitWithAck("records", {});
   const list = $("records");
   list.replaceChildren();
-  for (const item of items) {
-    const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + " ");
+  if (ack.error) { refused(ack); return; }
+  $("records-status").textContent = "";
+  for (const item of ack.items) {
+    const li = el("li", day(item.created) + (me && item.counsellor_id === me.id ? " · meine / mine " : " "));
     const b = el("button", "Öffnen / Open");
     b.type = "button";
     b.addEventListener("click", () => openRecord(item.record_id, false));
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
+// Records deleted by their owner or an administrator, restorable until purged.
+async function loadDeleted() {
+  const ack = await socket.emitWithAck("records_deleted", {});
+  const list = $("records-deleted");
+  list.replaceChildren();
+  if (ack.error) { refused(ack); return; }
+  if (!ack.items.length) list.appendChild(el("li", "Keine / none"));
+  for (const item of ack.items) {
+    const li = el("li", `${day(item.created)} · gelöscht / deleted ${day(item.deleted_at)} · endgültig / for good ${day(item.purge_at)} `);
+    const b = el("button", "Wiederherstellen / Restore");
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      const done = await socket.emitWithAck("record_restore", { record_id: item.record_id });
+      if (done.error) { refused(done); return; }
+      li.remove();
+      await loadRecords();
+      $("records-status").textContent = "Akte wiederhergestellt / record restored";
+    });
     li.appendChild(b);
     list.appendChild(li);
   }
@@ -626,13 +664,15 @@ $("drop-send").addEventListener("click", async () => {
 $("note-add").addEventListener("click", async () => {
   const text = $("note").value.trim();
   if (!openRecordState || !text) return;
-  await socket.emitWithAck("record_note", { record_id: openRecordState.id, body: secretbox({ t: "note", body: text }, openRecordState.key) });
+  const ack = await socket.emitWithAck("record_note", { record_id: openRecordState.id, body: secretbox({ t: "note", body: text }, openRecordState.key) });
+  if (ack.error) { refused(ack); return; }
   $("note").value = "";
   await openRecord(openRecordState.id, false);
 });
 $("record-export").addEventListener("click", async () => {
   if (!openRecordState) return;
   const text = await openRecord(openRecordState.id, true);
+  if (text === null) return;
   const link = el("a");
   link.href = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
   link.download = `fallakte-${openRecordState.id}.txt`;
@@ -641,16 +681,20 @@ $("record-export").addEventListener("click", async () => {
 });
 $("record-delete").addEventListener("click", async () => {
   if (!openRecordState) return;
-  await socket.emitWithAck("record_delete", { record_id: openRecordState.id });
+  const ack = await socket.emitWithAck("record_delete", { record_id: openRecordState.id });
+  if (ack.error) { refused(ack); return; }
   openRecordState = null;
   $("record-view").hidden = true;
   $("record-actions").hidden = true;
   await loadRecords();
+  $("records-status").textContent = "Akte gelöscht, wiederherstellbar bis / record deleted, can be restored until " + day(ack.purge_at);
 });
 $("records-refresh").addEventListener("click", async () => {
   await keyring();
-  if (recordsSk) await loadRecords();
+  // Asked even without the key here: the server's answer says why there is nothing to see.
+  await loadRecords();
 });
+$("records-deleted-refresh").addEventListener("click", loadDeleted);
 $("end").addEventListener("click", async () => {
   if (!current) return;
   await socket.emitWithAck("end", { chat_id: current });

@@ -4,6 +4,7 @@ after a grant, codename return to the same counsellor."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,10 +71,12 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()
         assert len(codename.split()) == 7
 
-        # The database holds ciphertext only.
-        records = await h.app[RECORDS].list_records()
+        # The database holds ciphertext only (read as Anna, who holds the records key).
+        anna_account = await h.app[USERS].find("akeller")
+        assert anna_account is not None
+        records = await h.app[RECORDS].list_records(anna_account.id, time.time())
         assert len(records) == 1
-        stored = await h.app[RECORDS].open(records[0].id, "test", 0.0)
+        stored = await h.app[RECORDS].open(records[0].id, anna_account.id, time.time())
         assert CANARY not in stored["body"]
 
         # Ben, granted by Anna, opens and reads it in his console.
@@ -109,7 +112,7 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await gone.get_by_label("Codewort").fill(codename)
         await gone.get_by_role("button", name="Zustimmung widerrufen und Akte löschen").click()
         await gone.get_by_text("Deine Akte wurde gelöscht.").wait_for()
-        assert await h.app[RECORDS].list_records() == []
+        assert await h.app[RECORDS].list_records(anna_account.id, time.time()) == []
 
 
 async def test_message_drop_is_answered_and_read_back_with_its_codename(

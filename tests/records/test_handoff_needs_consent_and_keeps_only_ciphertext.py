@@ -9,6 +9,7 @@ from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct, sealed_record
 from tests.support.harness import Harness
 from tests.support.nodes import Node, counsellor_token
+from tests.support.records import share_records_key
 from tests.support.redis_server import RedisServer
 
 
@@ -20,6 +21,7 @@ async def active_chat(h: Harness) -> tuple[CounsellorClient, VisitorClient]:
 
 async def test_no_record_without_consent_even_with_a_raw_socket_call(harness: Harness) -> None:
     anna, visitor = await active_chat(harness)
+    await share_records_key(anna)
     key, body = sealed_record()
     payload = {"chat_id": visitor.chat_id, "consent_version": "v1", "sealed_key": key,
                "body": body}
@@ -39,6 +41,7 @@ async def test_consented_record_is_stored_read_by_colleague_and_audited(
 ) -> None:
     anna, visitor = await active_chat(harness)
     ben = await harness.counsellor("ben", "Ben")
+    await share_records_key(anna, ben)
     assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
     key, body = sealed_record()
     answer = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v1",
@@ -48,7 +51,8 @@ async def test_consented_record_is_stored_read_by_colleague_and_audited(
     codename = (await visitor.expect("codename"))["codename"]
     assert len(codename.split()) == 7
 
-    # Another counsellor of the team lists and opens it; the opening is audited.
+    # Another counsellor of the team, holding a grant, lists and opens it; the opening is
+    # audited.
     items = (await ben.call("records", {}))["items"]
     assert [i["record_id"] for i in items] == [record_id]
     assert set(items[0]) == {"record_id", "created", "retain_until", "counsellor_id"}
@@ -124,6 +128,7 @@ async def test_record_survives_a_killed_server(
         await anna.connect()
         await visitor.connect()
         await anna.duty(True)
+        await share_records_key(anna)
         await visitor.request()
         await anna.accept(visitor.chat_id)
         await visitor.call("consent", {"answer": "yes", "version": "v1"})

@@ -52,6 +52,10 @@ async def _fill_legacy(engine: Any, version: int) -> None:
             consent_version="v1", codename_key="k" * 64, sealed_key="S0VZ", body="Qk9EWQ=="))
         await conn.execute(sa.insert(legacy.record_notes).values(
             id="n1", record_id="r1", created=NOW, author_id="u1", body="Tk9URQ=="))
+        # Her grant of the records key, without which today's code opens no record.
+        await conn.execute(sa.insert(legacy.key_grants).values(
+            user_id="u1", box_pk="UEtB", sealed_records_sk="R1JBTlQ=", granted_by="u1",
+            granted_at=NOW))
         if version >= 2:
             await conn.execute(sa.insert(legacy.user_keys).values(
                 user_id="u1", blob="QkxPQg==", updated=NOW))

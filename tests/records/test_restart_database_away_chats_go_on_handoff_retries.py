@@ -25,6 +25,7 @@ from tests.support.clients import sealed_record
 from tests.support.database import PG_ADMIN, pg_database, pg_url
 from tests.support.hardening import HealthyChat
 from tests.support.harness import Harness
+from tests.support.records import share_records_key
 
 pytestmark = pytest.mark.hardening
 
@@ -33,6 +34,7 @@ Outage = Callable[[], AbstractAsyncContextManager[None]]
 
 async def scenario(h: Harness, outage: Outage) -> None:
     chat = await HealthyChat.open(h)
+    await share_records_key(chat.counsellor)
     for _ in range(5):
         await chat.round_trip(pace=0.25)
     normal = statistics.median(chat.latencies)

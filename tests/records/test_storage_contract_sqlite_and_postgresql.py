@@ -14,11 +14,12 @@ from chatserver.errors import DomainError
 from chatserver.records.accounts import LoginRefused, Users
 from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import head_revision, migrate, open_engine
-from chatserver.records.store import RecordStore
+from chatserver.records.store import Keyring, RecordStore
 from chatserver.records.throttle import Policy, SignInThrottle
 from chatserver.stats.counters import StatsStore
 from tests.support.database import pg_database, pg_url
 from tests.support.harness import totp_of
+from tests.support.records import give_grant
 
 CHEAP = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
 
@@ -64,6 +65,7 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
 
         store = RecordStore(engine, CodenameHasher(b"s" * 16, *CHEAP), 100.0, 50.0)
         record_id, codename = await store.create("anna", "v1", "S0VZ", "Qk9EWQ==", now)
+        await give_grant(engine, "ben")
         opened = await store.open(record_id, "ben", now + 1)
         assert opened["body"] == "Qk9EWQ==" and opened["sealed_key"] == "S0VZ"
         await store.add_note(record_id, "ben", "Tk9URQ==", now + 2)
@@ -76,8 +78,23 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
                                 "UEs=", now)
         assert len(await store.list_drops()) == 1
         assert await store.purge(now + 1000) == 2  # the record and the drop expired
-        assert await store.list_records() == [] and await store.list_drops() == []
+        assert await store.list_records("ben", now + 1000) == []
+        assert await store.list_drops() == []
         assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
+        # Without his grant Ben lists and opens nothing any more (not even learning whether a
+        # record exists), and the tries are in the trail.
+        async with engine.begin() as conn:
+            await Keyring.revoke(conn, "ben", now + 1001)
+        for refused in (store.list_records("ben", now + 1002),
+                        store.open("x" * 64, "ben", now + 1002),
+                        store.open(record_id, "ben", now + 1002)):
+            with pytest.raises(DomainError) as no_grant:
+                await refused
+            assert no_grant.value.code == "no_grant"
+        assert [(e.user_id, e.action, e.record_id, e.subject_id, e.refused)
+                for e in await store.audit_log(4)] == [
+            ("ben", "open", record_id, None, True), ("ben", "open", "x" * 64, None, True),
+            ("ben", "list", None, None, True), ("operator", "revoke", None, "ben", False)]
 
         await store.keyring.register(anna, "UEtB")
         await store.keyring.init(anna, "UlBL", "R1JBTlQ=", now)
