@@ -30,6 +30,7 @@ LABEL = b"erstkontakt-e2e-v1"
 VISITOR_HELLO = 0x01
 COUNSELLOR_HELLO = 0x02
 MESSAGE = 0x03
+CONTINUED_HELLO = 0x04
 
 # A whole message frame is exactly one of these sizes, so its length tells only the bucket.
 BUCKETS = (256, 1024, 4096, 16384)
@@ -43,6 +44,7 @@ MAX_PAYLOAD = BUCKETS[-1] - MESSAGE_OVERHEAD
 WINDOW = 32
 
 KEY_BYTES = 32
+CONTINUITY_TAG_BYTES = 32
 SIG_BYTES = 64
 SERIAL_BYTES = 16
 MAX_PSEUDONYM_BYTES = 64
@@ -405,6 +407,12 @@ def _transcript_hash(chat_id: str, visitor_pk: bytes, counsellor_pk: bytes,
         _hello_transcript(chat_id, visitor_pk, counsellor_pk) + identity_pk).digest()
 
 
+def continuity_tag(key: bytes, chat_id: str, visitor_pk: bytes) -> bytes:
+    """The tag by which an earlier session of ``chat_id`` vouches for a new visitor chat key."""
+    return hmac_sha512(key, LABEL + b"/continue\x00" + _lp(chat_id.encode("utf-8"))
+                       + visitor_pk)[:CONTINUITY_TAG_BYTES]
+
+
 def safety_number(chat_id: str, visitor_pk: bytes, counsellor_pk: bytes,
                   identity_pk: bytes) -> str:
     """Twelve groups of five digits over both chat keys and the counsellor's identity."""
@@ -494,6 +502,8 @@ class _Session:
         self._highest = 0
         self._skipped: dict[int, bytes] = {}
         self._safety = ""
+        # Authenticates the next handshake of this chat (docs/protocol.md, "Key continuity").
+        self._continuity: bytes | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} established={self.established}>"
@@ -526,6 +536,7 @@ class _Session:
         th = _transcript_hash(self.chat_id, visitor_pk, counsellor_pk, identity_pk)
         v2c = _Chain(hkdf_sha512(th, shared, LABEL + b" v2c"))
         c2v = _Chain(hkdf_sha512(th, shared, LABEL + b" c2v"))
+        self._continuity = hkdf_sha512(th, shared, LABEL + b" continuity")
         self._send, self._recv = (v2c, c2v) if visitor_side else (c2v, v2c)
         self._safety = safety_number(self.chat_id, visitor_pk, counsellor_pk, identity_pk)
 
@@ -612,9 +623,16 @@ class VisitorSession(_Session):
                                                max_age)
         self.counsellor: CounsellorInfo | None = None
 
-    def hello(self) -> bytes:
-        """The visitor-hello frame to send once the chat is accepted."""
-        return bytes([VISITOR_HELLO, VERSION]) + self.public_key
+    def hello(self, previous: _Session | None = None) -> bytes:
+        """The visitor-hello frame to send once the chat is accepted; with ``previous`` (an
+        established session of the same chat), a continued hello that this earlier session
+        authenticates."""
+        if previous is None:
+            return bytes([VISITOR_HELLO, VERSION]) + self.public_key
+        if previous.chat_id != self.chat_id or previous._continuity is None:
+            raise HandshakeError("the previous session is not an established one of this chat")
+        return (bytes([CONTINUED_HELLO, VERSION]) + self.public_key
+                + continuity_tag(previous._continuity, self.chat_id, self.public_key))
 
     def receive(self, frame: bytes) -> Received:
         """Handle a frame from the counsellor: their hello, or a message."""
@@ -658,8 +676,12 @@ class CounsellorSession(_Session):
     """The counsellor's side: answers the visitor's hello with a signed chat key."""
 
     def __init__(self, identity: SigningSeed, certificate: Mapping[str, Any], chat_id: str, *,
-                 rng: Random = os.urandom) -> None:
+                 previous: _Session | None = None, rng: Random = os.urandom) -> None:
         super().__init__(chat_id, rng)
+        if previous is not None and previous.chat_id != chat_id:
+            raise HandshakeError("the previous session belongs to another chat")
+        # The key a continued hello must be authenticated with, if this chat had a session.
+        self._previous = previous._continuity if previous is not None else None
         if certificate.get("key") != b64encode(identity.public_key):
             raise CertificateError("certificate is for another identity key")
         self._identity = identity
@@ -670,7 +692,7 @@ class CounsellorSession(_Session):
         """Handle a frame from the visitor: their hello (``reply`` holds ours), or a message."""
         if not frame:
             raise TruncatedFrame("empty frame")
-        if frame[0] == VISITOR_HELLO:
+        if frame[0] in (VISITOR_HELLO, CONTINUED_HELLO):
             return self._answer_hello(frame)
         if frame[0] == MESSAGE:
             return self._message(frame)
@@ -683,12 +705,18 @@ class CounsellorSession(_Session):
             raise TruncatedFrame("visitor hello is too short")
         if frame[1] != VERSION:
             raise HandshakeError("unsupported protocol version")
-        if len(frame) != 2 + KEY_BYTES:
+        continued = frame[0] == CONTINUED_HELLO
+        if len(frame) != 2 + KEY_BYTES + (CONTINUITY_TAG_BYTES if continued else 0):
             raise TruncatedFrame("visitor hello has the wrong length")
-        visitor_pk = frame[2:]
+        visitor_pk = frame[2:2 + KEY_BYTES]
+        # Continued: the previous session of this chat vouches for the new chat key. A tag
+        # this console cannot check (no previous session) counts as not continued.
+        verified = continued and self._previous is not None and hmac.compare_digest(
+            frame[2 + KEY_BYTES:], continuity_tag(self._previous, self.chat_id, visitor_pk))
         sig = self._identity.sign(_hello_transcript(self.chat_id, visitor_pk, self.public_key))
         reply = (bytes([COUNSELLOR_HELLO, VERSION]) + self.public_key + sig
                  + _lp(self._cert))
         self._derive(visitor_pk, visitor_pk, self.public_key, self._identity.public_key,
                      visitor_side=False)
-        return Received("established", {"safety_number": self.safety_number()}, reply)
+        return Received("established", {"safety_number": self.safety_number(),
+                                        "continued": verified}, reply)

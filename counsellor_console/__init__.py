@@ -227,7 +227,7 @@ def console_assets() -> Assets:
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
-    assets.add("reloadstate.js", HERE / "static/reloadstate.js")
+    assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")

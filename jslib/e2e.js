@@ -10,6 +10,7 @@ export const VERSION = 1;
 export const VISITOR_HELLO = 0x01;
 export const COUNSELLOR_HELLO = 0x02;
 export const MESSAGE = 0x03;
+export const CONTINUED_HELLO = 0x04;
 export const BUCKETS = Object.freeze([256, 1024, 4096, 16384]);
 export const WINDOW = 32;
 export const DEFAULT_REVOCATION_MAX_AGE_S = 30 * 86400;
@@ -21,6 +22,7 @@ const INNER = HEADER + 4;
 const MESSAGE_OVERHEAD = HEADER + NONCE + TAG + INNER;
 export const MAX_PAYLOAD = BUCKETS[BUCKETS.length - 1] - MESSAGE_OVERHEAD;
 const KEY_BYTES = 32;
+const CONTINUITY_TAG_BYTES = 32;
 const SIG_BYTES = 64;
 const SERIAL_BYTES = 16;
 const MAX_PSEUDONYM_BYTES = 64;
@@ -297,6 +299,12 @@ function transcriptHash(chatId, visitorPk, counsellorPk, identityPk) {
 }
 
 /** Twelve groups of five digits over both chat keys and the counsellor's identity. */
+/** The tag by which an earlier session of `chatId` vouches for a new visitor chat key. */
+export function continuityTag(key, chatId, visitorPk) {
+  return hmacSha512(key, concat(LABEL, utf8("/continue\0"), lp(utf8(chatId)), visitorPk))
+    .slice(0, CONTINUITY_TAG_BYTES);
+}
+
 export function safetyNumber(chatId, visitorPk, counsellorPk, identityPk) {
   const digest = nacl().hash(concat(LABEL, utf8("/safety\0"),
                                     transcriptHash(chatId, visitorPk, counsellorPk, identityPk)));
@@ -354,6 +362,7 @@ class Session {
     this._skipped = new Map();
     this._safety = "";
     this._material = null; // {visitorPk, counsellorPk, identityPk}: the safety number's inputs
+    this._continuity = null; // authenticates the next handshake of this chat
   }
 
   get established() { return this._send !== null; }
@@ -369,7 +378,8 @@ class Session {
     for (const chain of [this._send, this._recv]) if (chain) chain.key.fill(0);
     for (const key of this._skipped.values()) key.fill(0);
     this._skipped.clear();
-    this._esk = null;
+    if (this._continuity) this._continuity.fill(0);
+    this._esk = this._continuity = null;
     this._send = this._recv = null;
   }
 
@@ -382,6 +392,7 @@ class Session {
     const th = transcriptHash(this.chatId, visitorPk, counsellorPk, identityPk);
     const v2c = { key: hkdfSha512(th, shared, concat(LABEL, utf8(" v2c"))), counter: 1 };
     const c2v = { key: hkdfSha512(th, shared, concat(LABEL, utf8(" c2v"))), counter: 1 };
+    this._continuity = hkdfSha512(th, shared, concat(LABEL, utf8(" continuity")));
     shared.fill(0);
     [this._send, this._recv] = visitorSide ? [v2c, c2v] : [c2v, v2c];
     this._safety = safetyNumber(this.chatId, visitorPk, counsellorPk, identityPk);
@@ -404,6 +415,7 @@ class Session {
       skipped: [...this._skipped].map(([n, k]) => [n, b64encode(k)]),
       visitorPk: b64encode(m.visitorPk), counsellorPk: b64encode(m.counsellorPk),
       identityPk: b64encode(m.identityPk), safetyNumber: this._safety,
+      continuity: b64encode(this._continuity),
       ...(this.counsellor ? { pseudonym: this.counsellor.pseudonym } : {}),
     };
   }
@@ -507,8 +519,19 @@ class VisitorSession extends Session {
     this.counsellor = null;
   }
 
-  /** The visitor-hello frame to send once the chat is accepted (or transferred). */
-  hello() { return concat(new Uint8Array([VISITOR_HELLO, VERSION]), this.publicKey); }
+  /**
+   * The visitor-hello frame to send once the chat is accepted (or transferred). With
+   * `previous` (an established session of the same chat), a continued hello that the earlier
+   * session authenticates (docs/protocol.md, "Key continuity").
+   */
+  hello(previous = null) {
+    if (!previous) return concat(new Uint8Array([VISITOR_HELLO, VERSION]), this.publicKey);
+    if (previous.chatId !== this.chatId || !previous._continuity) {
+      throw new HandshakeError("the previous session is not an established one of this chat");
+    }
+    return concat(new Uint8Array([CONTINUED_HELLO, VERSION]), this.publicKey,
+                  continuityTag(previous._continuity, this.chatId, this.publicKey));
+  }
 
   /** Handle a frame from the counsellor: {kind: "established"|"message", payload}. */
   receive(frame) {
@@ -547,8 +570,11 @@ class VisitorSession extends Session {
 class CounsellorSession extends Session {
   get role() { return "counsellor"; }
 
-  constructor({ identitySecretKey, certificate, chatId, random }) {
+  constructor({ identitySecretKey, certificate, chatId, previous = null, random }) {
     super(chatId, random);
+    if (previous && previous.chatId !== chatId) throw new HandshakeError("the previous session belongs to another chat");
+    // The key a continued hello must be authenticated with, if this chat had a session.
+    this._previous = previous && previous._continuity ? previous._continuity.slice() : null;
     const secret = bytesOf(identitySecretKey, "identity key");
     if (secret.length === KEY_BYTES) this._identity = nacl().sign.keyPair.fromSeed(secret);
     else if (secret.length === 64) this._identity = nacl().sign.keyPair.fromSecretKey(secret);
@@ -562,7 +588,7 @@ class CounsellorSession extends Session {
   /** Handle a frame from the visitor; a visitor-hello yields {kind: "established", reply}. */
   receive(frame) {
     if (!(frame instanceof Uint8Array) || !frame.length) throw new TruncatedFrame("empty frame");
-    if (frame[0] === VISITOR_HELLO) return this._answerHello(frame);
+    if (frame[0] === VISITOR_HELLO || frame[0] === CONTINUED_HELLO) return this._answerHello(frame);
     if (frame[0] === MESSAGE) return { kind: "message", payload: this._open(frame) };
     throw new MalformedFrame("unknown frame type");
   }
@@ -571,20 +597,28 @@ class CounsellorSession extends Session {
     if (this.established || !this._esk) throw new HandshakeError("second visitor hello in one session");
     if (frame.length < 2) throw new TruncatedFrame("visitor hello is too short");
     if (frame[1] !== VERSION) throw new HandshakeError("unsupported protocol version");
-    if (frame.length !== 2 + KEY_BYTES) throw new TruncatedFrame("visitor hello has the wrong length");
-    const visitorPk = frame.slice(2);
+    const continued = frame[0] === CONTINUED_HELLO;
+    if (frame.length !== 2 + KEY_BYTES + (continued ? CONTINUITY_TAG_BYTES : 0)) {
+      throw new TruncatedFrame("visitor hello has the wrong length");
+    }
+    const visitorPk = frame.slice(2, 2 + KEY_BYTES);
+    // Continued: the previous session of this chat vouches for the new chat key. A tag this
+    // console cannot check (no previous session) counts as not continued.
+    const verified = continued && this._previous !== null &&
+      equal(frame.subarray(2 + KEY_BYTES), continuityTag(this._previous, this.chatId, visitorPk));
     const sig = nacl().sign.detached(helloTranscript(this.chatId, visitorPk, this.publicKey),
                                      this._identity.secretKey);
     const reply = concat(new Uint8Array([COUNSELLOR_HELLO, VERSION]), this.publicKey, sig,
                          lp(this._cert));
     this._derive(visitorPk, visitorPk, this.publicKey, this._identity.publicKey, false);
-    return { kind: "established", payload: { safetyNumber: this.safetyNumber() }, reply };
+    return { kind: "established", payload: { safetyNumber: this.safetyNumber(), continued: verified }, reply };
   }
 
   destroy() {
     super.destroy();
     if (this._identity) this._identity.secretKey.fill(0);
-    this._identity = null;
+    if (this._previous) this._previous.fill(0);
+    this._identity = this._previous = null;
   }
 }
 
@@ -642,6 +676,8 @@ export function importState(state) {
   const visitorPk = stateKey(state.visitorPk, "visitor key");
   const counsellorPk = stateKey(state.counsellorPk, "counsellor key");
   const identityPk = stateKey(state.identityPk, "identity key");
+  // States written before key continuity have none: such a session cannot vouch for a new one.
+  const continuity = state.continuity === undefined ? null : stateKey(state.continuity, "continuity key");
   if (state.safetyNumber !== safetyNumber(state.chatId, visitorPk, counsellorPk, identityPk)) {
     throw new CryptoError("state: safety number does not match its keys");
   }
@@ -651,10 +687,11 @@ export function importState(state) {
     publicKey: state.role === "visitor" ? visitorPk : counsellorPk,
     _send: send, _recv: recv, _highest: highest, _skipped: skipped,
     _safety: state.safetyNumber, _material: { visitorPk, counsellorPk, identityPk },
+    _continuity: continuity,
   });
   if (cls === VisitorSession) {
     session.counsellor = Object.freeze({ pseudonym: checkPseudonym(state.pseudonym),
                                          identityKey: identityPk });
-  } else session._identity = null;
+  } else Object.assign(session, { _identity: null, _previous: null });
   return session;
 }

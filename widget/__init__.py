@@ -35,6 +35,7 @@ def widget_assets() -> Assets:
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
+    assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("pow.js", HERE / "static/pow.js")
     # Not loaded by the page: the proof-of-work worker's script, fetched when the server
     # demands work (a worker takes no integrity hash; pow.js checks its answer).

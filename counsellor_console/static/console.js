@@ -135,7 +135,7 @@ function renderTabs() {
   const tabs = $("tabs");
   tabs.replaceChildren();
   for (const c of chats.values()) {
-    const b = el("button", (c.info ? c.info.entry : "chat") + (c.unread ? ` (${c.unread})` : ""));
+    const b = el("button", (c.newcomer ? "⚠ " : "") + (c.info ? c.info.entry : "chat") + (c.unread ? ` (${c.unread})` : ""));
     b.type = "button";
     b.setAttribute("role", "tab");
     b.setAttribute("aria-selected", String(c.id === current));
@@ -151,6 +151,11 @@ function select(id) {
   c.unread = 0;
   $("log").replaceChildren(...c.log.map(entry));
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
+  $("newcomer").hidden = !c.newcomer;
+  $("newcomer-safety").textContent = c.newcomer ? c.newcomer.session.safetyNumber() : "";
+  // Nothing more goes out in this chat until the counsellor has decided.
+  for (const id of ["text", "canned"]) $(id).disabled = Boolean(c.newcomer);
+  $("compose").querySelector("button").disabled = Boolean(c.newcomer);
   renderTabs();
 }
 
@@ -171,15 +176,24 @@ async function present(c, seq, ct) {
   if (seq <= c.shown) return true;
   try {
     const frame = e2e.b64decode(ct);
-    if (frame[0] === e2e.VISITOR_HELLO) {
-      if (c.session) c.session.destroy();
-      c.session = e2e.createCounsellorSession({ identitySecretKey: identity.secretKey, certificate, chatId: c.id });
-      const got = c.session.receive(frame);
-      const item = add(c.id, "info", "Verbunden / connected");
-      item.ct = e2e.b64encode(got.reply);
+    if (frame[0] === e2e.VISITOR_HELLO || frame[0] === e2e.CONTINUED_HELLO) {
+      // A new handshake inside a chat that already has a session must be vouched for by that
+      // session (docs/protocol.md, "Key continuity"); anything else waits for the counsellor.
+      const previous = c.session && c.session.established ? c.session : null;
+      const next = e2e.createCounsellorSession({ identitySecretKey: identity.secretKey, certificate, chatId: c.id, previous });
+      const got = next.receive(frame);
       c.shown = seq;
-      c.outbox.push(item.ct, item);
-      if (c.id === current) select(c.id);
+      if (previous && !got.payload.continued) {
+        if (c.newcomer) c.newcomer.session.destroy();
+        c.newcomer = { session: next, reply: e2e.b64encode(got.reply) };
+        add(c.id, "info", "Neue, nicht bestätigte Person – noch nicht verbunden / new, unverified participant – not connected yet");
+        // Focus goes to the warning itself, never to an answer: an Enter meant for the
+        // composer must not connect anyone.
+        if (c.id === current) { select(c.id); $("newcomer").focus(); } else renderTabs();
+        await persist(c);
+        return true;
+      }
+      connectSession(c, next, e2e.b64encode(got.reply), previous ? "Verbindung erneuert (bestätigt) / connection renewed (vouched for)" : "Verbunden / connected");
       await c.saving;
       return true;
     }
@@ -197,6 +211,31 @@ async function present(c, seq, ct) {
     add(c.id, "info", "Nachricht nicht lesbar / message could not be read (" + (err.code || "error") + ")");
     return false;
   }
+}
+
+// Answer a visitor-hello with `session`: its reply goes out as my next envelope.
+function connectSession(c, session, reply, said) {
+  if (c.session && c.session !== session) c.session.destroy();
+  c.session = session;
+  const item = add(c.id, "info", said);
+  item.ct = reply;
+  c.outbox.push(item.ct, item);
+  if (c.id === current) select(c.id);
+}
+
+// The counsellor's answer to a hello that the chat's session did not vouch for.
+function decideNewcomer(accept) {
+  const c = chats.get(current);
+  if (!c || !c.newcomer) return;
+  const { session, reply } = c.newcomer;
+  c.newcomer = null;
+  if (accept) connectSession(c, session, reply, "Mit neuer Person verbunden – Sicherheitsnummer vergleichen / connected to the new participant – compare the safety number");
+  else {
+    session.destroy();
+    add(c.id, "info", "Nicht verbunden: die bisherige Verbindung gilt weiter / not connected: the previous connection stays");
+    select(c.id);
+  }
+  persist(c);
 }
 
 function sendPayload(c, payload, shownAs) {
@@ -296,6 +335,7 @@ function adopt(info, focus = true) {
 function drop(id) {
   const c = chats.get(id);
   if (c && c.session) c.session.destroy();
+  if (c && c.newcomer) c.newcomer.session.destroy();
   if (c) { c.outbox.close(); c.inbox.close(); }
   chats.delete(id);
   if (reload) reload.remove(id).catch(() => {});
@@ -543,13 +583,13 @@ $("compose").addEventListener("submit", async (e) => {
   e.preventDefault();
   const c = chats.get(current);
   const text = $("text").value.trim();
-  if (!c || !c.session || !c.session.established || !text) return;
+  if (!c || !c.session || !c.session.established || c.newcomer || !text) return;
   $("text").value = "";
   sendPayload(c, { t: "text", body: text }, text);
 });
 $("consent").addEventListener("click", async () => {
   const c = chats.get(current);
-  if (c && c.session && c.session.established) sendPayload(c, { t: "consent_request", version: consentVersion });
+  if (c && c.session && c.session.established && !c.newcomer) sendPayload(c, { t: "consent_request", version: consentVersion });
 });
 $("transfer").addEventListener("click", async () => {
   const to = $("transfer-to").value;
@@ -572,6 +612,8 @@ $("handoff").addEventListener("click", async () => {
   recordKey.fill(0);
   $("status").textContent = ack.error ? ack.message : "Akte gespeichert / record saved";
 });
+$("newcomer-accept").addEventListener("click", () => decideNewcomer(true));
+$("newcomer-refuse").addEventListener("click", () => decideNewcomer(false));
 $("drops-refresh").addEventListener("click", loadDrops);
 $("drop-send").addEventListener("click", async () => {
   const text = $("drop-answer").value.trim();

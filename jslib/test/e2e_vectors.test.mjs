@@ -153,3 +153,48 @@ test("sealed messages match and open", () => {
   bad[40] ^= 1;
   throwsCode(() => e2e.openSealed(fromHex(s.recipient_sk), fromHex(s.recipient_pk), bad), "tampered");
 });
+
+function continuing() {
+  const { v, c } = established();
+  const v2 = visitor({ random: fixed(V.continuity.visitor_esk) });
+  const c2 = e2e.createCounsellorSession({
+    identitySecretKey: fromHex(V.identity.seed), certificate: V.certificate,
+    chatId: V.handshake.chat_id, previous: c, random: fixed(V.continuity.counsellor_esk),
+  });
+  return { v, c, v2, c2 };
+}
+
+test("a continued hello matches and is vouched for by the previous session", () => {
+  const { v, v2, c2 } = continuing();
+  const hello = v2.hello(v);
+  assert.equal(hex(hello), V.continuity.continued_hello);
+  const got = c2.receive(hello);
+  assert.equal(got.payload.continued, true);
+  assert.equal(hex(got.reply), V.continuity.counsellor_hello);
+  v2.receive(got.reply);
+  assert.equal(v2.safetyNumber(), V.continuity.safety_number);
+  assert.equal(c2.safetyNumber(), V.continuity.safety_number);
+});
+
+test("a hello the previous session does not vouch for is not continued", () => {
+  for (const r of V.continuity.not_continued) {
+    const { c2 } = continuing();
+    assert.equal(c2.receive(fromHex(r.frame)).payload.continued, false, r.name);
+  }
+  // A console that had no session in this chat cannot vouch for anything.
+  assert.equal(counsellor().receive(fromHex(V.continuity.continued_hello)).payload.continued, false);
+  throwsCode(() => continuing().c2.receive(fromHex(V.continuity.truncated)), "truncated");
+});
+
+test("the continuity key survives a reload of the session state", () => {
+  const { v, c } = established();
+  const v2 = visitor({ random: fixed(V.continuity.visitor_esk) });
+  const c2 = e2e.createCounsellorSession({
+    identitySecretKey: fromHex(V.identity.seed), certificate: V.certificate,
+    chatId: V.handshake.chat_id, previous: e2e.importState(c.exportState()),
+    random: fixed(V.continuity.counsellor_esk),
+  });
+  const hello = v2.hello(e2e.importState(v.exportState()));
+  assert.equal(hex(hello), V.continuity.continued_hello);
+  assert.equal(c2.receive(hello).payload.continued, true);
+});

@@ -93,3 +93,51 @@ def test_sealed_vector_opens() -> None:
     opened = crypto.open_sealed(bytes.fromhex(s["recipient_sk"]), bytes.fromhex(s["recipient_pk"]),
                                 bytes.fromhex(s["sealed"]))
     assert opened.hex() == s["message"]
+
+
+def _continuing() -> tuple[crypto.VisitorSession, crypto.CounsellorSession,
+                           crypto.VisitorSession, crypto.CounsellorSession]:
+    visitor, counsellor = _pair()
+    visitor.receive(counsellor.receive(visitor.hello()).reply or b"")
+    c = VECTORS["continuity"]
+    hs = VECTORS["handshake"]
+    visitor2 = crypto.VisitorSession(
+        crypto.b64decode(VECTORS["org"]["public_key"]), hs["chat_id"],
+        VECTORS["revocations"]["list"], now=VECTORS["now"],
+        rng=generate.fixed(bytes.fromhex(c["visitor_esk"])))
+    counsellor2 = crypto.CounsellorSession(
+        crypto.SigningSeed(bytes.fromhex(VECTORS["identity"]["seed"])), VECTORS["certificate"],
+        hs["chat_id"], previous=counsellor, rng=generate.fixed(bytes.fromhex(c["counsellor_esk"])))
+    return visitor, counsellor, visitor2, counsellor2
+
+
+def test_a_continued_hello_matches_and_is_vouched_for_by_the_previous_session() -> None:
+    visitor, _, visitor2, counsellor2 = _continuing()
+    c = VECTORS["continuity"]
+    hello = visitor2.hello(visitor)
+    assert hello.hex() == c["continued_hello"]
+    got = counsellor2.receive(hello)
+    assert got.payload["continued"] is True
+    assert got.reply is not None and got.reply.hex() == c["counsellor_hello"]
+    visitor2.receive(got.reply)
+    assert visitor2.safety_number() == c["safety_number"] == counsellor2.safety_number()
+
+
+@pytest.mark.parametrize("case", VECTORS["continuity"]["not_continued"], ids=lambda c: c["name"])
+def test_a_hello_the_previous_session_does_not_vouch_for_is_not_continued(
+        case: dict[str, Any]) -> None:
+    *_, counsellor2 = _continuing()
+    assert counsellor2.receive(bytes.fromhex(case["frame"])).payload["continued"] is False
+
+
+def test_a_continued_hello_to_a_console_without_a_previous_session_is_not_continued() -> None:
+    _, counsellor = _pair()
+    got = counsellor.receive(bytes.fromhex(VECTORS["continuity"]["continued_hello"]))
+    assert got.kind == "established" and got.payload["continued"] is False
+
+
+def test_a_cut_continued_hello_is_refused() -> None:
+    *_, counsellor2 = _continuing()
+    with pytest.raises(crypto.CryptoError) as err:
+        counsellor2.receive(bytes.fromhex(VECTORS["continuity"]["truncated"]))
+    assert err.value.code == "truncated"

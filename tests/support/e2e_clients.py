@@ -138,13 +138,18 @@ class E2EVisitor(_Receiving):
         return answer
 
     async def handshake(self, event: str | None = "accepted",
-                        timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
+                        timeout: float = DEFAULT_TIMEOUT, *, vouched: bool = True
+                        ) -> crypto.Received:
         """Wait for ``event`` (``accepted``, ``transferred``; None after a resume), send a
-        fresh hello, and check the counsellor's answer."""
+        fresh hello, and check the counsellor's answer. Like the widget, a visitor that holds
+        an established session lets it vouch for the new one (``vouched=False``: a page that
+        lost it)."""
         if event is not None:
             await self.raw.expect(event, timeout)
+        previous = self.session if vouched and self.session and self.session.established \
+            else None
         self.session = self.pki.visitor_session(self.chat_id)
-        answer = await self._send_frame(self.session.hello())
+        answer = await self._send_frame(self.session.hello(previous))
         assert answer.get("ok"), answer
         while True:
             seq, frame = await self._take(self.link, timeout)
@@ -217,6 +222,8 @@ class E2ECounsellor(_Receiving):
         self.raw = raw
         self.identity = identity
         self.sessions: dict[str, crypto.CounsellorSession] = {}
+        # Sessions for hellos that the chat's session did not vouch for, not answered.
+        self.newcomers: dict[str, tuple[crypto.CounsellorSession, bytes]] = {}
         self.links: dict[str, Link] = {}
 
     def link(self, chat_id: str) -> Link:
@@ -250,26 +257,45 @@ class E2ECounsellor(_Receiving):
         assert answer.get("ok"), answer
         return await self.handshake(chat_id, timeout)
 
-    async def handshake(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT) -> crypto.Received:
-        """Wait for the visitor's hello in ``chat_id`` and answer it with a fresh session."""
+    async def handshake(self, chat_id: str, timeout: float = DEFAULT_TIMEOUT, *,
+                        admit_unvouched: bool = False) -> crypto.Received:
+        """Wait for the visitor's hello in ``chat_id`` and answer it with a fresh session.
+        Like the console, a hello that the chat's established session does not vouch for is
+        shown (acknowledged) but not answered unless ``admit_unvouched``; it waits in
+        ``newcomers``."""
         while True:
             seq, frame = await self._take(self.link(chat_id), timeout)
-            if frame[0] == crypto.VISITOR_HELLO:
+            if frame[0] in (crypto.VISITOR_HELLO, crypto.CONTINUED_HELLO):
                 break
             await self._shown(chat_id, seq, False)
+        previous = self.sessions.get(chat_id)
+        if previous is not None and not previous.established:
+            previous = None
         session = crypto.CounsellorSession(self.identity.signing, self.identity.certificate,
-                                           chat_id)
+                                           chat_id, previous=previous)
         try:
             got = session.receive(frame)
         except crypto.CryptoError:
             await self._shown(chat_id, seq, False)
             raise
         assert got.reply is not None
+        if previous is not None and not got.payload["continued"] and not admit_unvouched:
+            self.newcomers[chat_id] = (session, got.reply)
+            await self._shown(chat_id, seq, True)
+            return got
         self.sessions[chat_id] = session
         await self._shown(chat_id, seq, True)
         answer = await self._send_frame(chat_id, got.reply)
         assert answer.get("ok"), answer
         return got
+
+    async def admit(self, chat_id: str) -> None:
+        """Answer the waiting unvouched hello of ``chat_id`` after all (the console's
+        "Verbinden")."""
+        session, reply = self.newcomers.pop(chat_id)
+        self.sessions[chat_id] = session
+        answer = await self._send_frame(chat_id, reply)
+        assert answer.get("ok"), answer
 
     async def send(self, chat_id: str, payload: dict[str, Any], tag: Any = None
                    ) -> dict[str, Any]:

@@ -108,6 +108,33 @@ def build() -> dict[str, Any]:
         messages.append({"from": sender, "payload": payload, "nonce": nonces[i].hex(),
                          "frame": frame.hex()})
 
+    # A second handshake in the same chat that the first session vouches for.
+    visitor2 = crypto.VisitorSession(org.public_key, chat_id, revocations, now=NOW,
+                                     rng=fixed(seed("visitor esk 2")))
+    counsellor2 = crypto.CounsellorSession(ident, cert, chat_id, previous=counsellor,
+                                           rng=fixed(seed("counsellor esk 2")))
+    continued_hello = visitor2.hello(visitor)
+    continued = counsellor2.receive(continued_hello)
+    assert continued.payload["continued"] is True and continued.reply is not None
+    visitor2.receive(continued.reply)
+    assert visitor2.safety_number() == counsellor2.safety_number()
+    flipped_tag = continued_hello[:-1] + bytes([continued_hello[-1] ^ 0x01])
+    continuity = {
+        "visitor_esk": seed("visitor esk 2").hex(),
+        "counsellor_esk": seed("counsellor esk 2").hex(),
+        "continued_hello": continued_hello.hex(),
+        "counsellor_hello": continued.reply.hex(),
+        "safety_number": visitor2.safety_number(),
+        "not_continued": [
+            {"name": "plain hello", "frame": visitor2.hello().hex()},
+            {"name": "tag bit flipped", "frame": flipped_tag.hex()},
+            {"name": "tag from another chat", "frame": (
+                continued_hello[:34] + crypto.continuity_tag(
+                    counsellor._continuity or b"", "c-other", continued_hello[2:34])).hex()},
+        ],
+        "truncated": continued_hello[:-1].hex(),
+    }
+
     first_v2c = bytes.fromhex(messages[0]["frame"])
     second_v2c = bytes.fromhex(messages[2]["frame"])
     flipped = bytearray(first_v2c)
@@ -199,6 +226,7 @@ def build() -> dict[str, Any]:
             "safety_number": visitor.safety_number(),
             "weak_visitor_hello": weak_visitor_hello.hex(),
         },
+        "continuity": continuity,
         "messages": messages,
         "rejections": rejections,
         "hello_rejections": hello_rejections,

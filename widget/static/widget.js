@@ -1,9 +1,12 @@
-// The visitor's chat page (inside the iframe). Text reaches the DOM only via textContent;
-// keys live in memory; only an opted-in resume token touches sessionStorage. Envelopes go
-// through relay.js (docs/protocol.md, "Delivery").
+// The visitor's chat page (inside the iframe). Text reaches the DOM only via textContent.
+// Without "continue after reload" keys and lines live in this page's memory only; with it, the
+// resume token sits in sessionStorage and the chat (E2E session, lines, positions) in
+// reloadstate.js, encrypted, in this tab's sessionStorage under a key the page cannot export
+// (docs/protocol.md, "Reload state"). Envelopes go through relay.js ("Delivery").
 import * as e2e from "./e2e.js";
 import * as pow from "./pow.js";
 import { call, createInbox, createOutbox } from "./relay.js";
+import { openReloadState, wipeReloadState, WIDGET_DB } from "./reloadstate.js";
 import { io } from "./socket.io.esm.min.js";
 
 const body = document.body;
@@ -20,6 +23,17 @@ const STATUS = { queued: "sending", sent: "sent", delivered: "delivered", lost: 
 // Frames before the hello of `handshaking` still open with `session`.
 let socket = null, revocations = null, session = null, handshaking = null;
 let chatId = "", resume = "", outbox = null, inbox = null;
+// With "continue after reload": the store and, until the first resume, what it held at load.
+// An idle chat lives six hours on the server; what is kept for it here no longer.
+const STATE_IDLE_MS = 6 * 3600 * 1000;
+let store = null, restoring = null, saving = Promise.resolve();
+// The last counsellor seq on screen; the lines on screen ({cls, text, mark, li} and, for mine,
+// the outbox state); my lines sent before a reload, by seq, until their receipt.
+let shown = 0, items = [];
+const waitingLines = new Map();
+// The next handshake is not vouched for by an earlier session of this chat (a resume that
+// lost its session): the counsellor is warned, and so is the visitor.
+let unvouched = false;
 
 async function loadLang(l) {
   lang = l;
@@ -83,19 +97,82 @@ function line(kind, text) {
   li.textContent = text;
   $("log").appendChild(li);
   li.scrollIntoView({ block: "end" });
-  return li;
+  const item = { cls: kind, text, mark: "", li };
+  items.push(item);
+  return item;
 }
 
-function mark(li, key) {
-  let small = li.querySelector("small");
-  if (!small) { small = document.createElement("small"); li.appendChild(small); }
+function mark(item, key) {
+  item.mark = key;
+  let small = item.li.querySelector("small");
+  if (!small) { small = document.createElement("small"); item.li.appendChild(small); }
   small.textContent = t(key);
+}
+
+// One consistent snapshot of this chat, written after the ones before it (only with
+// "continue after reload"); resolves once written.
+function persist() {
+  if (!store || !chatId) return saving;
+  let state;
+  try {
+    state = {
+      v: 1, shown, session: session && session.established ? session.exportState() : null,
+      log: items.map(({ cls, text, mark: m, seq, state: st, ct }) => ({ cls, text, mark: m, seq, state: st, ct })),
+    };
+  } catch { return saving; }
+  const s = store, id = chatId;
+  saving = saving.then(() => s.save(id, state)).catch(() => {});
+  return saving;
+}
+
+// What the store kept of this chat before the reload: the session, the lines, what was shown;
+// my lines still unsent go again, those sent wait for their receipt.
+function restore(state) {
+  try { session = state.session ? e2e.importState(state.session) : null; } catch { session = null; }
+  shown = Number.isInteger(state.shown) ? state.shown : 0;
+  for (const l of Array.isArray(state.log) ? state.log : []) {
+    const item = line(String(l.cls), String(l.text));
+    if (l.mark) mark(item, String(l.mark));
+    if (l.state === "queued" && typeof l.ct === "string") {
+      Object.assign(item, { ct: l.ct, state: "queued" });
+      outbox.push(l.ct, item);
+    } else if (l.state === "sent" && Number.isInteger(l.seq)) {
+      Object.assign(item, { seq: l.seq, state: "sent" });
+      waitingLines.set(l.seq, item);
+    } else if (l.state) item.state = l.state;
+  }
+  if (session) $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
+  line("info", t("restored"));
+}
+
+// A receipt for lines sent before the reload (the outbox knows only what this page sent).
+function receipt(upto, lost) {
+  for (const [seq, item] of [...waitingLines]) if (seq <= upto) {
+    waitingLines.delete(seq);
+    item.state = lost.includes(seq) ? "lost" : "delivered";
+    mark(item, STATUS[item.state]);
+  }
+  persist();
+}
+
+// A blocking notice about a handshake that no earlier session vouched for.
+function showRekey(key) {
+  $("rekey-text").textContent = t(key);
+  $("rekey").hidden = false;
+  setInput(false);
+  // Focus on the notice itself, not on its button: an Enter meant for the composer does nothing.
+  $("rekey").focus();
 }
 
 function wipe() {
   try { sessionStorage.clear(); localStorage.clear(); } catch { /* storage may be blocked */ }
+  if (store) store.wipe().catch(() => {}); else wipeReloadState(WIDGET_DB).catch(() => {});
+  store = restoring = null;
   if (outbox) { outbox.close(); inbox.close(); }
   outbox = inbox = null;
+  shown = 0;
+  items = [];
+  waitingLines.clear();
   forget();
   if (socket) { socket.removeAllListeners(); socket.disconnect(); }
   socket = null;
@@ -127,17 +204,25 @@ function forget() {
 function openDelivery() {
   outbox = createOutbox({
     transmit: (seq, ct) => call(socket, "send", { seq, ct }),
-    onChange: ({ state, tag }) => { if (tag) mark(tag, STATUS[state]); },
+    onChange: ({ seq, state, tag }) => {
+      if (!tag) return;
+      Object.assign(tag, { seq, state });
+      if (state !== "queued") delete tag.ct;
+      mark(tag, STATUS[state]);
+      persist();
+    },
     onStall: resumeChat,
   });
   inbox = createInbox({
-    open: (seq, ct) => present(ct),
+    open: (seq, ct) => present(seq, ct),
     acknowledge: (upto, lost) => call(socket, "ack", { upto, lost }),
     resync: (after) => call(socket, "resync", { after }),
   });
 }
 
 async function handshake() {
+  // A session this chat already had vouches for the new one (docs/protocol.md, "Key continuity").
+  const previous = session && session.established ? session : null;
   if (handshaking) handshaking.destroy();
   handshaking = null;
   setInput(false);
@@ -147,7 +232,7 @@ async function handshake() {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
     handshaking = e2e.createVisitorSession({ orgPublicKey: cfg.orgPk, chatId, revocationList: revocations });
   } catch { return unverified(); }
-  if (outbox) outbox.push(e2e.b64encode(handshaking.hello()));
+  if (outbox) outbox.push(e2e.b64encode(handshaking.hello(previous)));
 }
 
 function unverified() {
@@ -157,24 +242,39 @@ function unverified() {
   forget();
 }
 
-function present(ct) {
+// One counsellor envelope, in order: true once it is on screen (and kept for a reload), false
+// if it could not be shown. What was on screen before a reload is in the restored lines.
+async function present(seq, ct) {
+  if (seq <= shown) return true;
   let frame, got;
   try {
     frame = e2e.b64decode(ct);
-    if (frame[0] === e2e.COUNSELLOR_HELLO) return established(frame);
-    got = session.receive(frame);
+    if (frame[0] === e2e.COUNSELLOR_HELLO) {
+      if (!established(frame)) return false;
+    } else {
+      got = session.receive(frame);
+      if (got.payload.t === "text") {
+        line("them", String(got.payload.body));
+      } else if (got.payload.t === "consent_request") {
+        $("consent").hidden = false;
+        $("consent-yes").focus();
+      }
+    }
   } catch { line("info", t("unreadable")); return false; }
-  if (got.payload.t === "text") {
-    line("them", String(got.payload.body));
-  } else if (got.payload.t === "consent_request") {
-    $("consent").hidden = false;
-    $("consent-yes").focus();
-  }
+  shown = seq;
+  await persist();
   return true;
 }
 
 function established(frame) {
-  if (!handshaking) return false;
+  if (!handshaking) {
+    // Not an answer to a hello of ours: someone else started a new session in this chat and
+    // the counsellor let them in. Nothing of theirs opens here; the visitor must know.
+    if (!session || !session.established) return false;
+    line("info", t("rekey_other"));
+    showRekey("rekey_other");
+    return true;
+  }
   let got;
   try { got = handshaking.receive(frame); } catch (err) {
     if (FATAL.has(err.code)) unverified();
@@ -186,6 +286,7 @@ function established(frame) {
   handshaking = null;
   $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
   setInput(true);
+  if (unvouched) { unvouched = false; showRekey("rekey_self"); }
   return true;
 }
 
@@ -198,13 +299,36 @@ async function resumeChat() {
   if (ack.status === "ended") { ended(); return showCodename(ack.codename); }
   chatId = ack.chat_id;
   if (!outbox) openDelivery();
+  let reloaded = false;
+  if (restoring) {
+    // The first resume after a reload: take back what the store kept of this chat.
+    const saved = await restoring;
+    restoring = null;
+    reloaded = true;
+    for (const [id, state] of saved) {
+      if (id === chatId && state && state.v === 1) restore(state);
+      else if (store) await store.remove(id);
+    }
+  }
   inbox.start(ack.acked);
   outbox.delivered(ack.delivered.upto, ack.delivered.lost || []);
+  receipt(ack.delivered.upto, ack.delivered.lost || []);
   outbox.online(ack.next_seq);
   inbox.online();
   if (ack.status !== "active") waiting(ack);
-  else if (!session && !handshaking) await handshake();
-  else show("chat");
+  else if (!session && !handshaking) {
+    // Accepted before the reload, and nothing kept the session: the new one is unvouched.
+    unvouched = reloaded;
+    await handshake();
+  } else if (session && !handshaking && ack.pseudonym && ack.pseudonym !== session.counsellor.pseudonym) {
+    // Transferred while this page was away (the event came to nobody): the colleague waits
+    // for a hello, which the session so far vouches for.
+    line("info", t("transferred"));
+    await handshake();
+  } else {
+    show("chat");
+    if (session && $("rekey").hidden) setInput(true);
+  }
 }
 
 function showCodename(value) {
@@ -231,7 +355,10 @@ function connect(after) {
     waiting(info);
   });
   socket.on("msg", (msg) => { if (inbox) inbox.receive(msg); });
-  socket.on("delivered", ({ upto, lost }) => { if (outbox) outbox.delivered(upto, lost || []); });
+  socket.on("delivered", ({ upto, lost }) => {
+    if (outbox) outbox.delivered(upto, lost || []);
+    receipt(upto, lost || []);
+  });
   socket.on("codename", ({ codename }) => {
     showCodename(codename);
     call(socket, "codename_ack", { codename }).catch(() => { /* it comes again on resume */ });
@@ -254,7 +381,12 @@ function opened(ack) {
   openDelivery();
   inbox.start(0);
   outbox.online(1);
-  if ($("remember").checked) sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
+  if ($("remember").checked) {
+    sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
+    openReloadState({ name: WIDGET_DB, tabScoped: true, idleMs: STATE_IDLE_MS })
+      .then((s) => { if (resume && !store) { store = s; persist(); } else if (s) s.wipe(); })
+      .catch(() => {});
+  }
   waiting(ack);
   return true;
 }
@@ -362,8 +494,11 @@ function sendText(event) {
   const text = $("text").value.trim();
   if (!text || !session || !session.established || !outbox) return;
   $("text").value = "";
-  const li = line("me", text);
-  outbox.push(e2e.b64encode(session.encrypt({ t: "text", body: text })), li);
+  const item = line("me", text);
+  item.ct = e2e.b64encode(session.encrypt({ t: "text", body: text }));
+  item.state = "queued";
+  outbox.push(item.ct, item);
+  persist();
 }
 
 async function answerConsent(answer) {
@@ -386,6 +521,10 @@ async function init() {
   $("cancel").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
   $("consent-yes").addEventListener("click", () => answerConsent("yes"));
   $("consent-no").addEventListener("click", () => answerConsent("no"));
+  $("rekey-ok").addEventListener("click", () => {
+    $("rekey").hidden = true;
+    if (session && session.established) setInput(true);
+  });
   let shifts = [];
   document.addEventListener("keydown", (e) => {
     if (e.key !== "Shift") return;
@@ -400,9 +539,13 @@ async function init() {
   if (saved) {
     const s = JSON.parse(saved);
     resume = s.resume;
+    store = await openReloadState({ name: WIDGET_DB, tabScoped: true, idleMs: STATE_IDLE_MS }).catch(() => null);
+    restoring = store ? store.load().catch(() => new Map()) : null;
     await loadLang(s.lang === "en" ? "en" : "de");
     return connect();
   }
+  // A tab that closed mid-chat took its kept lines along; the key it left behind goes now.
+  wipeReloadState(WIDGET_DB).catch(() => {});
   await checkAvailability();
 }
 
