@@ -12,20 +12,22 @@ import json
 import math
 import secrets
 import time
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from chatserver import crypto
-from chatserver.admin import demo
+from chatserver.admin import demo, expiry
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.records.accounts import LoginRefused, LoginThrottled, Session
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
-from chatserver.web.appkeys import RELAY, USERS
+from chatserver.web.appkeys import CLOCK, RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
+from counsellor_console import banner
 from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
     CONSOLE_ASSETS,
@@ -115,9 +117,13 @@ async def home(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/console/login")
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
+    config = request.app[CONSOLE_CONFIG]
+    signed = expiry.assess(await expiry.read(config, request.config_dict[USERS]),
+                           request.config_dict[CLOCK]())
     return page(request, "console.html", session=session, can_chat=True,
                 can_see_stats=session.user.role in STATS_ROLES,
-                can_read_audit=session.user.role in AUDIT_ROLES)
+                can_read_audit=session.user.role in AUDIT_ROLES,
+                lapsing=banner.lines(signed, ZoneInfo(config.stats_timezone)))
 
 
 def _is_key(value: object) -> bool:

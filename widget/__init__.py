@@ -36,6 +36,10 @@ def widget_assets() -> Assets:
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
+    assets.add("pow.js", HERE / "static/pow.js")
+    # Not loaded by the page: the proof-of-work worker's script, fetched when the server
+    # demands work (a worker takes no integrity hash; pow.js checks its answer).
+    assets.add("pow-worker.js", HERE / "static/pow-worker.js")
     assets.add("widget.js", HERE / "static/widget.js")
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")
@@ -50,9 +54,14 @@ def embed_integrity() -> str:
 
 
 def frame_csp(config: Config) -> str:
-    """The iframe page's policy: our own scripts only, framed only by the configured sites."""
+    """The iframe page's policy: our own scripts only, framed only by the configured sites.
+
+    Workers too come from our own origin only (the proof-of-work search, ``pow-worker.js``); each
+    runs under the policy of its own response, ``default-src 'none'``: no fetch, no import.
+    """
     ancestors = " ".join(dict.fromkeys(config.embed_origins))
-    return ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    return ("default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'self'; "
+            "connect-src 'self'; "
             f"img-src 'self'; frame-ancestors 'self' {ancestors}; base-uri 'none'; "
             "form-action 'none'")
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from chatserver.records.schema import canned, sessions, user_keys, users
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
-from chatserver.vocabulary import Role
+from chatserver.vocabulary import COUNSELLOR_ROLES, Role
 
 log = logging.getLogger(__name__)
 
@@ -381,6 +381,15 @@ class Users:
             row = (await conn.execute(sa.select(users.c.certificate)
                                       .where(users.c.id == user_id))).first()
             return str(row[0]) if row and row[0] else ""
+
+    async def certificates(self) -> list[str]:
+        """The certificates installed for enabled accounts that chat, as installed (JSON)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(users.c.certificate)
+                .where(users.c.disabled.is_(False), users.c.certificate.is_not(None),
+                       users.c.role.in_(sorted(COUNSELLOR_ROLES))))
+            return [str(row[0]) for row in rows if row[0]]
 
     async def keys_blob(self, user_id: str) -> str:
         """The account's wrapped key material, or "" before the first login."""

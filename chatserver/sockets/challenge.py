@@ -8,8 +8,9 @@ many zero bits, and answers ``challenge {"proof"}``. That buys exactly one costl
 this connection. No third party is involved and nothing about the visitor is kept: the nonce
 lives in memory, bound to the socket, until it is used, replaced or the socket closes.
 
-The widget does not solve the puzzle yet (not yet: see issue 17): with bits above zero its
-visitors are refused ``challenge`` and cannot ask for a chat at all.
+The widget pays before each of those events (``widget/static/pow.js``, the search in a worker,
+``pow-worker.js``); it counts up from zero as :func:`solve` does, so both find the same proof
+(``tests/vectors/pow.json``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def work(nonce: str, proof: str) -> int:
 
 
 def solve(nonce: str, bits: int) -> str:
-    """The reference solver: count up from zero. The tests answer challenges with it; no browser
-    client solves them yet (see issue 17)."""
+    """The reference solver: count up from zero, as the widget's worker does. The Python test
+    clients answer challenges with it."""
     counter = 0
     while work(nonce, str(counter)) < bits:
         counter += 1

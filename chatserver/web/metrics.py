@@ -1,8 +1,10 @@
 """Prometheus metrics at ``/metrics``: counts only, never an id, an address or any content.
 
 Counters are per node and fed by the relay's lifecycle events; gauges of the queue, the duty
-roster and the chats come from the shared state and so read the same on every node. Each app
-keeps its metrics in a ``prometheus_client`` registry of its own. The page is served only to
+roster and the chats come from the shared state and so read the same on every node; those of
+the revocation list and the certificates come from the configured file and the database, read
+on the app's clock at each scrape. Each app keeps its metrics in a ``prometheus_client``
+registry of its own. The page is served only to
 loopback clients that did not come through a proxy, or to a scraper with the bearer token
 ``CHATSERVER_METRICS_TOKEN``.
 """
@@ -24,6 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from chatserver.admin import expiry
 from chatserver.config import Config
 from chatserver.errors import ErrorCode
 from chatserver.relay.events import EnvelopeRelayed, EventRefused, LifecycleEvent
@@ -31,7 +34,7 @@ from chatserver.relay.relay import Relay
 from chatserver.sockets.outbound import COUNSELLOR_NS, VISITOR_NS
 from chatserver.stats.counters import EVENT_NAMES
 from chatserver.vocabulary import DIRECTIONS
-from chatserver.web.appkeys import RELAY, SIO
+from chatserver.web.appkeys import CLOCK, RELAY, SIO, USERS
 
 # The text format generate_latest writes (not every prometheus_client release names it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -58,6 +61,7 @@ class ScrapeGauges:
         self.visitors = 0
         self.counsellors = 0
         self.shared: dict[str, int] | None = None  # None: the state did not answer
+        self.expiry: expiry.Expiry | None = None  # None: the database did not answer
 
     def collect(self) -> Iterator[Metric]:
         """The prometheus_client collector hook."""
@@ -72,6 +76,35 @@ class ScrapeGauges:
         if self.shared is not None:
             for name, key, help_text in SHARED_GAUGES:
                 yield GaugeMetricFamily(name, help_text, value=self.shared[key])
+        if self.expiry is not None:
+            yield from _expiry_gauges(self.expiry)
+
+
+def _expiry_gauges(signed: expiry.Expiry) -> Iterator[Metric]:
+    """How long the signed material has left: widgets refuse what has lapsed, silently."""
+    age = signed.revocations_age_s
+    yield GaugeMetricFamily(
+        "erstkontakt_revocation_list_valid",
+        "1 if the configured revocation list is signed by the pinned organisation key, else 0 "
+        "(widgets then refuse every chat).", value=0 if age is None else 1)
+    if age is not None:
+        yield GaugeMetricFamily(
+            "erstkontakt_revocation_list_age_seconds",
+            "Seconds since the revocation list was signed; widgets refuse it past "
+            f"{expiry.REVOCATION_MAX_AGE_S}.", value=int(age))
+    earliest = signed.earliest_certificate_expiry
+    if earliest is not None:
+        yield GaugeMetricFamily(
+            "erstkontakt_counsellor_certificate_expiry_seconds",
+            "Seconds until the first certificate of an enabled account that chats ends "
+            "(negative once ended).", value=int(earliest - signed.now))
+    by_state = GaugeMetricFamily(
+        "erstkontakt_counsellor_certificates",
+        "Certificates of enabled accounts that chat: valid, ending within 14 days, ended.",
+        labels=["state"])
+    for lapse in expiry.Lapse:
+        by_state.add_metric([lapse.value], signed.certificates(lapse))
+    yield by_state
 
 
 class Metrics:
@@ -114,8 +147,10 @@ class Metrics:
                 if name is not None:
                     self.chat_events.labels(event=name).inc()
 
-    async def render(self, relay: Relay, sio: socketio.AsyncServer) -> bytes:
-        """The exposition text of this node's metrics, the gauges read now."""
+    async def render(self, relay: Relay, sio: socketio.AsyncServer,
+                     signed: expiry.Expiry | None = None) -> bytes:
+        """The exposition text of this node's metrics, the gauges read now (``signed``: how
+        the revocation list and the certificates stand, if known)."""
         try:
             shared: dict[str, int] | None = await relay.counts()
         except Exception:  # state away: say so instead of failing the scrape
@@ -124,6 +159,7 @@ class Metrics:
         self.gauges.visitors = _connected(sio, VISITOR_NS)
         self.gauges.counsellors = _connected(sio, COUNSELLOR_NS)
         self.gauges.shared = shared
+        self.gauges.expiry = signed
         return generate_latest(self.registry)
 
 
@@ -166,5 +202,10 @@ async def metrics_view(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     if not allowed(relay.config, request.remote, request.headers):
         raise web.HTTPForbidden(text="Metrics are served to loopback or with the token only.")
-    body = await request.app[METRICS].render(relay, request.app[SIO])
+    try:
+        signed: expiry.Expiry | None = expiry.assess(
+            await expiry.read(relay.config, request.app[USERS]), request.app[CLOCK]())
+    except Exception:  # the database away: the other gauges still tell
+        signed = None
+    body = await request.app[METRICS].render(relay, request.app[SIO], signed)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -172,6 +172,30 @@ def test_systemd_units_are_accepted(tmp_path: Path) -> None:
     assert result.returncode == 0 and not complaints, complaints
 
 
+def test_tor_accepts_the_onion_service_with_its_defences_on(tmp_path: Path) -> None:
+    """Over the onion every circuit is an address: the torrc switches Tor's proof of work and
+    the introduction rate limit on, and tor (where installed) accepts it as shipped."""
+    torrc = (DEPLOY / "tor" / "torrc").read_text()
+    settings = dict(line.split(None, 1) for line in torrc.splitlines()
+                    if line.strip() and not line.startswith("#"))
+    assert settings["HiddenServicePoWDefensesEnabled"] == "1"
+    assert settings["HiddenServiceEnableIntroDoSDefense"] == "1"
+    assert settings["HiddenServiceMaxStreamsCloseCircuit"] == "1"
+    tor = shutil.which("tor")
+    if tor is None:
+        pytest.skip("tor is not installed")
+    if "pow: yes" not in subprocess.run([tor, "--list-modules"], capture_output=True,
+                                        text=True, check=True).stdout:
+        pytest.skip("this tor was built without proof of work")
+    for folder in ("hs", "data"):
+        (tmp_path / folder).mkdir(mode=0o700)
+    local = torrc.replace("/var/lib/tor/erstkontakt/", f"{tmp_path}/hs/")
+    (tmp_path / "torrc").write_text(local + f"\nDataDirectory {tmp_path}/data\n")
+    result = subprocess.run([tor, "--verify-config", "-f", str(tmp_path / "torrc")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "Configuration was valid" in result.stdout, result.stdout
+
+
 def dockerignore_admits(rules: list[tuple[bool, str]], path: str) -> bool:
     """Docker's rule: the last pattern matching the path or one of its parents decides."""
     parts = path.split("/")

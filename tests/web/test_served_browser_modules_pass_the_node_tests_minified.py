@@ -1,6 +1,6 @@
 """Our own browser modules are served minified (chatserver/web/assets.py): the minified
-``jslib`` modules pass the same node tests as their sources, and every served module of
-ours is minified and still parses."""
+``jslib`` modules and the widget's proof-of-work modules pass the same node tests as their
+sources, and every served module of ours is minified and still parses."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ def test_minified_jslib_modules_pass_the_node_tests(tmp_path: Path) -> None:
         minified = minify_js(module.read_bytes())
         assert len(minified) < module.stat().st_size
         (tmp_path / "jslib" / module.name).write_bytes(minified)
+    # The widget's proof-of-work modules have their node tests there too.
+    (tmp_path / "widget" / "static").mkdir(parents=True)
+    for module in (ROOT / "widget" / "static").glob("pow*.js"):
+        (tmp_path / "widget" / "static" / module.name).write_bytes(
+            minify_js(module.read_bytes()))
     shutil.copytree(ROOT / "jslib" / "test", tmp_path / "jslib" / "test")
     shutil.copytree(ROOT / "tests" / "vectors", tmp_path / "tests" / "vectors")
     (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
@@ -33,7 +38,8 @@ def test_every_served_module_of_ours_is_minified_and_parses(tmp_path: Path) -> N
     served = [a for assets in (widget_assets(), console_assets()) for a in assets  # type: ignore[attr-defined]
               if a.url.endswith(".js") and not a.url.endswith(".min.js")]
     assert {a.url.rsplit("/", 1)[1] for a in served} >= {
-        "e2e.js", "relay.js", "reloadstate.js", "widget.js", "console.js"}
+        "e2e.js", "relay.js", "reloadstate.js", "widget.js", "console.js", "pow.js",
+        "pow-worker.js"}
     for asset in served:
         assert not any(line.lstrip().startswith((b"//", b"/*"))
                        for line in asset.body.splitlines()), asset.url

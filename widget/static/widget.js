@@ -4,6 +4,7 @@
 // reloadstate.js, encrypted, in this tab's sessionStorage under a key the page cannot export
 // (docs/protocol.md, "Reload state"). Envelopes go through relay.js ("Delivery").
 import * as e2e from "./e2e.js";
+import * as pow from "./pow.js";
 import { call, createInbox, createOutbox } from "./relay.js";
 import { openReloadState, wipeReloadState, WIDGET_DB } from "./reloadstate.js";
 import { io } from "./socket.io.esm.min.js";
@@ -390,16 +391,40 @@ function opened(ack) {
   return true;
 }
 
+// Chat requests, codename lookups and anonymous messages cost a proof of work when the server
+// asks for one (pow.js); a note next to the button that started it says so meanwhile.
+const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
+const WORK_BUTTONS = ["start", "return-go", "withdraw", "drop-send"];
+const paid = (event, payload) => pow.paid(socket, event, payload, (solve) => working(PAID_BY[event], solve));
+
+async function working(near, solve) {
+  const note = $("work"), bar = $("work-bar");
+  const before = WORK_BUTTONS.map((id) => $(id).disabled);
+  for (const id of WORK_BUTTONS) $(id).disabled = true;
+  $(near).after(note);
+  bar.value = 0;
+  note.hidden = false;
+  // Filled in once shown, so that screen readers hear it as a change of a live region.
+  requestAnimationFrame(() => { if (!note.hidden) $("work-text").textContent = t("work"); });
+  try {
+    return await solve((done) => { bar.value = done; });
+  } finally {
+    note.hidden = true;
+    $("work-text").textContent = "";
+    WORK_BUTTONS.forEach((id, i) => { $(id).disabled = before[i]; });
+  }
+}
+
 async function start() {
   const entry = document.querySelector("input[name=entry]:checked").value;
-  connect(async () => opened(await socket.emitWithAck("request", { entry, lang })));
+  connect(async () => opened(await paid("request", { entry, lang })));
 }
 
 async function returnWithCodename() {
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
-    const ack = await socket.emitWithAck("return", { codename, lang });
+    const ack = await paid("return", { codename, lang });
     if (ack.error) {
       if (!(await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
       wipe();
@@ -425,7 +450,7 @@ async function leaveDrop() {
   if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return; }
   const recordsPk = e2e.b64decode((await res.json()).records_pk);
   connect(async () => {
-    const start = await socket.emitWithAck("drop_start", { lang });
+    const start = await paid("drop_start", { lang });
     if (start.error) { $("drop-status").textContent = start.message; return; }
     const keys = replyKeys(start.codename);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
@@ -444,7 +469,7 @@ async function leaveDrop() {
 }
 
 async function checkDrop(codename) {
-  const ack = await socket.emitWithAck("drop_check", { codename });
+  const ack = await paid("drop_check", { codename });
   if (ack.error) return false;
   if (!ack.answered) { $("drop-answer").textContent = t("drop_waiting"); return true; }
   const keys = replyKeys(codename);
@@ -458,7 +483,7 @@ async function withdraw() {
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
-    const ack = await socket.emitWithAck("withdraw", { codename });
+    const ack = await paid("withdraw", { codename });
     $("return-status").textContent = ack.error ? t("return_unknown") : t("withdrawn");
     wipe();
   });
