@@ -114,6 +114,8 @@ function quickExit() {
 function ended() {
   wipe();
   show("end");
+  // A yes without a filed record leaves no codename to wait for.
+  if (!$("codename-value").textContent) $("codename-box").hidden = true;
 }
 
 function setInput(on) { $("text").disabled = !on; $("send").disabled = !on; if (on) $("text").focus(); }
@@ -166,8 +168,7 @@ function present(ct) {
   if (got.payload.t === "text") {
     line("them", String(got.payload.body));
   } else if (got.payload.t === "consent_request") {
-    $("consent").hidden = false;
-    $("consent-yes").focus();
+    askConsent();
   }
   return true;
 }
@@ -208,7 +209,14 @@ async function resumeChat() {
 
 function showCodename(value) {
   $("codename-box").hidden = false;
+  setText($("codename-note"), "codename_note");
   $("codename-value").textContent = value;
+}
+
+// A text that follows the language when it is switched later.
+function setText(el, key) {
+  el.dataset.t = key;
+  el.textContent = t(key);
 }
 
 function connect(after) {
@@ -322,7 +330,23 @@ async function checkDrop(codename) {
   return true;
 }
 
+// Deleting cannot be undone, so the withdraw button only asks; the visitor moved focus there
+// themselves, so focus goes to the harmless answer.
+function askWithdraw() {
+  if (!$("codename").value.trim()) { $("return-status").textContent = t("codename_missing"); return; }
+  $("return-status").textContent = "";
+  $("withdraw-confirm").hidden = false;
+  $("withdraw-no").focus();
+}
+
+function keepRecord() {
+  $("withdraw-confirm").hidden = true;
+  $("return-status").textContent = t("withdraw_kept");
+  $("withdraw").focus();
+}
+
 async function withdraw() {
+  $("withdraw-confirm").hidden = true;
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
@@ -341,10 +365,57 @@ function sendText(event) {
   outbox.push(e2e.b64encode(session.encrypt({ t: "text", body: text })), li);
 }
 
+// The question opens beside the composer without taking focus: whoever is typing goes on, and
+// Enter still sends their line. The log (a live region) says that a question came; the dialog
+// is reached with Tab, and its name and question are read out there.
+function askConsent() {
+  const open = !$("consent").hidden;
+  $("consent").hidden = false;
+  if (!open) line("info", t("consent_asked"));
+  $("consent").scrollIntoView({ block: "nearest" });
+}
+
 async function answerConsent(answer) {
+  if (!session || !session.established || !outbox) return;
   $("consent").hidden = true;
   outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
   call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
+  if (answer === "yes") {
+    // The codename comes only once the counsellor has filed the record: say so meanwhile.
+    if (!$("codename-value").textContent) {
+      $("codename-box").hidden = false;
+      setText($("codename-note"), "codename_pending");
+    }
+    line("info", t("consent_given"));
+  } else {
+    line("info", t("consent_declined"));
+  }
+  $("text").focus();
+}
+
+// Quick exit by keyboard, on purpose only: TAPS taps of Shift alone within TAP_WINDOW_MS. A tap
+// is Shift going down and coming up with no other key or click in between and no auto-repeat
+// (a held Shift is no tap), so the capitals of German typing, a noun in every sentence, never
+// count; any other key starts the count over. embed.js counts the same way on the host page.
+const TAPS = 3, TAP_WINDOW_MS = 1500;
+
+function onShiftTaps(then) {
+  let taps = [], lone = false;
+  const reset = () => { lone = false; taps = []; };
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Shift") return reset();
+    lone = !e.repeat && !e.ctrlKey && !e.altKey && !e.metaKey;
+  }, true);
+  document.addEventListener("keyup", (e) => {
+    if (e.key !== "Shift") return reset();
+    if (!lone) return;
+    lone = false;
+    const now = performance.now();
+    taps = taps.filter((at) => now - at < TAP_WINDOW_MS).concat(now);
+    if (taps.length >= TAPS) { taps = []; then(); }
+  }, true);
+  document.addEventListener("pointerdown", reset, true);
+  window.addEventListener("blur", reset);
 }
 
 async function init() {
@@ -354,20 +425,19 @@ async function init() {
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
   $("drop-send").addEventListener("click", leaveDrop);
-  $("withdraw").addEventListener("click", withdraw);
+  $("withdraw").addEventListener("click", askWithdraw);
+  $("withdraw-yes").addEventListener("click", withdraw);
+  $("withdraw-no").addEventListener("click", keepRecord);
+  $("withdraw-confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") keepRecord(); });
   $("compose").addEventListener("submit", sendText);
   $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) sendText(e); });
   $("end").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
   $("cancel").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
   $("consent-yes").addEventListener("click", () => answerConsent("yes"));
   $("consent-no").addEventListener("click", () => answerConsent("no"));
-  let shifts = [];
-  document.addEventListener("keydown", (e) => {
-    if (e.key !== "Shift") return;
-    const now = Date.now();
-    shifts = shifts.filter((s) => now - s < 2000).concat(now);
-    if (shifts.length >= 3) quickExit();
-  });
+  // Escape leaves the question open and goes back to writing.
+  $("consent").addEventListener("keydown", (e) => { if (e.key === "Escape") $("text").focus(); });
+  onShiftTaps(quickExit);
   window.addEventListener("message", (e) => {
     if (cfg.origins.includes(e.origin) && e.data && e.data.v === 1 && e.data.type === "erstkontakt:exit") quickExit();
   });
