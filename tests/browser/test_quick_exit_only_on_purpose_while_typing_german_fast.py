@@ -27,7 +27,7 @@ SENTENCES = [
     "Bleibt das anonym? Über die Szene sage ich nichts!",
     "Äußerlich Ändert Sich Nichts.",
 ]
-HINT = "Oder dreimal kurz nur ⇧ Umschalt drücken."
+HINT = "Oder dreimal kurz nur ⇧ Umschalt drücken: Der Chat wird gelöscht."
 
 
 async def open_widget(page: Page, url: str) -> None:

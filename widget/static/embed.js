@@ -63,9 +63,7 @@
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));
   });
 
-  // Quick exit from the host page too, counted as in the widget: three taps of Shift alone
-  // within 1.5 s. A Shift held down (auto-repeat), used with another key (a capital letter) or
-  // followed by a click is no tap, and any other key starts the count over.
+  // Quick exit from the host page too, counted as in widget.js: three taps of Shift alone.
   function resetTaps() { lone = false; taps = []; }
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Shift") return resetTaps();

@@ -114,7 +114,6 @@ function quickExit() {
 function ended() {
   wipe();
   show("end");
-  // A yes without a filed record leaves no codename to wait for.
   if (!$("codename-value").textContent) $("codename-box").hidden = true;
 }
 
@@ -213,7 +212,7 @@ function showCodename(value) {
   $("codename-value").textContent = value;
 }
 
-// A text that follows the language when it is switched later.
+// Kept in the language when it is switched.
 function setText(el, key) {
   el.dataset.t = key;
   el.textContent = t(key);
@@ -330,8 +329,7 @@ async function checkDrop(codename) {
   return true;
 }
 
-// Deleting cannot be undone, so the withdraw button only asks; the visitor moved focus there
-// themselves, so focus goes to the harmless answer.
+// Deleting cannot be undone: ask first, focus on the harmless answer.
 function askWithdraw() {
   if (!$("codename").value.trim()) { $("return-status").textContent = t("codename_missing"); return; }
   $("return-status").textContent = "";
@@ -365,9 +363,8 @@ function sendText(event) {
   outbox.push(e2e.b64encode(session.encrypt({ t: "text", body: text })), li);
 }
 
-// The question opens beside the composer without taking focus: whoever is typing goes on, and
-// Enter still sends their line. The log (a live region) says that a question came; the dialog
-// is reached with Tab, and its name and question are read out there.
+// Never takes focus: whoever is typing goes on, and Enter sends their line. The log (a live
+// region) announces the question; Tab reaches the dialog, which reads it out.
 function askConsent() {
   const open = !$("consent").hidden;
   $("consent").hidden = false;
@@ -381,7 +378,6 @@ async function answerConsent(answer) {
   outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
   call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
   if (answer === "yes") {
-    // The codename comes only once the counsellor has filed the record: say so meanwhile.
     if (!$("codename-value").textContent) {
       $("codename-box").hidden = false;
       setText($("codename-note"), "codename_pending");
@@ -393,10 +389,8 @@ async function answerConsent(answer) {
   $("text").focus();
 }
 
-// Quick exit by keyboard, on purpose only: TAPS taps of Shift alone within TAP_WINDOW_MS. A tap
-// is Shift going down and coming up with no other key or click in between and no auto-repeat
-// (a held Shift is no tap), so the capitals of German typing, a noun in every sentence, never
-// count; any other key starts the count over. embed.js counts the same way on the host page.
+// Quick exit on purpose only: TAPS taps within TAP_WINDOW_MS of Shift alone (down and up, no
+// other key or click between, no auto-repeat), so German capitals and a held Shift never count.
 const TAPS = 3, TAP_WINDOW_MS = 1500;
 
 function onShiftTaps(then) {
@@ -435,7 +429,6 @@ async function init() {
   $("cancel").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
   $("consent-yes").addEventListener("click", () => answerConsent("yes"));
   $("consent-no").addEventListener("click", () => answerConsent("no"));
-  // Escape leaves the question open and goes back to writing.
   $("consent").addEventListener("keydown", (e) => { if (e.key === "Escape") $("text").focus(); });
   onShiftTaps(quickExit);
   window.addEventListener("message", (e) => {
