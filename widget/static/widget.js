@@ -369,7 +369,7 @@ function askConsent() {
   const open = !$("consent").hidden;
   $("consent").hidden = false;
   if (!open) line("info", t("consent_asked"));
-  $("consent").scrollIntoView({ block: "nearest" });
+  $("consent-title").scrollIntoView({ block: "nearest" });
 }
 
 async function answerConsent(answer) {
