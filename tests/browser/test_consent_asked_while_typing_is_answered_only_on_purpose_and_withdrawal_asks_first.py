@@ -107,6 +107,7 @@ async def test_consent_asked_while_typing_is_answered_only_on_purpose_and_withdr
         # On purpose, by keyboard: Tab from the composer reaches the answers.
         await visitor.keyboard.press("Tab")
         assert await focused(visitor) == "consent-yes"
+        await expect(visitor.get_by_role("button", name="Schnell verlassen")).to_be_in_viewport()
         await visitor.keyboard.press("Enter")
         await anna.get_by_text("Einwilligung / consent: yes").wait_for()
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import FrameLocator, Locator, Page, expect
 
 from chatserver.config import Config
 from tests.support.browser import chromium, widget_server
@@ -30,14 +30,17 @@ SENTENCES = [
 HINT = "Oder dreimal kurz nur ⇧ Umschalt drücken: Der Chat wird gelöscht."
 
 
+def exit_button(chat: FrameLocator) -> Locator:
+    return chat.get_by_role("button", name="Schnell verlassen")
+
+
 async def open_widget(page: Page, url: str) -> None:
     await page.goto(url + "/demo")
     await page.get_by_role("button", name="Anonym chatten").click()
     chat = page.frame_locator("iframe")
     # The widget says how the shortcut works, beside the button, and the button points to it.
     await expect(chat.get_by_text(HINT)).to_be_visible()
-    exit_button = chat.get_by_role("button", name="Schnell verlassen")
-    await expect(exit_button).to_have_accessible_description(re.compile(re.escape(HINT)))
+    await expect(exit_button(chat)).to_have_accessible_description(re.compile(re.escape(HINT)))
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -70,6 +73,8 @@ async def test_german_typing_in_the_widget_never_exits_three_lone_shift_taps_do(
             await expect(composer).to_have_value(sentence)
             await page.keyboard.press("Enter")
             assert await counsellor.receive_text(chat_id) == sentence
+        # The chat has grown past the frame's height; the exit button stays in view.
+        await expect(exit_button(chat)).to_be_in_viewport()
 
         # Shift held alone for a second (auto-repeat) is no tap; two taps, another key, and
         # one more tap are not three; three taps spread over more than the window are not
