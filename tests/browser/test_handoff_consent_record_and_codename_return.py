@@ -105,12 +105,13 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await anna.get_by_role("button", name="Annehmen / Accept").click()
         await later.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
 
-        # Withdrawing consent from the widget deletes the record at once.
+        # Withdrawing consent from the widget, once confirmed, deletes the record at once.
         gone = await (await browser.new_context()).new_page()
         await gone.goto(h.url + "/widget/frame")
         await gone.get_by_text("Ich habe ein Codewort").click()
         await gone.get_by_label("Codewort").fill(codename)
         await gone.get_by_role("button", name="Zustimmung widerrufen und Akte löschen").click()
+        await gone.get_by_role("button", name="Ja, endgültig löschen").click()
         await gone.get_by_text("Deine Akte wurde gelöscht.").wait_for()
         assert await h.app[RECORDS].list_records(anna_account.id, time.time()) == []
 

@@ -10,7 +10,7 @@
   var label = lang === "en" ? "Anonymous chat" : "Anonym chatten";
   var closeLabel = lang === "en" ? "Close chat" : "Chat schließen";
   var frame = null;
-  var shifts = [];
+  var TAPS = 3, TAP_WINDOW_MS = 1500, taps = [], lone = false;
 
   var button = document.createElement("button");
   button.type = "button";
@@ -63,13 +63,24 @@
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));
   });
 
-  // Quick exit from the host page too: Shift pressed three times within two seconds.
+  // Quick exit from the host page too, counted as in widget.js: three taps of Shift alone.
+  function resetTaps() { lone = false; taps = []; }
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Shift" || !frame) return;
-    var now = Date.now();
-    shifts = shifts.filter(function (t) { return now - t < 2000; }).concat(now);
-    if (shifts.length >= 3) frame.contentWindow.postMessage({ v: 1, type: "erstkontakt:exit" }, origin);
-  });
+    if (event.key !== "Shift") return resetTaps();
+    lone = !event.repeat && !event.ctrlKey && !event.altKey && !event.metaKey;
+  }, true);
+  document.addEventListener("keyup", function (event) {
+    if (event.key !== "Shift") return resetTaps();
+    if (!lone) return;
+    lone = false;
+    var now = performance.now();
+    taps = taps.filter(function (at) { return now - at < TAP_WINDOW_MS; }).concat(now);
+    if (taps.length < TAPS || !frame) return;
+    taps = [];
+    frame.contentWindow.postMessage({ v: 1, type: "erstkontakt:exit" }, origin);
+  }, true);
+  document.addEventListener("pointerdown", resetTaps, true);
+  window.addEventListener("blur", resetTaps);
 
   function mount() { document.body.appendChild(button); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);

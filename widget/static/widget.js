@@ -192,6 +192,7 @@ function quickExit() {
 function ended() {
   wipe();
   show("end");
+  if (!$("codename-value").textContent) $("codename-box").hidden = true;
 }
 
 function setInput(on) { $("text").disabled = !on; $("send").disabled = !on; if (on) $("text").focus(); }
@@ -256,8 +257,7 @@ async function present(seq, ct) {
       if (got.payload.t === "text") {
         line("them", String(got.payload.body));
       } else if (got.payload.t === "consent_request") {
-        $("consent").hidden = false;
-        $("consent-yes").focus();
+        askConsent();
       }
     }
   } catch { line("info", t("unreadable")); return false; }
@@ -333,7 +333,14 @@ async function resumeChat() {
 
 function showCodename(value) {
   $("codename-box").hidden = false;
+  setText($("codename-note"), "codename_note");
   $("codename-value").textContent = value;
+}
+
+// Kept in the language when it is switched.
+function setText(el, key) {
+  el.dataset.t = key;
+  el.textContent = t(key);
 }
 
 function connect(after) {
@@ -479,7 +486,22 @@ async function checkDrop(codename) {
   return true;
 }
 
+// Deleting cannot be undone: ask first, focus on the harmless answer.
+function askWithdraw() {
+  if (!$("codename").value.trim()) { $("return-status").textContent = t("codename_missing"); return; }
+  $("return-status").textContent = "";
+  $("withdraw-confirm").hidden = false;
+  $("withdraw-no").focus();
+}
+
+function keepRecord() {
+  $("withdraw-confirm").hidden = true;
+  $("return-status").textContent = t("withdraw_kept");
+  $("withdraw").focus();
+}
+
 async function withdraw() {
+  $("withdraw-confirm").hidden = true;
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
@@ -501,10 +523,53 @@ function sendText(event) {
   persist();
 }
 
+// Never takes focus: whoever is typing goes on, and Enter sends their line. The log (a live
+// region) announces the question; Tab reaches the dialog, which reads it out.
+function askConsent() {
+  const open = !$("consent").hidden;
+  $("consent").hidden = false;
+  if (!open) line("info", t("consent_asked"));
+  $("consent-title").scrollIntoView({ block: "nearest" });
+}
+
 async function answerConsent(answer) {
+  if (!session || !session.established || !outbox) return;
   $("consent").hidden = true;
   outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
   call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
+  if (answer === "yes") {
+    if (!$("codename-value").textContent) {
+      $("codename-box").hidden = false;
+      setText($("codename-note"), "codename_pending");
+    }
+    line("info", t("consent_given"));
+  } else {
+    line("info", t("consent_declined"));
+  }
+  $("text").focus();
+}
+
+// Quick exit on purpose only: TAPS taps within TAP_WINDOW_MS of Shift alone (down and up, no
+// other key or click between, no auto-repeat), so German capitals and a held Shift never count.
+const TAPS = 3, TAP_WINDOW_MS = 1500;
+
+function onShiftTaps(then) {
+  let taps = [], lone = false;
+  const reset = () => { lone = false; taps = []; };
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Shift") return reset();
+    lone = !e.repeat && !e.ctrlKey && !e.altKey && !e.metaKey;
+  }, true);
+  document.addEventListener("keyup", (e) => {
+    if (e.key !== "Shift") return reset();
+    if (!lone) return;
+    lone = false;
+    const now = performance.now();
+    taps = taps.filter((at) => now - at < TAP_WINDOW_MS).concat(now);
+    if (taps.length >= TAPS) { taps = []; then(); }
+  }, true);
+  document.addEventListener("pointerdown", reset, true);
+  window.addEventListener("blur", reset);
 }
 
 async function init() {
@@ -514,7 +579,10 @@ async function init() {
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
   $("drop-send").addEventListener("click", leaveDrop);
-  $("withdraw").addEventListener("click", withdraw);
+  $("withdraw").addEventListener("click", askWithdraw);
+  $("withdraw-yes").addEventListener("click", withdraw);
+  $("withdraw-no").addEventListener("click", keepRecord);
+  $("withdraw-confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") keepRecord(); });
   $("compose").addEventListener("submit", sendText);
   $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) sendText(e); });
   $("end").addEventListener("click", () => { if (socket) socket.emit("end", {}); ended(); });
@@ -525,13 +593,8 @@ async function init() {
     $("rekey").hidden = true;
     if (session && session.established) setInput(true);
   });
-  let shifts = [];
-  document.addEventListener("keydown", (e) => {
-    if (e.key !== "Shift") return;
-    const now = Date.now();
-    shifts = shifts.filter((s) => now - s < 2000).concat(now);
-    if (shifts.length >= 3) quickExit();
-  });
+  $("consent").addEventListener("keydown", (e) => { if (e.key === "Escape") $("text").focus(); });
+  onShiftTaps(quickExit);
   window.addEventListener("message", (e) => {
     if (cfg.origins.includes(e.origin) && e.data && e.data.v === 1 && e.data.type === "erstkontakt:exit") quickExit();
   });

@@ -1,0 +1,36 @@
+"""Every text the widget shows comes from its two string tables, and both tables hold every
+key: a key used in the chat page (``data-t``) or in widget.js (``t("…")``, ``setText(…, "…")``)
+but missing in one language would show the bare key to that visitor."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.support.paths import ROOT
+
+WIDGET = ROOT / "widget"
+
+
+def table(lang: str) -> dict[str, str]:
+    strings: dict[str, str] = json.loads(
+        (WIDGET / f"static/i18n-{lang}.json").read_text("utf-8"))
+    return strings
+
+
+def test_both_languages_have_the_same_keys_and_no_empty_text() -> None:
+    de, en = table("de"), table("en")
+    assert sorted(de) == sorted(en)
+    assert [k for k, v in {**de, **en}.items() if not v.strip()] == []
+
+
+def test_every_key_the_page_and_the_script_use_is_in_both_tables() -> None:
+    page = (WIDGET / "templates/frame.html").read_text("utf-8")
+    script = (WIDGET / "static/widget.js").read_text("utf-8")
+    used = set(re.findall(r'data-t="([a-z_]+)"', page))
+    used |= set(re.findall(r'\bt\("([a-z_]+)"', script))
+    used |= set(re.findall(r'setText\([^,]+, "([a-z_]+)"\)', script))
+    # The scan must see the keys this file is about, or it proves nothing.
+    assert {"exit_hint", "consent_title", "withdraw_q", "codename_pending"} <= used
+    for lang in ("de", "en"):
+        assert sorted(used - set(table(lang))) == [], lang
