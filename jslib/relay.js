@@ -20,6 +20,24 @@ export function call(socket, event, payload, { timeoutMs = 10000 } = {}) {
   });
 }
 
+/**
+ * Emit `event` with `payload` on `socket`, paying a proof of work first if the server asks
+ * (docs/security.md, "Proof of work"); the answer. `work(challenge)` finds the proof.
+ */
+export async function paid(socket, event, payload, work) {
+  // Twice at most: a nonce dies with its socket, so one that reconnected meanwhile needs another.
+  for (let attempt = 0; ; attempt++) {
+    const challenge = await socket.emitWithAck("challenge", {});
+    if (challenge.error) return challenge;
+    if (challenge.bits > 0) {
+      const redeemed = await socket.emitWithAck("challenge", { proof: await work(challenge) });
+      if (redeemed.error === "challenge" && attempt === 0) continue;
+      if (redeemed.error) return redeemed;
+    }
+    return socket.emitWithAck(event, payload);
+  }
+}
+
 function delays(base, max) {
   let next = base;
   return { take() { const d = next; next = Math.min(max, next * 2); return d; }, reset() { next = base; } };

@@ -10,7 +10,6 @@
 // a write, or when a record does not open; one chat's record with remove().
 export const IDLE_MS = 12 * 3600 * 1000;
 export const CONSOLE_DB = "erstkontakt-console-reload";
-export const WIDGET_DB = "erstkontakt-widget-reload";
 
 const RECORDS = "records";
 const KEYS = "keys";
@@ -160,8 +159,7 @@ export async function openReloadState({ name = CONSOLE_DB, tabScoped = false, id
   return api;
 }
 
-/** Delete a reload store without opening it (sign-out before the console ever loaded, or a
- * widget that finds no chat of this tab to resume). */
+/** Delete a reload store without opening it (sign-out before the console ever loaded). */
 export function wipeReloadState(name = CONSOLE_DB) {
   try { for (const k of Object.keys(sessionStorage)) if (k.startsWith(name + ":")) sessionStorage.removeItem(k); } catch { /* no storage */ }
   return deleteDb(name);

@@ -15,7 +15,7 @@ import jinja2
 from aiohttp import web
 
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.web.assets import NODE_MODULES, Assets
+from chatserver.web.assets import NODE_MODULES, Assets, minify_js
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,9 +47,14 @@ def widget_assets() -> Assets:
     return assets
 
 
+def embed_body() -> bytes:
+    """``embed.js`` as served (minified, like the frame's own scripts)."""
+    return minify_js((HERE / "static/embed.js").read_bytes())
+
+
 def embed_integrity() -> str:
     """The SRI value an organisation puts on its ``<script src=".../embed.js">`` tag."""
-    body = (HERE / "static/embed.js").read_bytes()
+    body = embed_body()
     return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
 
 
@@ -90,7 +95,7 @@ def create_widget_app(config: Config) -> web.Application:
     assets = widget_assets()
     app[WIDGET_ASSETS] = assets
     app[WIDGET_CONFIG] = config
-    app[EMBED] = (HERE / "static/embed.js").read_bytes()
+    app[EMBED] = embed_body()
     app[TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_get("/frame", frame)

@@ -3,24 +3,40 @@
 Files come from this repository (widget, console, ``jslib``) or from ``node_modules`` as the
 install step fetched them from npm; nothing is copied into the repository. Each is read once
 at start, hashed (SHA-384) and served with that hash available to templates. Our own
-JavaScript is served minified by rJSmin (its comments are for the repository, not for a
-visitor's phone); what npm ships is served as it came.
+JavaScript, stylesheets and catalogs are served minified (rJSmin, rCSSmin, compact JSON): their
+comments and layout are for the repository, not for a visitor's phone. What npm ships is
+served as it came.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
+import rcssmin
 import rjsmin
 from aiohttp import web
 
 from chatserver.config import PROJECT_ROOT
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
+
+
+def minify(name: str, source: bytes) -> bytes:
+    """One of our own files as served, by its kind; anything else as it is."""
+    if name.endswith(".js"):
+        return minify_js(source)
+    if name.endswith(".css"):
+        css: str = rcssmin.cssmin(source.decode("utf-8"))
+        return css.encode("utf-8") + b"\n"
+    if name.endswith(".json"):
+        return json.dumps(json.loads(source), ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+    return source
 
 
 def minify_js(source: bytes) -> bytes:
@@ -51,8 +67,8 @@ class Assets:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: run `make setup` (npm ci)")
         body = path.read_bytes()
-        if name.endswith(".js") and NODE_MODULES not in path.parents:
-            body = minify_js(body)
+        if NODE_MODULES not in path.parents:
+            body = minify(name, body)
         digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if name.endswith((".js", ".mjs")):

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 
 const pow = await import("../../widget/static/pow.js");
+const { paid } = await import("../relay.js");
 const V = JSON.parse(readFileSync(new URL("../../tests/vectors/pow.json", import.meta.url), "utf8"));
 const CASE = V.cases.find((c) => c.bits === 12);
 
@@ -21,7 +22,7 @@ test("with bits above zero the proof is paid before the event", async () => {
     return payload.proof === undefined ? { ok: true, nonce: CASE.nonce, bits: CASE.bits } : { ok: true, credited: true };
   });
   let worked = 0;
-  const ack = await pow.paid(socket, "request", { entry: "exit" }, (solve) => { worked++; return solve(); });
+  const ack = await paid(socket, "request", { entry: "exit" }, (challenge) => { worked++; return pow.solve(challenge); });
   assert.deepEqual(ack, { ok: true, event: "request" });
   assert.equal(worked, 1);
   assert.deepEqual(socket.emitted, [["challenge", {}], ["challenge", { proof: CASE.proof }], ["request", { entry: "exit" }]]);
@@ -29,7 +30,7 @@ test("with bits above zero the proof is paid before the event", async () => {
 
 test("with bits at zero nothing is solved", async () => {
   const socket = fakeSocket((event) => (event === "challenge" ? { ok: true, nonce: "x", bits: 0 } : { ok: true }));
-  await pow.paid(socket, "drop_start", { lang: "de" }, () => assert.fail("no work at zero bits"));
+  await paid(socket, "drop_start", { lang: "de" }, () => assert.fail("no work at zero bits"));
   assert.deepEqual(socket.emitted.map(([event]) => event), ["challenge", "drop_start"]);
 });
 
@@ -39,13 +40,13 @@ test("a refused proof is tried once more with a new nonce, then the refusal is t
     if (event !== "challenge") return { ok: true };
     return payload.proof === undefined ? { ok: true, nonce: CASE.nonce, bits: CASE.bits } : refusal;
   });
-  assert.deepEqual(await pow.paid(socket, "return", { codename: "a b" }, (solve) => solve()), refusal);
+  assert.deepEqual(await paid(socket, "return", { codename: "a b" }, (challenge) => pow.solve(challenge)), refusal);
   assert.deepEqual(socket.emitted.map(([event]) => event), ["challenge", "challenge", "challenge", "challenge"]);
 });
 
 test("an error asking for the challenge is the answer", async () => {
   const socket = fakeSocket(() => ({ error: "rate_limited", message: "later" }));
-  assert.equal((await pow.paid(socket, "withdraw", {}, () => assert.fail())).error, "rate_limited");
+  assert.equal((await paid(socket, "withdraw", {}, () => assert.fail())).error, "rate_limited");
 });
 
 test("without a worker the proof is found on this thread, with progress", async () => {

@@ -1,24 +1,6 @@
-// The page's side of proof of work (docs/security.md, "Proof of work"): a chat request, a
-// codename lookup or an anonymous message first asks `challenge {}`; when the server wants
-// bits above zero, a worker (pow-worker.js, fetched only then) finds the proof, which pays for
-// exactly this one event.
-
-/** Emit `event` with `payload` on `socket`, paying first if the server asks; the answer.
- * `working(solve)` runs the search, `solve(progress)`, while the page says so. */
-export async function paid(socket, event, payload, working) {
-  // Twice at most: a nonce dies with its socket, so one that reconnected meanwhile needs another.
-  for (let attempt = 0; ; attempt++) {
-    const challenge = await socket.emitWithAck("challenge", {});
-    if (challenge.error) return challenge;
-    if (challenge.bits > 0) {
-      const proof = await working((progress) => solve(challenge, progress));
-      const redeemed = await socket.emitWithAck("challenge", { proof });
-      if (redeemed.error === "challenge" && attempt === 0) continue;
-      if (redeemed.error) return redeemed;
-    }
-    return socket.emitWithAck(event, payload);
-  }
-}
+// The page's side of proof of work (docs/security.md, "Proof of work"): when the server wants
+// bits above zero (`paid()` in jslib/relay.js asks), the widget loads this module and a worker
+// (pow-worker.js, fetched only then) finds the proof, which pays for exactly this one event.
 
 /** The zero bits SHA-256(nonce ":" proof) starts with, by WebCrypto. */
 export async function zeroBits(nonce, proof) {

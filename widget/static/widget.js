@@ -4,13 +4,38 @@
 // reloadstate.js, encrypted, in this tab's sessionStorage under a key the page cannot export
 // (docs/protocol.md, "Reload state"). Envelopes go through relay.js ("Delivery").
 import * as e2e from "./e2e.js";
-import * as pow from "./pow.js";
-import { call, createInbox, createOutbox } from "./relay.js";
-import { openReloadState, wipeReloadState, WIDGET_DB } from "./reloadstate.js";
+import { call, createInbox, createOutbox, paid as payThenEmit } from "./relay.js";
 import { io } from "./socket.io.esm.min.js";
 
 const body = document.body;
 const $ = (id) => document.getElementById(id);
+// Modules only some visits need load on first use (docs/benchmarks.md, "Widget weight"):
+// reloadstate.js with "continue after reload", pow.js when the server asks for work. The frame
+// names each with its SRI hash: a modulepreload link fetches and checks it, and import() takes
+// the module so checked from the module map.
+const modules = new Map();
+function lazy(name) {
+  if (!modules.has(name)) {
+    modules.set(name, new Promise((resolve, reject) => {
+      const link = document.createElement("link");
+      Object.assign(link, { rel: "modulepreload", href: body.dataset[name + "Src"], integrity: body.dataset[name + "Sri"] });
+      link.onload = () => import(link.href).then(resolve, reject);
+      link.onerror = () => { modules.delete(name); reject(new Error(name)); };
+      document.head.appendChild(link);
+    }));
+  }
+  return modules.get(name);
+}
+
+function openStore() {
+  return lazy("reloadstate").then((m) => m.openReloadState({ name: STATE_DB, tabScoped: true, idleMs: STATE_IDLE_MS }));
+}
+
+// A tab that closed mid-chat took its kept record along; the key it left behind goes too.
+function dropStoreKey() {
+  try { indexedDB.deleteDatabase(STATE_DB); } catch { /* no IndexedDB */ }
+}
+
 const cfg = {
   orgPk: body.dataset.orgPk, exitUrl: body.dataset.exitUrl,
   origins: body.dataset.embedOrigins.split(" ").filter(Boolean),
@@ -26,6 +51,7 @@ let chatId = "", resume = "", outbox = null, inbox = null;
 // With "continue after reload": the store and, until the first resume, what it held at load.
 // An idle chat lives six hours on the server; what is kept for it here no longer.
 const STATE_IDLE_MS = 6 * 3600 * 1000;
+const STATE_DB = "erstkontakt-widget-reload";
 let store = null, restoring = null, saving = Promise.resolve();
 // The last counsellor seq on screen; the lines on screen ({cls, text, mark, li} and, for mine,
 // the outbox state); my lines sent before a reload, by seq, until their receipt.
@@ -166,7 +192,7 @@ function showRekey(key) {
 
 function wipe() {
   try { sessionStorage.clear(); localStorage.clear(); } catch { /* storage may be blocked */ }
-  if (store) store.wipe().catch(() => {}); else wipeReloadState(WIDGET_DB).catch(() => {});
+  if (store) store.wipe().catch(() => {}); else dropStoreKey();
   store = restoring = null;
   if (outbox) { outbox.close(); inbox.close(); }
   outbox = inbox = null;
@@ -390,7 +416,7 @@ function opened(ack) {
   outbox.online(1);
   if ($("remember").checked) {
     sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
-    openReloadState({ name: WIDGET_DB, tabScoped: true, idleMs: STATE_IDLE_MS })
+    openStore()
       .then((s) => { if (resume && !store) { store = s; persist(); } else if (s) s.wipe(); })
       .catch(() => {});
   }
@@ -402,7 +428,10 @@ function opened(ack) {
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
 const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
 const WORK_BUTTONS = ["start", "return-go", "withdraw", "drop-send"];
-const paid = (event, payload) => pow.paid(socket, event, payload, (solve) => working(PAID_BY[event], solve));
+const paid = (event, payload) => payThenEmit(socket, event, payload, async (challenge) => {
+  const pow = await lazy("pow");
+  return working(PAID_BY[event], (progress) => pow.solve(challenge, progress));
+});
 
 async function working(near, solve) {
   const note = $("work"), bar = $("work-bar");
@@ -602,13 +631,12 @@ async function init() {
   if (saved) {
     const s = JSON.parse(saved);
     resume = s.resume;
-    store = await openReloadState({ name: WIDGET_DB, tabScoped: true, idleMs: STATE_IDLE_MS }).catch(() => null);
+    store = await openStore().catch(() => null);
     restoring = store ? store.load().catch(() => new Map()) : null;
     await loadLang(s.lang === "en" ? "en" : "de");
     return connect();
   }
-  // A tab that closed mid-chat took its kept lines along; the key it left behind goes now.
-  wipeReloadState(WIDGET_DB).catch(() => {});
+  dropStoreKey();
   await checkAvailability();
 }
 
