@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     CHALLENGE = "challenge"
     NO_CONSENT = "no_consent"
+    # Case records need a grant of the team's records key (docs/protocol.md, "Who may do what").
+    NO_GRANT = "no_grant"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
