@@ -478,10 +478,10 @@ def verify_drop_answer(answer: Any, lookup: bytes, org_public_key: bytes, now: i
         sealed = b64decode(answer["sealed"])
         sig = _sig(answer.get("sig"))
     except (MalformedFrame, CertificateError):
-        raise ForgedAnswer("answer is not signed") from None
+        raise ForgedAnswer("unsigned") from None
     certified = verify_certificate(answer.get("certificate"), org_public_key, now, revoked)
     if not _verify(certified.identity_key, drop_answer_bytes(lookup, sealed), sig):
-        raise ForgedAnswer("answer is not signed by its counsellor for this drop")
+        raise ForgedAnswer("not signed for this drop")
     return certified
 
 

@@ -317,32 +317,22 @@ export function dropKeys(text) {
   return { lookup: derive("lookup"), replySk, replyPk: nacl().scalarMult.base(replySk) };
 }
 
+/**
+ * What a counsellor's identity key signs for an answer: label, the drop's lookup value and the
+ * sealed answer. The console signs it (console.js); the widget only verifies, and is lighter
+ * for not carrying the signing.
+ */
 export function dropAnswerBytes(lookup, sealed) {
   return concat(LABEL, utf8("/drop-answer\0"), lookup, sealed);
-}
-
-/** An answer as stored and shown: sealed text, certificate, signature over drop and text. */
-export function signDropAnswer(identitySecretKey, certificate, lookup, sealed) {
-  const pair = nacl().sign.keyPair.fromSecretKey(bytesOf(identitySecretKey, "identity key", 64));
-  if (!certificate || certificate.key !== b64encode(pair.publicKey)) {
-    throw new CertificateError("certificate is for another identity key");
-  }
-  const sig = nacl().sign.detached(dropAnswerBytes(bytesOf(lookup, "lookup value", KEY_BYTES), sealed), pair.secretKey);
-  return { sealed: b64encode(sealed), certificate, sig: b64encode(sig) };
 }
 
 /** The counsellor who answered the drop of `lookup`, if a certified, unrevoked key signed it. */
 export function verifyDropAnswer(answer, lookup, orgPublicKey, now, revoked = []) {
   let sealed, sig;
-  try {
-    sealed = b64decode(answer.sealed);
-    sig = sigField(answer.sig);
-  } catch { throw new ForgedAnswer("answer is not signed"); }
+  try { sealed = b64decode(answer.sealed); sig = sigField(answer.sig); } catch { throw new ForgedAnswer("unsigned"); }
   const certified = verifyCertificate(answer.certificate, orgPublicKey, now, revoked);
-  if (!nacl().sign.detached.verify(dropAnswerBytes(lookup, sealed), sig, certified.identityKey)) {
-    throw new ForgedAnswer("answer is not signed by its counsellor for this drop");
-  }
-  return certified;
+  if (nacl().sign.detached.verify(dropAnswerBytes(lookup, sealed), sig, certified.identityKey)) return certified;
+  throw new ForgedAnswer("not signed for this drop");
 }
 
 // -- the chat session -----------------------------------------------------------------------
