@@ -392,6 +392,99 @@ def open_sealed(recipient_sk: bytes, recipient_pk: bytes, sealed: bytes) -> byte
         raise TamperedFrame("sealed message does not open") from None
 
 
+# -- anonymous message drops: the visitor's code, answers signed by a counsellor ------------
+
+# Crockford's base32: no i, l, o or u, so that nothing reads as another symbol.
+DROP_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+DROP_CODE_SYMBOLS = 20  # 100 bits
+DROP_GROUP = 4
+_DROP_TYPOS = str.maketrans("oil", "011")
+
+
+class ForgedAnswer(CryptoError):
+    """An answer to a drop that no certified counsellor signed for this drop and this text."""
+
+    code = "forged"
+
+
+@dataclass(frozen=True)
+class DropKeys:
+    """What a drop code gives its holder: the value the server finds the drop by, and the
+    key pair its answer is sealed to."""
+
+    lookup: bytes = field(repr=False)
+    reply_sk: bytes = field(repr=False)
+    reply_pk: bytes = field(repr=False)
+
+
+def generate_drop_code(rng: Random = os.urandom) -> str:
+    """A fresh drop code, made where the visitor is: 20 symbols (100 bits) in groups of four,
+    at least one of them a digit, so that it never reads as a hand-off codename (words)."""
+    while True:
+        code = "".join(DROP_ALPHABET[b & 31] for b in rng(DROP_CODE_SYMBOLS))
+        if any(c.isdigit() for c in code):
+            return "-".join(code[i:i + DROP_GROUP]
+                            for i in range(0, DROP_CODE_SYMBOLS, DROP_GROUP))
+
+
+def drop_code(text: str) -> str | None:
+    """The drop code a visitor typed, made canonical (case, spaces, hyphens and o/i/l for
+    0/1 do not matter), or None if it is not one."""
+    if not isinstance(text, str):
+        return None
+    code = "".join(text.lower().split()).replace("-", "").translate(_DROP_TYPOS)
+    if len(code) != DROP_CODE_SYMBOLS or any(c not in DROP_ALPHABET for c in code):
+        return None
+    return code
+
+
+def drop_keys(code: str) -> DropKeys:
+    """The lookup value and the reply key pair of a drop code (docs/protocol.md, "Message
+    drop"); the code itself never leaves the visitor's device."""
+    canonical = drop_code(code)
+    if canonical is None:
+        raise CryptoError("not a drop code")
+    raw = canonical.encode("ascii")
+    lookup = hashlib.sha512(LABEL + b"/drop-lookup\x00" + raw).digest()[:KEY_BYTES]
+    reply_sk = hashlib.sha512(LABEL + b"/drop-reply\x00" + raw).digest()[:KEY_BYTES]
+    return DropKeys(lookup, reply_sk, sodium.crypto_scalarmult_base(reply_sk))
+
+
+def drop_answer_bytes(lookup: bytes, sealed: bytes) -> bytes:
+    """What a counsellor's identity key signs for an answer: label, the drop's lookup value
+    (fixed length) and the sealed answer."""
+    return LABEL + b"/drop-answer\x00" + lookup + sealed
+
+
+def sign_drop_answer(identity: SigningSeed, certificate: Mapping[str, Any], lookup: bytes,
+                     sealed: bytes) -> dict[str, Any]:
+    """An answer as it is stored and shown: the sealed text, the counsellor's certificate and
+    their signature over both the drop and the sealed text."""
+    if certificate.get("key") != b64encode(identity.public_key):
+        raise CertificateError("certificate is for another identity key")
+    if len(lookup) != KEY_BYTES:
+        raise CryptoError("lookup value has the wrong length")
+    return {"sealed": b64encode(sealed), "certificate": dict(certificate),
+            "sig": b64encode(identity.sign(drop_answer_bytes(lookup, sealed)))}
+
+
+def verify_drop_answer(answer: Any, lookup: bytes, org_public_key: bytes, now: int,
+                       revoked: frozenset[bytes] = frozenset()) -> Certified:
+    """The counsellor who answered the drop of ``lookup``, if the answer is signed by a key the
+    organisation certified, not revoked, for this drop and this sealed text."""
+    if not isinstance(answer, Mapping) or not isinstance(answer.get("sealed"), str):
+        raise ForgedAnswer("not an answer")
+    try:
+        sealed = b64decode(answer["sealed"])
+        sig = _sig(answer.get("sig"))
+    except (MalformedFrame, CertificateError):
+        raise ForgedAnswer("unsigned") from None
+    certified = verify_certificate(answer.get("certificate"), org_public_key, now, revoked)
+    if not _verify(certified.identity_key, drop_answer_bytes(lookup, sealed), sig):
+        raise ForgedAnswer("not signed for this drop")
+    return certified
+
+
 # -- the chat session --------------------------------------------------------------------
 
 

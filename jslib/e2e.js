@@ -52,6 +52,7 @@ export class StaleRevocationList extends CertificateError { get code() { return 
 export class HandshakeError extends CryptoError { get code() { return "handshake"; } }
 export class WeakKey extends HandshakeError { get code() { return "weak_key"; } }
 export class PayloadError extends CryptoError { get code() { return "payload"; } }
+export class ForgedAnswer extends CryptoError { get code() { return "forged"; } }
 
 // -- encodings ------------------------------------------------------------------------------
 
@@ -286,6 +287,52 @@ export function openSealed(recipientSk, recipientPk, sealed) {
   const out = nacl().box.open(sealed.subarray(KEY_BYTES), sealNonce(epk, pk), epk, sk);
   if (!out) throw new TamperedFrame("sealed message does not open");
   return out;
+}
+
+// -- anonymous message drops: the visitor's code, answers signed by a counsellor -------------
+
+// Crockford's base32: no i, l, o or u, so that nothing reads as another symbol. 20 symbols.
+const DROP_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/** A fresh drop code: 100 bits in five groups of four, at least one symbol a digit. */
+export function generateDropCode({ random } = {}) {
+  for (;;) {
+    const code = Array.from((random || nacl().randomBytes)(20), (b) => DROP_ALPHABET[b & 31]).join("");
+    if (/\d/.test(code)) return code.match(/.{4}/g).join("-");
+  }
+}
+
+/** The drop code a visitor typed, canonical (case, spaces, hyphens, o/i/l for 0/1), or null. */
+export function dropCode(text) {
+  const code = String(text).toLowerCase().replace(/[\s-]/g, "").replace(/o/g, "0").replace(/[il]/g, "1");
+  return /^[0-9a-hjkmnp-tv-z]{20}$/.test(code) ? code : null;
+}
+
+/** The lookup value and reply key pair of a drop code (docs/protocol.md, "Message drop"). */
+export function dropKeys(text) {
+  const code = dropCode(text);
+  if (!code) throw new CryptoError("not a drop code");
+  const derive = (what) => nacl().hash(concat(LABEL, utf8("/drop-" + what + "\0" + code))).slice(0, KEY_BYTES);
+  const replySk = derive("reply");
+  return { lookup: derive("lookup"), replySk, replyPk: nacl().scalarMult.base(replySk) };
+}
+
+/**
+ * What a counsellor's identity key signs for an answer: label, the drop's lookup value and the
+ * sealed answer. The console signs it (console.js); the widget only verifies, and is lighter
+ * for not carrying the signing.
+ */
+export function dropAnswerBytes(lookup, sealed) {
+  return concat(LABEL, utf8("/drop-answer\0"), lookup, sealed);
+}
+
+/** The counsellor who answered the drop of `lookup`, if a certified, unrevoked key signed it. */
+export function verifyDropAnswer(answer, lookup, orgPublicKey, now, revoked = []) {
+  let sealed, sig;
+  try { sealed = b64decode(answer.sealed); sig = sigField(answer.sig); } catch { throw new ForgedAnswer("unsigned"); }
+  const certified = verifyCertificate(answer.certificate, orgPublicKey, now, revoked);
+  if (nacl().sign.detached.verify(dropAnswerBytes(lookup, sealed), sig, certified.identityKey)) return certified;
+  throw new ForgedAnswer("not signed for this drop");
 }
 
 // -- the chat session -----------------------------------------------------------------------

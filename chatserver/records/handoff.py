@@ -7,10 +7,12 @@ the current consent text, and only for the counsellor who holds the chat.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from chatserver import crypto
 from chatserver.config import Config
-from chatserver.errors import DomainError, ErrorCode, not_found
+from chatserver.errors import DomainError, ErrorCode, invalid, not_found
 from chatserver.records.store import RecordStore
 from chatserver.relay.events import ChatHandedOff, DropAnswered, DropLeft
 from chatserver.relay.relay import Relay
@@ -89,13 +91,26 @@ class Handoff:
     async def restore_record(self, who: Identity, record_id: str) -> None:
         await self.store.restore(record_id, who.id, self.relay.clock())
 
-    async def leave_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
+    async def leave_drop(self, lookup: str, sealed_key: str, body: str, reply_pk: str,
                          lang: str) -> None:
-        await self.store.create_drop(codename, sealed_key, body, reply_pk, self.relay.clock())
+        await self.store.create_drop(lookup, sealed_key, body, reply_pk, self.relay.clock())
         await self.relay.notify(DropLeft(lang, self.relay.clock()))
 
-    async def answer_drop(self, drop_id: str, answer: str) -> None:
-        await self.store.answer_drop(drop_id, answer, self.relay.clock())
+    async def answer_drop(self, who: Identity, drop_id: str, answer: dict[str, Any]) -> None:
+        """Store a counsellor's signed answer, once, if they hold a grant. With an organisation
+        key configured the signature is checked here too (without the revocation list: the
+        visitor's widget is the judge), so that nothing it would refuse is kept."""
+        if self.config.org_public_key:
+            drop = await self.store.open_drop(drop_id)
+            if drop["lookup"]:
+                try:
+                    crypto.verify_drop_answer(answer, crypto.b64decode(drop["lookup"]),
+                                              crypto.b64decode(self.config.org_public_key),
+                                              int(time.time()))
+                except crypto.CryptoError:
+                    raise invalid("The answer is not signed by your certified key for this "
+                                  "message.") from None
+        await self.store.answer_drop(drop_id, who.id, answer, self.relay.clock())
         await self.relay.notify(DropAnswered(self.relay.clock()))
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:

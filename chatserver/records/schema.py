@@ -52,17 +52,25 @@ record_audit = sa.Table(
     sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
+# A drop is found by the lookup value the widget derived from the drop code it made (revision
+# 0006); drops left before that carry the slow hash of a codename the server made instead
+# (``codename_key``) and cannot be answered any more (docs/protocol.md, "Message drop"). An
+# answer is the sealed text, the answering counsellor's certificate and their signature.
 drops = sa.Table(
     "drops", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("expires", sa.Float, nullable=False, index=True),
-    sa.Column("codename_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("codename_key", sa.String(64), nullable=True, unique=True),
     sa.Column("sealed_key", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("reply_pk", sa.String(64), nullable=False),
     sa.Column("answer", sa.Text, nullable=True),
     sa.Column("answered_at", sa.Float, nullable=True),
+    sa.Column("lookup", sa.String(64), nullable=True, unique=True, index=True),
+    sa.Column("answer_certificate", sa.Text, nullable=True),
+    sa.Column("answer_sig", sa.String(88), nullable=True),
+    sa.Column("answered_by", sa.String(64), nullable=True),
 )
 
 # The team's records key: its public half, and per counsellor the private half sealed to

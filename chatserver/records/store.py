@@ -19,6 +19,7 @@ never anything of the visitor.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -367,53 +368,99 @@ class RecordStore:
 
     # -- anonymous message drops ------------------------------------------------------
 
-    async def create_drop(self, codename: str, sealed_key: str, body: str, reply_pk: str,
+    async def has_grant(self, user_id: str) -> bool:
+        """True if ``user_id`` is an enabled account holding a grant of the records key."""
+        async with self.engine.connect() as conn:
+            return await _granted(conn, user_id)
+
+    async def create_drop(self, lookup: str, sealed_key: str, body: str, reply_pk: str,
                           now: float) -> str:
-        """Store a visitor's sealed message under the hash of their codename."""
-        key = await self.hasher.key(codename)
+        """Store a visitor's sealed message under the lookup value their widget derived from
+        its drop code (the code itself never reaches us)."""
         drop_id = _new_id()
-        async with self.engine.begin() as conn:
-            await conn.execute(sa.insert(drops).values(
-                id=drop_id, created=now, expires=now + self.drop_ttl_s, codename_key=key,
-                sealed_key=sealed_key, body=body, reply_pk=reply_pk))
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.insert(drops).values(
+                    id=drop_id, created=now, expires=now + self.drop_ttl_s, lookup=lookup,
+                    sealed_key=sealed_key, body=body, reply_pk=reply_pk))
+        except sa.exc.IntegrityError:
+            raise DomainError(ErrorCode.CONFLICT,
+                              "A message under this code exists already.") from None
         return drop_id
 
     async def list_drops(self) -> list[dict[str, Any]]:
+        """Every drop (metadata only); ``legacy`` ones were left before answers were signed."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(drops.c.id, drops.c.created, drops.c.expires, drops.c.answered_at)
-                .order_by(drops.c.created))
+                sa.select(drops.c.id, drops.c.created, drops.c.expires, drops.c.answered_at,
+                          drops.c.lookup).order_by(drops.c.created))
             return [{"drop_id": r.id, "created": r.created, "expires": r.expires,
-                     "answered": r.answered_at is not None} for r in rows]
+                     "answered": r.answered_at is not None, "legacy": r.lookup is None}
+                    for r in rows]
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
+        """A drop's ciphertext, its lookup value (which an answer is signed for) and answer."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(drops).where(drops.c.id == drop_id))).first()
             if row is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "No such message.")
             return {"drop_id": row.id, "created": row.created, "sealed_key": row.sealed_key,
-                    "body": row.body, "reply_pk": row.reply_pk, "answer": row.answer}
+                    "body": row.body, "reply_pk": row.reply_pk, "lookup": row.lookup or "",
+                    "answered": row.answered_at is not None, "answer": _answer(row)}
 
-    async def answer_drop(self, drop_id: str, answer: str, now: float) -> None:
-        """Store the answer, sealed by the console to the visitor's reply key."""
+    async def answer_drop(self, drop_id: str, user_id: str, answer: dict[str, Any],
+                          now: float) -> None:
+        """Store the signed answer ``{sealed, certificate, sig}`` (sealed by the console to the
+        visitor's reply key): once, and only by a counsellor who holds a grant."""
         async with self.engine.begin() as conn:
-            done = await conn.execute(
-                sa.update(drops).where(drops.c.id == drop_id)
-                .values(answer=answer, answered_at=now))
-            if not done.rowcount:
+            if not await _granted(conn, user_id):
+                raise DomainError(ErrorCode.NO_GRANT,
+                                  "Only a counsellor holding the records key may answer.")
+            row = (await conn.execute(sa.select(drops.c.lookup, drops.c.answered_at)
+                                      .where(drops.c.id == drop_id))).first()
+            if row is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "No such message.")
+            if row.lookup is None:
+                raise DomainError(ErrorCode.BAD_STATE,
+                                  "This message was left before answers were signed; its "
+                                  "writer could not tell an answer from a forgery.")
+            done = await conn.execute(
+                sa.update(drops).where(drops.c.id == drop_id, drops.c.answered_at.is_(None))
+                .values(answer=answer["sealed"], answer_sig=answer["sig"],
+                        answer_certificate=json.dumps(answer["certificate"], sort_keys=True,
+                                                      separators=(",", ":")),
+                        answered_by=user_id, answered_at=now))
+            if not done.rowcount:
+                raise DomainError(ErrorCode.CONFLICT, "This message has been answered already.")
 
-    async def read_drop(self, codename: str) -> dict[str, Any] | None:
-        """What a visitor with this codename may see: whether answered, and the answer."""
-        key = await self.hasher.key(codename)
+    async def read_drop(self, lookup: str) -> dict[str, Any] | None:
+        """What a visitor holding the drop's code may see: whether answered, and the signed
+        answer (which their widget verifies before it shows anything)."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                sa.select(drops.c.answer, drops.c.expires).where(drops.c.codename_key == key)
-            )).first()
+            row = (await conn.execute(sa.select(drops).where(drops.c.lookup == lookup))).first()
             if row is None:
                 return None
-            return {"answered": row.answer is not None, "answer": row.answer or "",
+            return {"answered": row.answered_at is not None, "answer": _answer(row),
                     "expires": row.expires}
+
+
+def _answer(row: Any) -> dict[str, Any] | None:
+    """A drop row's signed answer as the widget gets it (an old unsigned one without
+    certificate and signature: the widget refuses it)."""
+    if row.answer is None:
+        return None
+    return {"sealed": row.answer, "sig": row.answer_sig or "",
+            "certificate": json.loads(row.answer_certificate) if row.answer_certificate
+            else None}
+
+
+async def _granted(conn: AsyncConnection, user_id: str) -> bool:
+    """True if ``user_id`` is an enabled account whose grant of the records key is sealed."""
+    row = (await conn.execute(
+        sa.select(key_grants.c.sealed_records_sk)
+        .join(users, users.c.id == key_grants.c.user_id)
+        .where(key_grants.c.user_id == user_id, users.c.disabled.is_(False)))).first()
+    return row is not None and row[0] is not None
 
 
 async def _enabled(conn: AsyncConnection, user_id: str) -> bool:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import socketio
 
 from chatserver.config import Config
@@ -299,9 +300,9 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(DropAnswer)
     async def on_drop_answer(self, sid: str, req: DropAnswer) -> dict[str, Any]:
-        await self._who(sid)
-        check_base64(req.answer)
-        await self.handoff.answer_drop(req.drop_id, req.answer)
+        who = await self._who(sid)
+        check_base64(req.answer.sealed)
+        await self.handoff.answer_drop(who, req.drop_id, msgspec.to_builtins(req.answer))
         return {"ok": True}
 
     @event(Empty)

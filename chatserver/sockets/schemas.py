@@ -149,9 +149,32 @@ class DropRef(_Strict):
     drop_id: RecordId
 
 
+Signature = Annotated[str, msgspec.Meta(pattern=base64_of(64))]
+
+
+class CertificateDoc(_Strict):
+    """A counsellor certificate as the organisation key issued it (checked by crypto.py)."""
+
+    v: int
+    key: PublicKey
+    pseudonym: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    issued: int
+    expires: int
+    serial: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    sig: Signature
+
+
+class SignedAnswer(_Strict):
+    """A drop answer: sealed to the visitor's reply key, signed by the answering counsellor."""
+
+    sealed: SmallBody
+    certificate: CertificateDoc
+    sig: Signature
+
+
 class DropAnswer(_Strict):
     drop_id: RecordId
-    answer: SmallBody
+    answer: SignedAnswer
 
 
 class BoxKey(_Strict):
@@ -181,10 +204,19 @@ class DropStart(_Strict):
     lang: Lang = Lang.DE
 
 
+# The 32-byte value a widget derived from the drop code it made (never the code itself).
+Lookup = PublicKey
+
+
 class Drop(_Strict):
+    lookup: Lookup
     sealed_key: SealedKey
     body: SmallBody
     reply_pk: PublicKey
+
+
+class DropCheck(_Strict):
+    lookup: Lookup
 
 
 T = TypeVar("T", bound=msgspec.Struct)

@@ -13,7 +13,6 @@ import socketio
 
 from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, rate_limited
-from chatserver.records import codenames
 from chatserver.records.handoff import Handoff
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope
@@ -26,6 +25,7 @@ from chatserver.sockets.schemas import (
     CodenameOnly,
     Consent,
     Drop,
+    DropCheck,
     DropStart,
     Empty,
     Resume,
@@ -49,8 +49,8 @@ class VisitorConnection:
     strikes: Strikes
     challenge: ChallengeSlot = field(default_factory=ChallengeSlot)
     chat_id: str | None = None
-    # A drop's codename lives only between drop_start and drop.
-    drop_codename: str | None = None
+    # The language of a drop between drop_start and drop (the code is the widget's alone).
+    drop_lang: str | None = None
 
 
 class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -170,29 +170,28 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     @event(DropStart)
     async def on_drop_start(self, sid: str, req: DropStart) -> dict[str, Any]:
+        """Paid for like a chat request; the widget then makes the drop code itself."""
         self._throttle(sid)
-        codename = codenames.generate(req.lang)
-        self._conn(sid).drop_codename = codename
-        return {"ok": True, "codename": codename}
+        self._conn(sid).drop_lang = req.lang
+        return {"ok": True}
 
     @event(Drop)
     async def on_drop(self, sid: str, req: Drop) -> dict[str, Any]:
         conn = self._conn(sid)
-        codename, conn.drop_codename = conn.drop_codename, None
-        if codename is None:
-            raise DomainError(ErrorCode.BAD_STATE, "Ask for a codename first (drop_start).")
+        lang, conn.drop_lang = conn.drop_lang, None
+        if lang is None:
+            raise DomainError(ErrorCode.BAD_STATE, "Start a message first (drop_start).")
         check_base64(req.body)
-        lang = "de" if codename.split()[0] in codenames.wordlist("de") else "en"
-        await self.handoff.leave_drop(codename, req.sealed_key, req.body, req.reply_pk, lang)
+        await self.handoff.leave_drop(req.lookup, req.sealed_key, req.body, req.reply_pk, lang)
         return {"ok": True}
 
-    @event(CodenameOnly)
-    async def on_drop_check(self, sid: str, req: CodenameOnly) -> dict[str, Any]:
+    @event(DropCheck)
+    async def on_drop_check(self, sid: str, req: DropCheck) -> dict[str, Any]:
         self._throttle(sid)
-        found = await self.handoff.store.read_drop(req.codename)
+        found = await self.handoff.store.read_drop(req.lookup)
         if found is None:
             raise DomainError(ErrorCode.NOT_FOUND,
-                              "No message under this codename (or it expired).")
+                              "No message under this code (or it expired).")
         return {"ok": True, "answered": found["answered"], "answer": found["answer"]}
 
     @event(Resume)

@@ -474,6 +474,13 @@ async function loadDeleted() {
   }
 }
 
+// An answer to a drop: sealed to the visitor's reply key, signed by this counsellor's certified
+// identity key for the drop's lookup value (e2e.dropAnswerBytes); the widget shows no other.
+function signDropAnswer(lookup, sealed) {
+  const sig = window.nacl.sign.detached(e2e.dropAnswerBytes(lookup, sealed), identity.secretKey);
+  return { sealed: e2e.b64encode(sealed), certificate, sig: e2e.b64encode(sig) };
+}
+
 let openDrop = null;
 async function loadDrops() {
   await keyring();
@@ -488,8 +495,16 @@ async function loadDrops() {
     b.addEventListener("click", async () => {
       const { drop } = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
       const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(drop.sealed_key));
-      openDrop = drop;
-      $("drop-text").textContent = String(unbox(drop.body, key).body);
+      const message = unbox(drop.body, key);
+      // Answerable: left under a lookup value, which the sealed text itself names (so that the
+      // server cannot put one visitor's question under another's code), and not yet answered.
+      const bound = drop.lookup && message.lookup === drop.lookup;
+      openDrop = bound && !drop.answered ? drop : null;
+      $("drop-text").textContent = String(message.body) + "\n\n" + (drop.answered
+        ? "Bereits beantwortet / already answered"
+        : bound ? "" : "Kann nicht beantwortet werden (alte oder nicht zugeordnete Nachricht) / " +
+          "cannot be answered (an old message, or one not bound to its code)");
+      $("drop-send").disabled = !openDrop;
       $("drop-view").hidden = false;
       $("drop-text").focus();
     });
@@ -656,10 +671,19 @@ $("drops-refresh").addEventListener("click", loadDrops);
 $("drop-send").addEventListener("click", async () => {
   const text = $("drop-answer").value.trim();
   if (!openDrop || !text) return;
+  if (!certificate) {
+    $("status").textContent = "Ohne Zertifikat keine Antwort: der Besucher könnte sie nicht prüfen / " +
+      "no answer without a certificate: the visitor could not verify it";
+    return;
+  }
   const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.utf8(JSON.stringify({ t: "answer", body: text })));
-  const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id, answer: e2e.b64encode(sealed) });
+  const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id,
+    answer: signDropAnswer(e2e.b64decode(openDrop.lookup), sealed) });
   $("status").textContent = ack.error ? ack.message : "Antwort gespeichert / answer saved";
+  if (ack.error) return;
   $("drop-answer").value = "";
+  openDrop = null;
+  $("drop-send").disabled = true;
 });
 $("note-add").addEventListener("click", async () => {
   const text = $("note").value.trim();

@@ -198,3 +198,36 @@ test("the continuity key survives a reload of the session state", () => {
   assert.equal(hex(hello), V.continuity.continued_hello);
   assert.equal(c2.receive(hello).payload.continued, true);
 });
+
+test("a drop code is made, typed back and derived as in Python", () => {
+  const D = V.drops;
+  assert.equal(e2e.generateDropCode({ random: fixed(D.random) }), D.code);
+  for (const typed of [D.code, ...D.typed]) assert.equal(e2e.dropCode(typed), D.canonical, typed);
+  for (const text of D.not_codes) assert.equal(e2e.dropCode(text), null, text);
+  const keys = e2e.dropKeys(D.typed[0]);
+  assert.equal(e2e.b64encode(keys.lookup), D.lookup);
+  assert.equal(hex(keys.replySk), D.reply_sk);
+  assert.equal(e2e.b64encode(keys.replyPk), D.reply_pk);
+});
+
+test("a signed drop answer matches and opens with the reply key", () => {
+  const D = V.drops;
+  const keys = e2e.dropKeys(D.code);
+  const sealed = e2e.seal(keys.replyPk, fromHex(D.answer_plaintext), { random: fixed(D.answer_esk) });
+  const identity = globalThis.nacl.sign.keyPair.fromSeed(fromHex(V.identity.seed));
+  assert.equal(e2e.b64encode(sealed), D.answer.sealed);
+  // What the console signs (console.js, signDropAnswer).
+  const sig = globalThis.nacl.sign.detached(e2e.dropAnswerBytes(keys.lookup, sealed), identity.secretKey);
+  assert.equal(e2e.b64encode(sig), D.answer.sig);
+  const opened = e2e.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(D.answer.sealed));
+  assert.equal(e2e.decodePayload(opened).body, "Wir sind für Sie da.");
+});
+
+test("drop answers are accepted or refused with the same code as in Python", () => {
+  const revoked = e2e.verifyRevocationList(V.revocations.list, V.org.public_key, V.now);
+  for (const c of V.drops.answer_cases) {
+    const check = () => e2e.verifyDropAnswer(c.answer, e2e.b64decode(c.lookup), V.org.public_key, V.now, revoked);
+    if (c.error === null) assert.equal(check().pseudonym, "Anna", c.name);
+    else throwsCode(check, c.error);
+  }
+});

@@ -141,3 +141,48 @@ def test_a_cut_continued_hello_is_refused() -> None:
     with pytest.raises(crypto.CryptoError) as err:
         counsellor2.receive(bytes.fromhex(VECTORS["continuity"]["truncated"]))
     assert err.value.code == "truncated"
+
+
+DROPS = VECTORS["drops"]
+
+
+def test_a_drop_code_is_made_typed_back_and_derived_as_in_the_vectors() -> None:
+    assert crypto.generate_drop_code(generate.fixed(bytes.fromhex(DROPS["random"]))) \
+        == DROPS["code"]
+    for typed in [DROPS["code"], *DROPS["typed"]]:
+        assert crypto.drop_code(typed) == DROPS["canonical"], typed
+    for text in DROPS["not_codes"]:
+        assert crypto.drop_code(text) is None, text
+    keys = crypto.drop_keys(DROPS["typed"][0])
+    assert crypto.b64encode(keys.lookup) == DROPS["lookup"]
+    assert keys.reply_sk.hex() == DROPS["reply_sk"]
+    assert crypto.b64encode(keys.reply_pk) == DROPS["reply_pk"]
+
+
+def test_a_signed_drop_answer_matches_and_opens_with_the_reply_key() -> None:
+    keys = crypto.drop_keys(DROPS["code"])
+    sealed = crypto.seal(keys.reply_pk, bytes.fromhex(DROPS["answer_plaintext"]),
+                         rng=generate.fixed(bytes.fromhex(DROPS["answer_esk"])))
+    ident = crypto.SigningSeed(bytes.fromhex(VECTORS["identity"]["seed"]))
+    assert crypto.sign_drop_answer(ident, VECTORS["certificate"], keys.lookup, sealed) \
+        == DROPS["answer"]
+    opened = crypto.open_sealed(keys.reply_sk, keys.reply_pk,
+                                crypto.b64decode(DROPS["answer"]["sealed"]))
+    assert crypto.decode_payload(opened)["body"] == "Wir sind für Sie da."
+
+
+@pytest.mark.parametrize("case", DROPS["answer_cases"], ids=lambda c: c["name"])
+def test_drop_answers_are_judged_as_in_the_vectors(case: dict[str, Any]) -> None:
+    org = crypto.b64decode(VECTORS["org"]["public_key"])
+    revoked = crypto.verify_revocation_list(VECTORS["revocations"]["list"], org, VECTORS["now"])
+
+    def check() -> crypto.Certified:
+        return crypto.verify_drop_answer(case["answer"], crypto.b64decode(case["lookup"]), org,
+                                         VECTORS["now"], revoked)
+
+    if case["error"] is None:
+        assert check().pseudonym == "Anna"
+        return
+    with pytest.raises(crypto.CryptoError) as err:
+        check()
+    assert err.value.code == case["error"]

@@ -26,6 +26,7 @@ import pytest
 from chatserver import crypto
 from tests.support.clients import CounsellorClient
 from tests.support.database import database_rows
+from tests.support.drops import hold_records_key, signed_answer
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.hardening import AddressedVisitor
 from tests.support.nodes import Node, counsellor_token
@@ -41,6 +42,7 @@ FORWARDED = "198.51.100.77"
 REAL_IP = "203.0.113.78"
 PLAINTEXT = ["Ich will raus, Kanarienvogel 4f2a", "Wir sind fuer dich da, Kanarie 91b0",
              "Zurueck mit meinem Codenamen, Kanarie 7c3d", "Nachricht im Briefkasten 2e8f"]
+DROP_CODE = crypto.generate_drop_code()
 
 
 @pytest.fixture
@@ -117,19 +119,22 @@ async def test_a_whole_visit_leaves_no_trace(
         assert await anna.receive_text(second.chat_id) == PLAINTEXT[2]
         assert (await raw_anna.end(second.chat_id))["ok"]
 
-        # A message drop, answered.
-        drop_codename = (await second.call("drop_start", {"lang": "de"}))["codename"]
-        reply_pk, _reply_sk = crypto.box_keypair()
+        # A message drop under a code the visitor made, answered with a signature.
+        keys = crypto.drop_keys(DROP_CODE)
         drop_key, drop_body = seal_for_team(team_pk, PLAINTEXT[3])
-        assert (await second.call("drop", {"sealed_key": drop_key, "body": drop_body,
-                                           "reply_pk": crypto.b64encode(reply_pk)}))["ok"]
-        drop = (await raw_anna.call("drops", {}))["items"][0]
-        answer = crypto.b64encode(crypto.seal(reply_pk, b"Antwort " + PLAINTEXT[1].encode()))
-        assert (await raw_anna.call("drop_answer", {"drop_id": drop["drop_id"],
-                                                    "answer": answer}))["ok"]
-        checked = await second.call("drop_check", {"codename": drop_codename})
+        assert (await second.call("drop_start", {"lang": "de"}))["ok"]
+        assert (await second.call("drop", {
+            "lookup": crypto.b64encode(keys.lookup), "sealed_key": drop_key, "body": drop_body,
+            "reply_pk": crypto.b64encode(keys.reply_pk)}))["ok"]
+        await hold_records_key(raw_anna)
+        drop_id = (await raw_anna.call("drops", {}))["items"][0]["drop_id"]
+        drop = (await raw_anna.call("drop_open", {"drop_id": drop_id}))["drop"]
+        signed = signed_answer(anna.identity, drop, "Antwort " + PLAINTEXT[1])
+        assert (await raw_anna.call("drop_answer", {"drop_id": drop_id, "answer": signed}))["ok"]
+        checked = await second.call("drop_check", {"lookup": crypto.b64encode(keys.lookup)})
         assert checked.get("answered"), checked
-        assert checked["answered"] and checked["answer"] == answer
+        answer = checked["answer"]["sealed"]
+        assert answer == signed["sealed"]
         for client in (first, second, raw_anna):
             for event in list(client._queues):
                 received.extend(client.drain(event))
@@ -145,6 +150,9 @@ async def test_a_whole_visit_leaves_no_trace(
         "address": [ADDRESS.encode()],
         "user agent": [USER_AGENT.encode(), b"UA-5c1e77", b"KanarienBrowser"],
         "forwarded": [FORWARDED.encode(), REAL_IP.encode()],
+        # The drop code stays on the visitor's side, in every spelling.
+        "drop code": [DROP_CODE.encode(), DROP_CODE.replace("-", "").encode(),
+                      DROP_CODE.upper().encode()],
     }
     # The recording is real: the requests carried the canaries, the answers the ciphertext.
     assert USER_AGENT.encode() in proxy.up and FORWARDED.encode() in proxy.up

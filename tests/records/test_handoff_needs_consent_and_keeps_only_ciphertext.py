@@ -5,8 +5,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from chatserver import crypto
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct, sealed_record
+from tests.support.drops import hold_records_key, signed_answer
+from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 from tests.support.nodes import Node, counsellor_token
 from tests.support.records import share_records_key
@@ -86,28 +89,31 @@ async def test_consented_record_is_stored_read_by_colleague_and_audited(
     assert (await stranger.call("return", {"codename": codename}))["error"] == "not_found"
 
 
-async def test_message_drop_is_answered_and_read_back_with_its_codename(
+async def test_message_drop_is_answered_and_read_back_with_its_code(
     harness: Harness,
 ) -> None:
     visitor = await harness.visitor()
-    sealed, body, reply_pk = random_ct(80), random_ct(300), random_ct(32)
-    assert (await visitor.call("drop", {"sealed_key": sealed, "body": body,
-                                        "reply_pk": reply_pk}))["error"] == "bad_state"
-    codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
-    assert (await visitor.call("drop", {"sealed_key": sealed, "body": body,
-                                        "reply_pk": reply_pk}))["ok"]
-    assert (await visitor.call("drop_check", {"codename": codename})) == {
-        "ok": True, "answered": False, "answer": ""}
+    keys = crypto.drop_keys(crypto.generate_drop_code())
+    payload = {"lookup": crypto.b64encode(keys.lookup), "sealed_key": random_ct(80),
+               "body": random_ct(300), "reply_pk": crypto.b64encode(keys.reply_pk)}
+    assert (await visitor.call("drop", payload))["error"] == "bad_state"
+    assert (await visitor.call("drop_start", {"lang": "de"})) == {"ok": True}
+    assert (await visitor.call("drop", payload))["ok"]
+    check = {"lookup": payload["lookup"]}
+    assert (await visitor.call("drop_check", check)) == {
+        "ok": True, "answered": False, "answer": None}
 
     anna = await harness.counsellor("anna", "Anna", on_duty=False)
+    await hold_records_key(anna)
     drops = (await anna.call("drops", {}))["items"]
     assert len(drops) == 1 and drops[0]["answered"] is False
     drop = (await anna.call("drop_open", {"drop_id": drops[0]["drop_id"]}))["drop"]
-    assert drop["body"] == body and drop["reply_pk"] == reply_pk
-    reply = random_ct(200)
+    assert drop["body"] == payload["body"] and drop["reply_pk"] == payload["reply_pk"]
+    assert drop["lookup"] == payload["lookup"]
+    reply = signed_answer(Pki().identity("Anna"), drop, "Wir melden uns.")
     assert (await anna.call("drop_answer", {"drop_id": drop["drop_id"], "answer": reply}))["ok"]
     later = await harness.visitor()
-    assert (await later.call("drop_check", {"codename": codename})) == {
+    assert (await later.call("drop_check", check)) == {
         "ok": True, "answered": True, "answer": reply}
 
 

@@ -74,8 +74,7 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
             ["create", "open", "note"]
         with pytest.raises(DomainError):
             await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
-        await store.create_drop("eins zwei drei vier fuenf sechs sieben", "S0VZ", "RFJPUA==",
-                                "UEs=", now)
+        await store.create_drop("TE9PS1VQ" * 5 + "TE9=", "S0VZ", "RFJPUA==", "UEs=", now)
         assert len(await store.list_drops()) == 1
         assert await store.purge(now + 1000) == 2  # the record and the drop expired
         assert await store.list_records("ben", now + 1000) == []

@@ -154,7 +154,7 @@ def _frames(seq: int) -> list[str]:
         '42/visitor,2["request",{"entry":"exit","lang":"de"}]',
         f'42/visitor,3["resume",{{"token":"{secrets.token_urlsafe(24)}"}}]',
         f'42/visitor,4["return",{{"codename":"{words}","lang":"de"}}]',
-        f'42/visitor,5["drop_check",{{"codename":"{words}"}}]',
+        f'42/visitor,5["drop_check",{{"lookup":"{random_ct(32)}"}}]',
         '42/visitor,6["ack",{"upto":1}]',
         '42/visitor,7["consent",{"answer":"maybe"}]',
         '42/visitor,8["send",{"seq":"x","ct":5}]',

@@ -21,7 +21,7 @@ from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.sockets.challenge import solve, work
 from chatserver.web.appkeys import CONFIG
-from tests.support.clients import VisitorClient
+from tests.support.clients import VisitorClient, random_ct
 from tests.support.hardening import AddressedVisitor, RawSocket
 from tests.support.harness import Harness
 
@@ -153,13 +153,14 @@ async def test_proof_of_work_is_required_once_per_costly_request(
         assert (await visitor.call("challenge", {"proof": proof}))["error"] == "challenge"
         assert (await visitor.request())["ok"]
         codename = {"codename": "nicht vorhandene worte aus dem beutel hier"}
+        lookup = {"lookup": random_ct(32)}
         assert (await other.call("return", codename))["error"] == "challenge"
-        assert (await other.call("drop_check", codename))["error"] == "challenge"
+        assert (await other.call("drop_check", lookup))["error"] == "challenge"
         third = await h.visitor()
         nonce = (await third.call("challenge", {}))["nonce"]
         assert (await third.call("challenge", {"proof": solve(nonce, bits)}))["ok"]
-        assert (await third.call("drop_check", codename))["error"] == "not_found"
-        assert (await third.call("drop_check", codename))["error"] == "challenge"
+        assert (await third.call("drop_check", lookup))["error"] == "not_found"
+        assert (await third.call("drop_check", lookup))["error"] == "challenge"
     finally:
         await h.close()
 

@@ -32,6 +32,7 @@ from chatserver.stats.counters import rollup, stats_daily, stats_weekly
 from chatserver.stats.report import build, resolve
 from chatserver.web.appkeys import CLOCK, ENGINE, RELAY, STATS, USERS
 from tests.support.clients import CounsellorClient, random_ct
+from tests.support.drops import leave_drop
 from tests.support.harness import Harness
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -113,12 +114,9 @@ async def drive_october(h: Harness, clock: Clock) -> list[str]:
                               720, 4200)
     clock.at(october(8, 11))
     visitor = await h.visitor()
-    codename = (await visitor.call("drop_start", {"lang": "de"}))["codename"]
-    assert (await visitor.call("drop", {"sealed_key": random_ct(80),
-                                        "body": random_ct(300),
-                                        "reply_pk": random_ct(32)}))["ok"]
+    left = await leave_drop(visitor)
     await visitor.disconnect()
-    return [*secrets, codename]
+    return [*secrets, left.lookup]
 
 
 async def sign_in(h: Harness, name: str, role: str) -> dict[str, str]:

@@ -49,6 +49,71 @@ def _pair(chat_id: str, org: crypto.SigningSeed, ident: crypto.SigningSeed,
     return visitor, counsellor
 
 
+def drops(org: crypto.SigningSeed, ident: crypto.SigningSeed, cert: dict[str, Any],
+          revoked_ident: crypto.SigningSeed) -> dict[str, Any]:
+    """Drop codes, their lookup values and reply keys, and signed answers good and bad."""
+    code = crypto.generate_drop_code(fixed(seed("drop code", 20)))
+    keys = crypto.drop_keys(code)
+    other = crypto.drop_keys(crypto.generate_drop_code(fixed(seed("other drop code", 20))))
+    plain = crypto.encode_payload({"t": "answer", "body": "Wir sind für Sie da."})
+    sealed = crypto.seal(keys.reply_pk, plain, rng=fixed(seed("answer esk")))
+    answer = crypto.sign_drop_answer(ident, cert, keys.lookup, sealed)
+    lookup = crypto.b64encode(keys.lookup)
+
+    def case(name: str, signed: Any, error: str | None, for_lookup: str = lookup
+             ) -> dict[str, Any]:
+        return {"name": name, "answer": signed, "lookup": for_lookup, "error": error}
+
+    def signed_by(key: crypto.SigningSeed, c: dict[str, Any], data: bytes) -> dict[str, Any]:
+        return dict(answer, certificate=c, sig=crypto.b64encode(key.sign(data)))
+
+    flipped = bytearray(sealed)
+    flipped[40] ^= 1
+    uncertified = crypto.SigningSeed(seed("uncertified identity"))
+    stranger = crypto.SigningSeed(seed("other org"))  # a key the organisation never certified
+    stranger_cert = crypto.issue_certificate(stranger, uncertified.public_key, "Anna",
+                                             NOW - DAY, NOW + 90 * DAY,
+                                             serial=seed("serial uncertified", 16))
+    revoked_cert = crypto.issue_certificate(org, revoked_ident.public_key, "Rolf", NOW - DAY,
+                                            NOW + 90 * DAY, serial=seed("serial revoked", 16))
+    wrong_label = crypto.LABEL + b"/drop-question\x00" + keys.lookup + sealed
+    cases = [
+        case("valid", answer, None),
+        case("sealed answer changed after signing",
+             dict(answer, sealed=crypto.b64encode(bytes(flipped))), "forged"),
+        case("signed under another label", signed_by(ident, cert, wrong_label), "forged"),
+        case("signed for another drop", answer, "forged", crypto.b64encode(other.lookup)),
+        case("unsigned", {"sealed": answer["sealed"], "certificate": cert}, "forged"),
+        case("no certificate", {"sealed": answer["sealed"], "sig": answer["sig"]},
+             "certificate"),
+        case("signed by a key the organisation did not certify",
+             signed_by(uncertified, stranger_cert,
+                       crypto.drop_answer_bytes(keys.lookup, sealed)), "certificate"),
+        case("signed by another key under Anna's certificate",
+             signed_by(uncertified, cert, crypto.drop_answer_bytes(keys.lookup, sealed)),
+             "forged"),
+        case("signed by a revoked counsellor",
+             signed_by(revoked_ident, revoked_cert,
+                       crypto.drop_answer_bytes(keys.lookup, sealed)), "revoked"),
+    ]
+    return {
+        "random": seed("drop code", 20).hex(),
+        "code": code,
+        "typed": [code.upper().replace("-", " "), code.replace("-", ""),
+                  " " + code.replace("0", "o").replace("1", "l") + " "],
+        "not_codes": ["eins zwei drei vier fuenf sechs sieben", code[:-1],
+                      code[:-1] + "u", "abcd-efgh-jkmn-pqrs-tvwx-yz"],
+        "canonical": code.replace("-", ""),
+        "lookup": lookup,
+        "reply_sk": keys.reply_sk.hex(),
+        "reply_pk": crypto.b64encode(keys.reply_pk),
+        "answer_plaintext": plain.hex(),
+        "answer_esk": seed("answer esk").hex(),
+        "answer": answer,
+        "answer_cases": cases,
+    }
+
+
 def build() -> dict[str, Any]:
     """Every known answer, as one JSON-ready object."""
     org = crypto.SigningSeed(seed("org"))
@@ -233,6 +298,7 @@ def build() -> dict[str, Any]:
         "seal": {"recipient_sk": r_sk.hex(), "recipient_pk": r_pk.hex(),
                  "esk": seed("seal esk").hex(), "message": b"record key material".hex(),
                  "sealed": sealed.hex()},
+        "drops": drops(org, ident, cert, revoked_ident),
     }
 
 

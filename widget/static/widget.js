@@ -460,9 +460,11 @@ async function returnWithCodename() {
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
-    const ack = await paid("return", { codename, lang });
+    // A drop code (codenames are words without digits) never goes to the server (checkDrop).
+    const drop = e2e.dropCode(codename) || /\d/.test(codename);
+    const ack = drop ? { error: 1 } : await paid("return", { codename, lang });
     if (ack.error) {
-      if (!(await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
+      if (!(drop && await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
       wipe();
       return;
     }
@@ -470,15 +472,9 @@ async function returnWithCodename() {
   });
 }
 
-function normalise(codename) {
-  return codename.normalize("NFC").toLowerCase().replaceAll("-", " ").split(/\s+/).filter(Boolean).join(" ");
-}
-
-function replyKeys(codename) {
-  const seed = window.nacl.hash(e2e.utf8("erstkontakt drop reply" + normalise(codename))).slice(0, 32);
-  return { sk: seed, pk: window.nacl.scalarMult.base(seed) };
-}
-
+// A drop's code is made here and never sent: the server gets the lookup value derived from it,
+// the answer comes sealed to the reply key derived from it, signed by a certified counsellor
+// (docs/protocol.md, "Message drop").
 async function leaveDrop() {
   const text = $("drop-text").value.trim();
   if (!text) return;
@@ -488,30 +484,38 @@ async function leaveDrop() {
   connect(async () => {
     const start = await paid("drop_start", { lang });
     if (start.error) { $("drop-status").textContent = start.message; return; }
-    const keys = replyKeys(start.codename);
+    const code = e2e.generateDropCode(), keys = e2e.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
-    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text })), nonce, recordKey);
-    const ack = await socket.emitWithAck("drop", {
+    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup })), nonce, recordKey);
+    const ack = await socket.emitWithAck("drop", { lookup,
       sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)),
-      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.pk) });
+      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
     recordKey.fill(0);
-    keys.sk.fill(0);
+    keys.replySk.fill(0);
     if (ack.error) { $("drop-status").textContent = ack.message; return; }
     $("drop-text").value = "";
     $("drop-status").textContent = t("drop_done");
-    $("drop-codename").textContent = start.codename;
+    $("drop-codename").textContent = code;
     wipe();
   });
 }
 
 async function checkDrop(codename) {
-  const ack = await paid("drop_check", { codename });
+  const keys = e2e.dropKeys(codename);
+  const ack = await paid("drop_check", { lookup: e2e.b64encode(keys.lookup) });
   if (ack.error) return false;
-  if (!ack.answered) { $("drop-answer").textContent = t("drop_waiting"); return true; }
-  const keys = replyKeys(codename);
-  const answer = JSON.parse(e2e.fromUtf8(e2e.openSealed(keys.sk, keys.pk, e2e.b64decode(ack.answer))));
-  keys.sk.fill(0);
-  $("drop-answer").textContent = t("drop_answer") + " " + String(answer.body);
+  let shown = t(ack.answered ? "drop_unconfirmed" : "drop_waiting");
+  // Nothing of an answer shows unless a counsellor the organisation certified signed it for
+  // this drop; a forged "answer from the programme" would be a lure.
+  if (ack.answered) try {
+    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
+    const now = Date.now() / 1000 | 0, org = cfg.orgPk, answer = ack.answer;
+    const by = e2e.verifyDropAnswer(answer, keys.lookup, org, now, e2e.verifyRevocationList(revocations, org, now));
+    shown = t("drop_answer", { name: by.pseudonym }) + " " +
+      e2e.decodePayload(e2e.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
+  } catch { /* shown stays the refusal */ }
+  keys.replySk.fill(0);
+  $("drop-answer").textContent = shown;
   return true;
 }
 
