@@ -154,8 +154,28 @@ class DropAnswer(_Strict):
     answer: SmallBody
 
 
+Signature = Annotated[str, msgspec.Meta(pattern=base64_of(64))]
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+
+
+class Certificate(_Strict):
+    """A counsellor certificate as ``chatserver keys certify`` writes it (checked by clients)."""
+
+    v: int
+    key: PublicKey
+    pseudonym: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    issued: Seconds
+    expires: Seconds
+    serial: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
+    sig: Signature
+
+
 class BoxKey(_Strict):
     box_pk: PublicKey
+    # The identity key's signature of the box key, and that key's certificate (None while the
+    # organisation has not certified this counsellor: nobody will grant to it then).
+    box_sig: Signature
+    certificate: Certificate | None
 
 
 class KeyringInit(_Strict):
