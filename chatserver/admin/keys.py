@@ -202,7 +202,7 @@ def _revoke(args: argparse.Namespace) -> int:
         except crypto.CertificateError as exc:
             raise KeyFileError(f"{path}: {exc}") from None
     for text in args.pubkey or []:
-        revoked.add(_public_key_arg(text))
+        revoked.add(_public_key_arg(text, kind="Ed25519 or X25519"))
     now = int(time.time())
     write_public_json(path, crypto.issue_revocation_list(org, now, sorted(revoked)))
     print(f"{path}: {len(revoked)} revoked key(s), issued {now}", file=sys.stderr)
@@ -248,7 +248,8 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     revoke.add_argument("--org-key", required=True, help="organisation signing key file")
     revoke.add_argument("--list", required=True, help="revocation list file (created if absent)")
     revoke.add_argument("--pubkey", action="append",
-                        help="identity key to revoke, base64 (repeatable; none: re-sign only)")
+                        help="identity key (or retired records key) to revoke, base64 "
+                             "(repeatable; none: re-sign only)")
     revoke.set_defaults(keys_func=_revoke)
 
     show = sub.add_parser("show-public", help="print the organisation public key")

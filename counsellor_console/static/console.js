@@ -366,9 +366,13 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 // The organisation's revoked keys (counsellors' identity keys, retired records keys).
 async function revokedKeys() {
-  const res = await fetch("/api/revocations.json", { cache: "no-store" });
-  if (!res.ok) throw new e2e.CertificateError("no revocation list");
-  return e2e.verifyRevocationList(await res.json(), orgPk, nowSeconds());
+  try {
+    const res = await fetch("/api/revocations.json", { cache: "no-store" });
+    return e2e.verifyRevocationList(await res.json(), orgPk, nowSeconds());
+  } catch {
+    throw new Error("Keine gültige Sperrliste der Organisation: nichts wird verschlüsselt / " +
+      "no valid revocation list of the organisation: nothing is sealed");
+  }
 }
 
 function certifiedRecordsKey(status, revoked) {
