@@ -210,6 +210,15 @@ def _sig(value: Any) -> bytes:
     return sig
 
 
+def _serial(value: Any) -> bytes:
+    if not isinstance(value, str) or len(value) != 2 * SERIAL_BYTES:
+        raise CertificateError("serial has the wrong length")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise CertificateError("serial is not hex") from None
+
+
 def _verify(public_key: bytes, data: bytes, sig: bytes) -> bool:
     try:
         nacl.signing.VerifyKey(public_key).verify(data, sig)
@@ -311,13 +320,7 @@ def verify_certificate(cert: Any, org_public_key: bytes, now: int,
     pseudonym = _check_pseudonym(cert.get("pseudonym"))
     issued = _int(cert.get("issued"), "issued")
     expires = _int(cert.get("expires"), "expires")
-    serial_hex = cert.get("serial")
-    if not isinstance(serial_hex, str) or len(serial_hex) != 2 * SERIAL_BYTES:
-        raise CertificateError("serial has the wrong length")
-    try:
-        serial = bytes.fromhex(serial_hex)
-    except ValueError:
-        raise CertificateError("serial is not hex") from None
+    serial = _serial(cert.get("serial"))
     sig = _sig(cert.get("sig"))
     if not _verify(org_public_key, certificate_bytes(key, pseudonym, issued, expires, serial),
                    sig):
@@ -361,6 +364,87 @@ def verify_revocation_list(data: Any, org_public_key: bytes, now: int,
     if now - issued > max_age:
         raise StaleRevocationList("revocation list is too old")
     return frozenset(keys)
+
+
+# -- the records key and counsellors' box keys, bound to the organisation ---------------
+#
+# Each signature has its own label ("/records-key", "/box-key" beside "/cert" and
+# "/revocations"), so nothing signed for one purpose is ever accepted for another.
+
+
+def records_certificate_bytes(records_pk: bytes, issued: int, expires: int,
+                              serial: bytes) -> bytes:
+    """What the organisation key signs for a records-key certificate."""
+    return (LABEL + b"/records-key\x00" + records_pk + _u64(issued) + _u64(expires)
+            + serial)
+
+
+def issue_records_certificate(org: SigningSeed, records_pk: bytes, issued: int, expires: int,
+                              serial: bytes | None = None) -> dict[str, Any]:
+    """Certify the team's X25519 records public key (done offline, with the org key)."""
+    if len(records_pk) != KEY_BYTES:
+        raise CertificateError("records key has the wrong length")
+    if not 0 <= issued < expires < 2**53:
+        raise CertificateError("validity period is empty")
+    serial = os.urandom(SERIAL_BYTES) if serial is None else serial
+    if len(serial) != SERIAL_BYTES:
+        raise CertificateError("serial has the wrong length")
+    sig = org.sign(records_certificate_bytes(records_pk, issued, expires, serial))
+    return {"v": VERSION, "records_pk": b64encode(records_pk), "issued": issued,
+            "expires": expires, "serial": serial.hex(), "sig": b64encode(sig)}
+
+
+def verify_records_key(records_pk: Any, cert: Any, org_public_key: bytes, now: int,
+                       revoked: frozenset[bytes] = frozenset()) -> bytes:
+    """The records public key to seal to: ``records_pk`` as served, if ``cert`` certifies
+    exactly it under the pinned org key, in its validity period and not revoked."""
+    if not isinstance(cert, Mapping) or cert.get("v") != VERSION:
+        raise CertificateError("the records key has no certificate of this version")
+    certified = _key(cert.get("records_pk"), "records key")
+    issued = _int(cert.get("issued"), "issued")
+    expires = _int(cert.get("expires"), "expires")
+    serial = _serial(cert.get("serial"))
+    sig = _sig(cert.get("sig"))
+    if not _verify(org_public_key, records_certificate_bytes(certified, issued, expires, serial),
+                   sig):
+        raise CertificateError("records key certificate is not signed by the organisation")
+    if now + CLOCK_SKEW_S < issued or now > expires:
+        raise ExpiredCertificate("records key certificate is expired or not yet valid")
+    if certified in revoked:
+        raise RevokedCertificate("records key has been revoked")
+    if _key(records_pk, "served records key") != certified:
+        raise CertificateError("the served records key is not the certified one")
+    return certified
+
+
+def box_key_bytes(identity_pk: bytes, box_pk: bytes) -> bytes:
+    """What a counsellor's identity key signs to vouch for their X25519 box key."""
+    return LABEL + b"/box-key\x00" + identity_pk + box_pk
+
+
+def sign_box_key(identity: SigningSeed, box_pk: bytes) -> bytes:
+    """The identity key's signature over the counsellor's own box key."""
+    if len(box_pk) != KEY_BYTES:
+        raise CertificateError("box key has the wrong length")
+    return identity.sign(box_key_bytes(identity.public_key, box_pk))
+
+
+def verify_box_key(cert: Any, box_pk: Any, sig: Any, org_public_key: bytes, now: int,
+                   revoked: frozenset[bytes] = frozenset()) -> Certified:
+    """The certified counsellor a box key belongs to: ``cert`` leads to the org key and its
+    identity key signed ``box_pk``. Only then may the records key be sealed to it."""
+    certified = verify_certificate(cert, org_public_key, now, revoked)
+    box = _key(box_pk, "box key")
+    if not _verify(certified.identity_key, box_key_bytes(certified.identity_key, box),
+                   _sig(sig)):
+        raise CertificateError("box key is not signed by the certified counsellor")
+    return certified
+
+
+def fingerprint(key: bytes) -> str:
+    """Eight groups of four hex digits that people compare to recognise a key."""
+    digest = hashlib.sha512(LABEL + b"/fingerprint\x00" + key).digest()[:16]
+    return " ".join(digest[i:i + 2].hex().upper() for i in range(0, 16, 2))
 
 
 # -- sealing to a public key (case records, message drops) -------------------------------

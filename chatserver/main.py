@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -101,10 +102,14 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     ops, mem = KDF_COSTS[config.kdf_cost]
     hasher = CodenameHasher(await codename_salt(engine), opslimit=ops, memlimit=mem)
     store = RecordStore(engine, hasher, config.record_retention_days * 86400,
-                        config.drop_ttl_days * 86400, config.record_recovery_days * 86400)
+                        config.drop_ttl_days * 86400, config.record_recovery_days * 86400,
+                        certify_records=functools.partial(demo.certify_records, config)
+                        if config.demo else None)
     app[RECORDS] = store
     app[USERS] = Users(engine, ops, mem)
     if config.demo:
+        if await demo.recertify_records_key(config, store.keyring):
+            print("DEMO records key: certified with the demo organisation key", flush=True)
         name, password, uri = await demo.seed_demo_user(config, app[USERS])
         # Demo mode only, and said so: these accounts exist for trying the console out.
         print(f"DEMO counsellor: {name} / password {password}\n  TOTP: {uri}", flush=True)

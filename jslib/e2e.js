@@ -185,6 +185,13 @@ function sigField(value) {
   return sig;
 }
 
+function serialField(value) {
+  if (typeof value !== "string" || value.length !== 2 * SERIAL_BYTES) {
+    throw new CertificateError("serial has the wrong length");
+  }
+  try { return fromHex(value); } catch { throw new CertificateError("serial is not hex"); }
+}
+
 function checkPseudonym(pseudonym) {
   if (typeof pseudonym !== "string" || !pseudonym.trim()) {
     throw new CertificateError("pseudonym is missing");
@@ -219,11 +226,7 @@ export function verifyCertificate(cert, orgPublicKey, now, revoked = []) {
   const pseudonym = checkPseudonym(cert.pseudonym);
   const issued = wholeSeconds(cert.issued, "issued");
   const expires = wholeSeconds(cert.expires, "expires");
-  if (typeof cert.serial !== "string" || cert.serial.length !== 2 * SERIAL_BYTES) {
-    throw new CertificateError("serial has the wrong length");
-  }
-  let serial;
-  try { serial = fromHex(cert.serial); } catch { throw new CertificateError("serial is not hex"); }
+  const serial = serialField(cert.serial);
   const sig = sigField(cert.sig);
   const org = bytesOf(orgPublicKey, "organisation key", KEY_BYTES);
   if (!nacl().sign.detached.verify(certificateBytes(key, pseudonym, issued, expires, serial),
@@ -258,6 +261,79 @@ export function verifyRevocationList(data, orgPublicKey, now,
   }
   if (now - issued > maxAge) throw new StaleRevocationList("revocation list is too old");
   return keys;
+}
+
+// -- the records key and counsellors' box keys, bound to the organisation -------------------
+// Each signature has its own label ("/records-key", "/box-key" beside "/cert" and
+// "/revocations"), so nothing signed for one purpose is ever accepted for another.
+
+export function recordsCertificateBytes(recordsPk, issued, expires, serial) {
+  return concat(LABEL, utf8("/records-key\0"), recordsPk, u64(issued), u64(expires), serial);
+}
+
+/**
+ * The records public key to seal to: recordsPk as served, if cert certifies exactly it under
+ * the pinned org key, in its validity period and not revoked.
+ */
+export function verifyRecordsKey(recordsPk, cert, orgPublicKey, now, revoked = []) {
+  if (!cert || typeof cert !== "object" || cert.v !== VERSION) {
+    throw new CertificateError("the records key has no certificate of this version");
+  }
+  const certified = keyField(cert.records_pk, "records key");
+  const issued = wholeSeconds(cert.issued, "issued");
+  const expires = wholeSeconds(cert.expires, "expires");
+  const serial = serialField(cert.serial);
+  const sig = sigField(cert.sig);
+  const org = bytesOf(orgPublicKey, "organisation key", KEY_BYTES);
+  if (!nacl().sign.detached.verify(recordsCertificateBytes(certified, issued, expires, serial),
+                                   sig, org)) {
+    throw new CertificateError("records key certificate is not signed by the organisation");
+  }
+  if (now + CLOCK_SKEW_S < issued || now > expires) {
+    throw new ExpiredCertificate("records key certificate is expired or not yet valid");
+  }
+  if (revoked.some((k) => equal(k, certified))) throw new RevokedCertificate("records key has been revoked");
+  if (!equal(keyField(recordsPk, "served records key"), certified)) {
+    throw new CertificateError("the served records key is not the certified one");
+  }
+  return certified;
+}
+
+export function boxKeyBytes(identityPk, boxPk) {
+  return concat(LABEL, utf8("/box-key\0"), identityPk, boxPk);
+}
+
+/** The identity key's signature over the counsellor's own box key (seed or 64-byte secret). */
+export function signBoxKey(identitySecretKey, boxPk) {
+  const secret = bytesOf(identitySecretKey, "identity key");
+  let pair;
+  if (secret.length === KEY_BYTES) pair = nacl().sign.keyPair.fromSeed(secret);
+  else if (secret.length === 64) pair = nacl().sign.keyPair.fromSecretKey(secret);
+  else throw new CryptoError("identity key has the wrong length");
+  const box = bytesOf(boxPk, "box key", KEY_BYTES);
+  return nacl().sign.detached(boxKeyBytes(pair.publicKey, box), pair.secretKey);
+}
+
+/**
+ * The certified counsellor a box key belongs to: cert leads to the org key and its identity
+ * key signed boxPk. Only then may the records key be sealed to it.
+ */
+export function verifyBoxKey(cert, boxPk, sig, orgPublicKey, now, revoked = []) {
+  const certified = verifyCertificate(cert, orgPublicKey, now, revoked);
+  const box = keyField(boxPk, "box key");
+  if (!nacl().sign.detached.verify(boxKeyBytes(certified.identityKey, box), sigField(sig),
+                                   certified.identityKey)) {
+    throw new CertificateError("box key is not signed by the certified counsellor");
+  }
+  return certified;
+}
+
+/** Eight groups of four hex digits that people compare to recognise a key. */
+export function fingerprint(key) {
+  const digest = nacl().hash(concat(LABEL, utf8("/fingerprint\0"), bytesOf(key, "key", KEY_BYTES)));
+  const groups = [];
+  for (let i = 0; i < 16; i += 2) groups.push(hex(digest.subarray(i, i + 2)).toUpperCase());
+  return groups.join(" ");
 }
 
 // -- sealing to a public key (case records, message drops) ----------------------------------

@@ -24,6 +24,7 @@ from chatserver import crypto
 from chatserver.admin import keys
 from chatserver.config import PROJECT_ROOT, Config
 from chatserver.records.accounts import Users
+from chatserver.records.store import Keyring
 from chatserver.stats.counters import (
     DURATION_BUCKETS,
     ENTRIES,
@@ -34,6 +35,7 @@ from chatserver.stats.counters import (
 )
 
 CERT_DAYS = 30
+RECORDS_CERT_DAYS = 365
 # The demo accounts' passwords, kept so that a restart does not lock anyone out.
 PASSWORDS_FILE = "demo-passwords.json"
 
@@ -72,6 +74,36 @@ def certify(config: Config, identity_public_key: bytes, pseudonym: str) -> dict[
     now = int(time.time())
     return crypto.issue_certificate(_org(config), identity_public_key, pseudonym,
                                     now - 60, now + CERT_DAYS * 86400)
+
+
+def certify_records(config: Config, records_pk: bytes) -> dict[str, Any]:
+    """Certify the team's records public key with the demo org key (demo mode only)."""
+    if not config.demo:
+        raise PermissionError("the records key is certified offline outside demo mode")
+    now = int(time.time())
+    return crypto.issue_records_certificate(_org(config), records_pk, now - 60,
+                                            now + RECORDS_CERT_DAYS * 86400)
+
+
+async def recertify_records_key(config: Config, keyring: Keyring) -> bool:
+    """Demo start: give a records key made before certificates (or whose certificate is for
+    another demo org key, or runs out within a month) a fresh one; True if it did."""
+    records_pk, certificate = await keyring.records_key()
+    if not records_pk:
+        return False
+    org = _org(config)
+    try:
+        crypto.verify_records_key(records_pk, certificate, org.public_key,
+                                  int(time.time()) + 30 * 86400)
+        return False
+    except crypto.CertificateError:
+        pass
+    try:
+        fresh = certify_records(config, crypto.b64decode(records_pk))
+    except crypto.CryptoError:
+        return False  # not a key at all: nothing to certify, the consoles say so
+    await keyring.set_records_certificate(fresh)
+    return True
 
 
 async def seed_statistics(store: StatsStore, now: float) -> bool:

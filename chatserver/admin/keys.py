@@ -1,13 +1,17 @@
-"""``chatserver keys``: the offline organisation key, counsellor certificates, revocations.
+"""``chatserver keys``: the offline organisation key, counsellor and records-key certificates,
+revocations.
 
-Run on an offline machine. The organisation signing key file is written once with mode 0600
-and refused if anyone but its owner can read it. Only public keys, certificates and signed
-revocation lists are printed; the signing key never is. The crypto is in :mod:`chatserver.crypto`.
+Run on an offline machine, except ``install-records-cert``, which puts a records-key
+certificate into the server's database. The organisation signing key file is written once
+with mode 0600 and refused if anyone but its owner can read it. Only public keys,
+certificates and signed revocation lists are printed; the signing key never is. The crypto is
+in :mod:`chatserver.crypto`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import stat
@@ -18,11 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from chatserver import crypto
+from chatserver.config import Config, load_config
+from chatserver.errors import DomainError
+from chatserver.records.db import migrate, open_engine
+from chatserver.records.store import Keyring
 
 KEY_FILE = "org-signing-key.json"
 REVOCATIONS_FILE = "revocations.json"
 KEY_KIND = "erstkontakt-org-signing-key"
 MAX_DAYS = 3650
+RECORDS_DAYS = 365
 
 
 class KeyFileError(Exception):
@@ -92,13 +101,13 @@ def write_public_json(path: Path, data: dict[str, Any]) -> None:
         raise
 
 
-def _public_key_arg(text: str) -> bytes:
+def _public_key_arg(text: str, option: str = "--pubkey", kind: str = "Ed25519") -> bytes:
     try:
         key = crypto.b64decode(text)
     except crypto.CryptoError:
-        raise KeyFileError("--pubkey is not base64") from None
+        raise KeyFileError(f"{option} is not base64") from None
     if len(key) != crypto.KEY_BYTES:
-        raise KeyFileError("--pubkey is not a 32-byte Ed25519 public key")
+        raise KeyFileError(f"{option} is not a 32-byte {kind} public key")
     return key
 
 
@@ -129,6 +138,59 @@ def _certify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certify_records(args: argparse.Namespace) -> int:
+    org = load_org_key(Path(args.org_key))
+    if not 1 <= args.days <= MAX_DAYS:
+        raise KeyFileError(f"--days must be between 1 and {MAX_DAYS}")
+    records_pk = _public_key_arg(args.records_pk, "--records-pk", "X25519")
+    print(f"certifying the records key with fingerprint {crypto.fingerprint(records_pk)}: it "
+          "must be the one the creating counsellor's console shows", file=sys.stderr)
+    now = int(time.time())
+    cert = crypto.issue_records_certificate(org, records_pk, now, now + args.days * 86400)
+    print(json.dumps(cert))
+    return 0
+
+
+async def install_records_certificate(config: Config, certificate: Any) -> str:
+    """Check a records-key certificate against the pinned org key and the team's records key
+    in the database, then install it; returns the key's fingerprint."""
+    if not config.org_public_key:
+        raise KeyFileError("CHATSERVER_ORG_PUBLIC_KEY is not set: nothing to check against")
+    engine = open_engine(config)
+    try:
+        await migrate(engine)
+        keyring = Keyring(engine)
+        records_pk, _ = await keyring.records_key()
+        if not records_pk:
+            raise KeyFileError("the team has no records key yet: a counsellor's console "
+                               "creates it at the first sign-in")
+        try:
+            key = crypto.verify_records_key(records_pk, certificate,
+                                            crypto.b64decode(config.org_public_key),
+                                            int(time.time()))
+        except crypto.CertificateError as exc:
+            raise KeyFileError(f"refused: {exc}") from None
+        try:
+            await keyring.set_records_certificate(certificate)
+        except DomainError as exc:
+            raise KeyFileError(exc.message) from None
+        return crypto.fingerprint(key)
+    finally:
+        await engine.dispose()
+
+
+def _install_records_cert(args: argparse.Namespace) -> int:
+    try:
+        certificate = json.loads(Path(args.certificate).read_text("utf-8"))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {args.certificate}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFileError(f"{args.certificate} is not JSON") from None
+    fp = asyncio.run(install_records_certificate(load_config(), certificate))
+    print(f"records key {fp} certified: widgets and consoles seal to it now", file=sys.stderr)
+    return 0
+
+
 def _revoke(args: argparse.Namespace) -> int:
     org = load_org_key(Path(args.org_key))
     path = Path(args.list)
@@ -140,7 +202,7 @@ def _revoke(args: argparse.Namespace) -> int:
         except crypto.CertificateError as exc:
             raise KeyFileError(f"{path}: {exc}") from None
     for text in args.pubkey or []:
-        revoked.add(_public_key_arg(text))
+        revoked.add(_public_key_arg(text, kind="Ed25519 or X25519"))
     now = int(time.time())
     write_public_json(path, crypto.issue_revocation_list(org, now, sorted(revoked)))
     print(f"{path}: {len(revoked)} revoked key(s), issued {now}", file=sys.stderr)
@@ -169,11 +231,25 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     certify.add_argument("--days", type=int, default=90, help="validity in days (default 90)")
     certify.set_defaults(keys_func=_certify)
 
+    records = sub.add_parser("certify-records", help="certify the team's records public key")
+    records.add_argument("--org-key", required=True, help="organisation signing key file")
+    records.add_argument("--records-pk", required=True,
+                         help="the records X25519 public key, base64 (the console shows it)")
+    records.add_argument("--days", type=int, default=RECORDS_DAYS,
+                         help=f"validity in days (default {RECORDS_DAYS})")
+    records.set_defaults(keys_func=_certify_records)
+
+    install = sub.add_parser("install-records-cert",
+                             help="install a records-key certificate into the database (online)")
+    install.add_argument("certificate", help="the certificate JSON file")
+    install.set_defaults(keys_func=_install_records_cert)
+
     revoke = sub.add_parser("revoke", help="revoke keys and re-sign the revocation list")
     revoke.add_argument("--org-key", required=True, help="organisation signing key file")
     revoke.add_argument("--list", required=True, help="revocation list file (created if absent)")
     revoke.add_argument("--pubkey", action="append",
-                        help="identity key to revoke, base64 (repeatable; none: re-sign only)")
+                        help="identity key (or retired records key) to revoke, base64 "
+                             "(repeatable; none: re-sign only)")
     revoke.set_defaults(keys_func=_revoke)
 
     show = sub.add_parser("show-public", help="print the organisation public key")

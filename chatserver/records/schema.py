@@ -73,13 +73,16 @@ drops = sa.Table(
     sa.Column("answered_by", sa.String(64), nullable=True),
 )
 
-# The team's records key: its public half, and per counsellor the private half sealed to
-# that counsellor's own X25519 "box" key (docs/protocol.md, "Records key").
+# The team's records key: its public half with the organisation's certificate of it, and per
+# counsellor the private half sealed to that counsellor's own X25519 "box" key, which their
+# certified identity key signed (docs/protocol.md, "Records key", "Keys bound to
+# identities"). Certificates and signatures are checked by the clients, not trusted here.
 team_keys = sa.Table(
     "team_keys", metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("public_key", sa.String(64), nullable=False),
     sa.Column("created", sa.Float, nullable=False),
+    sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
 )
 
 key_grants = sa.Table(
@@ -89,6 +92,8 @@ key_grants = sa.Table(
     sa.Column("sealed_records_sk", sa.Text, nullable=True),
     sa.Column("granted_by", sa.String(64), nullable=True),
     sa.Column("granted_at", sa.Float, nullable=True),
+    sa.Column("box_sig", sa.String(88), nullable=True),  # revision 0005
+    sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
 )
 
 settings = sa.Table(

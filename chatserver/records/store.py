@@ -22,13 +22,14 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatserver.crypto import b64decode
 from chatserver.errors import DomainError, ErrorCode
 from chatserver.records.codenames import CodenameHasher, generate
 from chatserver.records.schema import (
@@ -161,13 +162,14 @@ class RecordStore:
     """Create, read, annotate, delete, restore and expire records and drops; audit every access."""
 
     def __init__(self, engine: AsyncEngine, hasher: CodenameHasher, retention_s: float,
-                 drop_ttl_s: float, recovery_s: float = 30 * 86400.0) -> None:
+                 drop_ttl_s: float, recovery_s: float = 30 * 86400.0,
+                 certify_records: Certifier | None = None) -> None:
         self.engine = engine
         self.hasher = hasher
         self.retention_s = retention_s
         self.drop_ttl_s = drop_ttl_s
         self.recovery_s = recovery_s
-        self.keyring = Keyring(engine)
+        self.keyring = Keyring(engine, certify_records)
 
     @contextlib.asynccontextmanager
     async def _access(self, user_id: str, action: str, now: float,
@@ -469,49 +471,87 @@ async def _enabled(conn: AsyncConnection, user_id: str) -> bool:
     return row is not None and not row[0]
 
 
-class Keyring:
-    """The records key's public half and its per-counsellor grants (all opaque to us)."""
+# Demo mode only: certifies a new records public key at once with the demo organisation key.
+Certifier = Callable[[bytes], dict[str, Any]]
 
-    def __init__(self, engine: AsyncEngine) -> None:
+
+def _json(text: str | None) -> Any:
+    """A stored certificate as JSON, or None (clients verify it; a damaged one is no
+    certificate at all)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+class Keyring:
+    """The records key's public half with its certificate, and the per-counsellor grants (all
+    opaque to us: the consoles and the widget verify, the server only keeps)."""
+
+    def __init__(self, engine: AsyncEngine, certify: Certifier | None = None) -> None:
         self.engine = engine
+        self.certify = certify
+
+    async def records_key(self) -> tuple[str, Any]:
+        """The records public key (or "") and its certificate as stored (or None)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(team_keys.c.public_key, team_keys.c.certificate)
+                                      .where(team_keys.c.name == "records"))).first()
+        return (str(row[0]), _json(row[1])) if row else ("", None)
 
     async def records_public_key(self) -> str:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(team_keys.c.public_key)
-                                      .where(team_keys.c.name == "records"))).first()
-            return str(row[0]) if row else ""
+        return (await self.records_key())[0]
 
     async def status(self, user_id: str) -> dict[str, Any]:
-        """What a counsellor's console needs: the public key, their grant, who waits (never a
-        disabled account)."""
+        """What a counsellor's console needs: the public key and its certificate, their grant,
+        who waits with what proof of identity (never a disabled account)."""
         async with self.engine.connect() as conn:
             rows = list(await conn.execute(
-                sa.select(key_grants).join(users, users.c.id == key_grants.c.user_id)
+                sa.select(key_grants, users.c.pseudonym)
+                .join(users, users.c.id == key_grants.c.user_id)
                 .where(users.c.disabled.is_(False))))
         mine = next((r for r in rows if r.user_id == user_id), None)
+        records_pk, certificate = await self.records_key()
         return {
-            "records_pk": await self.records_public_key(),
+            "records_pk": records_pk,
+            "records_cert": certificate,
             "me": None if mine is None else {"box_pk": mine.box_pk,
                                              "sealed": mine.sealed_records_sk or ""},
-            "pending": [{"user_id": r.user_id, "box_pk": r.box_pk}
+            "pending": [{"user_id": r.user_id, "pseudonym": r.pseudonym, "box_pk": r.box_pk,
+                         "box_sig": r.box_sig or "", "certificate": _json(r.certificate)}
                         for r in rows if r.sealed_records_sk is None],
         }
 
-    async def register(self, user_id: str, box_pk: str) -> None:
-        """Record a counsellor's box public key; a new key voids their old grant. Only an
-        enabled account registers: a console of a just disabled account that is still open
-        for a moment must not put itself back on the list of those waiting for a grant."""
+    async def register(self, user_id: str, box_pk: str, box_sig: str,
+                       certificate: dict[str, Any] | None) -> None:
+        """Record a counsellor's box public key with their identity key's signature of it and
+        that key's certificate; a new box key voids their old grant, the same one with a
+        renewed certificate keeps it. Only an enabled account registers: a console of a just
+        disabled account that is still open for a moment must not put itself back on the
+        list of those waiting for a grant."""
+        proof = {"box_sig": box_sig,
+                 "certificate": None if certificate is None else _dumps(certificate)}
         async with self.engine.begin() as conn:
             if not await _enabled(conn, user_id):
                 raise DomainError(ErrorCode.FORBIDDEN, "This account is disabled.")
             row = (await conn.execute(sa.select(key_grants.c.box_pk)
                                       .where(key_grants.c.user_id == user_id))).first()
             if row is None:
-                await conn.execute(sa.insert(key_grants).values(user_id=user_id, box_pk=box_pk))
+                await conn.execute(sa.insert(key_grants).values(user_id=user_id, box_pk=box_pk,
+                                                                **proof))
             elif row[0] != box_pk:
                 await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
                                    .values(box_pk=box_pk, sealed_records_sk=None,
-                                           granted_by=None, granted_at=None))
+                                           granted_by=None, granted_at=None, **proof))
+            else:
+                await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                                   .values(**proof))
 
     async def init(self, user_id: str, records_pk: str, sealed: str, now: float) -> None:
         """Create the team's records key (once); the creator holds the first grant."""
@@ -523,12 +563,31 @@ class Keyring:
                                        .where(key_grants.c.user_id == user_id))).first()
             if mine is None:
                 raise DomainError(ErrorCode.BAD_STATE, "Register your box key first.")
+            # Demo mode: the demo organisation key certifies it at once; otherwise the admin
+            # does, offline (docs/operations.md, "Key ceremony").
+            certificate = (_dumps(self.certify(b64decode(records_pk)))
+                           if self.certify is not None else None)
             await conn.execute(sa.insert(team_keys).values(name="records",
-                                                           public_key=records_pk, created=now))
+                                                           public_key=records_pk, created=now,
+                                                           certificate=certificate))
             await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
                                .values(sealed_records_sk=sealed, granted_by=user_id,
                                        granted_at=now))
             await _audit(conn, user_id, "init", now, subject_id=user_id)
+
+    async def set_records_certificate(self, certificate: dict[str, Any]) -> None:
+        """Install the organisation's certificate of the records key; refused unless it names
+        the key the team has (whether it is signed, the caller and every client check)."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(sa.select(team_keys.c.public_key)
+                                      .where(team_keys.c.name == "records"))).first()
+            if row is None:
+                raise DomainError(ErrorCode.NOT_FOUND, "The team has no records key yet.")
+            if certificate.get("records_pk") != row[0]:
+                raise DomainError(ErrorCode.CONFLICT,
+                                  "The certificate is for another records key.")
+            await conn.execute(sa.update(team_keys).where(team_keys.c.name == "records")
+                               .values(certificate=_dumps(certificate)))
 
     @staticmethod
     async def revoke(conn: AsyncConnection, user_id: str, now: float) -> None:

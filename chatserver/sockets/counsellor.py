@@ -313,7 +313,8 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     @event(BoxKey)
     async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
         who = await self._who(sid)
-        await self.handoff.store.keyring.register(who.id, req.box_pk)
+        certificate = None if req.certificate is None else msgspec.to_builtins(req.certificate)
+        await self.handoff.store.keyring.register(who.id, req.box_pk, req.box_sig, certificate)
         return {"ok": True}
 
     @event(KeyringInit)

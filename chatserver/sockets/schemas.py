@@ -150,16 +150,18 @@ class DropRef(_Strict):
 
 
 Signature = Annotated[str, msgspec.Meta(pattern=base64_of(64))]
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 
 
-class CertificateDoc(_Strict):
-    """A counsellor certificate as the organisation key issued it (checked by crypto.py)."""
+class Certificate(_Strict):
+    """A counsellor certificate as ``chatserver keys certify`` writes it (checked by clients
+    and, for drop answers, by crypto.py)."""
 
     v: int
     key: PublicKey
     pseudonym: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    issued: int
-    expires: int
+    issued: Seconds
+    expires: Seconds
     serial: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}$")]
     sig: Signature
 
@@ -168,7 +170,7 @@ class SignedAnswer(_Strict):
     """A drop answer: sealed to the visitor's reply key, signed by the answering counsellor."""
 
     sealed: SmallBody
-    certificate: CertificateDoc
+    certificate: Certificate
     sig: Signature
 
 
@@ -179,6 +181,10 @@ class DropAnswer(_Strict):
 
 class BoxKey(_Strict):
     box_pk: PublicKey
+    # The identity key's signature of the box key, and that key's certificate (None while the
+    # organisation has not certified this counsellor: nobody will grant to it then).
+    box_sig: Signature
+    certificate: Certificate | None
 
 
 class KeyringInit(_Strict):

@@ -48,8 +48,10 @@ async def revocations(request: web.Request) -> web.Response:
 
 
 async def records_key(request: web.Request) -> web.Response:
-    """The team's records public key, to which the widget seals anonymous messages."""
-    key = await request.app[RECORDS].keyring.records_public_key()
+    """The team's records public key, to which the widget seals anonymous messages, with the
+    organisation's certificate of it (null until the admin installed one). The widget seals
+    only to a key whose certificate it verified against the pinned org key."""
+    key, certificate = await request.app[RECORDS].keyring.records_key()
     if not key:
         raise web.HTTPNotFound(text="The team has not created its records key yet.")
-    return web.json_response({"records_pk": key})
+    return web.json_response({"records_pk": key, "certificate": certificate})

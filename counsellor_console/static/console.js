@@ -355,40 +355,116 @@ async function loadCanned() {
   }
 }
 
+// The records key is sealed to only once the organisation's certificate of it checks out
+// against the pinned org key and, where this console holds the records secret, matches it
+// (docs/protocol.md, "Keys bound to identities"); recordsPk is that key, or null with
+// recordsRefusal saying why. Opening uses the public half of my own secret.
+const orgPk = root.dataset.orgPk;
+let recordsRefusal = "Aktenschlüssel noch nicht geprüft / records key not checked yet";
+let ownRecordsPk = null;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+// The organisation's revoked keys (counsellors' identity keys, retired records keys).
+async function revokedKeys() {
+  try {
+    const res = await fetch("/api/revocations.json", { cache: "no-store" });
+    return e2e.verifyRevocationList(await res.json(), orgPk, nowSeconds());
+  } catch {
+    throw new Error("Keine gültige Sperrliste der Organisation: nichts wird verschlüsselt / " +
+      "no valid revocation list of the organisation: nothing is sealed");
+  }
+}
+
+function certifiedRecordsKey(status, revoked) {
+  if (!status.records_cert) {
+    throw new Error("Aktenschlüssel noch nicht zertifiziert: nichts wird damit verschlüsselt. " +
+      "Administration: chatserver keys certify-records --records-pk " + status.records_pk +
+      ", dann chatserver keys install-records-cert DATEI / records key not certified yet: " +
+      "nothing is sealed to it. Administrator: run chatserver keys certify-records " +
+      "--records-pk " + status.records_pk + ", then chatserver keys install-records-cert FILE");
+  }
+  const pk = e2e.verifyRecordsKey(status.records_pk, status.records_cert, orgPk, nowSeconds(), revoked);
+  if (ownRecordsPk && e2e.b64encode(ownRecordsPk) !== e2e.b64encode(pk)) {
+    throw new Error("Der Aktenschlüssel des Servers passt nicht zu Ihrem: nichts wird " +
+      "verschlüsselt, Administration verständigen / the server's records key does not match " +
+      "yours: nothing is sealed, tell the administrator");
+  }
+  return pk;
+}
+
+function refusalOf(err) {
+  if (err instanceof e2e.CryptoError) {
+    return "Aktenschlüssel nicht bestätigt: nichts wird verschlüsselt, Administration " +
+      "verständigen / records key not verified: nothing is sealed, tell the administrator (" +
+      err.code + ")";
+  }
+  return err.message;
+}
+
+// A colleague waiting for the records key: granted only once their certificate leads to the
+// org key and their certified identity key signed the box key it is sealed to.
+function pendingItem(p, revoked) {
+  let who = null, why = "";
+  try {
+    who = e2e.verifyBoxKey(p.certificate, p.box_pk, p.box_sig, orgPk, nowSeconds(), revoked);
+  } catch (err) { why = err.code || "error"; }
+  if (!who) {
+    return el("li", "Nicht freigegeben, Schlüssel nicht bestätigt / not granted, key not " +
+      "verified: " + p.pseudonym + " (" + why + ")", "refused");
+  }
+  const li = el("li", "Zugang erbeten von / access requested by " + who.pseudonym +
+    " · Fingerabdruck / fingerprint " + e2e.fingerprint(who.identityKey) + " ");
+  const b = el("button", "Freigeben / Grant");
+  b.type = "button";
+  b.addEventListener("click", async () => {
+    if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
+    const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
+    await socket.emitWithAck("keyring_grant", { user_id: p.user_id, sealed: e2e.b64encode(sealed) });
+    li.remove();
+  });
+  li.appendChild(b);
+  return li;
+}
+
 let registered = false;
 async function keyring() {
   if (!registered) {
-    await socket.emitWithAck("keyring_register", { box_pk: e2e.b64encode(box.publicKey) });
+    await socket.emitWithAck("keyring_register", { box_pk: e2e.b64encode(box.publicKey),
+      box_sig: e2e.b64encode(e2e.signBoxKey(identity.secretKey, box.publicKey)), certificate });
     registered = true;
   }
   let status = await socket.emitWithAck("keyring", {});
   if (!status.records_pk) {
+    // The first console makes the team's records key; the organisation certifies its public
+    // half (offline, or at once in demo mode) before anything is sealed to it.
     const pair = e2e.boxKeyPair();
     const sealed = e2e.seal(box.publicKey, pair.secretKey);
     await socket.emitWithAck("keyring_init", { records_pk: e2e.b64encode(pair.publicKey), sealed: e2e.b64encode(sealed) });
     status = await socket.emitWithAck("keyring", {});
   }
-  recordsPk = e2e.b64decode(status.records_pk);
+  recordsSk = ownRecordsPk = null;
   if (status.me && status.me.sealed) {
-    recordsSk = e2e.openSealed(box.secretKey, box.publicKey, e2e.b64decode(status.me.sealed));
-    $("keyring").textContent = "Aktenschlüssel entsperrt / records key unlocked";
-  } else {
-    $("keyring").textContent = "Warte auf Freigabe durch eine Kollegin / waiting for a colleague to grant access";
+    try {
+      recordsSk = e2e.openSealed(box.secretKey, box.publicKey, e2e.b64decode(status.me.sealed));
+      ownRecordsPk = window.nacl.scalarMult.base(recordsSk);
+    } catch { recordsSk = null; }
   }
+  let revoked = null;
+  recordsPk = null;
+  try {
+    if (!orgPk) throw new Error("Kein Organisationsschlüssel konfiguriert: nichts wird verschlüsselt / no organisation key configured: nothing is sealed");
+    revoked = await revokedKeys();
+    recordsPk = certifiedRecordsKey(status, revoked);
+    recordsRefusal = "";
+  } catch (err) {
+    recordsRefusal = refusalOf(err);
+  }
+  const said = recordsSk ? "Aktenschlüssel entsperrt / records key unlocked"
+    : "Warte auf Freigabe durch eine Kollegin / waiting for a colleague to grant access";
+  $("keyring").textContent = recordsRefusal ? said + " – " + recordsRefusal : said;
   const pending = $("pending");
   pending.replaceChildren();
-  if (recordsSk) for (const p of status.pending) {
-    const li = el("li", "Zugang erbitten: / access requested: " + p.user_id + " ");
-    const b = el("button", "Freigeben / Grant");
-    b.type = "button";
-    b.addEventListener("click", async () => {
-      const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-      await socket.emitWithAck("keyring_grant", { user_id: p.user_id, sealed: e2e.b64encode(sealed) });
-      li.remove();
-    });
-    li.appendChild(b);
-    pending.appendChild(li);
-  }
+  if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
 }
 
 function secretbox(obj, key) {
@@ -419,7 +495,7 @@ async function openRecord(recordId, exporting) {
   const ack = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
   if (ack.error) { refused(ack); return null; }
   const { record } = ack;
-  const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(record.sealed_key));
+  const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
   const text = [`Fallakte / case record ${record.record_id}`,
@@ -494,7 +570,7 @@ async function loadDrops() {
     b.type = "button";
     b.addEventListener("click", async () => {
       const { drop } = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
-      const key = e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(drop.sealed_key));
+      const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(drop.sealed_key));
       const message = unbox(drop.body, key);
       // Answerable: left under a lookup value, which the sealed text itself names (so that the
       // server cannot put one visitor's question under another's code), and not yet answered.
@@ -579,6 +655,7 @@ async function start() {
   const { token, certificate: cert } = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
   certificate = cert;
   $("identity").textContent = "Identitätsschlüssel / identity key: " + e2e.b64encode(identity.publicKey) +
+    " · Fingerabdruck / fingerprint " + e2e.fingerprint(identity.publicKey) +
     (cert ? "" : " – noch nicht zertifiziert / not certified yet (chatserver keys certify, chatserver user certify)");
   socket = window.io("/counsellor", { auth: { token }, transports: ["websocket"] });
   socket.on("connect", synchronise);
@@ -598,7 +675,7 @@ async function start() {
     add(info.chat_id, "info", "Übernommen von / taken over from " + from);
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.openSealed(recordsSk, recordsPk, e2e.b64decode(note))));
+        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note))));
       } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
     }
   });
@@ -648,15 +725,21 @@ $("transfer").addEventListener("click", async () => {
   const to = $("transfer-to").value;
   if (!current || !to) return;
   // The note is sealed to the team's records key: only colleagues with a grant can read it.
+  // To no other key: without a verified one the note stays here, unsent.
   const text = $("transfer-note").value.trim();
-  const note = text && recordsPk ? e2e.b64encode(e2e.seal(recordsPk, e2e.utf8(text))) : "";
+  if (text && !recordsPk) {
+    $("status").textContent = recordsRefusal + " – Übergabe ohne Notiz möglich / transfer without a note possible";
+    return;
+  }
+  const note = text ? e2e.b64encode(e2e.seal(recordsPk, e2e.utf8(text))) : "";
   $("transfer-note").value = "";
   const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note });
   if (ack.error) $("status").textContent = ack.message;
 });
 $("handoff").addEventListener("click", async () => {
   const c = chats.get(current);
-  if (!c || !c.consent || !recordsPk) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
+  if (!c || !c.consent) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
+  if (!recordsPk) { $("status").textContent = "Akte nicht gespeichert / record not saved: " + recordsRefusal; return; }
   const recordKey = window.nacl.randomBytes(32);
   const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
     transcript: c.log.filter((item) => item.cls !== "info").map((item) => [item.cls, item.text]) };

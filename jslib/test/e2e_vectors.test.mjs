@@ -231,3 +231,28 @@ test("drop answers are accepted or refused with the same code as in Python", () 
     else throwsCode(check, c.error);
   }
 });
+
+test("records keys are sealed to only as the vectors certify, with the same codes", () => {
+  const revoked = V.records_key.revoked.map(e2e.b64decode);
+  for (const c of V.records_key.cases) {
+    const check = () => e2e.verifyRecordsKey(c.records_pk, c.certificate, V.org.public_key, V.now, revoked);
+    if (c.error === null) assert.equal(e2e.b64encode(check()), c.records_pk, c.name);
+    else throwsCode(check, c.error);
+  }
+});
+
+test("box keys lead to a certified counsellor only as in the vectors", () => {
+  const revoked = V.revocations.revoked.map(e2e.b64decode);
+  for (const c of V.box_key.cases) {
+    const check = () => e2e.verifyBoxKey(c.certificate, c.box_pk, c.signature, V.org.public_key, V.now, revoked);
+    if (c.error === null) assert.equal(check().pseudonym, c.certificate.pseudonym, c.name);
+    else throwsCode(check, c.error);
+  }
+});
+
+test("the box key signature and the fingerprint match", () => {
+  const b = V.box_key;
+  const sig = e2e.signBoxKey(fromHex(V.identity.seed), e2e.b64decode(b.box_pk));
+  assert.equal(e2e.b64encode(sig), b.signature);
+  assert.equal(e2e.fingerprint(e2e.b64decode(V.identity.public_key)), b.fingerprint);
+});

@@ -186,3 +186,46 @@ def test_drop_answers_are_judged_as_in_the_vectors(case: dict[str, Any]) -> None
     with pytest.raises(crypto.CryptoError) as err:
         check()
     assert err.value.code == case["error"]
+
+
+@pytest.mark.parametrize("case", VECTORS["records_key"]["cases"], ids=lambda c: c["name"])
+def test_records_keys_are_sealed_to_only_as_the_vectors_certify(case: dict[str, Any]) -> None:
+    org = crypto.b64decode(VECTORS["org"]["public_key"])
+    revoked = frozenset(crypto.b64decode(k) for k in VECTORS["records_key"]["revoked"])
+
+    def check() -> bytes:
+        return crypto.verify_records_key(case["records_pk"], case["certificate"], org,
+                                         VECTORS["now"], revoked)
+
+    if case["error"] is None:
+        assert crypto.b64encode(check()) == case["records_pk"]
+        return
+    with pytest.raises(crypto.CertificateError) as err:
+        check()
+    assert err.value.code == case["error"]
+
+
+@pytest.mark.parametrize("case", VECTORS["box_key"]["cases"], ids=lambda c: c["name"])
+def test_box_keys_lead_to_a_certified_counsellor_only_as_in_the_vectors(
+        case: dict[str, Any]) -> None:
+    org = crypto.b64decode(VECTORS["org"]["public_key"])
+    revoked = frozenset(crypto.b64decode(k) for k in VECTORS["revocations"]["revoked"])
+
+    def check() -> crypto.Certified:
+        return crypto.verify_box_key(case["certificate"], case["box_pk"], case["signature"],
+                                     org, VECTORS["now"], revoked)
+
+    if case["error"] is None:
+        assert check().pseudonym == case["certificate"]["pseudonym"]
+        return
+    with pytest.raises(crypto.CertificateError) as err:
+        check()
+    assert err.value.code == case["error"]
+
+
+def test_the_box_key_signature_and_the_fingerprint_match() -> None:
+    b = VECTORS["box_key"]
+    identity = crypto.SigningSeed(bytes.fromhex(VECTORS["identity"]["seed"]))
+    assert crypto.b64encode(crypto.sign_box_key(identity, crypto.b64decode(b["box_pk"]))) \
+        == b["signature"]
+    assert crypto.fingerprint(identity.public_key) == b["fingerprint"]

@@ -11,6 +11,7 @@ import nacl.secret
 
 from chatserver import crypto
 from chatserver.web.appkeys import CONFIG
+from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 
 
@@ -27,6 +28,8 @@ async def test_records_key_flows_through_sealed_grants_and_opens_a_record(
     anna_sk, anna_pk = keypair()
     ben_sk, ben_pk = keypair()
     records_sk, records_pk = keypair()
+    pki = Pki()
+    anna_id, ben_id = pki.identity("Anna"), pki.identity("Ben")
 
     url = harness.url + "/api/records-key"
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
@@ -35,18 +38,23 @@ async def test_records_key_flows_through_sealed_grants_and_opens_a_record(
     not_yet = crypto.b64encode(os.urandom(80))
     assert (await anna.call("keyring_init", {"records_pk": crypto.b64encode(records_pk),
                                              "sealed": not_yet}))["error"] == "bad_state"
-    assert (await anna.call("keyring_register", {"box_pk": crypto.b64encode(anna_pk)}))["ok"]
+    assert (await anna.call("keyring_register", anna_id.box_registration(anna_pk)))["ok"]
     grant = crypto.b64encode(crypto.seal(anna_pk, records_sk))
     assert (await anna.call("keyring_init", {"records_pk": crypto.b64encode(records_pk),
                                              "sealed": grant}))["ok"]
     assert (await anna.call("keyring_init", {"records_pk": crypto.b64encode(records_pk),
                                              "sealed": grant}))["error"] == "conflict"
 
-    # Ben registers; he is pending until a holder grants; he cannot grant himself.
-    assert (await ben.call("keyring_register", {"box_pk": crypto.b64encode(ben_pk)}))["ok"]
+    # Ben registers; he is pending until a holder grants; he cannot grant himself. The list
+    # carries what Anna's console checks before it seals anything to his box key.
+    assert (await ben.call("keyring_register", ben_id.box_registration(ben_pk)))["ok"]
     status = await ben.call("keyring", {})
     assert status["me"] == {"box_pk": crypto.b64encode(ben_pk), "sealed": ""}
-    assert status["pending"] == [{"user_id": "ben", "box_pk": crypto.b64encode(ben_pk)}]
+    assert status["pending"] == [{"user_id": "ben", "pseudonym": "Ben",
+                                  **ben_id.box_registration(ben_pk)}]
+    (waiting,) = status["pending"]
+    assert crypto.verify_box_key(waiting["certificate"], waiting["box_pk"], waiting["box_sig"],
+                                 pki.org_public_key, pki.now).pseudonym == "Ben"
     forged = crypto.b64encode(crypto.seal(ben_pk, os.urandom(32)))
     assert (await ben.call("keyring_grant", {"user_id": "ben", "sealed": forged}))["error"] == \
         "forbidden"
@@ -62,7 +70,8 @@ async def test_records_key_flows_through_sealed_grants_and_opens_a_record(
 
     # The widget learns the public half; a record sealed to it opens with Ben's copy.
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
-        assert (await resp.json()) == {"records_pk": crypto.b64encode(records_pk)}
+        assert (await resp.json()) == {"records_pk": crypto.b64encode(records_pk),
+                                       "certificate": None}
     record_key = os.urandom(32)
     body = nacl.secret.SecretBox(record_key).encrypt(json.dumps({"t": "x"}).encode())
     sealed_key = crypto.seal(records_pk, record_key)

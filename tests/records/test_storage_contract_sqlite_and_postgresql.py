@@ -95,10 +95,26 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
             ("ben", "open", record_id, None, True), ("ben", "open", "x" * 64, None, True),
             ("ben", "list", None, None, True), ("operator", "revoke", None, "ben", False)]
 
-        await store.keyring.register(anna, "UEtB")
+        cert = {"v": 1, "key": "SUQ=", "pseudonym": "Anna", "issued": 1, "expires": 2,
+                "serial": "00" * 16, "sig": "U0lH"}
+        await store.keyring.register(anna, "UEtB", "Qk9YU0lH", cert)
+        assert (await store.keyring.status(anna))["pending"] == [{
+            "user_id": anna, "pseudonym": "Anna", "box_pk": "UEtB", "box_sig": "Qk9YU0lH",
+            "certificate": cert}]
         await store.keyring.init(anna, "UlBL", "R1JBTlQ=", now)
         assert await store.keyring.records_public_key() == "UlBL"
+        assert await store.keyring.records_key() == ("UlBL", None)
         assert await store.keyring.holders() == [anna]
+        # The same box key with a renewed certificate keeps the grant.
+        await store.keyring.register(anna, "UEtB", "Qk9YU0lH", {**cert, "expires": 3})
+        assert await store.keyring.holders() == [anna]
+        # The records key's certificate is installed only for the key the team has.
+        with pytest.raises(DomainError) as refused:
+            await store.keyring.set_records_certificate({"records_pk": "T1RIRVI="})
+        assert refused.value.code == "conflict"
+        await store.keyring.set_records_certificate({"records_pk": "UlBL", "sig": "U0lH"})
+        assert (await store.keyring.status(anna))["records_cert"] == {"records_pk": "UlBL",
+                                                                     "sig": "U0lH"}
 
         # Disabling takes it all away at once: sessions, the grant, and the way back onto
         # the list of those waiting for one.
@@ -109,7 +125,7 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert await users.session(live.key, now + 151) is None
         assert await store.keyring.holders() == []
         with pytest.raises(DomainError) as refused:
-            await store.keyring.register(anna, "UEtB")
+            await store.keyring.register(anna, "UEtB", "Qk9YU0lH", cert)
         assert refused.value.code == "forbidden"
         assert (await store.keyring.status(anna))["me"] is None
         await users.set_disabled("akeller", False)

@@ -32,6 +32,7 @@ from chatserver.relay.state import secret_key
 from chatserver.web.appkeys import RECORDS, RELAY, USERS
 from tests.support.accounts import console_sign_in, console_socket_token
 from tests.support.clients import CounsellorClient
+from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 from tests.support.paths import ROOT
 
@@ -95,10 +96,13 @@ async def both_hold_the_records_key(anna: Console, ben: Console) -> None:
     _ben_sk, ben_pk = box_keypair()
     records_sk, records_pk = box_keypair()
     b64 = crypto.b64encode
-    assert (await anna.client.call("keyring_register", {"box_pk": b64(anna_pk)}))["ok"]
+    pki = Pki()
+    assert (await anna.client.call("keyring_register",
+                                   pki.identity("Anna").box_registration(anna_pk)))["ok"]
     assert (await anna.client.call("keyring_init", {
         "records_pk": b64(records_pk), "sealed": b64(crypto.seal(anna_pk, records_sk))}))["ok"]
-    assert (await ben.client.call("keyring_register", {"box_pk": b64(ben_pk)}))["ok"]
+    assert (await ben.client.call("keyring_register",
+                                  pki.identity("Ben").box_registration(ben_pk)))["ok"]
     ben_id = (await ben.client.sync())["me"]["id"]
     assert (await anna.client.call("keyring_grant", {
         "user_id": ben_id, "sealed": b64(crypto.seal(ben_pk, records_sk))}))["ok"]

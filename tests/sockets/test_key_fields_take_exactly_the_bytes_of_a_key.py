@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from chatserver.sockets.schemas import base64_of
 from chatserver.web.appkeys import USERS
 from tests.support.accounts import console_sign_in
+from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 
 
@@ -30,12 +31,12 @@ def stray_bits(value: str) -> str:
     return value.replace(last + "=", twisted + "=", 1)
 
 
-@given(raw=st.binary(max_size=120), size=st.sampled_from([1, 2, 3, 32, 80]))
+@given(raw=st.binary(max_size=120), size=st.sampled_from([1, 2, 3, 32, 64, 80]))
 def test_the_pattern_takes_exactly_the_encoding_of_size_bytes(raw: bytes, size: int) -> None:
     assert bool(re.search(base64_of(size), b64(raw))) is (len(raw) == size)
 
 
-@given(data=st.data(), size=st.sampled_from([1, 2, 32, 80]))
+@given(data=st.data(), size=st.sampled_from([1, 2, 32, 64, 80]))
 def test_whatever_the_pattern_takes_is_canonical(data: st.DataObject, size: int) -> None:
     value = data.draw(st.from_regex(base64_of(size), fullmatch=True))
     raw = base64.b64decode(value, validate=True)
@@ -54,8 +55,11 @@ async def test_socket_key_fields_refuse_what_is_not_exactly_a_key(harness: Harne
     visitor = await harness.visitor()
     key, sealed = b64(os.urandom(32)), b64(os.urandom(80))
     body = b64(os.urandom(100))
+    registration = Pki().identity("Anna").box_registration(os.urandom(32))
+    certificate = registration["certificate"]
     cases = [
-        (anna, "keyring_register", {"box_pk": key}, "box_pk", 32),
+        (anna, "keyring_register", registration, "box_pk", 32),
+        (anna, "keyring_register", registration, "box_sig", 64),
         (anna, "keyring_init", {"records_pk": key, "sealed": sealed}, "records_pk", 32),
         (anna, "keyring_init", {"records_pk": key, "sealed": sealed}, "sealed", 80),
         (anna, "keyring_grant", {"user_id": "ben", "sealed": sealed}, "sealed", 80),
@@ -77,6 +81,13 @@ async def test_socket_key_fields_refuse_what_is_not_exactly_a_key(harness: Harne
         # The right length passes the schema (whatever the event then says).
         answer = await client.call(event, payload)
         assert answer.get("error") != "invalid", (event, answer)
+    # And the keys inside the certificate a console registers its box key with.
+    for field, size in (("key", 32), ("sig", 64)):
+        for wrong in wrong_keys(size):
+            answer = await anna.call("keyring_register", {
+                **registration, "certificate": {**certificate, field: wrong}})
+            assert answer.get("error") == "invalid" and f"certificate.{field}" in \
+                answer["message"], (field, wrong, answer)
 
 
 async def test_the_console_takes_only_a_32_byte_identity_key(harness: Harness) -> None:

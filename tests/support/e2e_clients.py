@@ -34,6 +34,12 @@ class Identity:
         """The identity public key."""
         return self.signing.public_key
 
+    def box_registration(self, box_pk: bytes) -> dict[str, Any]:
+        """The ``keyring_register`` payload a console sends for its box key ``box_pk``."""
+        return {"box_pk": crypto.b64encode(box_pk),
+                "box_sig": crypto.b64encode(crypto.sign_box_key(self.signing, box_pk)),
+                "certificate": self.certificate}
+
 
 class Pki:
     """An organisation key made for one test, its certificates and its revocation list."""

@@ -249,6 +249,85 @@ def build() -> dict[str, Any]:
     r_pk = crypto.box_keypair(fixed(r_sk))[1]
     sealed = crypto.seal(r_pk, b"record key material", rng=fixed(seed("seal esk")))
 
+    # The records key's certificate: what widget and console check before sealing to it.
+    rcert = crypto.issue_records_certificate(org, r_pk, NOW - DAY, NOW + 365 * DAY,
+                                             serial=seed("records serial", 16))
+    retired_sk = seed("retired records sk")
+    retired_pk = crypto.box_keypair(fixed(retired_sk))[1]
+    written_pk = crypto.box_keypair(fixed(seed("database-written records sk")))[1]
+
+    def records_case(name: str, served: bytes, c: Any, error: str | None) -> dict[str, Any]:
+        return {"name": name, "records_pk": crypto.b64encode(served), "certificate": c,
+                "error": error}
+
+    records_cases = [
+        records_case("valid", r_pk, rcert, None),
+        records_case("served key written into the database", written_pk, rcert,
+                     "certificate"),
+        records_case("no certificate", r_pk, None, "certificate"),
+        records_case("signed by another organisation", r_pk, crypto.issue_records_certificate(
+            other_org, r_pk, NOW - DAY, NOW + 365 * DAY, serial=seed("records serial o", 16)),
+            "certificate"),
+        records_case("certificate for the written key by another organisation", written_pk,
+                     crypto.issue_records_certificate(
+                         other_org, written_pk, NOW - DAY, NOW + 365 * DAY,
+                         serial=seed("records serial w", 16)), "certificate"),
+        records_case("expired", r_pk, crypto.issue_records_certificate(
+            org, r_pk, NOW - 400 * DAY, NOW - DAY, serial=seed("records serial e", 16)),
+            "expired"),
+        records_case("not yet valid", r_pk, crypto.issue_records_certificate(
+            org, r_pk, NOW + DAY, NOW + 365 * DAY, serial=seed("records serial f", 16)),
+            "expired"),
+        records_case("retired key on the revocation list", retired_pk,
+                     crypto.issue_records_certificate(
+                         org, retired_pk, NOW - DAY, NOW + 365 * DAY,
+                         serial=seed("records serial r", 16)), "revoked"),
+        records_case("expiry changed after signing", r_pk,
+                     dict(rcert, expires=rcert["expires"] + DAY), "certificate"),
+        records_case("issued as a string", r_pk, dict(rcert, issued=str(rcert["issued"])),
+                     "certificate"),
+        # A counsellor certificate's signature never counts for a records key (other label).
+        records_case("counsellor certificate signature", ident.public_key, {
+            "v": crypto.VERSION, "records_pk": cert["key"], "issued": cert["issued"],
+            "expires": cert["expires"], "serial": cert["serial"], "sig": cert["sig"]},
+            "certificate"),
+    ]
+
+    # A counsellor's box key, signed by their certified identity key: what a grant needs.
+    box_sk = seed("box sk")
+    box_pk = crypto.box_keypair(fixed(box_sk))[1]
+    box_sig = crypto.sign_box_key(ident, box_pk)
+    attacker_pk = crypto.box_keypair(fixed(seed("attacker box sk")))[1]
+    other_box_ident = crypto.SigningSeed(seed("other box identity"))
+    other_box_cert = crypto.issue_certificate(org, other_box_ident.public_key, "Bert",
+                                              NOW - DAY, NOW + 90 * DAY,
+                                              serial=seed("serial box other", 16))
+    revoked_cert = crypto.issue_certificate(org, revoked_ident.public_key, "Rolf", NOW - DAY,
+                                            NOW + 90 * DAY, serial=seed("serial box rev", 16))
+
+    def box_case(name: str, c: Any, pk: bytes, sig: bytes,
+                 error: str | None) -> dict[str, Any]:
+        return {"name": name, "certificate": c, "box_pk": crypto.b64encode(pk),
+                "signature": crypto.b64encode(sig), "error": error}
+
+    box_cases = [
+        box_case("valid", cert, box_pk, box_sig, None),
+        box_case("box key swapped for the server's", cert, attacker_pk, box_sig, "certificate"),
+        box_case("signature made by another certified counsellor", cert, box_pk,
+                 crypto.sign_box_key(other_box_ident, box_pk), "certificate"),
+        box_case("certificate swapped for another counsellor's", other_box_cert, box_pk,
+                 box_sig, "certificate"),
+        box_case("signature bit flipped", cert, box_pk,
+                 bytes([box_sig[0] ^ 0x01]) + box_sig[1:], "certificate"),
+        box_case("signed by a revoked counsellor", revoked_cert, box_pk,
+                 crypto.sign_box_key(revoked_ident, box_pk), "revoked"),
+        box_case("records key certificate taken for a counsellor certificate", {
+            "v": crypto.VERSION, "key": rcert["records_pk"], "pseudonym": "Anna",
+            "issued": rcert["issued"], "expires": rcert["expires"], "serial": rcert["serial"],
+            "sig": rcert["sig"]}, box_pk, box_sig, "certificate"),
+        box_case("no certificate", None, box_pk, box_sig, "certificate"),
+    ]
+
     hmac_key = seed("hmac key", 40)
     chain0 = seed("chain key")
     ratchet = []
@@ -299,6 +378,17 @@ def build() -> dict[str, Any]:
                  "esk": seed("seal esk").hex(), "message": b"record key material".hex(),
                  "sealed": sealed.hex()},
         "drops": drops(org, ident, cert, revoked_ident),
+        "records_key": {
+            "revoked": [crypto.b64encode(retired_pk)],
+            "certificate": rcert,
+            "cases": records_cases,
+        },
+        "box_key": {
+            "box_pk": crypto.b64encode(box_pk),
+            "signature": crypto.b64encode(box_sig),
+            "fingerprint": crypto.fingerprint(ident.public_key),
+            "cases": box_cases,
+        },
     }
 
 

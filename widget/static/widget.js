@@ -472,15 +472,32 @@ async function returnWithCodename() {
   });
 }
 
+// The records key a drop may be sealed to: the served one, only if the organisation's
+// certificate of exactly that key checks out against the pinned org key and the revocation
+// list (docs/protocol.md, "Keys bound to identities"). Otherwise null, and the visitor is told.
+async function verifiedRecordsKey() {
+  const res = await fetch("/api/records-key", { cache: "no-store" });
+  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return null; }
+  try {
+    const served = await res.json();
+    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
+    const now = Math.floor(Date.now() / 1000);
+    const revoked = e2e.verifyRevocationList(revocations, cfg.orgPk, now);
+    return e2e.verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
+  } catch {
+    $("drop-status").textContent = t("drop_key_unverified");
+    return null;
+  }
+}
+
 // A drop's code is made here and never sent: the server gets the lookup value derived from it,
 // the answer comes sealed to the reply key derived from it, signed by a certified counsellor
 // (docs/protocol.md, "Message drop").
 async function leaveDrop() {
   const text = $("drop-text").value.trim();
   if (!text) return;
-  const res = await fetch("/api/records-key");
-  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return; }
-  const recordsPk = e2e.b64decode((await res.json()).records_pk);
+  const recordsPk = await verifiedRecordsKey();
+  if (!recordsPk) return;
   connect(async () => {
     const start = await paid("drop_start", { lang });
     if (start.error) { $("drop-status").textContent = start.message; return; }
