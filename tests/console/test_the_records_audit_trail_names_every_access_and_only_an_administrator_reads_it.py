@@ -13,7 +13,7 @@ import aiohttp
 from chatserver.records.accounts import Session
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
-from tests.support.records import file_record, share_records_key
+from tests.support.records import box_keypair, file_record, registration, share_records_key
 
 KEYS = {"id", "at", "user_id", "name", "pseudonym", "action", "record_id", "subject_id",
         "subject_name", "refused"}
@@ -57,7 +57,7 @@ async def test_every_access_is_in_the_trail_which_only_an_administrator_reads(
     assert (await anna.call("record_restore", {"record_id": filed.record_id}))["ok"]
     assert (await cora.call("record_open", {"record_id": filed.record_id}))["error"] == \
         "no_grant"
-    assert (await cora.call("keyring_register", {"box_pk": random_ct(32)}))["ok"]
+    assert (await cora.call("keyring_register", registration(box_keypair()[1])))["ok"]
     assert (await cora.call("keyring_grant", {"user_id": "cora",
                                               "sealed": random_ct(80)}))["error"] == "forbidden"
 

@@ -26,11 +26,12 @@ import pytest
 from chatserver import crypto
 from tests.support.clients import CounsellorClient
 from tests.support.database import database_rows
-from tests.support.drops import hold_records_key, signed_answer
+from tests.support.drops import signed_answer
 from tests.support.e2e_clients import E2ECounsellor, E2EVisitor, Pki
 from tests.support.hardening import AddressedVisitor
 from tests.support.nodes import Node, counsellor_token
 from tests.support.proxy import RecordingProxy, loopback_peers
+from tests.support.records import share_records_key
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually
 
@@ -126,7 +127,7 @@ async def test_a_whole_visit_leaves_no_trace(
         assert (await second.call("drop", {
             "lookup": crypto.b64encode(keys.lookup), "sealed_key": drop_key, "body": drop_body,
             "reply_pk": crypto.b64encode(keys.reply_pk)}))["ok"]
-        await hold_records_key(raw_anna)
+        await share_records_key(raw_anna)
         drop_id = (await raw_anna.call("drops", {}))["items"][0]["drop_id"]
         drop = (await raw_anna.call("drop_open", {"drop_id": drop_id}))["drop"]
         signed = signed_answer(anna.identity, drop, "Antwort " + PLAINTEXT[1])

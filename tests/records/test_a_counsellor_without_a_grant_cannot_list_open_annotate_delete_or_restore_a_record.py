@@ -7,7 +7,13 @@ from __future__ import annotations
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
-from tests.support.records import admin, file_record, share_records_key
+from tests.support.records import (
+    admin,
+    box_keypair,
+    file_record,
+    registration,
+    share_records_key,
+)
 
 
 async def test_without_a_grant_every_records_event_is_refused_no_grant(harness: Harness) -> None:
@@ -17,7 +23,7 @@ async def test_without_a_grant_every_records_event_is_refused_no_grant(harness: 
     ben = await harness.counsellor("ben", "Ben", on_duty=False)
     boss = await admin(harness, "boss")
     # Waiting for a grant is not holding one.
-    assert (await ben.call("keyring_register", {"box_pk": random_ct(32)}))["ok"]
+    assert (await ben.call("keyring_register", registration(box_keypair()[1])))["ok"]
 
     calls = [("records", {}), ("records_deleted", {}),
              ("record_open", {"record_id": filed.record_id}),
@@ -66,6 +72,6 @@ async def test_a_grant_opens_the_records_and_taking_it_away_closes_them_again(
                                            "body": random_ct(60)}))["ok"]
 
     # A new box key (another browser without the old one) voids the grant: closed again.
-    assert (await ben.call("keyring_register", {"box_pk": random_ct(32)}))["ok"]
+    assert (await ben.call("keyring_register", registration(box_keypair()[1])))["ok"]
     assert (await ben.call("record_open", {"record_id": filed.record_id}))["error"] == \
         "no_grant"

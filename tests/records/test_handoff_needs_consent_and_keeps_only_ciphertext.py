@@ -8,7 +8,7 @@ from pathlib import Path
 from chatserver import crypto
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import CounsellorClient, VisitorClient, random_ct, sealed_record
-from tests.support.drops import hold_records_key, signed_answer
+from tests.support.drops import signed_answer
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 from tests.support.nodes import Node, counsellor_token
@@ -104,7 +104,7 @@ async def test_message_drop_is_answered_and_read_back_with_its_code(
         "ok": True, "answered": False, "answer": None}
 
     anna = await harness.counsellor("anna", "Anna", on_duty=False)
-    await hold_records_key(anna)
+    await share_records_key(anna)
     drops = (await anna.call("drops", {}))["items"]
     assert len(drops) == 1 and drops[0]["answered"] is False
     drop = (await anna.call("drop_open", {"drop_id": drops[0]["drop_id"]}))["drop"]

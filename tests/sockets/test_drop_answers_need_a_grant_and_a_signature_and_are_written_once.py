@@ -14,9 +14,10 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.main import create_app
 from tests.support.clients import random_ct
-from tests.support.drops import hold_records_key, leave_drop, signed_answer
+from tests.support.drops import leave_drop, signed_answer
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
+from tests.support.records import share_records_key
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ async def test_only_a_granted_counsellor_answers_signed_for_this_drop_and_only_o
     other = await leave_drop(visitor)
     anna, drop = await _opened(h, "anna")
     assert drop["lookup"] == left.lookup
-    await hold_records_key(anna)
+    await share_records_key(anna)
     ben, _ = await _opened(h, "ben")  # signed in, certified, but never granted the records key
     anna_id, ben_id = pki.identity("Anna"), pki.identity("Ben")
     answer = {"drop_id": drop["drop_id"]}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatserver import crypto
-from tests.support.clients import CounsellorClient, VisitorClient, random_ct
+from tests.support.clients import VisitorClient, random_ct
 from tests.support.e2e_clients import Identity
 
 
@@ -44,14 +44,3 @@ def signed_answer(identity: Identity, drop: dict[str, Any], text: str) -> dict[s
                          crypto.encode_payload({"t": "answer", "body": text}))
     return crypto.sign_drop_answer(identity.signing, identity.certificate,
                                    crypto.b64decode(drop["lookup"]), sealed)
-
-
-async def hold_records_key(counsellor: CounsellorClient) -> None:
-    """Register a box key and create the team's records key: the caller holds a grant."""
-    box_pk = crypto.box_keypair()[1]
-    records_pk = crypto.box_keypair()[1]
-    assert (await counsellor.call("keyring_register", {"box_pk": crypto.b64encode(box_pk)}))["ok"]
-    ack = await counsellor.call("keyring_init", {
-        "records_pk": crypto.b64encode(records_pk),
-        "sealed": crypto.b64encode(crypto.seal(box_pk, bytes(32)))})
-    assert ack["ok"], ack

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import nacl.bindings as sodium
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from chatserver.records.schema import key_grants
 from chatserver.records.store import RecordStore
 from tests.support.accounts import ensure_account
 from tests.support.clients import CounsellorClient, sealed_record
+from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 
 
@@ -26,18 +28,24 @@ def box_keypair() -> tuple[bytes, bytes]:
     return secret, sodium.crypto_scalarmult_base(secret)
 
 
+def registration(box_pk: bytes) -> dict[str, Any]:
+    """``keyring_register`` as a certified console sends it (the server stores the proof;
+    consoles check it before granting)."""
+    return Pki().identity().box_registration(box_pk)
+
+
 async def share_records_key(first: CounsellorClient, *colleagues: CounsellorClient) -> bytes:
     """The team's records key made in ``first``'s console and granted to each colleague, through
     the keyring events as consoles do (the team must not have a key yet); returns its secret."""
     records_sk, records_pk = box_keypair()
     _, first_pk = box_keypair()
-    assert (await first.call("keyring_register", {"box_pk": crypto.b64encode(first_pk)}))["ok"]
+    assert (await first.call("keyring_register", registration(first_pk)))["ok"]
     assert (await first.call("keyring_init", {
         "records_pk": crypto.b64encode(records_pk),
         "sealed": crypto.b64encode(crypto.seal(first_pk, records_sk))}))["ok"]
     for colleague in colleagues:
         _, pk = box_keypair()
-        assert (await colleague.call("keyring_register", {"box_pk": crypto.b64encode(pk)}))["ok"]
+        assert (await colleague.call("keyring_register", registration(pk)))["ok"]
         # The holder's console learns who waits, and for which box key, from the keyring.
         pending = (await first.call("keyring", {}))["pending"]
         me = next(p["user_id"] for p in pending if p["box_pk"] == crypto.b64encode(pk))
@@ -53,7 +61,8 @@ async def grant_in_store(store: RecordStore, first: str, *colleagues: str, now: 
     for name in (first, *colleagues):
         await ensure_account(store.engine, name, f"Beraterin {name}", "counsellor")
         _, pk = box_keypair()
-        await store.keyring.register(name, crypto.b64encode(pk))
+        proof = registration(pk)
+        await store.keyring.register(name, proof["box_pk"], proof["box_sig"], proof["certificate"])
         sealed = crypto.b64encode(crypto.seal(pk, records_sk))
         if name == first:
             await store.keyring.init(name, crypto.b64encode(records_pk), sealed, now)
