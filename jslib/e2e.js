@@ -1,5 +1,6 @@
 // End-to-end encryption of chats, as specified in docs/protocol.md; shared by the widget and
-// the console. The Python twin is chatserver/crypto.py; both pass tests/vectors/e2e.json.
+// the console. Its long-lived half (sealing, key binding, drops, importState) is e2e-keys.js.
+// The Python twin of both is chatserver/crypto.py; both pass tests/vectors/e2e.json.
 //
 // tweetnacl is taken from globalThis.nacl: the page loads node_modules/tweetnacl/nacl-fast.min.js
 // as a classic script (with Subresource Integrity), node tests assign require("tweetnacl").
@@ -202,14 +203,6 @@ function checkPseudonym(pseudonym) {
   return pseudonym;
 }
 
-// -- keys -----------------------------------------------------------------------------------
-
-/** A fresh Ed25519 identity key pair (tweetnacl's 64-byte secretKey). */
-export function signKeyPair() { return nacl().sign.keyPair(); }
-
-/** A fresh X25519 key pair for seal/openSealed. */
-export function boxKeyPair() { return nacl().box.keyPair(); }
-
 // -- certificates and revocation ------------------------------------------------------------
 
 export function certificateBytes(key, pseudonym, issued, expires, serial) {
@@ -263,153 +256,16 @@ export function verifyRevocationList(data, orgPublicKey, now,
   return keys;
 }
 
-// -- the records key and counsellors' box keys, bound to the organisation -------------------
-// Each signature has its own label ("/records-key", "/box-key" beside "/cert" and
-// "/revocations"), so nothing signed for one purpose is ever accepted for another.
-
-export function recordsCertificateBytes(recordsPk, issued, expires, serial) {
-  return concat(LABEL, utf8("/records-key\0"), recordsPk, u64(issued), u64(expires), serial);
-}
-
 /**
- * The records public key to seal to: recordsPk as served, if cert certifies exactly it under
- * the pinned org key, in its validity period and not revoked.
+ * What jslib/e2e-keys.js (the sealing and key-binding half of this protocol) builds on; not
+ * for pages.
  */
-export function verifyRecordsKey(recordsPk, cert, orgPublicKey, now, revoked = []) {
-  if (!cert || typeof cert !== "object" || cert.v !== VERSION) {
-    throw new CertificateError("the records key has no certificate of this version");
-  }
-  const certified = keyField(cert.records_pk, "records key");
-  const issued = wholeSeconds(cert.issued, "issued");
-  const expires = wholeSeconds(cert.expires, "expires");
-  const serial = serialField(cert.serial);
-  const sig = sigField(cert.sig);
-  const org = bytesOf(orgPublicKey, "organisation key", KEY_BYTES);
-  if (!nacl().sign.detached.verify(recordsCertificateBytes(certified, issued, expires, serial),
-                                   sig, org)) {
-    throw new CertificateError("records key certificate is not signed by the organisation");
-  }
-  if (now + CLOCK_SKEW_S < issued || now > expires) {
-    throw new ExpiredCertificate("records key certificate is expired or not yet valid");
-  }
-  if (revoked.some((k) => equal(k, certified))) throw new RevokedCertificate("records key has been revoked");
-  if (!equal(keyField(recordsPk, "served records key"), certified)) {
-    throw new CertificateError("the served records key is not the certified one");
-  }
-  return certified;
-}
-
-export function boxKeyBytes(identityPk, boxPk) {
-  return concat(LABEL, utf8("/box-key\0"), identityPk, boxPk);
-}
-
-/** The identity key's signature over the counsellor's own box key (seed or 64-byte secret). */
-export function signBoxKey(identitySecretKey, boxPk) {
-  const secret = bytesOf(identitySecretKey, "identity key");
-  let pair;
-  if (secret.length === KEY_BYTES) pair = nacl().sign.keyPair.fromSeed(secret);
-  else if (secret.length === 64) pair = nacl().sign.keyPair.fromSecretKey(secret);
-  else throw new CryptoError("identity key has the wrong length");
-  const box = bytesOf(boxPk, "box key", KEY_BYTES);
-  return nacl().sign.detached(boxKeyBytes(pair.publicKey, box), pair.secretKey);
-}
-
-/**
- * The certified counsellor a box key belongs to: cert leads to the org key and its identity
- * key signed boxPk. Only then may the records key be sealed to it.
- */
-export function verifyBoxKey(cert, boxPk, sig, orgPublicKey, now, revoked = []) {
-  const certified = verifyCertificate(cert, orgPublicKey, now, revoked);
-  const box = keyField(boxPk, "box key");
-  if (!nacl().sign.detached.verify(boxKeyBytes(certified.identityKey, box), sigField(sig),
-                                   certified.identityKey)) {
-    throw new CertificateError("box key is not signed by the certified counsellor");
-  }
-  return certified;
-}
-
-/** Eight groups of four hex digits that people compare to recognise a key. */
-export function fingerprint(key) {
-  const digest = nacl().hash(concat(LABEL, utf8("/fingerprint\0"), bytesOf(key, "key", KEY_BYTES)));
-  const groups = [];
-  for (let i = 0; i < 16; i += 2) groups.push(hex(digest.subarray(i, i + 2)).toUpperCase());
-  return groups.join(" ");
-}
-
-// -- sealing to a public key (case records, message drops) ----------------------------------
-
-function sealNonce(epk, recipientPk) {
-  return nacl().hash(concat(epk, recipientPk)).slice(0, NONCE);
-}
-
-/** Anonymous encryption to an X25519 key: ephemeral key + box, nonce from both keys. */
-export function seal(recipientPk, message, { random } = {}) {
-  const pk = bytesOf(recipientPk, "recipient key", KEY_BYTES);
-  const esk = (random || nacl().randomBytes)(KEY_BYTES);
-  const epk = nacl().scalarMult.base(esk);
-  const boxed = nacl().box(message, sealNonce(epk, pk), pk, esk);
-  esk.fill(0);
-  return concat(epk, boxed);
-}
-
-/** Open what seal() made for the holder of recipientSk. */
-export function openSealed(recipientSk, recipientPk, sealed) {
-  const sk = bytesOf(recipientSk, "recipient key", KEY_BYTES);
-  const pk = bytesOf(recipientPk, "recipient key", KEY_BYTES);
-  if (!(sealed instanceof Uint8Array) || sealed.length < KEY_BYTES + TAG) {
-    throw new TruncatedFrame("sealed message is too short");
-  }
-  const epk = sealed.subarray(0, KEY_BYTES);
-  const out = nacl().box.open(sealed.subarray(KEY_BYTES), sealNonce(epk, pk), epk, sk);
-  if (!out) throw new TamperedFrame("sealed message does not open");
-  return out;
-}
-
-// -- anonymous message drops: the visitor's code, answers signed by a counsellor -------------
-
-// Crockford's base32: no i, l, o or u, so that nothing reads as another symbol. 20 symbols.
-const DROP_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
-
-/** A fresh drop code: 100 bits in five groups of four, at least one symbol a digit. */
-export function generateDropCode({ random } = {}) {
-  for (;;) {
-    const code = Array.from((random || nacl().randomBytes)(20), (b) => DROP_ALPHABET[b & 31]).join("");
-    if (/\d/.test(code)) return code.match(/.{4}/g).join("-");
-  }
-}
-
-/** The drop code a visitor typed, canonical (case, spaces, hyphens, o/i/l for 0/1), or null. */
-export function dropCode(text) {
-  const code = String(text).toLowerCase().replace(/[\s-]/g, "").replace(/o/g, "0").replace(/[il]/g, "1");
-  return /^[0-9a-hjkmnp-tv-z]{20}$/.test(code) ? code : null;
-}
-
-/** The lookup value and reply key pair of a drop code (docs/protocol.md, "Message drop"). */
-export function dropKeys(text) {
-  const code = dropCode(text);
-  if (!code) throw new CryptoError("not a drop code");
-  const derive = (what) => nacl().hash(concat(LABEL, utf8("/drop-" + what + "\0" + code))).slice(0, KEY_BYTES);
-  const replySk = derive("reply");
-  return { lookup: derive("lookup"), replySk, replyPk: nacl().scalarMult.base(replySk) };
-}
-
-/**
- * What a counsellor's identity key signs for an answer: label, the drop's lookup value and the
- * sealed answer. The console signs it (console.js); the widget only verifies, and is lighter
- * for not carrying the signing.
- */
-export function dropAnswerBytes(lookup, sealed) {
-  return concat(LABEL, utf8("/drop-answer\0"), lookup, sealed);
-}
-
-/** The counsellor who answered the drop of `lookup`, if a certified, unrevoked key signed it. */
-export function verifyDropAnswer(answer, lookup, orgPublicKey, now, revoked = []) {
-  let sealed, sig;
-  try { sealed = b64decode(answer.sealed); sig = sigField(answer.sig); } catch { throw new ForgedAnswer("unsigned"); }
-  const certified = verifyCertificate(answer.certificate, orgPublicKey, now, revoked);
-  if (nacl().sign.detached.verify(dropAnswerBytes(lookup, sealed), sig, certified.identityKey)) return certified;
-  throw new ForgedAnswer("not signed for this drop");
-}
+export const internal = Object.freeze({
+  nacl, LABEL, u64, lp, keyField, wholeSeconds, serialField, sigField, bytesOf, equal,
+  checkPseudonym, KEY_BYTES, CLOCK_SKEW_S, NONCE, TAG, WINDOW,
+  // Late-bound: the session classes are declared below.
+  get sessions() { return { visitor: VisitorSession, counsellor: CounsellorSession }; },
+});
 
 // -- the chat session -----------------------------------------------------------------------
 
@@ -750,71 +606,3 @@ export function createVisitorSession(options) { return new VisitorSession(option
 
 /** The counsellor's side of one chat (one handshake). */
 export function createCounsellorSession(options) { return new CounsellorSession(options); }
-
-function stateKey(value, what) {
-  let key;
-  try { key = b64decode(value); } catch { throw new CryptoError(`state: ${what} is not base64`); }
-  if (key.length !== KEY_BYTES) throw new CryptoError(`state: ${what} has the wrong length`);
-  return key;
-}
-
-function stateCounter(value, what) {
-  if (!Number.isSafeInteger(value) || value < 1) throw new CryptoError(`state: ${what} is out of range`);
-  return value;
-}
-
-/**
- * An established session continued from exportState(), after checking that the state hangs
- * together: its shape, key lengths, counters, skipped keys inside the window, and a safety
- * number that matches its inputs. Refuses (CryptoError) anything else. It can encrypt and
- * decrypt but never answer a hello: a new handshake needs a new session.
- */
-export function importState(state) {
-  if (!state || typeof state !== "object" || state.v !== VERSION) {
-    throw new CryptoError("state: not a session state of this version");
-  }
-  const cls = state.role === "counsellor" ? CounsellorSession
-    : state.role === "visitor" ? VisitorSession : null;
-  if (!cls) throw new CryptoError("state: unknown role");
-  if (typeof state.chatId !== "string" || !state.chatId) throw new CryptoError("state: chat id is missing");
-  const send = { key: stateKey(state.send && state.send.key, "send key"),
-                 counter: stateCounter(state.send && state.send.counter, "send counter") };
-  const recv = { key: stateKey(state.recv && state.recv.key, "receive key"),
-                 counter: stateCounter(state.recv && state.recv.counter, "receive counter") };
-  const highest = state.highest;
-  if (!Number.isSafeInteger(highest) || highest !== recv.counter - 1) {
-    throw new CryptoError("state: receive counters disagree");
-  }
-  if (!Array.isArray(state.skipped) || state.skipped.length > WINDOW) {
-    throw new CryptoError("state: skipped keys are malformed");
-  }
-  const skipped = new Map();
-  for (const item of state.skipped) {
-    if (!Array.isArray(item) || item.length !== 2 || !Number.isSafeInteger(item[0]) ||
-        item[0] < 1 || item[0] >= highest || item[0] <= highest - WINDOW || skipped.has(item[0])) {
-      throw new CryptoError("state: a skipped key is out of range");
-    }
-    skipped.set(item[0], stateKey(item[1], "skipped key"));
-  }
-  const visitorPk = stateKey(state.visitorPk, "visitor key");
-  const counsellorPk = stateKey(state.counsellorPk, "counsellor key");
-  const identityPk = stateKey(state.identityPk, "identity key");
-  // States written before key continuity have none: such a session cannot vouch for a new one.
-  const continuity = state.continuity === undefined ? null : stateKey(state.continuity, "continuity key");
-  if (state.safetyNumber !== safetyNumber(state.chatId, visitorPk, counsellorPk, identityPk)) {
-    throw new CryptoError("state: safety number does not match its keys");
-  }
-  const session = Object.create(cls.prototype);
-  Object.assign(session, {
-    chatId: state.chatId, _random: (n) => nacl().randomBytes(n), _esk: null,
-    publicKey: state.role === "visitor" ? visitorPk : counsellorPk,
-    _send: send, _recv: recv, _highest: highest, _skipped: skipped,
-    _safety: state.safetyNumber, _material: { visitorPk, counsellorPk, identityPk },
-    _continuity: continuity,
-  });
-  if (cls === VisitorSession) {
-    session.counsellor = Object.freeze({ pseudonym: checkPseudonym(state.pseudonym),
-                                         identityKey: identityPk });
-  } else Object.assign(session, { _identity: null, _previous: null });
-  return session;
-}

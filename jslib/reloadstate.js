@@ -164,3 +164,23 @@ export function wipeReloadState(name = CONSOLE_DB) {
   try { for (const k of Object.keys(sessionStorage)) if (k.startsWith(name + ":")) sessionStorage.removeItem(k); } catch { /* no storage */ }
   return deleteDb(name);
 }
+
+/**
+ * Hold the Web Lock `name` of this origin while this page lives, so that a second tab (a copied
+ * one too: browsers copy sessionStorage into it) does not run the same chats with the same keys
+ * and reload state. Waits up to `waitMs` for a page that is just going (a reload); resolves true
+ * once held, false if another page holds it. `steal` takes it from that page, whose `onLost`
+ * then runs. Without Web Locks (an old browser) every page holds it.
+ */
+export function holdTab(name, { waitMs = 2000, steal = false, onLost = () => {} } = {}) {
+  if (!navigator.locks) return Promise.resolve(true);
+  let held = false;
+  return new Promise((resolve) => {
+    const options = steal ? { steal: true } : { signal: AbortSignal.timeout(waitMs) };
+    navigator.locks.request(name, options, () => {
+      held = true;
+      resolve(true);
+      return new Promise(() => {});
+    }).catch(() => { if (held) onLost(); else resolve(false); });
+  });
+}

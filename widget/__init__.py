@@ -34,6 +34,8 @@ def widget_assets() -> Assets:
                NODE_MODULES / "socket.io-client/dist/socket.io.esm.min.js")
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
+    # Loaded only when a visitor leaves or checks a message (widget.js lazy("keys")).
+    assets.add("e2e-keys.js", PROJECT_ROOT / "jslib/e2e-keys.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("pow.js", HERE / "static/pow.js")

@@ -6,9 +6,13 @@
 // Each chat's envelopes go through relay.js (docs/protocol.md, "Delivery"). A reload keeps each
 // chat (its E2E session, lines and positions) in reloadstate.js (docs/protocol.md, "Reload
 // state"), written after every line shown and every send, restored after the first sync.
-import * as e2e from "./e2e.js";
+import * as core from "./e2e.js";
+import * as keys from "./e2e-keys.js";
 import { call, createInbox, createOutbox } from "./relay.js";
-import { openReloadState, wipeReloadState } from "./reloadstate.js";
+import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
+
+// The chat protocol and its long-lived half (sealing, key binding, drops), as one namespace.
+const e2e = { ...core, ...keys };
 
 const root = document.getElementById("console");
 const $ = (id) => document.getElementById(id);
@@ -819,4 +823,33 @@ for (const form of document.querySelectorAll('form[action="/console/logout"]')) 
   });
 }
 
-start();
+// One console per browser profile at a time: a second tab would answer the same chats with the
+// same sessions (the visitor would see repeated counters) and write the same reload state.
+const TAB = "erstkontakt-console";
+const ELSEWHERE = {
+  open: "Die Konsole ist schon in einem anderen Tab oder Fenster geöffnet. / The console is already open in another tab or window.",
+  taken: "Die Konsole wurde in einem anderen Tab oder Fenster übernommen; hier ruht sie. / The console was taken over in another tab or window; this one rests.",
+};
+
+function elsewhere(why) {
+  $("elsewhere-text").textContent = ELSEWHERE[why];
+  $("elsewhere").hidden = false;
+  $("console").inert = true;
+}
+
+// Taken over by another tab: this page stops at once; what it kept for a reload stays for
+// the tab that took over (it reads the same store).
+function lostTab() {
+  reload = null;
+  if (socket) { socket.removeAllListeners(); socket.disconnect(); }
+  for (const c of chats.values()) { c.outbox.close(); c.inbox.close(); }
+  elsewhere("taken");
+}
+
+$("elsewhere-take").addEventListener("click", async () => {
+  await holdTab(TAB, { steal: true, onLost: lostTab });
+  // Start afresh here: the page that had it has stopped.
+  window.location.reload();
+});
+
+holdTab(TAB, { onLost: lostTab }).then((mine) => (mine ? start() : elsewhere("open")));

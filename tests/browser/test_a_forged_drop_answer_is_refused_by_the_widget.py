@@ -63,9 +63,12 @@ async def test_forged_unsigned_misdirected_and_revoked_answers_are_refused(
 ) -> None:
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
-        async with h.app[ENGINE].begin() as conn:  # the team's records key, as a console made it
+        # The team's records key, as a console made it, certified by the organisation.
+        records_pk = crypto.box_keypair()[1]
+        async with h.app[ENGINE].begin() as conn:
             await conn.execute(sa.insert(team_keys).values(
-                name="records", public_key=crypto.b64encode(crypto.box_keypair()[1]), created=0))
+                name="records", public_key=crypto.b64encode(records_pk), created=0,
+                certificate=json.dumps(pki.records_certificate(records_pk))))
         visitor = await (await browser.new_context()).new_page()
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_label("Du kannst uns eine anonyme Nachricht hinterlassen:").fill(

@@ -104,8 +104,8 @@ async def check_accessibility(browser: object, url: str) -> None:
 async def check_weight(url: str) -> None:
     """What a visit loads before any opt-in (docs/benchmarks.md, "Widget weight") stays within
     40 KB gzipped; the modules loaded only on demand ("continue after reload", a proof of work
-    the server asks for) are served with the hash the frame names, and with them the whole
-    stays within 44 KB."""
+    the server asks for, leaving or checking a message) are served with the hash the frame
+    names, and with them the whole stays within 48 KB."""
     async with aiohttp.ClientSession() as http:
         async with http.get(url + "/widget/frame") as resp:
             page = (await resp.read()).decode()
@@ -114,7 +114,7 @@ async def check_weight(url: str) -> None:
                  *re.findall(r'(?<![-\w])(?:src|href)="(/widget/static/[^"]+)"', page)]
         on_demand = dict(re.findall(r'data-([a-z]+)-src="(/widget/static/[^"]+)"', page))
         hashes = dict(re.findall(r'data-([a-z]+)-sri="([^"]+)"', page))
-        assert set(on_demand) == {"reloadstate", "pow"} == set(hashes), on_demand
+        assert set(on_demand) == {"reloadstate", "pow", "keys"} == set(hashes), on_demand
         total = len(gzip.compress(page.encode(), 9))
         for path in paths:
             async with http.get(url + path) as resp:
@@ -130,5 +130,8 @@ async def check_weight(url: str) -> None:
                 assert hashes[name] == "sha384-" + digest, name
             extra += len(gzip.compress(body, 9))
     assert total <= 40 * 1024, f"widget weighs {total} bytes gzipped"
-    assert total + extra <= 44 * 1024, f"with everything on demand {total + extra} bytes"
+    # A visit that opts in, leaves a message and pays a proof of work loads it all
+    # (docs/benchmarks.md, "Widget weight": 44 KB when this check came, 48 KB since the signed
+    # drops and certified records key, which load only on demand).
+    assert total + extra <= 48 * 1024, f"with everything on demand {total + extra} bytes"
     print(f"widget weight: {total} bytes gzipped, {total + extra} with everything on demand")

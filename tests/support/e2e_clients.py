@@ -62,6 +62,12 @@ class Pki:
                                         self.now + days * 86400)
         return Identity(signing, cert)
 
+    def records_certificate(self, records_pk: bytes, days: int = 365) -> dict[str, Any]:
+        """The organisation's certificate of the team's records key (``chatserver keys
+        certify-records``), valid from now for ``days``."""
+        return crypto.issue_records_certificate(self.org, records_pk, self.now,
+                                                self.now + days * 86400)
+
     def revoke(self, identity: Identity) -> None:
         """Put ``identity`` on a freshly signed revocation list."""
         self._revoked.append(identity.public_key)

@@ -10,7 +10,8 @@ import { io } from "./socket.io.esm.min.js";
 const body = document.body;
 const $ = (id) => document.getElementById(id);
 // Modules only some visits need load on first use (docs/benchmarks.md, "Widget weight"):
-// reloadstate.js with "continue after reload", pow.js when the server asks for work. The frame
+// reloadstate.js with "continue after reload", pow.js when the server asks for work,
+// e2e-keys.js (sealing, drops) when a visitor leaves or checks a message. The frame
 // names each with its SRI hash: a modulepreload link fetches and checks it, and import() takes
 // the module so checked from the module map.
 const modules = new Map();
@@ -25,6 +26,15 @@ function lazy(name) {
     }));
   }
   return modules.get(name);
+}
+
+// One tab per chat: a copied tab carries the resume token and the kept chat too, and two pages
+// on one session would send with the same counters. The tab holds a Web Lock named after its
+// token (hashed) for as long as it lives (reloadstate.js holdTab).
+async function holdChat(token) {
+  const m = await lazy("reloadstate");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", e2e.utf8(token)));
+  return m.holdTab("erstkontakt-chat-" + e2e.hex(digest).slice(0, 32));
 }
 
 function openStore() {
@@ -153,8 +163,8 @@ function persist() {
 
 // What the store kept of this chat before the reload: the session, the lines, what was shown;
 // my lines still unsent go again, those sent wait for their receipt.
-function restore(state) {
-  try { session = state.session ? e2e.importState(state.session) : null; } catch { session = null; }
+function restore(state, sealing) {
+  try { session = state.session ? sealing.importState(state.session) : null; } catch { session = null; }
   shown = Number.isInteger(state.shown) ? state.shown : 0;
   for (const l of Array.isArray(state.log) ? state.log : []) {
     const item = line(String(l.cls), String(l.text));
@@ -329,10 +339,11 @@ async function resumeChat() {
   if (restoring) {
     // The first resume after a reload: take back what the store kept of this chat.
     const saved = await restoring;
+    const sealing = await lazy("keys").catch(() => null);
     restoring = null;
     reloaded = true;
     for (const [id, state] of saved) {
-      if (id === chatId && state && state.v === 1) restore(state);
+      if (id === chatId && state && state.v === 1 && sealing) restore(state, sealing);
       else if (store) await store.remove(id);
     }
   }
@@ -416,6 +427,7 @@ function opened(ack) {
   outbox.online(1);
   if ($("remember").checked) {
     sessionStorage.setItem("erstkontakt", JSON.stringify({ resume, lang }));
+    holdChat(resume).catch(() => {});
     openStore()
       .then((s) => { if (resume && !store) { store = s; persist(); } else if (s) s.wipe(); })
       .catch(() => {});
@@ -461,7 +473,7 @@ async function returnWithCodename() {
   if (!codename) return;
   connect(async () => {
     // A drop code (codenames are words without digits) never goes to the server (checkDrop).
-    const drop = e2e.dropCode(codename) || /\d/.test(codename);
+    const drop = /\d/.test(codename) || (await lazy("keys")).dropCode(codename);
     const ack = drop ? { error: 1 } : await paid("return", { codename, lang });
     if (ack.error) {
       if (!(drop && await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
@@ -483,7 +495,7 @@ async function verifiedRecordsKey() {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
     const now = Math.floor(Date.now() / 1000);
     const revoked = e2e.verifyRevocationList(revocations, cfg.orgPk, now);
-    return e2e.verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
+    return (await lazy("keys")).verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
   } catch {
     $("drop-status").textContent = t("drop_key_unverified");
     return null;
@@ -498,14 +510,15 @@ async function leaveDrop() {
   if (!text) return;
   const recordsPk = await verifiedRecordsKey();
   if (!recordsPk) return;
+  const sealing = await lazy("keys");
   connect(async () => {
     const start = await paid("drop_start", { lang });
     if (start.error) { $("drop-status").textContent = start.message; return; }
-    const code = e2e.generateDropCode(), keys = e2e.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
+    const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
     const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup })), nonce, recordKey);
     const ack = await socket.emitWithAck("drop", { lookup,
-      sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)),
+      sealed_key: e2e.b64encode(sealing.seal(recordsPk, recordKey)),
       body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
     recordKey.fill(0);
     keys.replySk.fill(0);
@@ -518,7 +531,7 @@ async function leaveDrop() {
 }
 
 async function checkDrop(codename) {
-  const keys = e2e.dropKeys(codename);
+  const sealing = await lazy("keys"), keys = sealing.dropKeys(codename);
   const ack = await paid("drop_check", { lookup: e2e.b64encode(keys.lookup) });
   if (ack.error) return false;
   let shown = t(ack.answered ? "drop_unconfirmed" : "drop_waiting");
@@ -527,9 +540,9 @@ async function checkDrop(codename) {
   if (ack.answered) try {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
     const now = Date.now() / 1000 | 0, org = cfg.orgPk, answer = ack.answer;
-    const by = e2e.verifyDropAnswer(answer, keys.lookup, org, now, e2e.verifyRevocationList(revocations, org, now));
+    const by = sealing.verifyDropAnswer(answer, keys.lookup, org, now, e2e.verifyRevocationList(revocations, org, now));
     shown = t("drop_answer", { name: by.pseudonym }) + " " +
-      e2e.decodePayload(e2e.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
+      e2e.decodePayload(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
   } catch { /* shown stays the refusal */ }
   keys.replySk.fill(0);
   $("drop-answer").textContent = shown;
@@ -652,9 +665,16 @@ async function init() {
   if (saved) {
     const s = JSON.parse(saved);
     resume = s.resume;
+    await loadLang(s.lang === "en" ? "en" : "de");
+    if (!(await holdChat(resume).catch(() => true))) {
+      // Open in another tab: this copy forgets its copy (the other tab's store stays).
+      sessionStorage.clear();
+      resume = "";
+      $("elsewhere").hidden = false;
+      return checkAvailability();
+    }
     store = await openStore().catch(() => null);
     restoring = store ? store.load().catch(() => new Map()) : null;
-    await loadLang(s.lang === "en" ? "en" : "de");
     return connect();
   }
   dropStoreKey();
