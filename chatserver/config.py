@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +15,57 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "CHATSERVER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What counsellors may tick when a chat ends (docs/statistics.md, "Topics"): ``id=German|English``.
+DEFAULT_TOPICS = (
+    "exit_steps=Ausstieg und erste Schritte|Exit and first steps",
+    "safety=Sicherheit und Bedrohung|Safety and threats",
+    "family=Familie und Angehörige|Family and relatives",
+    "work=Arbeit und Ausbildung|Work and training",
+    "justice=Justiz und Bewährung|Courts and probation",
+    "scene=Kontakte zur Szene lösen|Leaving contacts in the scene",
+    "mental_health=Psychische Belastung|Mental strain",
+    "other=Sonstiges|Other",
+)
+MAX_TOPICS = 30
+TOPIC_ID = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+MAX_TOPIC_LABEL = 60
 
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One topic a counsellor may pick at the end of a chat; only ``id`` is ever counted."""
+
+    id: str
+    de: str
+    en: str
+
+
+def parse_topics(items: tuple[str, ...]) -> tuple[Topic, ...]:
+    """The topics of ``id=German label|English label`` items; ValueError names the bad one."""
+    topics: list[Topic] = []
+    for item in items:
+        ident, eq, labels = item.partition("=")
+        de, bar, en = labels.partition("|")
+        ident, de, en = ident.strip(), de.strip(), en.strip()
+        if not eq or not bar:
+            raise ValueError(f"{item!r} is not like id=German label|English label")
+        if not TOPIC_ID.match(ident):
+            raise ValueError(f"{ident!r}: an id is 1 to 24 of a-z, 0-9 and _, "
+                             "starting with a letter")
+        for label in (de, en):
+            if not 0 < len(label) <= MAX_TOPIC_LABEL or not label.isprintable() or "|" in label:
+                raise ValueError(f"{ident}: a label is 1 to {MAX_TOPIC_LABEL} printable "
+                                 "characters without |")
+        if any(t.id == ident for t in topics):
+            raise ValueError(f"{ident!r} appears twice")
+        topics.append(Topic(ident, de, en))
+    if len(topics) > MAX_TOPICS:
+        raise ValueError(f"at most {MAX_TOPICS} topics")
+    return tuple(topics)
 
 
 @dataclass(frozen=True)
@@ -100,6 +148,8 @@ class Config:
     stats_threshold: int = 5
     stats_timezone: str = "Europe/Berlin"
     stats_rollup_interval_s: float = 300.0
+    # Topics a counsellor may tick when ending a chat, counted per topic only (parse_topics).
+    topics: tuple[str, ...] = DEFAULT_TOPICS
 
     @property
     def uses_redis(self) -> bool:
@@ -112,6 +162,11 @@ class Config:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+    @property
+    def topic_list(self) -> tuple[Topic, ...]:
+        """The configured topics, in the order the console shows them."""
+        return parse_topics(self.topics)
 
 
 SENTINEL_SCHEME = "redis+sentinel://"
@@ -327,6 +382,10 @@ def _validate(cfg: Config) -> None:
         ZoneInfo(cfg.stats_timezone)
     except (ValueError, ZoneInfoNotFoundError):
         raise bad("stats_timezone", "must be a time zone like Europe/Berlin") from None
+    try:
+        parse_topics(cfg.topics)
+    except ValueError as exc:
+        raise bad("topics", str(exc)) from None
     if cfg.demo and not cfg.demo_any_address and not _is_loopback(cfg.host.strip("[]")):
         raise bad("host", f"{cfg.host!r} is not a loopback address, and demo mode prints "
                   "passwords and TOTP secrets and keeps its organisation key next to the "

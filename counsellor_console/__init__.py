@@ -123,7 +123,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     return page(request, "console.html", session=session, can_chat=True,
                 can_see_stats=session.user.role in STATS_ROLES,
                 can_read_audit=session.user.role in AUDIT_ROLES,
-                lapsing=banner.lines(signed, ZoneInfo(config.stats_timezone)))
+                lapsing=banner.lines(signed, ZoneInfo(config.stats_timezone)),
+                topics=config.topic_list)
 
 
 def _is_key(value: object) -> bool:

@@ -40,7 +40,8 @@ from counsellor_console.common import CONSOLE_CONFIG, HERE, console_route, page
 
 EVENT_COLUMNS = ("requested", "accepted", "abandoned", "refused", "handed_off", "transferred",
                  "ended", "drop_left", "drop_answered")
-TABLES = ("totals", "shares", "daily", "entries", "languages", "wait", "duration", "profile")
+TABLES = ("totals", "shares", "daily", "entries", "languages", "wait", "duration", "profile",
+          "topics", "topic_chats")
 MESSAGES = web.AppKey("stats_messages", dict)
 
 
@@ -53,10 +54,13 @@ def load_messages() -> dict[str, dict[str, str]]:
 class Formatter:
     """Numbers, dates and withheld counts the way a reader of ``lang`` writes them."""
 
-    def __init__(self, lang: str, messages: dict[str, str], threshold: int) -> None:
+    def __init__(self, lang: str, messages: dict[str, str], threshold: int,
+                 topics: dict[str, str] | None = None) -> None:
         self.lang = lang
         self.messages = messages
         self.threshold = threshold
+        # Configured topic labels in this language, by id.
+        self.topics = topics or {}
 
     def msg(self, key: str, **values: Any) -> str:
         return self.messages[key].format(**values) if values else self.messages[key]
@@ -85,6 +89,10 @@ class Formatter:
             return self.msg("total")
         if label[:4].isdigit():
             return self.date(date.fromisoformat(label))
+        if label.startswith("topic:"):
+            # An id no longer configured keeps its counts, under its id.
+            topic = label.removeprefix("topic:")
+            return self.topics.get(topic, topic)
         for prefix in ("entry.", "lang.", "event."):
             if prefix + label in self.messages:
                 return self.msg(prefix + label)
@@ -186,6 +194,18 @@ def profile_chart(report: Report, fmt: Formatter) -> dict[str, Any]:
 
 # -- routes -----------------------------------------------------------------------------
 
+def _formatter(request: web.Request, lang: str) -> Formatter:
+    config = request.app[CONSOLE_CONFIG]
+    labels = {t.id: t.de if lang == "de" else t.en for t in config.topic_list}
+    return Formatter(lang, request.app[MESSAGES][lang], config.stats_threshold, labels)
+
+
+async def _build(request: web.Request, period: Period) -> Report:
+    config = request.app[CONSOLE_CONFIG]
+    return await build(request.config_dict[STATS], period, config.stats_threshold,
+                       [t.id for t in config.topic_list])
+
+
 def _lang(request: web.Request) -> str:
     lang = request.query.get("lang", "de")
     return lang if lang in LANGS else "de"
@@ -213,7 +233,7 @@ async def stats_page(request: web.Request, session: Session) -> web.Response:
     """The statistics page for the period the picker asks for."""
     lang = _lang(request)
     config = request.app[CONSOLE_CONFIG]
-    fmt = Formatter(lang, request.app[MESSAGES][lang], config.stats_threshold)
+    fmt = _formatter(request, lang)
     context: dict[str, Any] = {
         "session": session, "fmt": fmt, "lang": lang, "periods": PERIODS,
         "q": {k: request.query.get(k, "")[:16] for k in ("period", "on", "from", "to")},
@@ -226,7 +246,7 @@ async def stats_page(request: web.Request, session: Session) -> web.Response:
         period = _period(request)
     except PeriodError as exc:
         return page(request, "stats.html", status=400, error=str(exc), report=None, **context)
-    report = await build(request.config_dict[STATS], period, config.stats_threshold)
+    report = await _build(request, period)
     tables = {name: rows_of(report, fmt, name) for name in TABLES}
     return page(request, "stats.html", report=report, period=period, tables=tables,
                 daily=daily_chart(report, fmt), profile=profile_chart(report, fmt),
@@ -248,9 +268,8 @@ async def stats_csv(request: web.Request, session: Session) -> web.Response:
         period = _period(request)
     except PeriodError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    config = request.app[CONSOLE_CONFIG]
-    report = await build(request.config_dict[STATS], period, config.stats_threshold)
-    fmt = Formatter(lang, request.app[MESSAGES][lang], config.stats_threshold)
+    report = await _build(request, period)
+    fmt = _formatter(request, lang)
     header, body = rows_of(report, fmt, name, grouped=False)
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";" if lang == "de" else ",", lineterminator="\r\n")

@@ -62,6 +62,14 @@ class ChatEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicsChosen:
+    """The counsellor who ended a chat named what it was about (configured topic ids)."""
+
+    topics: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ChatTransferred:
     """A chat moved to a colleague."""
 
@@ -109,6 +117,6 @@ class EventRefused:
 
 LifecycleEvent = (
     ChatRequested | ChatRefused | ChatAccepted | ChatAbandoned | ChatEnded | ChatTransferred
-    | ChatHandedOff | DropLeft | DropAnswered | EnvelopeRelayed | EventRefused
+    | ChatHandedOff | DropLeft | DropAnswered | EnvelopeRelayed | EventRefused | TopicsChosen
 )
 Listener = Callable[[LifecycleEvent], Awaitable[None]]

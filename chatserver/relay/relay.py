@@ -29,6 +29,7 @@ from chatserver.relay.events import (
     EnvelopeRelayed,
     LifecycleEvent,
     Listener,
+    TopicsChosen,
 )
 from chatserver.relay.outbound import OffDutyReason, Outbound, ToCounsellor, ToVisitor
 from chatserver.relay.state import (
@@ -467,14 +468,20 @@ class Relay:
         await self.notify(ChatTransferred(chat.entry, chat.lang))
         await self.broadcast_roster()
 
-    async def counsellor_end(self, who: Identity, chat_id: str) -> None:
+    async def counsellor_end(self, who: Identity, chat_id: str,
+                             topics: tuple[str, ...] = ()) -> None:
+        """End one of ``who``'s chats; ``topics`` (checked ids) are counted with the end."""
         await self._own(who, chat_id)
-        await self.end(chat_id, "counsellor")
+        await self.end(chat_id, "counsellor", topics)
 
     # -- both -------------------------------------------------------------------------
 
-    async def end(self, chat_id: str, reason: str) -> bool:
-        """End a chat and delete everything about it at once; True if this call ended it."""
+    async def end(self, chat_id: str, reason: str, topics: tuple[str, ...] = ()) -> bool:
+        """End a chat and delete everything about it at once; True if this call ended it.
+
+        ``topics`` are counted only if this call ended an accepted chat, in the same hour as
+        its end, so a chat counts its topics once and never without being counted as ended.
+        """
         # A codename the visitor has not acknowledged outlives the chat by the grace period:
         # a visitor away at the end gets it when they resume.
         chat = await self.state.end_chat(chat_id, self.config.visitor_grace_s)
@@ -488,6 +495,8 @@ class Relay:
         else:
             await self.notify(ChatEnded(chat.entry, chat.lang, reason,
                                         now - chat.accepted_at, now))
+            if topics:
+                await self.notify(TopicsChosen(tuple(dict.fromkeys(topics)), now))
         if chat.queued:
             await self.broadcast_queue()
         else:

@@ -23,7 +23,7 @@ import msgspec
 import socketio
 
 from chatserver.config import Config
-from chatserver.errors import DomainError, ErrorCode, forbidden, rate_limited
+from chatserver.errors import DomainError, ErrorCode, forbidden, invalid, rate_limited
 from chatserver.records.accounts import Users
 from chatserver.records.handoff import Handoff
 from chatserver.relay.outbound import OffDutyReason
@@ -42,6 +42,7 @@ from chatserver.sockets.schemas import (
     DropRef,
     Duty,
     Empty,
+    EndChat,
     HandoffPayload,
     KeyringGrant,
     KeyringInit,
@@ -89,6 +90,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._conns: dict[str, CounsellorConnection] = {}
         self._limits = RateLimiter(config.msg_rate_per_s * 4, config.msg_burst * 2)
         self._database_away = False
+        self._topic_ids = frozenset(topic.id for topic in config.topic_list)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
@@ -241,10 +243,14 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.relay.transfer(who, req.chat_id, req.to, req.note)
         return {"ok": True}
 
-    @event(ChatRef)
-    async def on_end(self, sid: str, req: ChatRef) -> dict[str, Any]:
+    @event(EndChat)
+    async def on_end(self, sid: str, req: EndChat) -> dict[str, Any]:
         who = await self._who(sid)
-        await self.relay.counsellor_end(who, req.chat_id)
+        # Before anything ends: a console with an outdated list hears so and ends again
+        # without topics (console.js), so a bad choice never keeps a chat open.
+        if not set(req.topics) <= self._topic_ids:
+            raise invalid("Unknown topic; reload the console for the current list.")
+        await self.relay.counsellor_end(who, req.chat_id, tuple(req.topics))
         return {"ok": True}
 
     @event(HandoffPayload)

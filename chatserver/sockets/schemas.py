@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from chatserver.config import MAX_TOPICS
 from chatserver.errors import invalid
 from chatserver.relay.state import MAX_LOST
 from chatserver.vocabulary import Lang
@@ -71,6 +72,17 @@ class Duty(_Strict):
 
 class ChatRef(_Strict):
     chat_id: ChatId
+
+
+# Checked against the configured list at the edge (CounsellorNamespace.on_end).
+TopicId = Annotated[str, msgspec.Meta(min_length=1, max_length=24, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class EndChat(_Strict):
+    chat_id: ChatId
+    # What the chat was about, for the statistics (optional; docs/statistics.md, "Topics").
+    topics: Annotated[list[TopicId], msgspec.Meta(max_length=MAX_TOPICS)] = msgspec.field(
+        default_factory=list)
 
 
 class CounsellorSend(_Strict):

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatserver.config import TOPIC_ID
 from chatserver.records.schema import stats_daily, stats_weekly
 from chatserver.relay.events import (
     ChatAbandoned,
@@ -37,6 +38,7 @@ from chatserver.relay.events import (
     DropAnswered,
     DropLeft,
     LifecycleEvent,
+    TopicsChosen,
 )
 from chatserver.vocabulary import Entry, Lang
 
@@ -59,6 +61,12 @@ EVENT_NAMES: dict[type, str] = {
     ChatEnded: "ended", ChatRefused: "refused", ChatHandedOff: "handed_off",
     ChatTransferred: "transferred", DropLeft: "drop_left", DropAnswered: "drop_answered",
 }
+
+
+# Topics are counted apart from the events above: one ``topic|<id>`` per topic ticked, and one
+# ``topic_chats`` per chat with any, so the report knows how many chats the topics describe.
+TOPIC_EVENT = "topic"
+TOPIC_CHATS = "topic_chats"
 
 
 class Counters(Protocol):
@@ -96,6 +104,19 @@ def metric(event: LifecycleEvent) -> str | None:
     return f"{EVENT_NAMES[type(event)]}|{entry}|{lang}{suffix}"
 
 
+def counts(event: LifecycleEvent) -> dict[str, int]:
+    """The counters an event adds one to (none for events statistics do not count)."""
+    if isinstance(event, TopicsChosen):
+        # The ids were checked against the configured list at the edge; the pattern again
+        # here keeps anything else out of a counter name.
+        chosen = [t for t in dict.fromkeys(event.topics) if TOPIC_ID.match(t)]
+        if not chosen:
+            return {}
+        return {**{f"{TOPIC_EVENT}|{t}": 1 for t in chosen}, TOPIC_CHATS: 1}
+    counter = metric(event)
+    return {} if counter is None else {counter: 1}
+
+
 def event_time(event: LifecycleEvent) -> float | None:
     """When ``event`` happened, for events that say so."""
     at = getattr(event, "at", None)
@@ -115,12 +136,12 @@ class Recorder:
         self.clock = clock
 
     async def on_event(self, event: LifecycleEvent) -> None:
-        counter = metric(event)
-        if counter is None:
+        added = counts(event)
+        if not added:
             return
         when = event_time(event)
         await self.counters.add_counts(hour_stamp(self.clock() if when is None else when),
-                                       {counter: 1})
+                                       added)
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,30 @@ can watch a day's counts grow hour by hour), and an hour-of-week profile over at
 ``MIN_PROFILE_WEEKS`` whole weeks (never the hour of one specific day). Every number of every
 table goes through :func:`chatserver.stats.disclosure.protect` in one pass, so a withheld count
 cannot be worked out from totals anywhere in the report.
+
+Topics are a multiple choice, so their counts add up to mentions, not chats: the topics table's
+total is the sum of its cells (exact, so it protects like any other line), and the number of
+chats with topics is a counter of its own, shown beside the ended chats without topics.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from chatserver.stats.counters import DURATION_BUCKETS, ENTRIES, LANGS, WAIT_BUCKETS, StatsStore
+from chatserver.stats.counters import (
+    DURATION_BUCKETS,
+    ENTRIES,
+    LANGS,
+    TOPIC_CHATS,
+    TOPIC_EVENT,
+    WAIT_BUCKETS,
+    StatsStore,
+)
 from chatserver.stats.disclosure import Line, protect
 
 PERIODS = ("week", "month", "quarter", "year", "custom")
@@ -166,8 +179,13 @@ def _split(name: str) -> tuple[str, str, str, str]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-async def build(store: StatsStore, period: Period, threshold: int) -> Report:
-    """Read the counters of ``period`` and lay them out as protected tables."""
+async def build(store: StatsStore, period: Period, threshold: int,
+                topics: Sequence[str] = ()) -> Report:
+    """Read the counters of ``period`` and lay them out as protected tables.
+
+    ``topics`` are the configured topic ids, in their order; ids counted earlier and no longer
+    configured follow, so their counts are not lost from the report.
+    """
     daily = await store.daily(period.first, period.last)
     weeks = profile_weeks(period)
     profile = await store.weekly(weeks, "requested")
@@ -189,12 +207,23 @@ async def build(store: StatsStore, period: Period, threshold: int) -> Report:
                 values[("wait", None, None)] += n
             if event == "ended":
                 values[("duration", bucket)] += n
+            if event == TOPIC_EVENT and entry:
+                values[("topic", entry)] += n
+            if event == TOPIC_CHATS:
+                values[("topics", "chats")] += n
     for how, n in profile.items():
         dow, hour = divmod(how, 24)
         values[("how", dow, hour)] += n
         values[("how", dow, None)] += n
         values[("how", None, hour)] += n
         values[("how", None, None)] += n
+
+    topic_ids = list(dict.fromkeys(topics))
+    topic_ids += sorted({str(k[1]) for k in values if k[0] == "topic"} - set(topic_ids))
+    values[("topics", "mentions")] = sum(values[("topic", t)] for t in topic_ids)
+    # Chats with topics are counted in the same hour as their end; the guard is only for a
+    # database someone edited by hand.
+    values[("topics", "none")] = max(0, values[("all", "ended")] - values[("topics", "chats")])
 
     lines: list[Line[Key]] = []
     days = period.days
@@ -219,6 +248,8 @@ async def build(store: StatsStore, period: Period, threshold: int) -> Report:
     lines.append(Line(("wait", None, None), tuple(("wait", b, None) for b in waits)))
     lines.append(Line(("wait", None, None), (("all", "accepted"), ("all", "abandoned"))))
     lines.append(Line(("all", "ended"), tuple(("duration", b) for b in durations)))
+    lines.append(Line(("topics", "mentions"), tuple(("topic", t) for t in topic_ids)))
+    lines.append(Line(("all", "ended"), (("topics", "chats"), ("topics", "none"))))
     for dow in range(7):
         lines.append(Line(("how", dow, None), tuple(("how", dow, h) for h in range(24))))
     for hour in range(24):
@@ -259,6 +290,13 @@ async def build(store: StatsStore, period: Period, threshold: int) -> Report:
     t["duration"] = Table("duration", ["ended"],
                           [Row("duration:" + b, [("duration", b)]) for b in durations]
                           + [Row("total", [("all", "ended")])])
+    t["topics"] = Table("topics", ["mentions"],
+                        [Row("topic:" + tid, [("topic", tid)]) for tid in topic_ids]
+                        + [Row("total", [("topics", "mentions")])])
+    t["topic_chats"] = Table("topic_chats", ["ended"],
+                             [Row("topics:with", [("topics", "chats")]),
+                              Row("topics:without", [("topics", "none")]),
+                              Row("total", [("all", "ended")])])
     t["profile"] = Table("profile", [str(h) for h in range(24)] + ["total"],
                          [Row(f"dow:{dow}", [("how", dow, h) for h in range(24)]
                               + [("how", dow, None)]) for dow in range(7)]

@@ -51,8 +51,9 @@ async function post(url, body) {
 function chat(id) {
   if (!chats.has(id)) {
     // shown: the last visitor seq on screen before a reload; waiting: my lines sent before it.
+    // topics: what the counsellor ticked for the statistics, sent only with the end.
     const c = { id, session: null, log: [], unread: 0, info: null, consent: null, shown: 0,
-                waiting: new Map(), saving: Promise.resolve() };
+                waiting: new Map(), saving: Promise.resolve(), topics: new Set() };
     c.outbox = createOutbox({
       transmit: (seq, ct) => call(socket, "send", { chat_id: id, seq, ct }),
       onChange: ({ seq, state, tag }) => {
@@ -160,6 +161,7 @@ function select(id) {
   // Nothing more goes out in this chat until the counsellor has decided.
   for (const id of ["text", "canned"]) $(id).disabled = Boolean(c.newcomer);
   $("compose").querySelector("button").disabled = Boolean(c.newcomer);
+  for (const box of document.querySelectorAll("#topics input")) box.checked = c.topics.has(box.value);
   renderTabs();
 }
 
@@ -806,9 +808,22 @@ $("records-refresh").addEventListener("click", async () => {
   await loadRecords();
 });
 $("records-deleted-refresh").addEventListener("click", loadDeleted);
+if ($("topics")) $("topics").addEventListener("change", (e) => {
+  if (!current) return;
+  const { topics } = chat(current);
+  if (e.target.checked) topics.add(e.target.value); else topics.delete(e.target.value);
+});
+// Topics go with the end and are counted there, once; none ticked ends the chat all the same.
 $("end").addEventListener("click", async () => {
   if (!current) return;
-  await socket.emitWithAck("end", { chat_id: current });
+  const id = current, topics = [...chat(id).topics];
+  $("end-status").textContent = "";
+  const ack = await socket.emitWithAck("end", { chat_id: id, topics });
+  if (ack.error === "invalid" && topics.length) {
+    // The topic list changed since this page loaded: the chat ends, its topics go uncounted.
+    const again = await socket.emitWithAck("end", { chat_id: id });
+    if (!again.error) $("end-status").textContent = "Beendet; Themen nicht gezählt, die Liste hat sich geändert: bitte Seite neu laden / ended; topics not counted, the list changed: please reload";
+  }
 });
 
 for (const form of document.querySelectorAll('form[action="/console/logout"]')) {

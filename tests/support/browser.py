@@ -15,6 +15,7 @@ from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
+from chatserver.web.appkeys import CLOCK
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 from tests.support.paths import ROOT
@@ -29,8 +30,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic",
 
 @asynccontextmanager
 async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki: Pki,
+                        clock: Callable[[], float] | None = None,
                         **overrides: object) -> AsyncIterator[Harness]:
-    """A real server whose config pins ``pki`` and allows its own origin."""
+    """A real server whose config pins ``pki`` and allows its own origin (``clock``: the
+    app's wall clock instead of the real one)."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     revocations = tmp_path / "revocations.json"
@@ -41,7 +44,10 @@ async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki:
     config = demo.prepare(make_config(
         port=port, public_origins=(origin,), embed_origins=(origin,),
         exit_url=origin + "/healthz", **pinned, **overrides))
-    server = TestServer(create_app(config), host="127.0.0.1", port=port)
+    app = create_app(config)
+    if clock is not None:
+        app[CLOCK] = clock
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     harness = Harness(server.app, origin)
     try:
