@@ -127,6 +127,14 @@ class Config:
     record_recovery_days: float = 30.0
     drop_ttl_days: float = 30.0
     consent_version: str = "v1"
+    # What the consent text and the widget's privacy note name (docs/privacy.md): the
+    # organisation responsible for the data (controller), with its postal address, and the
+    # address of its privacy notice. Set both before going live.
+    controller: str = ""
+    privacy_url: str = ""
+    # Local help lines the widget's emergency panel lists after 110/112 and the
+    # Telefonseelsorge, as "Name: number" entries separated by commas.
+    emergency_numbers: tuple[str, ...] = ()
     # Argon2id cost for codename hashes and console passwords (chatserver/records/kdf.py):
     # "moderate" in production, "min" only for tests.
     kdf_cost: str = "moderate"
@@ -304,6 +312,23 @@ def _unreachable(cfg: Config) -> str | None:
             "address")
 
 
+PHONE_CHARS = frozenset("+0123456789 ()/-")
+
+
+def emergency_entries(numbers: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """Each ``Name: number`` entry as (name, number as written, number for a tel: link)."""
+    out = []
+    for item in numbers:
+        name, _, number = item.rpartition(":")
+        name, number = name.strip(), number.strip()
+        digits = "".join(c for c in number if c.isdigit() or c == "+")
+        if (not name or len(name) > 80 or not set(number) <= PHONE_CHARS
+                or not 3 <= len(digits) <= 20 or "+" in digits[1:]):
+            raise ValueError(f"{item!r} is not an entry like 'Opferberatung Kiel: 0431 123456'")
+        out.append((name, number, digits))
+    return out
+
+
 def _parse(name: str, kind: Any, raw: str) -> Any:
     env = PREFIX + name.upper()
     raw = raw.strip()
@@ -391,6 +416,15 @@ def _validate(cfg: Config) -> None:
                   "passwords and TOTP secrets and keeps its organisation key next to the "
                   f"server: listen on 127.0.0.1 or ::1, or set {PREFIX}DEMO_ANY_ADDRESS=true "
                   "to force it (never in production)")
+    if len(cfg.controller) > 300 or any(ord(c) < 32 for c in cfg.controller):
+        raise bad("controller", "must be one line of at most 300 characters (name and address)")
+    if cfg.privacy_url and (not cfg.privacy_url.startswith(("https://", "http://"))
+                            or any(c.isspace() or c in "\"'<>" for c in cfg.privacy_url)):
+        raise bad("privacy_url", "must be an http(s) URL like https://example.org/datenschutz")
+    try:
+        emergency_entries(cfg.emergency_numbers)
+    except ValueError as exc:
+        raise bad("emergency_numbers", str(exc)) from None
     if cfg.metrics_token and len(cfg.metrics_token) < 32:
         raise bad("metrics_token", "must be at least 32 characters (openssl rand -hex 32)")
 

@@ -39,7 +39,7 @@ from chatserver.web.appkeys import CLOCK, STATS
 from counsellor_console.common import CONSOLE_CONFIG, HERE, console_route, page
 
 EVENT_COLUMNS = ("requested", "accepted", "abandoned", "refused", "handed_off", "transferred",
-                 "ended", "drop_left", "drop_answered")
+                 "ended", "drop_left", "drop_answered", "urgent")
 TABLES = ("totals", "shares", "daily", "entries", "languages", "wait", "duration", "profile",
           "topics", "topic_chats")
 MESSAGES = web.AppKey("stats_messages", dict)

@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from chatserver.config import PROJECT_ROOT, Config
+from chatserver.config import PROJECT_ROOT, Config, emergency_entries
 from chatserver.web.assets import NODE_MODULES, Assets, minify_js
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +46,10 @@ def widget_assets() -> Assets:
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")
     assets.add("i18n-en.json", HERE / "static/i18n-en.json")
+    # The long texts ("Sicher schreiben", what we keep, Leichte Sprache): fetched when the
+    # guide opens, never before.
+    assets.add("guide-de.json", HERE / "static/guide-de.json")
+    assets.add("guide-en.json", HERE / "static/guide-en.json")
     return assets
 
 
@@ -78,7 +82,9 @@ async def frame(request: web.Request) -> web.Response:
     config, assets = request.app[WIDGET_CONFIG], request.app[WIDGET_ASSETS]
     lang = "en" if request.query.get("lang") == "en" else "de"
     html = request.app[TEMPLATES].get_template("frame.html").render(
-        assets=assets, config=config, lang=lang)
+        assets=assets, config=config, lang=lang,
+        retention_days=f"{config.record_retention_days:g}",
+        emergency=emergency_entries(config.emergency_numbers))
     return web.Response(text=html, content_type="text/html",
                         headers={"Content-Security-Policy": frame_csp(config)})
 

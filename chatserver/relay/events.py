@@ -23,6 +23,13 @@ class ChatRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class UrgentRequested:
+    """A visitor joining the queue said it is urgent (counted alone: no entry, no language)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ChatRefused:
     """A visitor could not join the queue (full, closed)."""
 
@@ -116,7 +123,8 @@ class EventRefused:
 
 
 LifecycleEvent = (
-    ChatRequested | ChatRefused | ChatAccepted | ChatAbandoned | ChatEnded | ChatTransferred
-    | ChatHandedOff | DropLeft | DropAnswered | EnvelopeRelayed | EventRefused | TopicsChosen
+    ChatRequested | UrgentRequested | ChatRefused | ChatAccepted | ChatAbandoned | ChatEnded
+    | ChatTransferred | ChatHandedOff | DropLeft | DropAnswered | EnvelopeRelayed | EventRefused
+    | TopicsChosen
 )
 Listener = Callable[[LifecycleEvent], Awaitable[None]]

@@ -30,6 +30,7 @@ from chatserver.relay.events import (
     LifecycleEvent,
     Listener,
     TopicsChosen,
+    UrgentRequested,
 )
 from chatserver.relay.outbound import OffDutyReason, Outbound, ToCounsellor, ToVisitor
 from chatserver.relay.state import (
@@ -183,11 +184,12 @@ class Relay:
     # -- visitor side -----------------------------------------------------------------
 
     async def request_chat(self, entry: str, lang: str, record_id: str = "",
-                           preferred: str = "") -> tuple[Chat, str, int]:
-        """Queue a new chat; returns it, its resume token and its queue position."""
+                           preferred: str = "", urgent: bool = False) -> tuple[Chat, str, int]:
+        """Queue a new chat (an urgent one ahead of the others); returns it, its resume token
+        and its queue position."""
         now = self.clock()
         chat = Chat(id=secrets.token_urlsafe(16), entry=entry, lang=lang, requested_at=now,
-                    record_id=record_id, preferred=preferred)
+                    record_id=record_id, preferred=preferred, urgent=urgent)
         resume = secrets.token_urlsafe(24)
         try:
             position = await self.state.create_chat(chat, secret_key(resume), self.config.queue_cap)
@@ -195,8 +197,11 @@ class Relay:
             await self.notify(ChatRefused(entry, lang))
             raise
         await self.notify(ChatRequested(entry, lang, now))
-        # A new chat queues last: no one else's place moves, so only counsellors hear of it.
-        await self.broadcast_queue(visitors=False)
+        if urgent:
+            await self.notify(UrgentRequested(now))
+        # A new chat queues last, and no one else's place moves, so only counsellors hear of
+        # it; an urgent one moves those behind it back.
+        await self.broadcast_queue(visitors=urgent)
         return chat, resume, position
 
     async def _per_place(self, on_duty: int) -> float:
@@ -368,6 +373,8 @@ class Relay:
             "lang": chat.lang,
             "waiting_s": max(0, int(self.clock() - chat.requested_at)),
         }
+        if chat.urgent:
+            view["urgent"] = True
         if chat.record_id:
             view["record_id"] = chat.record_id
             view["preferred"] = chat.preferred

@@ -35,6 +35,8 @@ class Empty(_Strict):
 class ChatRequest(_Strict):
     entry: Entry
     lang: Lang = Lang.DE
+    # The visitor ticked "it is urgent": queued ahead, counted (nothing else is kept of it).
+    urgent: bool = False
 
 
 class Resume(_Strict):

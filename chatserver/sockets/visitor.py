@@ -135,7 +135,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if not self._allow_request(sid):
             raise rate_limited("Too many chat requests; please wait a moment.")
         self._challenges.spend(self._conn(sid).challenge)
-        chat, resume, position = await self.relay.request_chat(req.entry, req.lang)
+        chat, resume, position = await self.relay.request_chat(req.entry, req.lang,
+                                                                urgent=req.urgent)
         return await self._opened(sid, chat.id, resume, position)
 
     async def _opened(self, sid: str, chat_id: str, resume: str, position: int

@@ -39,6 +39,7 @@ from chatserver.relay.events import (
     DropLeft,
     LifecycleEvent,
     TopicsChosen,
+    UrgentRequested,
 )
 from chatserver.vocabulary import Entry, Lang
 
@@ -60,6 +61,7 @@ EVENT_NAMES: dict[type, str] = {
     ChatRequested: "requested", ChatAccepted: "accepted", ChatAbandoned: "abandoned",
     ChatEnded: "ended", ChatRefused: "refused", ChatHandedOff: "handed_off",
     ChatTransferred: "transferred", DropLeft: "drop_left", DropAnswered: "drop_answered",
+    UrgentRequested: "urgent",
 }
 
 
@@ -91,6 +93,8 @@ def metric(event: LifecycleEvent) -> str | None:
             return f"drop_left|drop|{lang if lang in LANGS else '-'}"
         case DropAnswered():
             return "drop_answered|drop|-"
+        case UrgentRequested():
+            return "urgent|-|-"
         case ChatAccepted(wait_s=wait) | ChatAbandoned(wait_s=wait):
             suffix = "|" + bucket(max(0.0, wait), WAIT_BUCKETS)
         case ChatEnded(duration_s=duration):

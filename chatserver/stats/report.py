@@ -35,7 +35,7 @@ PERIODS = ("week", "month", "quarter", "year", "custom")
 MAX_DAYS = 3 * 366 + 1
 MIN_PROFILE_WEEKS = 4
 TOTALS = ("requested", "accepted", "abandoned", "refused", "handed_off", "transferred",
-          "ended", "drop_left", "drop_answered")
+          "ended", "drop_left", "drop_answered", "urgent")
 ENTRY_EVENTS = ("requested", "accepted", "abandoned", "handed_off")
 DAILY_EVENTS = ("requested", "accepted", "abandoned")
 

@@ -252,9 +252,9 @@ function sendPayload(c, payload, shownAs) {
   c.outbox.push(ct, item);
 }
 
-let queueSize = 0;
-function announce(count) {
-  if (!$("notify").checked || count <= queueSize) return;
+let queueSize = 0, urgentSeen = new Set();
+function announce(count, urgent) {
+  if (!$("notify").checked || (count <= queueSize && !urgent)) return;
   // A short tone made locally (no audio file, no third party), and a desktop notice if allowed.
   try {
     const audio = new AudioContext(), tone = audio.createOscillator();
@@ -264,7 +264,7 @@ function announce(count) {
     tone.stop(audio.currentTime + 0.2);
   } catch { /* no audio */ }
   if (window.Notification && Notification.permission === "granted") {
-    new Notification("Erstkontakt", { body: "Neue Anfrage / new request", silent: true });
+    new Notification("Erstkontakt", { body: urgent ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request", silent: true });
   }
 }
 
@@ -283,14 +283,24 @@ function tickQueue() {
 }
 setInterval(tickQueue, 1000);
 
+// An urgent request (the visitor said so) is marked, and announced once even when the queue
+// did not grow (it jumped ahead of others).
+function urgentArrived(items) {
+  const urgent = items.filter((item) => item.urgent).map((item) => item.chat_id);
+  const fresh = urgent.some((id) => !urgentSeen.has(id));
+  urgentSeen = new Set(urgent);
+  return fresh;
+}
+
 function renderQueue(items) {
-  announce(items.length);
+  announce(items.length, urgentArrived(items));
   queueSize = items.length;
   const list = $("queue");
   list.replaceChildren();
   queueShown = [];
   for (const item of items) {
     const li = el("li", `${item.entry} · ${item.lang} · wartet / waiting `);
+    if (item.urgent) { li.prepend(el("strong", "Dringend / urgent", "urgent"), " · "); li.classList.add("urgent"); }
     const span = el("span", clock(item.waiting_s), "waited");
     queueShown.push({ span, waited: item.waiting_s, at: Date.now() });
     li.appendChild(span);
@@ -305,7 +315,9 @@ function renderQueue(items) {
     li.appendChild(b);
     list.appendChild(li);
   }
-  if (items.length && onDuty && document.hidden === false) $("status").textContent = "Neue Anfrage / new request";
+  if (items.length && onDuty && document.hidden === false) {
+    $("status").textContent = items.some((item) => item.urgent) ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request";
+  }
 }
 
 function renderRoster(items) {

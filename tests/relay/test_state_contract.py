@@ -424,3 +424,38 @@ async def test_a_codename_not_yet_acknowledged_is_parked_for_a_while_after_the_e
     await eventually(lambda: state.parked_codename("r2"), until=lambda c: c == "",
                      what="the parked codename to expire", timeout=5)
     assert await state.parked_codename("r0") == "erste worte"
+
+
+async def test_an_urgent_request_goes_ahead_of_earlier_ones_but_not_of_those_waiting_again(
+    state: State,
+) -> None:
+    import dataclasses
+
+    def urgent(n: int, at: float = 100.0) -> Chat:
+        return dataclasses.replace(chat(n, at), urgent=True)
+
+    await state.set_duty(ANNA, True)
+    for n in range(3):
+        await state.create_chat(chat(n), f"r{n}", cap=10)
+    assert await state.create_chat(urgent(5), "r5", cap=10) == 1
+    # Urgent among urgent: first come, first served.
+    assert await state.create_chat(urgent(6), "r6", cap=10) == 2
+    assert await state.create_chat(chat(7), "r7", cap=10) == 6
+    queued = await state.queued()
+    assert [c.id for c in queued] == [chat(5).id, chat(6).id, chat(0).id, chat(1).id,
+                                      chat(2).id, chat(7).id]
+    assert [c.urgent for c in queued] == [True, True, False, False, False, False]
+    assert [c.place for c in queued] == [1, 2, 1, 2, 3, 6]
+
+    # A chat whose counsellor went away comes back in front of every request, urgent or not,
+    # and a later urgent request queues behind it and the urgent ones before it.
+    await state.claim(chat(1).id, ANNA, 3, 150.0)
+    released = await state.release("anna", 200.0, seen_before=None)
+    assert released is not None and [c.id for c in released.requeued] == [chat(1).id]
+    assert await state.create_chat(urgent(8, at=200.0), "r8", cap=10) == 4
+    assert [c.id for c in await state.queued()] == [
+        chat(1).id, chat(5).id, chat(6).id, chat(8).id, chat(0).id, chat(2).id, chat(7).id]
+    assert await state.create_chat(chat(9, at=200.0), "r9", cap=10) == 8
+    # The cap counts urgent requests like any other.
+    with pytest.raises(DomainError):
+        await state.create_chat(urgent(10), "r10", cap=8)

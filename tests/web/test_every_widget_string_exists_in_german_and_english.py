@@ -34,3 +34,19 @@ def test_every_key_the_page_and_the_script_use_is_in_both_tables() -> None:
     assert {"exit_hint", "consent_title", "withdraw_q", "codename_pending"} <= used
     for lang in ("de", "en"):
         assert sorted(used - set(table(lang))) == [], lang
+
+
+def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_each() -> None:
+    """"Sicher schreiben" (guide-de.json, guide-en.json, loaded when the guide opens): the
+    same sections in both, none empty, and the Leichte Sprache introduction (German) in both."""
+    guides = {lang: json.loads((WIDGET / f"static/guide-{lang}.json").read_text("utf-8"))
+              for lang in ("de", "en")}
+    de, en = guides["de"], guides["en"]
+    assert sorted(de) == sorted(en) == ["easy", "easy_title", "sections"]
+    assert len(de["sections"]) == len(en["sections"]) >= 6
+    assert de["easy"] == en["easy"] and len(de["easy"]) >= 5
+    for guide in (de, en):
+        texts = [guide["easy_title"], *guide["easy"], *(s for pair in guide["sections"]
+                                                       for s in pair)]
+        assert all(isinstance(s, str) and s.strip() for s in texts)
+        assert "{days}" in guide["sections"][-1][1]

@@ -51,6 +51,8 @@ const cfg = {
   origins: body.dataset.embedOrigins.split(" ").filter(Boolean),
   consent: body.dataset.consentVersion,
 };
+// What texts name from the settings: the retention period and the controller.
+const VARS = { days: body.dataset.days, controller: body.dataset.controller };
 const FATAL = new Set(["certificate", "expired", "revoked", "stale", "handshake", "weak_key"]);
 let T = {};
 let lang = body.dataset.lang === "en" ? "en" : "de";
@@ -77,7 +79,7 @@ async function loadLang(l) {
   const res = await fetch(body.dataset["i18n" + key], { integrity: body.dataset["i18n" + key + "Sri"] });
   T = await res.json();
   document.documentElement.lang = l;
-  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t, VARS);
   $("lang").value = l;
 }
 
@@ -465,7 +467,7 @@ async function working(near, solve) {
 
 async function start() {
   const entry = document.querySelector("input[name=entry]:checked").value;
-  connect(async () => opened(await paid("request", { entry, lang })));
+  connect(async () => opened(await paid("request", { entry, lang, urgent: $("urgent").checked })));
 }
 
 async function returnWithCodename() {
@@ -635,6 +637,52 @@ function onShiftTaps(then) {
   window.addEventListener("blur", reset);
 }
 
+// The emergency panel sits in the header: one Tab after quick exit in every view, and its
+// numbers are in the page, so an emergency never waits for the network.
+function toggleSos(open) {
+  $("sos-panel").hidden = !open;
+  $("sos").setAttribute("aria-expanded", String(open));
+  if (!open) $("sos").focus();
+}
+
+// "Sicher schreiben": long texts, so their catalog (guide-de.json, guide-en.json) is fetched,
+// checked against its SRI hash, only when the guide first opens in a language.
+const guides = {};
+let guideOpener = null;
+
+async function fillGuide() {
+  const l = lang, key = l === "en" ? "guideEn" : "guide";
+  try {
+    guides[l] = guides[l] || await (await fetch(body.dataset[key + "Src"], { integrity: body.dataset[key + "Sri"] })).json();
+  } catch { $("guide-body").textContent = t("guide_failed"); return; }
+  if (l !== lang || $("guide").hidden) return;
+  const g = guides[l], fill = (s) => s.replace("{days}", VARS.days);
+  const node = (tag, text) => { const n = document.createElement(tag); n.textContent = text; return n; };
+  const easy = document.createElement("section");
+  easy.lang = "de";
+  easy.append(node("h3", g.easy_title), ...g.easy.map((s) => node("p", s)));
+  const parts = g.sections.map(([title, text]) => {
+    const part = document.createElement("section");
+    part.append(node("h3", title), node("p", fill(text)));
+    return part;
+  });
+  $("guide-body").replaceChildren(easy, ...parts);
+}
+
+function openGuide(opener) {
+  guideOpener = opener;
+  $("guide").hidden = false;
+  for (const b of document.querySelectorAll(".guide-open")) b.setAttribute("aria-expanded", "true");
+  $("guide-title").focus();
+  return fillGuide();
+}
+
+function closeGuide() {
+  $("guide").hidden = true;
+  for (const b of document.querySelectorAll(".guide-open")) b.setAttribute("aria-expanded", "false");
+  if (guideOpener && guideOpener.offsetParent) guideOpener.focus(); else $("main").focus();
+}
+
 async function init() {
   await loadLang(lang);
   $("exit").addEventListener("click", quickExit);
@@ -658,6 +706,12 @@ async function init() {
   });
   $("consent").addEventListener("keydown", (e) => { if (e.key === "Escape") $("text").focus(); });
   onShiftTaps(quickExit);
+  $("sos").addEventListener("click", () => toggleSos($("sos-panel").hidden));
+  $("sos-panel").addEventListener("keydown", (e) => { if (e.key === "Escape") toggleSos(false); });
+  for (const b of document.querySelectorAll(".guide-open")) b.addEventListener("click", () => openGuide(b));
+  $("guide-close").addEventListener("click", closeGuide);
+  $("guide").addEventListener("keydown", (e) => { if (e.key === "Escape") closeGuide(); });
+  $("lang").addEventListener("change", () => { if (!$("guide").hidden) fillGuide(); });
   window.addEventListener("message", (e) => {
     if (cfg.origins.includes(e.origin) && e.data && e.data.v === 1 && e.data.type === "erstkontakt:exit") quickExit();
   });

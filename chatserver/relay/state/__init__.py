@@ -18,6 +18,11 @@ Direction = Literal["v2c", "c2v"]
 AppendResult = Literal["ok", "dup"]
 # How many lost sequence numbers a receipt remembers (and an acknowledgement may report).
 MAX_LOST = 32
+# The queue's order, the same in both implementations: chats waiting again after their
+# counsellor left come first (the latest release in front), then urgent requests, then every
+# other request, each group oldest first. In Redis the queue is a sorted set scored by request
+# time; an urgent request and a release score this many seconds (about 300 years) earlier.
+URGENT_LEAD_S = 1e10
 # The messages of the refusals ``append_held`` and ``ack_held`` raise (both implementations).
 QUEUED = "No counsellor has accepted this chat yet."
 NOT_YOURS = "This chat is not assigned to you."
@@ -56,6 +61,8 @@ class Chat:
     # Its place in the queue when it (last) joined it: a wait divided by this is the wait
     # per place that wait estimates come from.
     place: int = 0
+    # The visitor said it is urgent: queued ahead of every request that is not (QUEUE_ORDER).
+    urgent: bool = False
 
     @property
     def queued(self) -> bool:
@@ -133,7 +140,8 @@ class State(Protocol):
 
     # Chats and the queue.
     async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
-        """Queue a new chat; returns its 1-based position. Raises ``queue_full``."""
+        """Queue a new chat (an urgent one ahead of the others, see ``URGENT_LEAD_S``);
+        returns its 1-based position. Raises ``queue_full``."""
         ...
 
     async def get_chat(self, chat_id: str) -> Chat | None: ...

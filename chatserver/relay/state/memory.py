@@ -91,8 +91,14 @@ class MemoryState:
     async def create_chat(self, chat: Chat, resume_key: str, cap: int) -> int:
         if len(self._queue) >= cap:
             raise DomainError(ErrorCode.QUEUE_FULL, "The queue is full.")
-        self._queue.append(chat.id)
-        chat = dataclasses.replace(chat, place=len(self._queue))
+        at = len(self._queue)
+        if chat.urgent:
+            # Behind those waiting again and earlier urgent requests (URGENT_LEAD_S).
+            at = next((i for i, cid in enumerate(self._queue)
+                       if not (self._chats[cid].chat.urgent or self._chats[cid].chat.requeued)),
+                      at)
+        self._queue.insert(at, chat.id)
+        chat = dataclasses.replace(chat, place=at + 1)
         self._chats[chat.id] = _ChatSlot(chat, resume_key, chat.requested_at)
         self._resume[resume_key] = chat.id
         return chat.place

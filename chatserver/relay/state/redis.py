@@ -23,6 +23,7 @@ from chatserver.relay.state import (
     MAX_LOST,
     NOT_YOURS,
     QUEUED,
+    URGENT_LEAD_S,
     AppendResult,
     Chat,
     Direction,
@@ -39,10 +40,10 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'entry', ARGV[3], 'lang', ARGV[4], 'requested_at', ARGV[5],
   'counsellor_id', '', 'pseudonym', '', 'accepted_at', '0', 'left_at', '0',
   'resume', ARGV[6], 'seq_v2c', '0', 'seq_c2v', '0', 'consent', '',
-  'record_id', ARGV[8], 'preferred', ARGV[9])
+  'record_id', ARGV[8], 'preferred', ARGV[9], 'urgent', ARGV[10])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[7])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[11], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
 local place = redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
 redis.call('HSET', KEYS[1], 'place', place)
@@ -246,7 +247,8 @@ return out
 
 # Off duty, chats back to the front of the queue (oldest request first), reservations for
 # this counsellor dropped. ARGV[3] is '' to release unconditionally (sign-out), or a time:
-# only if not seen since then; ARGV[5] is MAX_LOST. Answers nil (seen since) or {was on duty,
+# only if not seen since then; ARGV[5] is MAX_LOST; ARGV[6] is URGENT_LEAD_S (ahead of urgent
+# requests, too). Answers nil (seen since) or {was on duty,
 # {id, fields, ...} of the requeued chats as they are now, unreserved ids}.
 _RELEASE = _DROP_FOR_LEAVER + """
 if ARGV[3] ~= '' then
@@ -261,7 +263,7 @@ for _, cid in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   if at then table.insert(held, {cid, tonumber(at)}) end
 end
 table.sort(held, function(a, b) return a[2] < b[2] end)
-local front = tonumber(ARGV[2])
+local front = tonumber(ARGV[2]) - tonumber(ARGV[6])
 local first = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
 if first[2] and tonumber(first[2]) < front then front = tonumber(first[2]) end
 local requeued = {}
@@ -428,7 +430,8 @@ class RedisState:
             keys=[self._k("chat", chat.id), self._k("queue"), self._k("resume", resume_key),
                   self._k("activity")],
             args=[chat.id, cap, chat.entry, chat.lang, repr(chat.requested_at), resume_key,
-                  self._safety_ttl, chat.record_id, chat.preferred],
+                  self._safety_ttl, chat.record_id, chat.preferred, "1" if chat.urgent else "",
+                  repr(chat.requested_at - (URGENT_LEAD_S if chat.urgent else 0.0))],
         )
         if not position:
             raise DomainError(ErrorCode.QUEUE_FULL, "The queue is full.")
@@ -448,6 +451,7 @@ class RedisState:
             record_id=h.get("record_id", ""),
             preferred=h.get("preferred", ""),
             place=int(h.get("place", "0")),
+            urgent=bool(h.get("urgent", "")),
         )
 
     async def get_chat(self, chat_id: str) -> Chat | None:
@@ -590,7 +594,7 @@ class RedisState:
             keys=[self._k("duty"), self._k("seen"), self._k("cc", counsellor_id),
                   self._k("queue"), self._k("activity")],
             args=[counsellor_id, repr(now), "" if seen_before is None else repr(seen_before),
-                  self._p, MAX_LOST],
+                  self._p, MAX_LOST, repr(URGENT_LEAD_S)],
         )
         if res is None:
             return None
