@@ -1,5 +1,9 @@
 """The counsellor console: login with password and TOTP, then chats in the browser.
 
+A password an administrator set signs in once, to choose the counsellor's own. Signing in
+unlocks nothing: the console's keys are unwrapped in the browser with what only the
+counsellor holds (a passkey's PRF output or a key passphrase), which is never sent here.
+
 A separate sub-application with its own cookies, templates and CSP (``frame-ancestors
 'none'``). Every route checks the session and the role on the server; every state-changing
 request carries the session's CSRF token. Chat content only ever exists decrypted in the
@@ -20,7 +24,13 @@ from aiohttp import web
 from chatserver import crypto
 from chatserver.admin import demo, expiry
 from chatserver.config import PROJECT_ROOT, Config
-from chatserver.records.accounts import LoginRefused, LoginThrottled, Session
+from chatserver.records.accounts import (
+    MIN_PASSWORD,
+    KeyWrapRefused,
+    LoginRefused,
+    LoginThrottled,
+    Session,
+)
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys
@@ -87,10 +97,36 @@ async def login(request: web.Request) -> web.StreamResponse:
         return response
     except LoginRefused:
         return _login_page(request, status=401, error=True)
-    response = web.HTTPSeeOther("/console/")
+    response = web.HTTPSeeOther("/console/password" if session.password_once else "/console/")
     cookies.set(response, cookies.session, session.key)
     cookies.delete(response, cookies.login)
     raise response
+
+
+async def password_form(request: web.Request) -> web.StreamResponse:
+    """Choosing one's own password (required after an administrator set one)."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/console/login")
+    return page(request, "password.html", session=session, minimum=MIN_PASSWORD, error="")
+
+
+async def password_change(request: web.Request) -> web.StreamResponse:
+    """Set the signed-in counsellor's own password; the one-time password is then void."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/console/login")
+    form = await request.post()
+    check_csrf(session, str(form.get("csrf", "")))
+    new, again = str(form.get("password", ""))[:256], str(form.get("again", ""))[:256]
+    try:
+        if new != again:
+            raise ValueError("the two passwords differ")
+        await request.config_dict[USERS].change_password(session, new)
+    except ValueError as exc:
+        return page(request, "password.html", status=400, session=session,
+                    minimum=MIN_PASSWORD, error=str(exc))
+    raise web.HTTPSeeOther("/console/")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -115,6 +151,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is None:
         raise web.HTTPSeeOther("/console/login")
+    if session.password_once:
+        raise web.HTTPSeeOther("/console/password")
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
     config = request.app[CONSOLE_CONFIG]
@@ -178,20 +216,34 @@ async def socket_token(request: web.Request, session: Session) -> web.Response:
 
 @console_route(COUNSELLOR_ROLES)
 async def keys_get(request: web.Request, session: Session) -> web.Response:
-    """The signed-in counsellor's wrapped keys (opaque to the server)."""
-    return web.json_response({"blob": await request.config_dict[USERS].keys_blob(
-        session.user.id)})
+    """The signed-in counsellor's key wraps, and the one from before revision 0007 (wrapped
+    under the sign-in password), all opaque to the server."""
+    users = request.config_dict[USERS]
+    return web.json_response({"wraps": await users.key_wraps(session.user.id),
+                              "legacy": await users.keys_blob(session.user.id)})
+
+
+def _is_wrap_id(value: object) -> bool:
+    return (isinstance(value, str) and 16 <= len(value) <= 32
+            and all(ch in "0123456789abcdef" for ch in value))
 
 
 @console_route(COUNSELLOR_ROLES, csrf=True)
-async def keys_put(request: web.Request, session: Session) -> web.Response:
-    """Store the signed-in counsellor's wrapped keys."""
+async def keys_add(request: web.Request, session: Session) -> web.Response:
+    """Add a key wrap; an existing one is never replaced (409)."""
     body = await json_body(request)
-    blob = body.get("blob") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="The body must be a JSON object.")
+    wrap_id, blob = body.get("id"), body.get("blob")
+    if not _is_wrap_id(wrap_id):
+        raise web.HTTPBadRequest(text="id must be 16 to 32 lower-case hex digits")
     if not isinstance(blob, str) or not 40 <= len(blob) <= 4000:
-        raise web.HTTPBadRequest(text="blob must be base64 of the wrapped keys")
-    await request.config_dict[USERS].set_keys_blob(session.user.id, blob)
-    return web.json_response({"ok": True})
+        raise web.HTTPBadRequest(text="blob must be the wrapped keys (40 to 4000 characters)")
+    try:
+        await request.config_dict[USERS].add_key_wrap(session.user.id, str(wrap_id), blob)
+    except KeyWrapRefused as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    return web.json_response({"ok": True}, status=201)
 
 
 @console_route(COUNSELLOR_ROLES)
@@ -232,6 +284,7 @@ def console_assets() -> Assets:
     assets.add("e2e-keys.js", PROJECT_ROOT / "jslib/e2e-keys.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
+    assets.add("keys.js", HERE / "static/keys.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")
@@ -253,9 +306,11 @@ def create_console_app(config: Config) -> web.Application:
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
+    app.router.add_get("/password", password_form)
+    app.router.add_post("/password", password_change)
     app.router.add_post("/api/socket-token", socket_token)
     app.router.add_get("/api/keys", keys_get)
-    app.router.add_post("/api/keys", keys_put)
+    app.router.add_post("/api/keys", keys_add)
     app.router.add_get("/api/canned", canned_list)
     app.router.add_post("/api/canned", canned_add)
     app.router.add_get("/static/{name}", assets.handler)

@@ -116,6 +116,11 @@ def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool
                 if page_route:
                     raise web.HTTPSeeOther("/console/login")
                 raise anonymous(text="Not signed in.")
+            if session.password_once:
+                # An administrator's password opens nothing but the page to replace it.
+                if page_route:
+                    raise web.HTTPSeeOther("/console/password")
+                raise web.HTTPForbidden(text="Choose your own password first.")
             if csrf:
                 check_csrf(session, request.headers.get("X-CSRF-Token"))
             if session.user.role not in roles:

@@ -174,11 +174,13 @@ async def seed_demo_user(config: Config, accounts: Users, name: str = "demo",
     """Demo mode: an account (by default the counsellor ``demo``) whose password stays the
     same from one start to the next; returns name, password, TOTP URI.
 
-    The console wraps a counsellor's keys under a key derived from the password, so a new
-    password at every start would lock the demo counsellor out of records and messages.
-    The password is made once and kept next to the demo org key; an existing account keeps
-    its TOTP secret, sessions and keys, unless its password is not the kept one (a ``var/``
-    from before passwords were kept, or a reset by hand): then it is reset to it once.
+    The password is made once and kept next to the demo org key, and is not one-time: demo
+    accounts are for trying out. An existing account keeps its TOTP secret, sessions and
+    keys, unless its password is not the kept one (a ``var/`` from before passwords were
+    kept, or a reset by hand): then it is reset to it once. The console's keys are unlocked
+    as everywhere, with a passkey or a key passphrase the person trying it out chooses at
+    the first sign-in (never printed, never kept here); consoles from before revision 0007
+    open their old keys once with this password.
     """
     passwords = _kept_passwords(config)
     password = passwords.get(name, "")
@@ -191,5 +193,6 @@ async def seed_demo_user(config: Config, accounts: Users, name: str = "demo",
         if await accounts.check_password(name, password):
             uri = await accounts.totp_uri(name)
         else:
-            uri = await accounts.reset(name, password)
+            # The printed password stays the account's: demo accounts are for trying out.
+            uri = await accounts.reset(name, password, one_time=False)
     return name, password, uri

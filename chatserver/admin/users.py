@@ -113,7 +113,8 @@ async def _run_async(args: argparse.Namespace) -> int:
             await accounts.set_certificate(args.name, text)
         elif cmd == "add":
             password = sys.stdin.readline().rstrip("\n")
-            print(await accounts.add(args.name, args.role, password, args.pseudonym))
+            print(await accounts.add(args.name, args.role, password, args.pseudonym,
+                                     one_time=True))
         elif cmd == "reset":
             password = sys.stdin.readline().rstrip("\n")
             print(await _shut(config, accounts, Keyring(engine), args.name, password))

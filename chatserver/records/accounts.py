@@ -25,7 +25,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatserver.records.schema import canned, sessions, user_keys, users
+from chatserver.records.schema import canned, key_wraps, sessions, user_keys, users
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
 from chatserver.vocabulary import COUNSELLOR_ROLES, Role
@@ -39,6 +39,12 @@ SESSION_IDLE_S = 30 * 60
 SESSION_MAX_S = 12 * 3600
 # An open socket keeps its session alive; writing that down once a minute is enough.
 TOUCH_S = 60.0
+# Key wraps one account may hold (unlock methods times devices); each is added, never replaced.
+MAX_KEY_WRAPS = 20
+
+
+class KeyWrapRefused(Exception):
+    """A key wrap was not added: its id is taken (wraps are never replaced) or too many."""
 
 
 class LoginRefused(Exception):
@@ -71,6 +77,8 @@ class Session:
     user: User
     csrf: str
     created: float
+    # The password was set by an administrator: nothing but choosing a new one until then.
+    password_once: bool = False
 
     @property
     def ref(self) -> str:
@@ -134,8 +142,12 @@ class Users:
         except nacl.exceptions.InvalidkeyError:
             return False
 
-    async def add(self, name: str, role: str, password: str, pseudonym: str) -> str:
-        """Create an account; returns the otpauth:// URI for the authenticator app."""
+    async def add(self, name: str, role: str, password: str, pseudonym: str,
+                  one_time: bool = False) -> str:
+        """Create an account; returns the otpauth:// URI for the authenticator app.
+
+        ``one_time`` (what ``chatserver user add`` sets): the password only signs in once, to
+        choose the account's own password before anything else."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if not 0 < len(name) <= 64:
@@ -149,7 +161,7 @@ class Users:
                 id=secrets.token_hex(8), name=name, pseudonym=pseudonym.strip(), role=role,
                 password_hash=password_hash, totp_secret=secret,
                 totp_last_step=0, disabled=False, failed=0, locked_until=0.0,
-                created=time.time()))
+                created=time.time(), password_once=one_time))
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
     async def find(self, name: str) -> User | None:
@@ -172,16 +184,18 @@ class Users:
         await conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
         await Keyring.revoke(conn, user_id, time.time())
 
-    async def reset(self, name: str, password: str) -> str:
+    async def reset(self, name: str, password: str, one_time: bool = True) -> str:
         """New password and TOTP secret; the account's sessions, socket tokens and records
-        grant end at once (open sockets within a second). Returns the new otpauth:// URI."""
+        grant end at once (open sockets within a second). Returns the new otpauth:// URI.
+        The password is one-time unless said otherwise (demo mode keeps its printed one)."""
         check_new_password(password)
         secret = pyotp.random_base32()
         password_hash = await self._hash(password)
         async with self.engine.begin() as conn:
             user_id = await self._id(conn, name)
             await conn.execute(sa.update(users).where(users.c.id == user_id).values(
-                password_hash=password_hash, totp_secret=secret, totp_last_step=0))
+                password_hash=password_hash, totp_secret=secret, totp_last_step=0,
+                password_once=one_time))
             await self._shut(conn, user_id)
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
@@ -260,7 +274,7 @@ class Users:
             if not won.rowcount:
                 raise LoginRefused()
             session = await self._open(conn, User(row.id, row.name, row.pseudonym, row.role),
-                                       now)
+                                       now, row.password_once)
         self.throttle.accounts.succeeded(name_key)
         if client:
             self.throttle.clients.succeeded(client)
@@ -276,11 +290,30 @@ class Users:
                     "%d from this client", who, in_a_row, from_client)
 
     @staticmethod
-    async def _open(conn: AsyncConnection, user: User, now: float) -> Session:
+    async def _open(conn: AsyncConnection, user: User, now: float,
+                    password_once: bool = False) -> Session:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         await conn.execute(sa.insert(sessions).values(
             key=_key(token), user_id=user.id, csrf=csrf, created=now, last_seen=now))
-        return Session(token, user, csrf, now)
+        return Session(token, user, csrf, now, password_once)
+
+    async def change_password(self, session: Session, password: str) -> None:
+        """The signed-in counsellor's own new password (ValueError if too short or the one
+        they had); it ends the one-time password and every other session of the account."""
+        check_new_password(password)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.password_hash)
+                                      .where(users.c.id == session.user.id))).first()
+        if row is None:
+            raise KeyError(session.user.id)
+        if await self._verify(row[0].encode(), password):
+            raise ValueError("choose a password other than the one you were given")
+        password_hash = await self._hash(password)
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.update(users).where(users.c.id == session.user.id)
+                               .values(password_hash=password_hash, password_once=False))
+            await conn.execute(sa.delete(sessions).where(sessions.c.user_id == session.user.id,
+                                                         sessions.c.key != session.ref))
 
     async def open_session(self, name: str, now: float) -> Session:
         """Sign ``name`` in without credentials, for tools and tests: the console itself
@@ -308,7 +341,7 @@ class Users:
         async with self.engine.begin() as conn:
             row = (await conn.execute(
                 sa.select(sessions, users.c.name, users.c.pseudonym, users.c.role,
-                          users.c.disabled)
+                          users.c.disabled, users.c.password_once)
                 .join(users, users.c.id == sessions.c.user_id)
                 .where(sessions.c.key == key))).first()
             if row is None:
@@ -320,7 +353,7 @@ class Users:
             await conn.execute(sa.update(sessions).where(sessions.c.key == key)
                                .values(last_seen=now))
         return Session(token, User(row.user_id, row.name, row.pseudonym, row.role), row.csrf,
-                       row.created)
+                       row.created, row.password_once)
 
     async def live_sessions(self, refs: Collection[str], now: float) -> dict[str, LiveSession]:
         """Of the sessions stored under ``refs`` (:attr:`Session.ref`), those still good (not
@@ -391,8 +424,32 @@ class Users:
                        users.c.role.in_(sorted(COUNSELLOR_ROLES))))
             return [str(row[0]) for row in rows if row[0]]
 
+    async def key_wraps(self, user_id: str) -> list[dict[str, str]]:
+        """The account's key wraps (opaque to us), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(key_wraps.c.id, key_wraps.c.blob)
+                                      .where(key_wraps.c.user_id == user_id)
+                                      .order_by(key_wraps.c.created, key_wraps.c.id))
+            return [{"id": r.id, "blob": r.blob} for r in rows]
+
+    async def add_key_wrap(self, user_id: str, wrap_id: str, blob: str) -> None:
+        """Add a key wrap. Never replaces one: a taken id (or one too many) raises
+        :class:`KeyWrapRefused`, so no console can overwrite keys another one made."""
+        async with self.engine.begin() as conn:
+            count = (await conn.execute(sa.select(sa.func.count()).select_from(key_wraps)
+                                        .where(key_wraps.c.user_id == user_id))).scalar_one()
+            if count >= MAX_KEY_WRAPS:
+                raise KeyWrapRefused("too many key wraps for this account")
+            taken = (await conn.execute(sa.select(key_wraps.c.id).where(
+                key_wraps.c.user_id == user_id, key_wraps.c.id == wrap_id))).first()
+            if taken is not None:
+                raise KeyWrapRefused("this key wrap exists and is never replaced")
+            await conn.execute(sa.insert(key_wraps).values(user_id=user_id, id=wrap_id,
+                                                           blob=blob, created=time.time()))
+
     async def keys_blob(self, user_id: str) -> str:
-        """The account's wrapped key material, or "" before the first login."""
+        """The account's key material wrapped under its sign-in password before revision
+        0007 (read only), or "" if there is none."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(user_keys.c.blob)
                                       .where(user_keys.c.user_id == user_id))).first()

@@ -85,15 +85,18 @@ team_keys = sa.Table(
     sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
 )
 
+# One row per counsellor and box key (revision 0007): a new device or browser adds its box key
+# beside the old ones, each granted on its own; a grant is never voided by another key.
 key_grants = sa.Table(
     "key_grants", metadata,
     sa.Column("user_id", sa.String(64), primary_key=True),
-    sa.Column("box_pk", sa.String(64), nullable=False),
+    sa.Column("box_pk", sa.String(64), primary_key=True),
     sa.Column("sealed_records_sk", sa.Text, nullable=True),
     sa.Column("granted_by", sa.String(64), nullable=True),
     sa.Column("granted_at", sa.Float, nullable=True),
-    sa.Column("box_sig", sa.String(88), nullable=True),  # revision 0005
-    sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
+    sa.Column("box_sig", sa.String(88), nullable=True),
+    sa.Column("certificate", sa.Text, nullable=True),
+    sa.Column("registered", sa.Float, nullable=False, server_default="0"),
 )
 
 settings = sa.Table(
@@ -116,6 +119,9 @@ users = sa.Table(
     sa.Column("locked_until", sa.Float, nullable=False, default=0.0),
     sa.Column("certificate", sa.Text, nullable=True),
     sa.Column("created", sa.Float, nullable=False),
+    # Set by an administrator's password (``chatserver user add/reset``): the next sign-in
+    # must choose a new one before anything else (revision 0007).
+    sa.Column("password_once", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 sessions = sa.Table(
@@ -137,14 +143,26 @@ canned = sa.Table(
 )
 
 
-# The console's wrapped key material: opaque to the server (sealed in the browser under a key
-# derived from the password). Added by revision 0002.
+# The console's wrapped key material from before revision 0007, sealed in the browser under a
+# key derived from the sign-in password: read only, never written any more. Added by 0002.
 user_keys = sa.Table(
     "console_user_keys", metadata,
     sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Column("blob", sa.Text, nullable=False),
     sa.Column("updated", sa.Float, nullable=False),
+)
+
+# The console's wrapped identity and box keys (revision 0007): opaque to the server, several
+# per account (one per unlock method and device), each added once and never replaced. What
+# unlocks them (a passkey's PRF output, a key passphrase) stays in the browser.
+key_wraps = sa.Table(
+    "console_key_wraps", metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("blob", sa.Text, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
 )
 
 

@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ from chatserver.records.schema import (
     users,
 )
 from chatserver.vocabulary import Role
+
+# Box keys one account may have registered (devices and browsers), so that a console
+# cannot fill the table; an administrator's reset clears them.
+MAX_BOX_KEYS = 20
 
 # Who the audit trail names when no console account acts: the visitor withdrawing by codename
 # (nothing that identifies them), the hourly purge, and a command run on the server.
@@ -115,12 +120,11 @@ class _Rights:
 async def _rights(conn: AsyncConnection, user_id: str) -> _Rights:
     """What ``user_id`` may do with records now: an enabled account, holding a grant or not."""
     row = (await conn.execute(
-        sa.select(users.c.role, key_grants.c.sealed_records_sk)
-        .select_from(users.outerjoin(key_grants, key_grants.c.user_id == users.c.id))
+        sa.select(users.c.role)
         .where(users.c.id == user_id, users.c.disabled.is_(False)))).first()
     if row is None:
         return _Rights(granted=False, admin=False)
-    return _Rights(granted=row.sealed_records_sk is not None, admin=row.role == Role.ADMIN)
+    return _Rights(granted=await _granted(conn, user_id), admin=row.role == Role.ADMIN)
 
 
 class _Refusal(Exception):
@@ -458,11 +462,13 @@ def _answer(row: Any) -> dict[str, Any] | None:
 
 async def _granted(conn: AsyncConnection, user_id: str) -> bool:
     """True if ``user_id`` is an enabled account whose grant of the records key is sealed."""
+    """(On any of their box keys.)"""
     row = (await conn.execute(
-        sa.select(key_grants.c.sealed_records_sk)
+        sa.select(key_grants.c.user_id)
         .join(users, users.c.id == key_grants.c.user_id)
-        .where(key_grants.c.user_id == user_id, users.c.disabled.is_(False)))).first()
-    return row is not None and row[0] is not None
+        .where(key_grants.c.user_id == user_id, users.c.disabled.is_(False),
+               key_grants.c.sealed_records_sk.is_not(None)).limit(1))).first()
+    return row is not None
 
 
 async def _enabled(conn: AsyncConnection, user_id: str) -> bool:
@@ -508,15 +514,18 @@ class Keyring:
     async def records_public_key(self) -> str:
         return (await self.records_key())[0]
 
-    async def status(self, user_id: str) -> dict[str, Any]:
-        """What a counsellor's console needs: the public key and its certificate, their grant,
-        who waits with what proof of identity (never a disabled account)."""
+    async def status(self, user_id: str, box_pk: str | None = None) -> dict[str, Any]:
+        """What a counsellor's console needs: the public key and its certificate, the grant
+        to the box key it asks about (``box_pk``; without, the latest registered), every box
+        key waiting with its proof of identity (never of a disabled account)."""
         async with self.engine.connect() as conn:
             rows = list(await conn.execute(
                 sa.select(key_grants, users.c.pseudonym)
                 .join(users, users.c.id == key_grants.c.user_id)
-                .where(users.c.disabled.is_(False))))
-        mine = next((r for r in rows if r.user_id == user_id), None)
+                .where(users.c.disabled.is_(False))
+                .order_by(key_grants.c.registered.desc())))
+        mine = next((r for r in rows if r.user_id == user_id
+                     and (box_pk is None or r.box_pk == box_pk)), None)
         records_pk, certificate = await self.records_key()
         return {
             "records_pk": records_pk,
@@ -529,38 +538,47 @@ class Keyring:
         }
 
     async def register(self, user_id: str, box_pk: str, box_sig: str,
-                       certificate: dict[str, Any] | None) -> None:
+                       certificate: dict[str, Any] | None, now: float = 0.0) -> None:
         """Record a counsellor's box public key with their identity key's signature of it and
-        that key's certificate; a new box key voids their old grant, the same one with a
-        renewed certificate keeps it. Only an enabled account registers: a console of a just
-        disabled account that is still open for a moment must not put itself back on the
-        list of those waiting for a grant."""
+        that key's certificate. A new box key (another device or browser) goes beside the old
+        ones and waits for its own grant; no grant is ever voided by it. The same one again
+        keeps its grant and takes the renewed proof. Only an enabled account registers: a
+        console of a just disabled account that is still open for a moment must not put
+        itself back on the list of those waiting for a grant."""
         proof = {"box_sig": box_sig,
                  "certificate": None if certificate is None else _dumps(certificate)}
+        now = now or time.time()
         async with self.engine.begin() as conn:
             if not await _enabled(conn, user_id):
                 raise DomainError(ErrorCode.FORBIDDEN, "This account is disabled.")
-            row = (await conn.execute(sa.select(key_grants.c.box_pk)
-                                      .where(key_grants.c.user_id == user_id))).first()
+            row = (await conn.execute(sa.select(key_grants.c.box_pk).where(
+                key_grants.c.user_id == user_id, key_grants.c.box_pk == box_pk))).first()
             if row is None:
+                count = (await conn.execute(sa.select(sa.func.count()).select_from(key_grants)
+                                            .where(key_grants.c.user_id == user_id))).scalar_one()
+                if count >= MAX_BOX_KEYS:
+                    raise DomainError(ErrorCode.CONFLICT,
+                                      "Too many box keys for this account; ask an administrator.")
                 await conn.execute(sa.insert(key_grants).values(user_id=user_id, box_pk=box_pk,
-                                                                **proof))
-            elif row[0] != box_pk:
-                await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
-                                   .values(box_pk=box_pk, sealed_records_sk=None,
-                                           granted_by=None, granted_at=None, **proof))
+                                                              registered=now, **proof))
             else:
-                await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
-                                   .values(**proof))
+                await conn.execute(sa.update(key_grants).where(
+                    key_grants.c.user_id == user_id, key_grants.c.box_pk == box_pk)
+                    .values(registered=now, **proof))
 
-    async def init(self, user_id: str, records_pk: str, sealed: str, now: float) -> None:
-        """Create the team's records key (once); the creator holds the first grant."""
+    async def init(self, user_id: str, records_pk: str, sealed: str, now: float,
+                   box_pk: str | None = None) -> None:
+        """Create the team's records key (once); the creator holds the first grant, sealed to
+        ``box_pk`` (without, their latest registered box key)."""
         async with self.engine.begin() as conn:
             if (await conn.execute(sa.select(team_keys.c.name)
                                    .where(team_keys.c.name == "records"))).first():
                 raise DomainError(ErrorCode.CONFLICT, "The team already has a records key.")
-            mine = (await conn.execute(sa.select(key_grants.c.user_id)
-                                       .where(key_grants.c.user_id == user_id))).first()
+            query = sa.select(key_grants.c.box_pk).where(key_grants.c.user_id == user_id)
+            if box_pk is not None:
+                query = query.where(key_grants.c.box_pk == box_pk)
+            mine = (await conn.execute(
+                query.order_by(key_grants.c.registered.desc()).limit(1))).first()
             if mine is None:
                 raise DomainError(ErrorCode.BAD_STATE, "Register your box key first.")
             # Demo mode: the demo organisation key certifies it at once; otherwise the admin
@@ -570,9 +588,9 @@ class Keyring:
             await conn.execute(sa.insert(team_keys).values(name="records",
                                                            public_key=records_pk, created=now,
                                                            certificate=certificate))
-            await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == user_id)
-                               .values(sealed_records_sk=sealed, granted_by=user_id,
-                                       granted_at=now))
+            await conn.execute(sa.update(key_grants).where(
+                key_grants.c.user_id == user_id, key_grants.c.box_pk == mine[0])
+                .values(sealed_records_sk=sealed, granted_by=user_id, granted_at=now))
             await _audit(conn, user_id, "init", now, subject_id=user_id)
 
     async def set_records_certificate(self, certificate: dict[str, Any]) -> None:
@@ -595,27 +613,29 @@ class Keyring:
         transaction: its grant goes with its box key, so nobody is offered to grant it again
         until it registers a new one. (What it may have copied it keeps: docs/protocol.md.)
         A grant taken away is audited as done by the operator."""
-        held = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
-                                   .where(key_grants.c.user_id == user_id))).first()
+        held = (await conn.execute(
+            sa.select(key_grants.c.user_id).where(key_grants.c.user_id == user_id,
+                                                key_grants.c.sealed_records_sk.is_not(None))
+            .limit(1))).first() is not None
         await conn.execute(sa.delete(key_grants).where(key_grants.c.user_id == user_id))
-        if held is not None and held[0] is not None:
+        if held:
             await _audit(conn, OPERATOR, "revoke", now, subject_id=user_id)
 
     async def holders(self) -> list[str]:
         """The accounts that hold a grant of the records key."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(key_grants.c.user_id)
+            rows = await conn.execute(sa.select(key_grants.c.user_id).distinct()
                                       .where(key_grants.c.sealed_records_sk.is_not(None)))
             return sorted(str(r[0]) for r in rows)
 
-    async def grant(self, granter: str, user_id: str, sealed: str, now: float) -> None:
-        """A holder of the records key seals it to a colleague's box key (audited, and so is a
-        refused try by someone who holds none)."""
+    async def grant(self, granter: str, user_id: str, sealed: str, now: float,
+                    box_pk: str | None = None) -> None:
+        """A holder of the records key seals it to a colleague's box key, ``box_pk`` (without,
+        the colleague's only box key waiting for one). Audited, and so is a refused try by
+        someone who holds none. A holder may grant their own new device too."""
         refusal: DomainError | None = None
         async with self.engine.begin() as conn:
-            holder = (await conn.execute(sa.select(key_grants.c.sealed_records_sk)
-                                         .where(key_grants.c.user_id == granter))).first()
-            if holder is None or holder[0] is None:
+            if not await _granted(conn, granter):
                 # Committed, unlike the grant: a try without the key is what the trail is for.
                 await _audit(conn, granter, "grant", now, subject_id=user_id, refused=True)
                 refusal = DomainError(ErrorCode.FORBIDDEN, "You do not hold the records key.")
@@ -623,8 +643,21 @@ class Keyring:
                 if not await _enabled(conn, user_id):
                     raise DomainError(ErrorCode.NOT_FOUND,
                                       "That colleague has not registered a box key.")
+                where = [key_grants.c.user_id == user_id]
+                if box_pk is not None:
+                    where.append(key_grants.c.box_pk == box_pk)
+                else:
+                    keys = list(await conn.execute(
+                        sa.select(key_grants.c.box_pk, key_grants.c.sealed_records_sk)
+                        .where(key_grants.c.user_id == user_id)))
+                    waiting = [k for k in keys if k[1] is None] or keys
+                    if len(waiting) > 1:
+                        raise DomainError(ErrorCode.BAD_STATE,
+                                          "That colleague has several box keys: name one.")
+                    if waiting:
+                        where.append(key_grants.c.box_pk == waiting[0][0])
                 done = await conn.execute(
-                    sa.update(key_grants).where(key_grants.c.user_id == user_id)
+                    sa.update(key_grants).where(*where)
                     .values(sealed_records_sk=sealed, granted_by=granter, granted_at=now))
                 if not done.rowcount:
                     raise DomainError(ErrorCode.NOT_FOUND,

@@ -46,6 +46,7 @@ from chatserver.sockets.schemas import (
     HandoffPayload,
     KeyringGrant,
     KeyringInit,
+    KeyringQuery,
     RecordNote,
     RecordOpen,
     RecordRef,
@@ -311,28 +312,29 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.handoff.answer_drop(who, req.drop_id, msgspec.to_builtins(req.answer))
         return {"ok": True}
 
-    @event(Empty)
-    async def on_keyring(self, sid: str, req: Empty) -> dict[str, Any]:
+    @event(KeyringQuery)
+    async def on_keyring(self, sid: str, req: KeyringQuery) -> dict[str, Any]:
         who = await self._who(sid)
-        return {"ok": True, **await self.handoff.store.keyring.status(who.id)}
+        return {"ok": True, **await self.handoff.store.keyring.status(who.id, req.box_pk)}
 
     @event(BoxKey)
     async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
         who = await self._who(sid)
         certificate = None if req.certificate is None else msgspec.to_builtins(req.certificate)
-        await self.handoff.store.keyring.register(who.id, req.box_pk, req.box_sig, certificate)
+        await self.handoff.store.keyring.register(who.id, req.box_pk, req.box_sig, certificate,
+                                                  self.relay.clock())
         return {"ok": True}
 
     @event(KeyringInit)
     async def on_keyring_init(self, sid: str, req: KeyringInit) -> dict[str, Any]:
         who = await self._who(sid)
         await self.handoff.store.keyring.init(who.id, req.records_pk, req.sealed,
-                                              self.relay.clock())
+                                              self.relay.clock(), req.box_pk)
         return {"ok": True}
 
     @event(KeyringGrant)
     async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
         who = await self._who(sid)
         await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
-                                               self.relay.clock())
+                                               self.relay.clock(), req.box_pk)
         return {"ok": True}

@@ -201,14 +201,22 @@ class BoxKey(_Strict):
     certificate: Certificate | None
 
 
+class KeyringQuery(_Strict):
+    # The box key this console holds: its grant is the one answered (several devices).
+    box_pk: PublicKey | None = None
+
+
 class KeyringInit(_Strict):
     records_pk: PublicKey
     sealed: SealedKey
+    box_pk: PublicKey | None = None
 
 
 class KeyringGrant(_Strict):
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     sealed: SealedKey
+    # Which of the colleague's box keys it is sealed to (optional while they have one).
+    box_pk: PublicKey | None = None
 
 
 class Return(_Strict):

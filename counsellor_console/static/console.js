@@ -1,14 +1,14 @@
 // The counsellor console: socket, queue, concurrent chats, E2E, canned replies, transfer.
-// Text reaches the DOM only via textContent. Keys: the identity and box secrets are stored on
-// the server wrapped under a key derived from the password (login.js); that wrap key stays in
-// this tab's sessionStorage (until logout here or the tab closes), the unwrapped keys and the
-// records key in this page's memory. Without a wrap key, fresh keys for this page only.
+// Text reaches the DOM only via textContent. Keys: the identity and box secrets are unlocked by
+// keys.js with a passkey or the key passphrase (never sent; docs/protocol.md, "Key custody"),
+// kept in this page's memory with the records key; no key is ever made for this page only.
 // Each chat's envelopes go through relay.js (docs/protocol.md, "Delivery"). A reload keeps each
 // chat (its E2E session, lines and positions) in reloadstate.js (docs/protocol.md, "Reload
 // state"), written after every line shown and every send, restored after the first sync.
 import * as core from "./e2e.js";
 import * as keys from "./e2e-keys.js";
 import { call, createInbox, createOutbox } from "./relay.js";
+import { addPasskey, forgetKeys, unlockKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
 
 // The chat protocol and its long-lived half (sealing, key binding, drops), as one namespace.
@@ -19,8 +19,7 @@ const $ = (id) => document.getElementById(id);
 const csrf = root.dataset.csrf;
 const consentVersion = root.dataset.consentVersion;
 const chats = new Map();
-// Identity (Ed25519) and box (X25519) keys: unwrapped from the server's opaque blob with the
-// key login.js derived from the password, or made anew (and stored wrapped if there is a key).
+// Identity (Ed25519) and box (X25519) keys, as keys.js unlocked them.
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
@@ -437,7 +436,7 @@ function pendingItem(p, revoked) {
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
     const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-    await socket.emitWithAck("keyring_grant", { user_id: p.user_id, sealed: e2e.b64encode(sealed) });
+    await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
     li.remove();
   });
   li.appendChild(b);
@@ -451,14 +450,15 @@ async function keyring() {
       box_sig: e2e.b64encode(e2e.signBoxKey(identity.secretKey, box.publicKey)), certificate });
     registered = true;
   }
-  let status = await socket.emitWithAck("keyring", {});
+  const mine = e2e.b64encode(box.publicKey);
+  let status = await socket.emitWithAck("keyring", { box_pk: mine });
   if (!status.records_pk) {
     // The first console makes the team's records key; the organisation certifies its public
     // half (offline, or at once in demo mode) before anything is sealed to it.
     const pair = e2e.boxKeyPair();
     const sealed = e2e.seal(box.publicKey, pair.secretKey);
-    await socket.emitWithAck("keyring_init", { records_pk: e2e.b64encode(pair.publicKey), sealed: e2e.b64encode(sealed) });
-    status = await socket.emitWithAck("keyring", {});
+    await socket.emitWithAck("keyring_init", { records_pk: e2e.b64encode(pair.publicKey), sealed: e2e.b64encode(sealed), box_pk: mine });
+    status = await socket.emitWithAck("keyring", { box_pk: mine });
   }
   recordsSk = ownRecordsPk = null;
   if (status.me && status.me.sealed) {
@@ -608,23 +608,8 @@ async function loadDrops() {
 }
 
 async function loadKeys() {
-  const wrap = sessionStorage.getItem("erstkontakt-wrap");
-  const key = wrap ? e2e.b64decode(wrap) : null;
-  const { blob } = await (await fetch("/console/api/keys")).json();
-  if (key && blob) {
-    try {
-      const keys = unbox(blob, key);
-      identity = window.nacl.sign.keyPair.fromSeed(e2e.b64decode(keys.identity_seed));
-      box = window.nacl.box.keyPair.fromSecretKey(e2e.b64decode(keys.box_sk));
-      return;
-    } catch { /* wrapped under an older password: make new keys */ }
-  }
-  identity = e2e.signKeyPair();
-  box = e2e.boxKeyPair();
-  if (key) {
-    const keys = { identity_seed: e2e.b64encode(identity.secretKey.slice(0, 32)), box_sk: e2e.b64encode(box.secretKey) };
-    await post("/console/api/keys", { blob: secretbox(keys, key) });
-  }
+  ({ identity, box } = await unlockKeys({ csrf, user: root.dataset.user, login: root.dataset.login }));
+  $("add-passkey").hidden = !window.PublicKeyCredential;
 }
 
 // On every (re)connect, and when a chat's numbering went astray: where everything stands.
@@ -707,6 +692,12 @@ async function start() {
   await loadCanned();
 }
 
+$("add-passkey").addEventListener("click", async () => {
+  try {
+    await addPasskey({ csrf, identity, box });
+    $("status").textContent = "Passkey hinzugefügt / passkey added";
+  } catch (err) { $("status").textContent = err.message; }
+});
 $("notify").addEventListener("change", (e) => {
   if (e.target.checked && window.Notification && Notification.permission === "default") Notification.requestPermission();
 });
@@ -840,9 +831,9 @@ $("end").addEventListener("click", async () => {
 
 for (const form of document.querySelectorAll('form[action="/console/logout"]')) {
   form.addEventListener("submit", async (e) => {
-    sessionStorage.removeItem("erstkontakt-wrap");
-    // The chats kept for a reload go before the page does.
+    // The unlocked keys and the chats kept for a reload go before the page does.
     e.preventDefault();
+    await forgetKeys();
     const store = reload;
     reload = null;
     await (store ? store.wipe() : wipeReloadState());

@@ -1,6 +1,7 @@
 """A second ``make run`` on the same ``var/``, in Chromium: the demo counsellor's console,
-reloaded after the restart or signed in anew with the same password, still unlocks the
-records key and reads the case record and the anonymous message stored before it."""
+reloaded after the restart or signed in anew with the same password (and the key passphrase
+chosen at the first sign-in), still unlocks the records key and reads the case record and the
+anonymous message stored before it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import chromium
+from tests.support.browser import chromium, unlock
 from tests.support.harness import totp_of
 from tests.support.redis_server import free_port
 
@@ -50,6 +51,8 @@ async def sign_in(page: Page, url: str, password: str, code: str) -> None:
     await page.get_by_label("Passwort / Password").fill(password)
     await page.get_by_label("Einmalcode / One-time code").fill(code)
     await page.get_by_role("button", name="Anmelden / Sign in").click()
+    # The key passphrase the person trying the demo chose at the first sign-in.
+    await unlock(page)
 
 
 async def read_record_and_message(page: Page) -> None:

@@ -17,7 +17,7 @@ from playwright.async_api import Page, WebSocket
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
-from tests.support.browser import WATCH, chromium, widget_server
+from tests.support.browser import WATCH, chromium, unlock, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
@@ -36,6 +36,7 @@ async def login(page: Page, url: str, name: str, code: str) -> None:
     await page.get_by_label("Passwort / Password").fill(PASSWORD)
     await page.get_by_label("Einmalcode / One-time code").fill(code)
     await page.get_by_role("button", name="Anmelden / Sign in").click()
+    await unlock(page)
 
 
 async def visitor_types(page: Page, text: str) -> None:

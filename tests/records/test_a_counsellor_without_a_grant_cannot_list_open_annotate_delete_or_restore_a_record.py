@@ -4,6 +4,9 @@ about which records exist, and every try is in the audit trail."""
 
 from __future__ import annotations
 
+import time
+
+from chatserver.records.store import Keyring
 from chatserver.web.appkeys import RECORDS
 from tests.support.clients import random_ct
 from tests.support.harness import Harness
@@ -71,7 +74,13 @@ async def test_a_grant_opens_the_records_and_taking_it_away_closes_them_again(
     assert (await ben.call("record_note", {"record_id": filed.record_id,
                                            "body": random_ct(60)}))["ok"]
 
-    # A new box key (another browser without the old one) voids the grant: closed again.
+    # A new box key (another browser without the old one) goes beside the old one and waits
+    # for its own grant; the grant of the old one stays, records stay open.
     assert (await ben.call("keyring_register", registration(box_keypair()[1])))["ok"]
+    assert (await ben.call("record_open", {"record_id": filed.record_id}))["ok"]
+    # Taken away (as disable and reset do): closed again.
+    store = harness.app[RECORDS]
+    async with store.engine.begin() as conn:
+        await Keyring.revoke(conn, "ben", time.time())
     assert (await ben.call("record_open", {"record_id": filed.record_id}))["error"] == \
         "no_grant"

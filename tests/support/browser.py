@@ -4,9 +4,11 @@ throwaway PKI, the console sign-in, and axe-core's verdict on a page."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright
@@ -21,8 +23,9 @@ from tests.support.harness import Harness
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 
-# Every console account of the browser tests has this password.
+# Every console account of the browser tests has this password, and this key passphrase.
 PASSWORD = "lang-und-geheim-genug"
+KEY_PASSPHRASE = "KANARIE-schluessel-passphrase"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run"]
@@ -31,11 +34,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic",
 @asynccontextmanager
 async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki: Pki,
                         clock: Callable[[], float] | None = None,
-                        **overrides: object) -> AsyncIterator[Harness]:
+                        host: str = "127.0.0.1", **overrides: object) -> AsyncIterator[Harness]:
     """A real server whose config pins ``pki`` and allows its own origin (``clock``: the
-    app's wall clock instead of the real one)."""
+    app's wall clock instead of the real one; on ``host``: WebAuthn wants a name,
+    ``localhost``, where addresses are no relying party)."""
     port = free_port()
-    origin = f"http://127.0.0.1:{port}"
+    origin = f"http://{host}:{port}"
     revocations = tmp_path / "revocations.json"
     revocations.write_text(json.dumps(pki.revocations))
     pinned = {} if overrides.get("demo") else {
@@ -69,13 +73,36 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def login(page: Page, url: str, name: str, code: str) -> None:
-    """Sign in to the console as a person does: name, password, one-time code, the button."""
+async def login(page: Page, url: str, name: str, code: str, password: str = PASSWORD,
+                passphrase: str | None = KEY_PASSPHRASE) -> None:
+    """Sign in to the console as a person does: name, password, one-time code, the button;
+    then, on the console, unlock the keys with ``passphrase`` (:func:`unlock`; None: not)."""
     await page.goto(url + "/console/login")
     await page.get_by_label("Name").fill(name)
-    await page.get_by_label("Passwort / Password").fill(PASSWORD)
+    await page.get_by_label("Passwort / Password").fill(password)
     await page.get_by_label("Einmalcode / One-time code").fill(code)
-    await page.get_by_role("button", name="Anmelden / Sign in").click()
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Anmelden / Sign in").click()
+    if passphrase is not None and urlsplit(page.url).path == "/console/":
+        await unlock(page, passphrase)
+
+
+async def unlock(page: Page, passphrase: str = KEY_PASSPHRASE, passkey: bool = False) -> None:
+    """Unlock the console's keys as a person does: at the very first sign-in choose the key
+    passphrase (twice, and with ``passkey`` a passkey too), afterwards type it."""
+    setup = page.locator("#unlock-setup")
+    await page.locator("#unlock-setup:visible, #unlock-passphrase-form:visible").first.wait_for()
+    if await setup.is_visible():
+        await page.get_by_label("Neue Schlüssel-Passphrase / New key passphrase").fill(passphrase)
+        await page.get_by_label("Passphrase noch einmal / Passphrase again").fill(passphrase)
+        if passkey:
+            await page.get_by_label(re.compile("Auch mit einem Passkey")).check()
+        await page.get_by_role("button", name="Schlüssel einrichten / Set up keys").click()
+    else:
+        await page.get_by_label("Schlüssel-Passphrase / Key passphrase", exact=True).fill(
+            passphrase)
+        await page.get_by_role("button", name="Entsperren / Unlock", exact=True).click()
+    await page.locator("#unlock").wait_for(state="hidden")
 
 
 async def serious_violations(page: Page) -> list[str]:

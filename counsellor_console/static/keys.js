@@ -1,0 +1,260 @@
+// The console's key custody (docs/protocol.md, "Key custody"). A counsellor's identity seed and
+// box secret are stored on the server only wrapped (XSalsa20-Poly1305) under a key made in this
+// browser from what only the counsellor holds, never sent anywhere:
+//  - a key passphrase they chose: PBKDF2-SHA-256, 600 000 rounds, a random salt kept with the
+//    wrap together with the parameters ("v": 2);
+//  - a passkey: the WebAuthn PRF extension's output for a random salt, through HKDF-SHA-256.
+// Signing in unlocks nothing. Wraps are only ever added (the server refuses to replace one): a
+// wrong passphrase or passkey changes nothing. Unwrapped keys live in this page's memory, and
+// for the session in IndexedDB encrypted under a non-extractable AES-GCM key (a reload or a
+// second tab finds them there); sign-out, the login page and twelve hours take them away.
+import * as e2e from "./e2e.js";
+
+export const ITERATIONS = 600000;
+const SESSION_DB = "erstkontakt-console-keys";
+const SESSION_MS = 12 * 3600 * 1000;
+const LEGACY_SALT = "erstkontakt console keys:";
+const PRF_INFO = "erstkontakt console keys v2";
+
+const $ = (id) => document.getElementById(id);
+const random = (n) => crypto.getRandomValues(new Uint8Array(n));
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const b64url = (bytes) => e2e.b64encode(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+class Refused extends Error {}
+
+function seal(obj, key) {
+  const nonce = window.nacl.randomBytes(24);
+  return e2e.b64encode(e2e.concat(nonce, window.nacl.secretbox(e2e.utf8(JSON.stringify(obj)), nonce, key)));
+}
+
+function open(text, key) {
+  const raw = e2e.b64decode(text);
+  const plain = window.nacl.secretbox.open(raw.subarray(24), raw.subarray(0, 24), key);
+  if (!plain) throw new Refused("does not open");
+  return JSON.parse(e2e.fromUtf8(plain));
+}
+
+async function pbkdf2(secret, salt, iterations) {
+  const material = await crypto.subtle.importKey("raw", e2e.utf8(secret), "PBKDF2", false, ["deriveBits"]);
+  return new Uint8Array(await crypto.subtle.deriveBits(
+    { name: "PBKDF2", hash: "SHA-256", iterations, salt }, material, 256));
+}
+
+async function hkdf(prf, salt) {
+  const material = await crypto.subtle.importKey("raw", prf, "HKDF", false, ["deriveBits"]);
+  return new Uint8Array(await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt, info: e2e.utf8(PRF_INFO) }, material, 256));
+}
+
+function pairs(keys) {
+  return { identity: window.nacl.sign.keyPair.fromSeed(e2e.b64decode(keys.identity_seed)),
+           box: window.nacl.box.keyPair.fromSecretKey(e2e.b64decode(keys.box_sk)) };
+}
+
+// -- the session copy --------------------------------------------------------------------
+
+function request(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function sessionDb() {
+  const req = indexedDB.open(SESSION_DB, 1);
+  req.onupgradeneeded = () => req.result.createObjectStore("keys");
+  return request(req);
+}
+
+/** Take the unlocked keys off this browser (sign-out, the login page). */
+export function forgetKeys() {
+  return new Promise((resolve) => {
+    try {
+      const req = indexedDB.deleteDatabase(SESSION_DB);
+      req.onsuccess = req.onerror = req.onblocked = () => resolve();
+    } catch { resolve(); }
+  });
+}
+
+async function keepForSession(user, keys) {
+  try {
+    const db = await sessionDb();
+    const key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+    const iv = random(12);
+    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: e2e.utf8(user) }, key,
+      e2e.utf8(JSON.stringify(keys)));
+    await request(db.transaction("keys", "readwrite").objectStore("keys").put({ key, iv, ct, user, at: Date.now() }, "session"));
+    db.close();
+  } catch { /* no IndexedDB: a reload asks again */ }
+}
+
+async function fromSession(user) {
+  try {
+    const db = await sessionDb();
+    const kept = await request(db.transaction("keys", "readonly").objectStore("keys").get("session"));
+    db.close();
+    if (!kept) return null;
+    if (kept.user !== user || !(Date.now() - kept.at < SESSION_MS)) { await forgetKeys(); return null; }
+    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: kept.iv, additionalData: e2e.utf8(user) },
+      kept.key, kept.ct);
+    return JSON.parse(e2e.fromUtf8(new Uint8Array(plain)));
+  } catch { return null; }
+}
+
+// -- wraps on the server -------------------------------------------------------------------
+
+async function addWrap(csrf, blob) {
+  const res = await fetch("/console/api/keys", {
+    method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ id: hex(random(16)), blob: JSON.stringify(blob) }),
+  });
+  if (!res.ok) throw new Refused("Schlüssel nicht gespeichert / keys not stored (" + res.status + ")");
+}
+
+async function passphraseWrap(keys, passphrase) {
+  const salt = random(16);
+  const key = await pbkdf2(passphrase, salt, ITERATIONS);
+  const blob = { v: 2, kdf: "pbkdf2-sha256", iterations: ITERATIONS, salt: e2e.b64encode(salt), box: seal(keys, key) };
+  key.fill(0);
+  return blob;
+}
+
+async function openPassphrase(wraps, passphrase) {
+  for (const w of wraps) {
+    // Fewer rounds than ours is no wrap this console made: refused, not tried.
+    if (w.kdf !== "pbkdf2-sha256" || !(w.iterations >= ITERATIONS)) continue;
+    const key = await pbkdf2(passphrase, e2e.b64decode(w.salt), w.iterations);
+    try { return open(w.box, key); } catch { /* another wrap, or the wrong passphrase */ } finally { key.fill(0); }
+  }
+  throw new Refused("Passphrase passt nicht – nichts wurde verändert / passphrase does not fit – nothing was changed");
+}
+
+// A passkey on this device that can give a PRF output (null if this browser or authenticator
+// cannot): the output for a fresh salt, and the wrap parameters.
+async function newPasskey() {
+  if (!window.PublicKeyCredential) return null;
+  const cred = await navigator.credentials.create({ publicKey: {
+    rp: { name: "Erstkontakt" }, challenge: random(32),
+    user: { id: random(16), name: "erstkontakt-console", displayName: "Erstkontakt" },
+    pubKeyCredParams: [{ type: "public-key", alg: -7 }, { type: "public-key", alg: -257 }],
+    authenticatorSelection: { residentKey: "preferred", userVerification: "required" },
+    extensions: { prf: {} } } });
+  const ext = cred.getClientExtensionResults();
+  if (!ext.prf || !ext.prf.enabled) return null;
+  const salt = random(32);
+  const prf = await passkeyOutput([{ cred: b64url(new Uint8Array(cred.rawId)), salt: e2e.b64encode(salt) }]);
+  return prf ? { cred: b64url(new Uint8Array(cred.rawId)), salt, key: prf.key } : null;
+}
+
+// Ask the authenticator for the PRF output of one of `wraps` (by credential); the key it makes.
+async function passkeyOutput(wraps) {
+  const byCred = {};
+  for (const w of wraps) byCred[w.cred] = { first: e2e.b64decode(w.salt) };
+  const got = await navigator.credentials.get({ publicKey: {
+    challenge: random(32), userVerification: "required",
+    allowCredentials: wraps.map((w) => ({ type: "public-key", id: e2e.b64decode(w.cred.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((w.cred.length + 3) % 4)) })),
+    extensions: { prf: { evalByCredential: byCred } } } });
+  const ext = got.getClientExtensionResults();
+  const out = ext.prf && ext.prf.results && ext.prf.results.first;
+  if (!out) return null;
+  const cred = b64url(new Uint8Array(got.rawId));
+  const wrap = wraps.find((w) => w.cred === cred);
+  if (!wrap) return null;
+  const raw = new Uint8Array(out);
+  const key = await hkdf(raw, e2e.b64decode(wrap.salt));
+  raw.fill(0);
+  return { wrap, key };
+}
+
+// -- the dialog ----------------------------------------------------------------------------
+
+function say(text) { $("unlock-status").textContent = text; }
+
+function fresh() {
+  return { identity_seed: e2e.b64encode(window.nacl.randomBytes(32)),
+           box_sk: e2e.b64encode(window.nacl.box.keyPair().secretKey) };
+}
+
+// The counsellor's choice, as a promise of the keys; every failure leaves the wraps as they were.
+function dialog({ csrf, login, wraps, legacy }) {
+  const withPasskey = wraps.filter((w) => w.kdf === "webauthn-prf");
+  const withPassphrase = wraps.filter((w) => w.kdf === "pbkdf2-sha256");
+  $("unlock").hidden = false;
+  $("unlock-setup").hidden = wraps.length > 0;
+  $("unlock-open").hidden = wraps.length === 0;
+  $("unlock-passkey").hidden = withPasskey.length === 0;
+  $("unlock-passphrase-form").hidden = withPassphrase.length === 0;
+  $("unlock-legacy").hidden = !legacy;
+  $("unlock-legacy-password").required = Boolean(legacy) && wraps.length === 0;
+  return new Promise((resolve) => {
+    const attempt = (work) => async (event) => {
+      if (event) event.preventDefault();
+      say("Bitte warten … / please wait …");
+      try { resolve(await work()); } catch (err) {
+        say(err instanceof Refused ? err.message
+          : "Nicht entsperrt – nichts wurde verändert / not unlocked – nothing was changed (" + (err.name || "error") + ")");
+      }
+    };
+    $("unlock-passphrase-form").onsubmit = attempt(() => openPassphrase(withPassphrase, $("unlock-passphrase").value));
+    $("unlock-passkey").onclick = attempt(async () => {
+      const got = await passkeyOutput(withPasskey);
+      if (!got) throw new Refused("Dieser Passkey gibt keinen Schlüssel her – nichts wurde verändert / this passkey gives no key – nothing was changed");
+      try { return open(got.wrap.box, got.key); } finally { got.key.fill(0); }
+    });
+    $("unlock-setup").onsubmit = attempt(async () => {
+      const passphrase = $("unlock-new-passphrase").value;
+      if (passphrase.length < 12) throw new Refused("Mindestens 12 Zeichen / at least 12 characters");
+      if (passphrase !== $("unlock-new-again").value) throw new Refused("Die beiden Eingaben unterscheiden sich / the two entries differ");
+      let keys = fresh();
+      if (legacy) {
+        // The keys of a console from before: opened once with the sign-in password of then.
+        const old = await pbkdf2($("unlock-legacy-password").value, e2e.utf8(LEGACY_SALT + login), ITERATIONS);
+        try { keys = open(legacy, old); } catch {
+          throw new Refused("Bisheriges Passwort passt nicht – nichts wurde verändert / previous password does not fit – nothing was changed");
+        } finally { old.fill(0); }
+        keys = { identity_seed: keys.identity_seed, box_sk: keys.box_sk };
+      }
+      let passkey = null;
+      if ($("unlock-with-passkey").checked) {
+        passkey = await newPasskey();
+        if (!passkey) throw new Refused("Dieser Browser oder Passkey kann keine Schlüssel ableiten (PRF): nur die Passphrase verwenden / this browser or passkey cannot derive keys (PRF): use the passphrase alone");
+      }
+      await addWrap(csrf, await passphraseWrap(keys, passphrase));
+      if (passkey) {
+        await addWrap(csrf, { v: 2, kdf: "webauthn-prf", cred: passkey.cred, salt: e2e.b64encode(passkey.salt), box: seal(keys, passkey.key) });
+        passkey.key.fill(0);
+      }
+      return keys;
+    });
+  });
+}
+
+/**
+ * The counsellor's identity and box key pairs: from this session's copy, else unlocked by the
+ * counsellor in the dialog (made and wrapped at the very first sign-in).
+ */
+export async function unlockKeys({ csrf, user, login }) {
+  let keys = await fromSession(user);
+  if (!keys) {
+    const res = await fetch("/console/api/keys");
+    if (!res.ok) throw new Error(String(res.status));
+    const { wraps, legacy } = await res.json();
+    const parsed = [];
+    for (const w of wraps) { try { parsed.push(JSON.parse(w.blob)); } catch { /* not ours */ } }
+    keys = await dialog({ csrf, login, wraps: parsed.filter((w) => w && w.v === 2), legacy });
+    for (const id of ["unlock-passphrase", "unlock-new-passphrase", "unlock-new-again", "unlock-legacy-password"]) $(id).value = "";
+    $("unlock").hidden = true;
+    await keepForSession(user, keys);
+  }
+  return pairs(keys);
+}
+
+/** After unlocking with the passphrase: a passkey of this device opens the same keys too. */
+export async function addPasskey({ csrf, identity, box }) {
+  const passkey = await newPasskey();
+  if (!passkey) throw new Refused("Kein Passkey mit PRF auf diesem Gerät / no passkey with PRF on this device");
+  const keys = { identity_seed: e2e.b64encode(identity.secretKey.slice(0, 32)), box_sk: e2e.b64encode(box.secretKey) };
+  await addWrap(csrf, { v: 2, kdf: "webauthn-prf", cred: passkey.cred, salt: e2e.b64encode(passkey.salt), box: seal(keys, passkey.key) });
+  passkey.key.fill(0);
+}
