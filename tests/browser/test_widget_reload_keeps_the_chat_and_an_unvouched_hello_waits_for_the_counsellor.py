@@ -190,3 +190,35 @@ async def test_an_unvouched_hello_waits_for_the_counsellor_and_reads_nothing(
         await console.locator("#log li.them", has_text="Wieder da").wait_for()
         await counsellor_types(console, "Willkommen zurück")
         await visitor.locator("#log li.them", has_text="Willkommen zurück").wait_for()
+
+
+async def test_lines_in_flight_during_a_widget_reload_arrive_once_in_order_both_ways(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
+            chromium() as browser:
+        console = await on_duty_console(h, browser)
+        visitor = await chatting_widget(h, browser, console)
+        # The counsellor writes three lines and the visitor one, and the visitor reloads at
+        # once, before any of it was shown or acknowledged.
+        for n in (1, 2, 3):
+            await counsellor_types(console, f"Unterwegs {n}")
+        await visitor.get_by_label("Nachricht", exact=True).fill("Auch unterwegs")
+        await visitor.keyboard.press("Enter")
+        await visitor.reload()
+
+        await visitor.locator("#log li.them", has_text="Unterwegs 3").wait_for()
+        await console.locator("#log li.them", has_text="Auch unterwegs").wait_for()
+        assert await lines(visitor, "#log li.them") == [
+            "Antwort vor dem Neuladen", "Unterwegs 1", "Unterwegs 2", "Unterwegs 3"]
+        assert await lines(console, "#log li.them") == ["Hallo vor dem Neuladen",
+                                                        "Auch unterwegs"]
+        assert await lines(visitor, "#log li.me") == ["Hallo vor dem Neuladen", "Auch unterwegs"]
+        # Every line on both sides ends "zugestellt", and only once it was shown.
+        for n in (1, 2, 3):
+            await console.locator("#log li.me", has_text=f"Unterwegs {n}").locator(
+                "small", has_text="zugestellt / delivered").wait_for()
+        await visitor.locator("#log li.me", has_text="Auch unterwegs").locator(
+            "small", has_text="zugestellt").wait_for()
+        assert await console.locator("#newcomer").is_hidden()
