@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def widget_assets() -> Assets:
     # demands work (a worker takes no integrity hash; pow.js checks its answer).
     assets.add("pow-worker.js", HERE / "static/pow-worker.js")
     assets.add("widget.js", HERE / "static/widget.js")
+    # Loaded on demand: leaving or checking a message, withdrawing (widget.js lazy("offline")).
+    assets.add("offline.js", HERE / "static/offline.js")
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")
     assets.add("i18n-en.json", HERE / "static/i18n-en.json")
@@ -62,6 +65,9 @@ def embed_integrity() -> str:
     """The SRI value an organisation puts on its ``<script src=".../embed.js">`` tag."""
     body = embed_body()
     return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+
+
+INDENT = re.compile(r"\n[ \t]+")
 
 
 def frame_csp(config: Config) -> str:
@@ -85,6 +91,9 @@ async def frame(request: web.Request) -> web.Response:
         assets=assets, config=config, lang=lang,
         retention_days=f"{config.record_retention_days:g}",
         emergency=emergency_entries(config.emergency_numbers))
+    # The template's indentation is for its readers, not for a visitor's phone (the page has
+    # no preformatted text: its text areas start empty).
+    html = INDENT.sub("\n", html)
     return web.Response(text=html, content_type="text/html",
                         headers={"Content-Security-Policy": frame_csp(config)})
 

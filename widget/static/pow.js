@@ -38,3 +38,28 @@ export async function solve({ nonce, bits }, progress = () => {}) {
     if (proof % 4096 === 4095) onTried(proof + 1);
   }
 }
+
+// Chat requests, codename lookups and anonymous messages cost a proof when the server asks;
+// a note next to the button that started it says so meanwhile, and the other buttons that
+// would cost one wait.
+const WORK_BUTTONS = ["start", "return-go", "withdraw", "drop-send"];
+
+/** Find the proof for `challenge` while the page (widget.js `page`) shows a note near `near`. */
+export async function working(page, near, challenge) {
+  const { $, t } = page;
+  const note = $("work"), bar = $("work-bar");
+  const before = WORK_BUTTONS.map((id) => $(id).disabled);
+  for (const id of WORK_BUTTONS) $(id).disabled = true;
+  $(near).after(note);
+  bar.value = 0;
+  note.hidden = false;
+  // Filled in once shown, so that screen readers hear it as a change of a live region.
+  requestAnimationFrame(() => { if (!note.hidden) $("work-text").textContent = t("work"); });
+  try {
+    return await solve(challenge, (done) => { bar.value = done; });
+  } finally {
+    note.hidden = true;
+    $("work-text").textContent = "";
+    WORK_BUTTONS.forEach((id, i) => { $(id).disabled = before[i]; });
+  }
+}

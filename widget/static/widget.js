@@ -11,7 +11,7 @@ const body = document.body;
 const $ = (id) => document.getElementById(id);
 // Modules only some visits need load on first use (docs/benchmarks.md, "Widget weight"):
 // reloadstate.js with "continue after reload", pow.js when the server asks for work,
-// e2e-keys.js (sealing, drops) when a visitor leaves or checks a message. The frame
+// e2e-keys.js (sealing, drops) and offline.js when a visitor leaves or checks a message. The frame
 // names each with its SRI hash: a modulepreload link fetches and checks it, and import() takes
 // the module so checked from the module map.
 const modules = new Map();
@@ -163,22 +163,12 @@ function persist() {
   return saving;
 }
 
-// What the store kept of this chat before the reload: the session, the lines, what was shown;
-// my lines still unsent go again, those sent wait for their receipt.
-function restore(state, sealing) {
+// What the store kept of this chat before the reload: the session, the lines (offline.js
+// restoreLines: mine still unsent go again, those sent wait for their receipt), what was shown.
+async function restore(state, sealing) {
   try { session = state.session ? sealing.importState(state.session) : null; } catch { session = null; }
   shown = Number.isInteger(state.shown) ? state.shown : 0;
-  for (const l of Array.isArray(state.log) ? state.log : []) {
-    const item = line(String(l.cls), String(l.text));
-    if (l.mark) mark(item, String(l.mark));
-    if (l.state === "queued" && typeof l.ct === "string") {
-      Object.assign(item, { ct: l.ct, state: "queued" });
-      outbox.push(l.ct, item);
-    } else if (l.state === "sent" && Number.isInteger(l.seq)) {
-      Object.assign(item, { seq: l.seq, state: "sent" });
-      waitingLines.set(l.seq, item);
-    } else if (l.state) item.state = l.state;
-  }
+  (await lazy("offline")).restoreLines(page, state.log);
   if (session) $("peer").textContent = t("peer", { name: session.counsellor.pseudonym, safety: session.safetyNumber() });
   line("info", t("restored"));
 }
@@ -345,7 +335,7 @@ async function resumeChat() {
     restoring = null;
     reloaded = true;
     for (const [id, state] of saved) {
-      if (id === chatId && state && state.v === 1 && sealing) restore(state, sealing);
+      if (id === chatId && state && state.v === 1 && sealing) await restore(state, sealing);
       else if (store) await store.remove(id);
     }
   }
@@ -441,29 +431,21 @@ function opened(ack) {
 // Chat requests, codename lookups and anonymous messages cost a proof of work when the server
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
 const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
-const WORK_BUTTONS = ["start", "return-go", "withdraw", "drop-send"];
-const paid = (event, payload) => payThenEmit(socket, event, payload, async (challenge) => {
-  const pow = await lazy("pow");
-  return working(PAID_BY[event], (progress) => pow.solve(challenge, progress));
-});
+const paid = (event, payload) => payThenEmit(socket, event, payload,
+  async (challenge) => (await lazy("pow")).working(page, PAID_BY[event], challenge));
 
-async function working(near, solve) {
-  const note = $("work"), bar = $("work-bar");
-  const before = WORK_BUTTONS.map((id) => $(id).disabled);
-  for (const id of WORK_BUTTONS) $(id).disabled = true;
-  $(near).after(note);
-  bar.value = 0;
-  note.hidden = false;
-  // Filled in once shown, so that screen readers hear it as a change of a live region.
-  requestAnimationFrame(() => { if (!note.hidden) $("work-text").textContent = t("work"); });
-  try {
-    return await solve((done) => { bar.value = done; });
-  } finally {
-    note.hidden = true;
-    $("work-text").textContent = "";
-    WORK_BUTTONS.forEach((id, i) => { $(id).disabled = before[i]; });
-  }
-}
+// What the on-demand halves (offline.js: messages, answers, withdrawal, the guide; pow.js: the
+// note while a proof is found) use of this page.
+const page = {
+  $, t, cfg, connect, paid, wipe, keys: () => lazy("keys"), data: body.dataset, vars: VARS,
+  line, mark, waitingLines, get outbox() { return outbox; },
+  get socket() { return socket; },
+  get lang() { return lang; },
+  async revocations() {
+    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
+    return revocations;
+  },
+};
 
 async function start() {
   const entry = document.querySelector("input[name=entry]:checked").value;
@@ -478,77 +460,14 @@ async function returnWithCodename() {
     const drop = /\d/.test(codename) || (await lazy("keys")).dropCode(codename);
     const ack = drop ? { error: 1 } : await paid("return", { codename, lang });
     if (ack.error) {
-      if (!(drop && await checkDrop(codename))) $("return-status").textContent = t("return_unknown");
+      if (!(drop && await (await lazy("offline")).checkDrop(page, codename))) {
+        $("return-status").textContent = t("return_unknown");
+      }
       wipe();
       return;
     }
     opened(ack);
   });
-}
-
-// The records key a drop may be sealed to: the served one, only if the organisation's
-// certificate of exactly that key checks out against the pinned org key and the revocation
-// list (docs/protocol.md, "Keys bound to identities"). Otherwise null, and the visitor is told.
-async function verifiedRecordsKey() {
-  const res = await fetch("/api/records-key", { cache: "no-store" });
-  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return null; }
-  try {
-    const served = await res.json();
-    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
-    const now = Math.floor(Date.now() / 1000);
-    const revoked = e2e.verifyRevocationList(revocations, cfg.orgPk, now);
-    return (await lazy("keys")).verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
-  } catch {
-    $("drop-status").textContent = t("drop_key_unverified");
-    return null;
-  }
-}
-
-// A drop's code is made here and never sent: the server gets the lookup value derived from it,
-// the answer comes sealed to the reply key derived from it, signed by a certified counsellor
-// (docs/protocol.md, "Message drop").
-async function leaveDrop() {
-  const text = $("drop-text").value.trim();
-  if (!text) return;
-  const recordsPk = await verifiedRecordsKey();
-  if (!recordsPk) return;
-  const sealing = await lazy("keys");
-  connect(async () => {
-    const start = await paid("drop_start", { lang });
-    if (start.error) { $("drop-status").textContent = start.message; return; }
-    const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
-    const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
-    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup })), nonce, recordKey);
-    const ack = await socket.emitWithAck("drop", { lookup,
-      sealed_key: e2e.b64encode(sealing.seal(recordsPk, recordKey)),
-      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
-    recordKey.fill(0);
-    keys.replySk.fill(0);
-    if (ack.error) { $("drop-status").textContent = ack.message; return; }
-    $("drop-text").value = "";
-    $("drop-status").textContent = t("drop_done");
-    $("drop-codename").textContent = code;
-    wipe();
-  });
-}
-
-async function checkDrop(codename) {
-  const sealing = await lazy("keys"), keys = sealing.dropKeys(codename);
-  const ack = await paid("drop_check", { lookup: e2e.b64encode(keys.lookup) });
-  if (ack.error) return false;
-  let shown = t(ack.answered ? "drop_unconfirmed" : "drop_waiting");
-  // Nothing of an answer shows unless a counsellor the organisation certified signed it for
-  // this drop; a forged "answer from the programme" would be a lure.
-  if (ack.answered) try {
-    if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
-    const now = Date.now() / 1000 | 0, org = cfg.orgPk, answer = ack.answer;
-    const by = sealing.verifyDropAnswer(answer, keys.lookup, org, now, e2e.verifyRevocationList(revocations, org, now));
-    shown = t("drop_answer", { name: by.pseudonym }) + " " +
-      e2e.decodePayload(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
-  } catch { /* shown stays the refusal */ }
-  keys.replySk.fill(0);
-  $("drop-answer").textContent = shown;
-  return true;
 }
 
 // Deleting cannot be undone: ask first, focus on the harmless answer.
@@ -563,17 +482,6 @@ function keepRecord() {
   $("withdraw-confirm").hidden = true;
   $("return-status").textContent = t("withdraw_kept");
   $("withdraw").focus();
-}
-
-async function withdraw() {
-  $("withdraw-confirm").hidden = true;
-  const codename = $("codename").value.trim();
-  if (!codename) return;
-  connect(async () => {
-    const ack = await paid("withdraw", { codename });
-    $("return-status").textContent = ack.error ? t("return_unknown") : t("withdrawn");
-    wipe();
-  });
 }
 
 function sendText(event) {
@@ -645,29 +553,9 @@ function toggleSos(open) {
   if (!open) $("sos").focus();
 }
 
-// "Sicher schreiben": long texts, so their catalog (guide-de.json, guide-en.json) is fetched,
-// checked against its SRI hash, only when the guide first opens in a language.
-const guides = {};
+// "Sicher schreiben": long texts, in offline.js with their catalog, both loaded on first use.
 let guideOpener = null;
-
-async function fillGuide() {
-  const l = lang, key = l === "en" ? "guideEn" : "guide";
-  try {
-    guides[l] = guides[l] || await (await fetch(body.dataset[key + "Src"], { integrity: body.dataset[key + "Sri"] })).json();
-  } catch { $("guide-body").textContent = t("guide_failed"); return; }
-  if (l !== lang || $("guide").hidden) return;
-  const g = guides[l], fill = (s) => s.replace("{days}", VARS.days);
-  const node = (tag, text) => { const n = document.createElement(tag); n.textContent = text; return n; };
-  const easy = document.createElement("section");
-  easy.lang = "de";
-  easy.append(node("h3", g.easy_title), ...g.easy.map((s) => node("p", s)));
-  const parts = g.sections.map(([title, text]) => {
-    const part = document.createElement("section");
-    part.append(node("h3", title), node("p", fill(text)));
-    return part;
-  });
-  $("guide-body").replaceChildren(easy, ...parts);
-}
+const fillGuide = async () => (await lazy("offline")).fillGuide(page);
 
 function openGuide(opener) {
   guideOpener = opener;
@@ -689,9 +577,9 @@ async function init() {
   $("lang").addEventListener("change", (e) => loadLang(e.target.value));
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
-  $("drop-send").addEventListener("click", leaveDrop);
+  $("drop-send").addEventListener("click", async () => (await lazy("offline")).leaveDrop(page));
   $("withdraw").addEventListener("click", askWithdraw);
-  $("withdraw-yes").addEventListener("click", withdraw);
+  $("withdraw-yes").addEventListener("click", async () => (await lazy("offline")).withdraw(page));
   $("withdraw-no").addEventListener("click", keepRecord);
   $("withdraw-confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") keepRecord(); });
   $("compose").addEventListener("submit", sendText);

@@ -1,0 +1,127 @@
+// The widget's offline half, loaded on demand (widget.js lazy("offline"); docs/benchmarks.md,
+// "Widget weight"): leaving an anonymous message, checking its answer, withdrawing a consent,
+// the "Sicher schreiben" guide, and the lines a reload kept.
+// `page` is what it uses of the chat page (widget.js `page`); e2e-keys.js comes through it.
+import * as e2e from "./e2e.js";
+
+// The records key a drop may be sealed to: the served one, only if the organisation's
+// certificate of exactly that key checks out against the pinned org key and the revocation
+// list (docs/protocol.md, "Keys bound to identities"). Otherwise null, and the visitor is told.
+async function verifiedRecordsKey(page) {
+  const { $, t, cfg } = page;
+  const res = await fetch("/api/records-key", { cache: "no-store" });
+  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return null; }
+  try {
+    const served = await res.json();
+    const now = Math.floor(Date.now() / 1000);
+    const revoked = e2e.verifyRevocationList(await page.revocations(), cfg.orgPk, now);
+    return (await page.keys()).verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
+  } catch {
+    $("drop-status").textContent = t("drop_key_unverified");
+    return null;
+  }
+}
+
+// A drop's code is made here and never sent: the server gets the lookup value derived from it,
+// the answer comes sealed to the reply key derived from it, signed by a certified counsellor
+// (docs/protocol.md, "Message drop").
+export async function leaveDrop(page) {
+  const { $, t } = page;
+  const text = $("drop-text").value.trim();
+  if (!text) return;
+  const recordsPk = await verifiedRecordsKey(page);
+  if (!recordsPk) return;
+  const sealing = await page.keys();
+  page.connect(async () => {
+    const start = await page.paid("drop_start", { lang: page.lang });
+    if (start.error) { $("drop-status").textContent = start.message; return; }
+    const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
+    const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
+    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup })), nonce, recordKey);
+    const ack = await page.socket.emitWithAck("drop", { lookup,
+      sealed_key: e2e.b64encode(sealing.seal(recordsPk, recordKey)),
+      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
+    recordKey.fill(0);
+    keys.replySk.fill(0);
+    if (ack.error) { $("drop-status").textContent = ack.message; return; }
+    $("drop-text").value = "";
+    $("drop-status").textContent = t("drop_done");
+    $("drop-codename").textContent = code;
+    page.wipe();
+  });
+}
+
+/** The answer to the drop of `codename`, shown; false if the server knows no such drop. */
+export async function checkDrop(page, codename) {
+  const { $, t, cfg } = page;
+  const sealing = await page.keys(), keys = sealing.dropKeys(codename);
+  const ack = await page.paid("drop_check", { lookup: e2e.b64encode(keys.lookup) });
+  if (ack.error) return false;
+  let shown = t(ack.answered ? "drop_unconfirmed" : "drop_waiting");
+  // Nothing of an answer shows unless a counsellor the organisation certified signed it for
+  // this drop; a forged "answer from the programme" would be a lure.
+  if (ack.answered) try {
+    const now = Date.now() / 1000 | 0, org = cfg.orgPk, answer = ack.answer;
+    const revoked = e2e.verifyRevocationList(await page.revocations(), org, now);
+    const by = sealing.verifyDropAnswer(answer, keys.lookup, org, now, revoked);
+    shown = t("drop_answer", { name: by.pseudonym }) + " " +
+      e2e.decodePayload(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
+  } catch { /* shown stays the refusal */ }
+  keys.replySk.fill(0);
+  $("drop-answer").textContent = shown;
+  return true;
+}
+
+/** Withdraw the consent behind the codename typed (after the visitor confirmed). */
+export async function withdraw(page) {
+  const { $, t } = page;
+  $("withdraw-confirm").hidden = true;
+  const codename = $("codename").value.trim();
+  if (!codename) return;
+  page.connect(async () => {
+    const ack = await page.paid("withdraw", { codename });
+    $("return-status").textContent = ack.error ? t("return_unknown") : t("withdrawn");
+    page.wipe();
+  });
+}
+
+// "Sicher schreiben": long texts, so their catalog (guide-de.json, guide-en.json) is fetched,
+// checked against its SRI hash, only when the guide first opens in a language.
+const guides = {};
+
+/** Fill the open guide panel in the page's language. */
+export async function fillGuide(page) {
+  const { $, t, data } = page;
+  const l = page.lang, key = l === "en" ? "guideEn" : "guide";
+  try {
+    guides[l] = guides[l] || await (await fetch(data[key + "Src"], { integrity: data[key + "Sri"] })).json();
+  } catch { $("guide-body").textContent = t("guide_failed"); return; }
+  if (l !== page.lang || $("guide").hidden) return;
+  const g = guides[l], fill = (s) => s.replace("{days}", page.vars.days);
+  const node = (tag, text) => { const n = document.createElement(tag); n.textContent = text; return n; };
+  const easy = document.createElement("section");
+  easy.lang = "de";
+  easy.append(node("h3", g.easy_title), ...g.easy.map((s) => node("p", s)));
+  const parts = g.sections.map(([title, text]) => {
+    const part = document.createElement("section");
+    part.append(node("h3", title), node("p", fill(text)));
+    return part;
+  });
+  $("guide-body").replaceChildren(easy, ...parts);
+}
+
+/** The lines a reload kept (widget.js restore): mine still unsent go again, those sent wait
+ * for their receipt. */
+export function restoreLines(page, log) {
+  for (const l of Array.isArray(log) ? log : []) {
+    const item = page.line(String(l.cls), String(l.text));
+    if (l.mark) page.mark(item, String(l.mark));
+    if (l.state === "queued" && typeof l.ct === "string") {
+      Object.assign(item, { ct: l.ct, state: "queued" });
+      page.outbox.push(l.ct, item);
+    } else if (l.state === "sent" && Number.isInteger(l.seq)) {
+      Object.assign(item, { seq: l.seq, state: "sent" });
+      page.waitingLines.set(l.seq, item);
+    } else if (l.state) item.state = l.state;
+  }
+}
