@@ -148,13 +148,18 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
         assert await identity_of(page) == first
         secrets += await page.evaluate("window.__secrets")
 
-        # A second tab: the same keys, no new box key, and the grant is still there.
+        # A second tab (it waits while the first holds the console, and takes over when
+        # asked): the same keys, no new box key, and the grant is still there.
+        take_over = "Hier weiterarbeiten / Continue here"
         second = await context.new_page()
         await record_frames(second, sent)
         await second.goto(h.url + "/console/")
+        await second.get_by_role("button", name=take_over).click()
         await second.get_by_text(UNLOCKED).wait_for()
         assert await identity_of(second) == first
+        # The first tab, reloaded, takes the console back with the same keys.
         await page.reload()
+        await page.get_by_role("button", name=take_over).click()
         await page.get_by_text(UNLOCKED).wait_for()
         grants_after, wraps_after = await rows(h, "akeller")
         assert [(g.box_pk, g.sealed_records_sk) for g in grants_after] == \
