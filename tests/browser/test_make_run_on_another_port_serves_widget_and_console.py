@@ -12,7 +12,7 @@ import pyotp
 import pytest
 from playwright.async_api import WebSocket
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, unlock
 from tests.support.nodes import Node
 
 pytestmark = pytest.mark.browser
@@ -60,6 +60,8 @@ async def test_widget_and_console_connect_on_another_port(node: Node) -> None:
         await console.get_by_label("Passwort / Password").fill(password)
         await console.get_by_label("Einmalcode / One-time code").fill(code)
         await console.get_by_role("button", name="Anmelden / Sign in").click()
+        # First sign-in: the counsellor chooses the key passphrase that unlocks the keys.
+        await unlock(console)
         # The duty button is enabled only once the console's socket is connected and synced.
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
