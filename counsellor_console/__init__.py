@@ -54,6 +54,7 @@ from counsellor_console.common import (
     page,
 )
 from counsellor_console.stats import setup_stats_routes
+from counsellor_console.team import setup_team_routes
 
 
 def _login_page(request: web.Request, status: int = 200, error: bool = False,
@@ -288,6 +289,7 @@ def console_assets() -> Assets:
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")
+    assets.add("team.js", HERE / "static/team.js")
     return assets
 
 
@@ -316,4 +318,5 @@ def create_console_app(config: Config) -> web.Application:
     app.router.add_get("/static/{name}", assets.handler)
     setup_stats_routes(app)
     setup_audit_routes(app)
+    setup_team_routes(app)
     return app

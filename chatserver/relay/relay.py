@@ -152,6 +152,16 @@ class Relay:
         every_chat = len(await self.state.idle_expired(self.clock(), -math.inf))
         return {"queue": queued, "on_duty": on_duty, "active": max(0, every_chat - queued)}
 
+    async def team_counts(self) -> dict[str, int]:
+        """The team view's counts: waiting, the longest wait in whole seconds, counsellors on
+        duty and active chats. Counts only: nothing of any one chat leaves here."""
+        queued = await self.state.queued()
+        now = self.clock()
+        longest = max((now - chat.requested_at for chat in queued), default=0.0)
+        counts = await self.counts()
+        return {"waiting": counts["queue"], "longest_wait_s": max(0, int(longest)),
+                "on_duty": counts["on_duty"], "active": counts["active"]}
+
     async def add_counts(self, hour: str, counts: dict[str, int]) -> None:
         """Add to the statistics counters of one UTC hour (shared by every node)."""
         await self.state.incr_stats(hour, counts)

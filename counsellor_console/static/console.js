@@ -31,6 +31,73 @@ const STATUS = { queued: "wird gesendet / sending", sent: "gesendet / sent",
                  delivered: "zugestellt / delivered", lost: "nicht zugestellt / not delivered",
                  failed: "nicht zugestellt / not delivered" };
 
+// What a request's entry and language codes mean, for people: "exit" reads too much like the
+// quick exit, and "return" says nothing of the codename.
+const ENTRY = {
+  exit: "Denkt über Ausstieg nach / considering leaving",
+  relative: "Angehörige / relative",
+  professional: "Fachkraft / professional",
+  return: "Kommt mit Codewort zurück / returning with a codename",
+};
+const LANG = { de: "Deutsch", en: "English" };
+const entryLabel = (code) => ENTRY[code] || String(code || "Chat");
+const langLabel = (code) => LANG[code] || String(code || "");
+
+// Every server refusal (chatserver/errors.py ErrorCode, docs/architecture.md) in the console's
+// words; the server's own message is for logs and developers, never shown alone.
+const ERRORS = {
+  invalid: "Ungültige Anfrage: bitte Seite neu laden / invalid request: please reload the page",
+  not_found: "Nicht (mehr) vorhanden: der Chat oder die Akte ist beendet oder gelöscht / no longer there: the chat or record has ended or been deleted",
+  forbidden: "Nicht erlaubt: das gehört nicht zu Ihren Chats oder Rechten / not allowed: not one of your chats or rights",
+  rate_limited: "Zu viele Anfragen: bitte einen Moment warten / too many requests: please wait a moment",
+  queue_full: "Die Warteschlange ist voll / the queue is full",
+  taken: "Schon von einer Kollegin angenommen / already accepted by a colleague",
+  limit: "Sie führen schon so viele Chats wie erlaubt / you already hold as many chats as allowed",
+  bad_seq: "Nachrichtenfolge durcheinander: wird neu abgeglichen / messages out of order: resynchronising",
+  bad_state: "Gerade nicht möglich / not possible right now",
+  reserved: "Diese Person wartet auf ihre bisherige Beraterin / this returning visitor waits for their counsellor",
+  conflict: "Inzwischen geändert: bitte neu laden / changed meanwhile: please reload",
+  challenge: "Sicherheitsprüfung fehlgeschlagen: bitte neu laden / security check failed: please reload",
+  no_consent: "Keine Einwilligung der Person / no consent from the visitor",
+  no_grant: "Kein Zugriff auf Fallakten: Der Aktenschlüssel wurde Ihnen noch nicht freigegeben; " +
+    "bitten Sie eine Kollegin, die ihn hat, um Freigabe. / No access to case records: the records key " +
+    "has not been granted to you; ask a colleague who holds it to grant it.",
+  unavailable: "Dienst vorübergehend nicht erreichbar: bitte gleich noch einmal / service unavailable for now: please try again shortly",
+  internal: "Fehler auf dem Server: bitte noch einmal versuchen / something went wrong on the server: please try again",
+};
+// Where one code means something more precise for one action.
+const REFUSED_WHEN = {
+  duty: { bad_state: "Erst alle Chats beenden oder übergeben, dann den Dienst beenden / end or transfer your chats before going off duty" },
+  accept: { bad_state: "Erst den Dienst beginnen, dann Chats annehmen / go on duty before accepting chats" },
+  transfer: { not_found: "Diese Kollegin ist nicht (mehr) im Dienst / that colleague is not on duty" },
+  records: { forbidden: "Nur wer die Akte angelegt hat, oder die Administration, darf das / only the counsellor who filed this record, or an administrator, may do this" },
+  grant: { forbidden: "Nur wer den Aktenschlüssel hat, kann ihn freigeben / only someone who holds the records key can grant it" },
+};
+function refusal(ack, action) {
+  const special = REFUSED_WHEN[action] || {};
+  return special[ack.error] || ERRORS[ack.error] || "Abgelehnt / refused (" + String(ack.error) + ")";
+}
+
+// Destructive actions ask first, in a modal dialog whose focus starts on the harmless answer:
+// an Enter still held or repeated from the composer can only cancel, never confirm.
+function confirmFirst(title, text, yes) {
+  const dialog = $("confirm");
+  $("confirm-h").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-yes").textContent = yes;
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("confirm-no").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+  });
+}
+$("confirm-no").addEventListener("click", () => $("confirm").close(""));
+$("confirm-yes").addEventListener("click", () => $("confirm").close("yes"));
+
+// hh:mm on this device's clock.
+const hhmm = (ms) => new Date(ms).toLocaleTimeString("de-DE", { hour: "2-digit", minute: "2-digit" });
+
 function el(tag, text, cls) {
   const node = document.createElement(tag);
   if (text !== undefined) node.textContent = text;
@@ -85,7 +152,7 @@ function persist(c) {
     state = {
       v: 1, user: me.id, shown: c.shown, consent: c.consent,
       session: c.session && c.session.established ? c.session.exportState() : null,
-      log: c.log.map(({ cls, text, mark, seq, state: st, ct }) => ({ cls, text, mark, seq, state: st, ct })),
+      log: c.log.map(({ cls, text, mark, seq, state: st, ct, at }) => ({ cls, text, mark, seq, state: st, ct, at })),
     };
   } catch { return c.saving; }
   const store = reload;
@@ -104,7 +171,8 @@ function restore(c, saved) {
   const earlier = c.log;
   c.log = [];
   for (const line of saved.log || []) {
-    const item = { cls: String(line.cls), text: String(line.text), mark: String(line.mark || "") };
+    const item = { cls: String(line.cls), text: String(line.text), mark: String(line.mark || ""),
+                   at: Number.isFinite(line.at) ? line.at : 0 };
     c.log.push(item);
     if (line.state === "queued" && typeof line.ct === "string") c.outbox.push(line.ct, item);
     else if (line.state === "sent" && Number.isInteger(line.seq)) {
@@ -125,21 +193,49 @@ function receipt(c, upto, lost) {
   redraw(c);
 }
 
+// The text stays the line's first node (tests and screen readers read it first), then the
+// time, then the delivery mark.
 function entry(item) {
   const li = el("li", item.text, item.cls);
+  if (item.at) {
+    const time = el("time", " " + hhmm(item.at));
+    time.dateTime = new Date(item.at).toISOString();
+    li.appendChild(time);
+  }
   if (item.mark) li.appendChild(el("small", " " + item.mark));
   return li;
 }
 
+// The log follows the newest line unless the counsellor scrolled up to read.
+let following = true;
+const atBottom = (log) => log.scrollHeight - log.scrollTop - log.clientHeight < 24;
+$("log").addEventListener("scroll", () => { following = atBottom($("log")); });
+function follow() {
+  const log = $("log");
+  if (following) log.scrollTop = log.scrollHeight;
+}
+
 function redraw(c) {
-  if (c.id === current) $("log").replaceChildren(...c.log.map(entry));
+  if (c.id !== current) return;
+  const log = $("log"), top = log.scrollTop;
+  log.replaceChildren(...c.log.map(entry));
+  if (following) follow(); else log.scrollTop = top;
+}
+
+// Unread lines in background chats and waiting requests (while on duty), in the page title.
+const TITLE = document.title;
+function retitle() {
+  let unread = onDuty ? queueSize : 0;
+  for (const c of chats.values()) unread += c.unread;
+  document.title = unread ? "(" + unread + ") " + TITLE : TITLE;
 }
 
 function renderTabs() {
   const tabs = $("tabs");
   tabs.replaceChildren();
   for (const c of chats.values()) {
-    const b = el("button", (c.newcomer ? "⚠ " : "") + (c.info ? c.info.entry : "chat") + (c.unread ? ` (${c.unread})` : ""));
+    const label = c.info ? entryLabel(c.info.entry) + " · " + langLabel(c.info.lang) : "Chat";
+    const b = el("button", (c.newcomer ? "⚠ " : "") + label + (c.unread ? " (" + c.unread + ")" : ""));
     b.type = "button";
     b.setAttribute("role", "tab");
     b.setAttribute("aria-selected", String(c.id === current));
@@ -147,6 +243,7 @@ function renderTabs() {
     tabs.appendChild(b);
   }
   $("chat").hidden = !chats.has(current);
+  retitle();
 }
 
 function select(id) {
@@ -154,6 +251,8 @@ function select(id) {
   const c = chat(id);
   c.unread = 0;
   $("log").replaceChildren(...c.log.map(entry));
+  following = true;
+  follow();
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
   $("newcomer").hidden = !c.newcomer;
   $("newcomer-safety").textContent = c.newcomer ? c.newcomer.session.safetyNumber() : "";
@@ -166,9 +265,9 @@ function select(id) {
 
 function add(id, cls, text) {
   const c = chat(id);
-  const item = { cls, text, mark: "" };
+  const item = { cls, text, mark: "", at: Date.now() };
   c.log.push(item);
-  if (id === current) $("log").appendChild(entry(item)); else c.unread += 1;
+  if (id === current) { $("log").appendChild(entry(item)); follow(); } else c.unread += 1;
   renderTabs();
   return item;
 }
@@ -294,11 +393,12 @@ function urgentArrived(items) {
 function renderQueue(items) {
   announce(items.length, urgentArrived(items));
   queueSize = items.length;
+  retitle();
   const list = $("queue");
   list.replaceChildren();
   queueShown = [];
   for (const item of items) {
-    const li = el("li", `${item.entry} · ${item.lang} · wartet / waiting `);
+    const li = el("li", entryLabel(item.entry) + " · " + langLabel(item.lang) + " · wartet / waiting ");
     if (item.urgent) { li.prepend(el("strong", "Dringend / urgent", "urgent"), " · "); li.classList.add("urgent"); }
     const span = el("span", clock(item.waiting_s), "waited");
     queueShown.push({ span, waited: item.waiting_s, at: Date.now() });
@@ -308,7 +408,7 @@ function renderQueue(items) {
     b.type = "button";
     b.addEventListener("click", async () => {
       const ack = await socket.emitWithAck("accept", { chat_id: item.chat_id });
-      if (ack.error) { $("status").textContent = ack.message; return; }
+      if (ack.error) { $("status").textContent = refusal(ack, "accept"); return; }
       adopt(ack.chat);
     });
     li.appendChild(b);
@@ -333,6 +433,7 @@ function showDuty(on, message) {
   onDuty = on;
   $("duty").setAttribute("aria-pressed", String(onDuty));
   $("duty").textContent = onDuty ? "Dienst beenden / Go off duty" : "Dienst beginnen / Go on duty";
+  retitle();
   if (message) $("status").textContent = message;
 }
 
@@ -436,7 +537,8 @@ function pendingItem(p, revoked) {
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
     const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-    await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    const ack = await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    if (ack.error) { $("status").textContent = refusal(ack, "grant"); return; }
     li.remove();
   });
   li.appendChild(b);
@@ -499,11 +601,8 @@ function unbox(text, key) {
 
 // Records need a grant of the records key, and deleting or restoring one being its owner or an
 // administrator; the server decides and says why it refused, shown in the records view.
-const NO_GRANT = "Kein Zugriff auf Fallakten: Der Aktenschlüssel wurde Ihnen noch nicht freigegeben; " +
-  "bitten Sie eine Kollegin, die ihn hat, um Freigabe. / No access to case records: the records key " +
-  "has not been granted to you; ask a colleague who holds it to grant it.";
 function refused(ack) {
-  $("records-status").textContent = ack.error === "no_grant" ? NO_GRANT : ack.message;
+  $("records-status").textContent = refusal(ack, "records");
 }
 const day = (t) => new Date(t * 1000).toLocaleString("de-DE");
 
@@ -579,7 +678,9 @@ let openDrop = null;
 async function loadDrops() {
   await keyring();
   if (!recordsSk) return;
-  const { items } = await socket.emitWithAck("drops", {});
+  const listed = await socket.emitWithAck("drops", {});
+  if (listed.error) { $("status").textContent = refusal(listed, "drops"); return; }
+  const { items } = listed;
   const list = $("drops");
   list.replaceChildren();
   for (const item of items) {
@@ -587,7 +688,9 @@ async function loadDrops() {
     const b = el("button", "Lesen / Read");
     b.type = "button";
     b.addEventListener("click", async () => {
-      const { drop } = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
+      const opened = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
+      if (opened.error) { $("status").textContent = refusal(opened, "drops"); return; }
+      const { drop } = opened;
       const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(drop.sealed_key));
       const message = unbox(drop.body, key);
       // Answerable: left under a lookup value, which the sealed text itself names (so that the
@@ -714,7 +817,7 @@ $("canned-new").addEventListener("submit", async (e) => {
 });
 $("duty").addEventListener("click", async () => {
   const ack = await socket.emitWithAck("duty", { on: !onDuty });
-  if (ack.error) { $("status").textContent = ack.message; return; }
+  if (ack.error) { $("status").textContent = refusal(ack, "duty"); return; }
   showDuty(ack.on_duty, ack.on_duty ? "Im Dienst / on duty" : "Nicht im Dienst / off duty");
 });
 $("canned").addEventListener("change", (e) => { if (e.target.value) $("text").value = e.target.value; e.target.value = ""; });
@@ -743,7 +846,7 @@ $("transfer").addEventListener("click", async () => {
   const note = text ? e2e.b64encode(e2e.seal(recordsPk, e2e.utf8(text))) : "";
   $("transfer-note").value = "";
   const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note });
-  if (ack.error) $("status").textContent = ack.message;
+  if (ack.error) $("status").textContent = refusal(ack, "transfer");
 });
 $("handoff").addEventListener("click", async () => {
   const c = chats.get(current);
@@ -755,7 +858,7 @@ $("handoff").addEventListener("click", async () => {
   const ack = await socket.emitWithAck("handoff", { chat_id: c.id, consent_version: c.consent.version,
     sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
   recordKey.fill(0);
-  $("status").textContent = ack.error ? ack.message : "Akte gespeichert / record saved";
+  $("status").textContent = ack.error ? refusal(ack, "handoff") : "Akte gespeichert / record saved";
 });
 $("newcomer-accept").addEventListener("click", () => decideNewcomer(true));
 $("newcomer-refuse").addEventListener("click", () => decideNewcomer(false));
@@ -771,7 +874,7 @@ $("drop-send").addEventListener("click", async () => {
   const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.utf8(JSON.stringify({ t: "answer", body: text })));
   const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id,
     answer: signDropAnswer(e2e.b64decode(openDrop.lookup), sealed) });
-  $("status").textContent = ack.error ? ack.message : "Antwort gespeichert / answer saved";
+  $("status").textContent = ack.error ? refusal(ack, "drop") : "Antwort gespeichert / answer saved";
   if (ack.error) return;
   $("drop-answer").value = "";
   openDrop = null;
@@ -797,7 +900,14 @@ $("record-export").addEventListener("click", async () => {
 });
 $("record-delete").addEventListener("click", async () => {
   if (!openRecordState) return;
-  const ack = await socket.emitWithAck("record_delete", { record_id: openRecordState.id });
+  const recordId = openRecordState.id;
+  const sure = await confirmFirst("Akte löschen? / Delete this record?",
+    "Die Akte verschwindet für alle und wird nach Ablauf der Frist endgültig gelöscht; bis dahin " +
+    "kann sie wiederhergestellt werden. / The record disappears for everyone and is deleted for " +
+    "good when the period ends; until then it can be restored.",
+    "Ja, Akte löschen / Yes, delete the record");
+  if (!sure || !openRecordState || openRecordState.id !== recordId) return;
+  const ack = await socket.emitWithAck("record_delete", { record_id: recordId });
   if (ack.error) { refused(ack); return; }
   openRecordState = null;
   $("record-view").hidden = true;
@@ -819,14 +929,21 @@ if ($("topics")) $("topics").addEventListener("change", (e) => {
 // Topics go with the end and are counted there, once; none ticked ends the chat all the same.
 $("end").addEventListener("click", async () => {
   if (!current) return;
-  const id = current, topics = [...chat(id).topics];
+  const id = current;
+  const sure = await confirmFirst("Chat beenden? / End this chat?",
+    "Die Person sieht, dass der Chat beendet ist; sein Verlauf wird hier gelöscht. / The visitor " +
+    "sees that the chat has ended; its history is deleted here.",
+    "Ja, Chat beenden / Yes, end the chat");
+  if (!sure || !chats.has(id)) return;
+  const topics = [...chat(id).topics];
   $("end-status").textContent = "";
   const ack = await socket.emitWithAck("end", { chat_id: id, topics });
   if (ack.error === "invalid" && topics.length) {
     // The topic list changed since this page loaded: the chat ends, its topics go uncounted.
     const again = await socket.emitWithAck("end", { chat_id: id });
-    if (!again.error) $("end-status").textContent = "Beendet; Themen nicht gezählt, die Liste hat sich geändert: bitte Seite neu laden / ended; topics not counted, the list changed: please reload";
-  }
+    $("end-status").textContent = again.error ? refusal(again, "end")
+      : "Beendet; Themen nicht gezählt, die Liste hat sich geändert: bitte Seite neu laden / ended; topics not counted, the list changed: please reload";
+  } else if (ack.error) $("end-status").textContent = refusal(ack, "end");
 });
 
 for (const form of document.querySelectorAll('form[action="/console/logout"]')) {

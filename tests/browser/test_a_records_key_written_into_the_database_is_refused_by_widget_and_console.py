@@ -99,6 +99,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
 
         # Off duty again, the database serves the attacker's key: the widget leaves nothing.
         await anna.get_by_role("button", name="Chat beenden / End chat").click()
+        await anna.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
         await anna.get_by_role("button", name="Dienst beenden / Go off duty").click()
         await anna.get_by_text("Nicht im Dienst / off duty").wait_for()
         await write_records_pk(h, attacker_pk)

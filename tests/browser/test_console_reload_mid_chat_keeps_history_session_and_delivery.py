@@ -148,6 +148,7 @@ async def test_console_reload_mid_chat_keeps_history_session_and_delivery(
 
         # The end of the chat takes what was kept for a reload with it.
         await console.get_by_role("button", name="Chat beenden / End chat").click()
+        await console.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
         await eventually(lambda: console.evaluate(KEPT), until=lambda n: n == 0,
                          what="the chat's reload state to be wiped")
         await console_ctx.close()

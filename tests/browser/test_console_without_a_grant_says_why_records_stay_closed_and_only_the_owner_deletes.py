@@ -31,6 +31,14 @@ NO_GRANT = re.compile("Kein Zugriff auf Fallakten: Der Aktenschlüssel wurde Ihn
                       "freigegeben")
 
 
+async def confirm(page: Page, name: str) -> None:
+    """Answer the open confirmation from the keyboard: Tab from "Cancel" to ``name``, Enter."""
+    assert await page.evaluate("document.activeElement.id") == "confirm-no"
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == name
+    await page.keyboard.press("Enter")
+
+
 async def press(page: Page, name: str) -> None:
     """A button pressed from the keyboard: focused, then Enter."""
     await page.get_by_role("button", name=name).focus()
@@ -85,17 +93,29 @@ async def test_no_grant_is_explained_in_the_records_view_and_only_the_owner_dele
         await ben.locator("#record-view").get_by_text(re.compile(LINE)).wait_for()
         assert await ben.locator("#records-status").text_content() == ""
 
-        # It is not his to delete: he is told why, and it stays.
+        # It is not his to delete: asked first, then told why (in German too), and it stays.
         await press(ben, "Akte löschen / Delete record")
-        await ben.locator("#records-status").get_by_text(
-            re.compile("Only the counsellor who filed this record")).wait_for()
+        await confirm(ben, "Ja, Akte löschen / Yes, delete the record")
+        await ben.locator("#records-status").get_by_text(re.compile(
+            "Nur wer die Akte angelegt hat, oder die Administration, darf das / only the "
+            "counsellor who filed this record")).wait_for()
         assert await ben.locator("#record-view").is_visible()
 
         # Anna, who filed it, deletes it and brings it back from the deleted records.
         await anna.locator("#records").get_by_text(re.compile("meine / mine")).wait_for()
         await anna.get_by_role("button", name="Öffnen / Open").click()
         await anna.locator("#record-view").get_by_text(re.compile(LINE)).wait_for()
+        # The question comes first, with the focus on "Cancel": Enter there keeps the record.
         await press(anna, "Akte löschen / Delete record")
+        dialog = anna.get_by_role("dialog", name="Akte löschen? / Delete this record?")
+        await dialog.wait_for()
+        assert await anna.evaluate("document.activeElement.id") == "confirm-no"
+        await anna.keyboard.press("Enter")
+        await dialog.wait_for(state="hidden")
+        assert await anna.locator("#record-view").is_visible()
+        assert await anna.locator("#records li").count() == 1
+        await press(anna, "Akte löschen / Delete record")
+        await confirm(anna, "Ja, Akte löschen / Yes, delete the record")
         await anna.locator("#records-status").get_by_text(
             re.compile("Akte gelöscht, wiederherstellbar bis")).wait_for()
         assert await anna.locator("#records li").count() == 0

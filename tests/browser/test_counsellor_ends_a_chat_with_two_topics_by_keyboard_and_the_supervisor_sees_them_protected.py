@@ -87,6 +87,12 @@ async def test_topics_ticked_by_keyboard_reach_the_statistics_protected(
         assert not await console.get_by_role("checkbox", name=re.compile("Sonstiges")).is_checked()
         await tab_to(console, "el.id === 'end'", "the end button")
         await console.keyboard.press("Enter")
+        # Asked first, the focus on "Cancel"; Tab to the confirmation and Enter.
+        await console.get_by_role("dialog", name="Chat beenden? / End this chat?").wait_for()
+        assert await console.evaluate("document.activeElement.id") == "confirm-no"
+        await console.keyboard.press("Tab")
+        assert await console.evaluate("document.activeElement.id") == "confirm-yes"
+        await console.keyboard.press("Enter")
         await visitor.get_by_text("Der Chat ist beendet").wait_for()
 
         # A console loaded before the list changed: its topic is refused, the chat ends anyway
@@ -101,6 +107,7 @@ async def test_topics_ticked_by_keyboard_reach_the_statistics_protected(
         await other.evaluate("(box) => { box.value = 'retired'; }")
         await other.check()
         await console.get_by_role("button", name="Chat beenden / End chat").click()
+        await console.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
         await second.get_by_text("Der Chat ist beendet").wait_for()
         await console.get_by_text(re.compile("Themen nicht gezählt")).wait_for()
 

@@ -145,8 +145,9 @@ async def test_emergency_help_is_one_tab_away_in_every_view_and_an_urgent_reques
         await first.get_by_text("Du bist auf Platz 2").wait_for()
         queue = anna.locator("#queue li")
         await expect(queue).to_have_count(2)
-        await expect(queue.nth(0)).to_contain_text(re.compile(r"^Dringend / urgent · professional"))
-        await expect(queue.nth(1)).to_contain_text(re.compile(r"^relative"))
+        await expect(queue.nth(0)).to_contain_text(
+            re.compile(r"^Dringend / urgent · Fachkraft / professional · Deutsch"))
+        await expect(queue.nth(1)).to_contain_text(re.compile(r"^Angehörige / relative · Deutsch"))
         await expect(queue.nth(1).get_by_text("Dringend / urgent")).to_have_count(0)
         await expect(anna.locator("#status")).to_have_text("Dringende Anfrage / urgent request")
         assert [c.urgent for c in await h.app[RELAY].state.queued()] == [True, False]
