@@ -476,6 +476,47 @@ def open_sealed(recipient_sk: bytes, recipient_pk: bytes, sealed: bytes) -> byte
         raise TamperedFrame("sealed message does not open") from None
 
 
+# -- padding of the long-lived ciphertexts (records, notes, drops, answers) ----------------
+# What is sealed or boxed for keeping is padded first, so that its stored length tells only a
+# bucket. Quadrupling from 1 KiB like the chat frames, the last bucket the largest case record
+# the server accepts (schemas.RecordBody); smaller kinds stop earlier at their own limits.
+
+PAD_BUCKETS = (1024, 4096, 16384, 65536, 262144, 524288)
+# 0xff never begins UTF-8, and everything stored before padding (JSON, a note's text) is UTF-8:
+# so a plaintext without this mark is an old, unpadded one and is returned as it is.
+PAD_MARK = b"\xff\x01"
+PAD_HEADER = len(PAD_MARK) + 4
+
+
+def pad_bucket_for(length: int) -> int:
+    """The padded size of a plaintext of ``length`` bytes."""
+    for bucket in PAD_BUCKETS:
+        if length + PAD_HEADER <= bucket:
+            return bucket
+    raise PayloadError("too long to keep")
+
+
+def pad(data: bytes) -> bytes:
+    """``data`` marked, length-prefixed and zero-filled to the smallest bucket that fits."""
+    bucket = pad_bucket_for(len(data))
+    return (PAD_MARK + _u32(len(data)) + data).ljust(bucket, b"\0")
+
+
+def unpad(data: bytes) -> bytes:
+    """What :func:`pad` padded; an old plaintext (without the mark) unchanged."""
+    if data[:1] != PAD_MARK[:1]:
+        return data
+    if data[:len(PAD_MARK)] != PAD_MARK:
+        raise MalformedFrame("unknown padding version")
+    if len(data) not in PAD_BUCKETS:
+        raise TruncatedFrame("padded plaintext is not a padding bucket")
+    (length,) = struct.unpack(">I", data[len(PAD_MARK):PAD_HEADER])
+    end = PAD_HEADER + length
+    if end > len(data) or any(data[end:]):
+        raise MalformedFrame("padding is malformed")
+    return data[PAD_HEADER:end]
+
+
 # -- anonymous message drops: the visitor's code, answers signed by a counsellor ------------
 
 # Crockford's base32: no i, l, o or u, so that nothing reads as another symbol.

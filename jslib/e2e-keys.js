@@ -7,7 +7,7 @@
 // The Python twin of both is chatserver/crypto.py; both pass tests/vectors/e2e.json.
 import {
   b64decode, CertificateError, concat, CryptoError, ExpiredCertificate, ForgedAnswer, hex,
-  internal, RevokedCertificate, safetyNumber, TamperedFrame, TruncatedFrame, utf8, VERSION,
+  internal, MalformedFrame, PayloadError, RevokedCertificate, safetyNumber, TamperedFrame, TruncatedFrame, utf8, VERSION,
   verifyCertificate,
 } from "./e2e.js";
 
@@ -124,6 +124,45 @@ export function openSealed(recipientSk, recipientPk, sealed) {
   const out = nacl().box.open(sealed.subarray(KEY_BYTES), sealNonce(epk, pk), epk, sk);
   if (!out) throw new TamperedFrame("sealed message does not open");
   return out;
+}
+
+// -- padding of the long-lived ciphertexts (records, notes, drops, answers) ----------------
+// What is sealed or boxed for keeping is padded first, so that its stored length tells only a
+// bucket (docs/protocol.md, "Padding of records, notes and drops"). Quadrupling from 1 KiB like
+// the chat frames; the last bucket is the largest case record the server accepts.
+
+export const PAD_BUCKETS = Object.freeze([1024, 4096, 16384, 65536, 262144, 524288]);
+// 0xff never begins UTF-8, and everything stored before padding (JSON, a note's text) is
+// UTF-8: a plaintext without this mark is an old, unpadded one, returned as it is.
+const PAD_MARK = [0xff, 0x01];
+const PAD_HEADER = PAD_MARK.length + 4;
+
+/** The padded size of a plaintext of this many bytes. */
+export function padBucketFor(length) {
+  for (const bucket of PAD_BUCKETS) if (length + PAD_HEADER <= bucket) return bucket;
+  throw new PayloadError("too long to keep");
+}
+
+/** data marked, length-prefixed and zero-filled to the smallest bucket that fits. */
+export function pad(data) {
+  const out = new Uint8Array(padBucketFor(data.length));
+  out.set(PAD_MARK);
+  new DataView(out.buffer).setUint32(PAD_MARK.length, data.length);
+  out.set(data, PAD_HEADER);
+  return out;
+}
+
+/** What pad() padded; an old plaintext (without the mark) unchanged. */
+export function unpad(data) {
+  if (data.length === 0 || data[0] !== PAD_MARK[0]) return data;
+  if (data[1] !== PAD_MARK[1]) throw new MalformedFrame("unknown padding version");
+  if (!PAD_BUCKETS.includes(data.length)) throw new TruncatedFrame("padded plaintext is not a padding bucket");
+  const length = new DataView(data.buffer, data.byteOffset, data.length).getUint32(PAD_MARK.length);
+  const end = PAD_HEADER + length;
+  if (end > data.length || data.subarray(end).some((b) => b !== 0)) {
+    throw new MalformedFrame("padding is malformed");
+  }
+  return data.subarray(PAD_HEADER, end);
 }
 
 // -- anonymous message drops: the visitor's code, answers signed by a counsellor -------------

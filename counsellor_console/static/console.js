@@ -587,16 +587,18 @@ async function keyring() {
   if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
 }
 
+// Records, notes, drops and answers are padded before they are boxed or sealed, so that their
+// stored length tells only a bucket (e2e.pad); those kept before padding open all the same.
 function secretbox(obj, key) {
   const nonce = window.nacl.randomBytes(24);
-  return e2e.b64encode(e2e.concat(nonce, window.nacl.secretbox(e2e.utf8(JSON.stringify(obj)), nonce, key)));
+  return e2e.b64encode(e2e.concat(nonce, window.nacl.secretbox(e2e.pad(e2e.utf8(JSON.stringify(obj))), nonce, key)));
 }
 
 function unbox(text, key) {
   const raw = e2e.b64decode(text);
   const plain = window.nacl.secretbox.open(raw.subarray(24), raw.subarray(0, 24), key);
   if (!plain) throw new Error("record does not open");
-  return JSON.parse(e2e.fromUtf8(plain));
+  return JSON.parse(e2e.fromUtf8(e2e.unpad(plain)));
 }
 
 // Records need a grant of the records key, and deleting or restoring one being its owner or an
@@ -781,7 +783,7 @@ async function start() {
     add(info.chat_id, "info", "Übernommen von / taken over from " + from);
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note))));
+        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))));
       } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
     }
   });
@@ -843,7 +845,7 @@ $("transfer").addEventListener("click", async () => {
     $("status").textContent = recordsRefusal + " – Übergabe ohne Notiz möglich / transfer without a note possible";
     return;
   }
-  const note = text ? e2e.b64encode(e2e.seal(recordsPk, e2e.utf8(text))) : "";
+  const note = text ? e2e.b64encode(e2e.seal(recordsPk, e2e.pad(e2e.utf8(text)))) : "";
   $("transfer-note").value = "";
   const ack = await socket.emitWithAck("transfer", { chat_id: current, to, note });
   if (ack.error) $("status").textContent = refusal(ack, "transfer");
@@ -871,7 +873,7 @@ $("drop-send").addEventListener("click", async () => {
       "no answer without a certificate: the visitor could not verify it";
     return;
   }
-  const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.utf8(JSON.stringify({ t: "answer", body: text })));
+  const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.pad(e2e.utf8(JSON.stringify({ t: "answer", body: text }))));
   const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id,
     answer: signDropAnswer(e2e.b64decode(openDrop.lookup), sealed) });
   $("status").textContent = ack.error ? refusal(ack, "drop") : "Antwort gespeichert / answer saved";

@@ -256,3 +256,33 @@ test("the box key signature and the fingerprint match", () => {
   assert.equal(e2e.b64encode(sig), b.signature);
   assert.equal(e2e.fingerprint(e2e.b64decode(V.identity.public_key)), b.fingerprint);
 });
+
+test("records, notes and drops are padded as in Python", () => {
+  const P = V.padding;
+  assert.deepEqual([...e2e.PAD_BUCKETS], P.buckets);
+  for (const c of P.cases) {
+    const padded = e2e.pad(fromHex(c.data));
+    assert.equal(hex(padded), c.padded);
+    assert.equal(hex(e2e.unpad(padded)), c.data);
+  }
+  for (const s of P.sizes) {
+    if (s.bucket === null) throwsCode(() => e2e.pad(new Uint8Array(s.length)), "payload");
+    else assert.equal(e2e.pad(new Uint8Array(s.length)).length, s.bucket, String(s.length));
+  }
+});
+
+test("an unpadded plaintext stored before padding opens unchanged", () => {
+  for (const data of V.padding.legacy) assert.equal(hex(e2e.unpad(fromHex(data))), data);
+});
+
+test("malformed padding is refused with the same code as in Python", () => {
+  for (const c of V.padding.bad) throwsCode(() => e2e.unpad(fromHex(c.padded)), c.error);
+});
+
+test("a case record is boxed padded as in Python and opens to its plaintext", () => {
+  const r = V.padding.record, key = fromHex(r.key), nonce = fromHex(r.nonce);
+  const body = e2e.concat(nonce, globalThis.nacl.secretbox(e2e.pad(fromHex(r.plaintext)), nonce, key));
+  assert.equal(e2e.b64encode(body), r.body);
+  const opened = globalThis.nacl.secretbox.open(body.subarray(24), body.subarray(0, 24), key);
+  assert.equal(hex(e2e.unpad(opened)), r.plaintext);
+});

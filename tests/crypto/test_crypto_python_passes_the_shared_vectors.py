@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import nacl.bindings as sodium
 import pytest
 
 from chatserver import crypto
@@ -229,3 +230,43 @@ def test_the_box_key_signature_and_the_fingerprint_match() -> None:
     assert crypto.b64encode(crypto.sign_box_key(identity, crypto.b64decode(b["box_pk"]))) \
         == b["signature"]
     assert crypto.fingerprint(identity.public_key) == b["fingerprint"]
+
+
+PADDING = VECTORS["padding"]
+
+
+def test_records_notes_and_drops_are_padded_as_in_the_vectors() -> None:
+    assert list(crypto.PAD_BUCKETS) == PADDING["buckets"]
+    for case in PADDING["cases"]:
+        padded = crypto.pad(bytes.fromhex(case["data"]))
+        assert padded.hex() == case["padded"]
+        assert crypto.unpad(padded).hex() == case["data"]
+
+
+@pytest.mark.parametrize("case", PADDING["sizes"], ids=lambda c: str(c["length"]))
+def test_a_plaintext_is_padded_to_the_bucket_in_the_vectors(case: dict[str, Any]) -> None:
+    if case["bucket"] is None:
+        with pytest.raises(crypto.PayloadError):
+            crypto.pad(bytes(case["length"]))
+        return
+    assert len(crypto.pad(bytes(case["length"]))) == case["bucket"]
+
+
+def test_an_unpadded_plaintext_stored_before_padding_opens_unchanged() -> None:
+    for data in PADDING["legacy"]:
+        assert crypto.unpad(bytes.fromhex(data)).hex() == data
+
+
+@pytest.mark.parametrize("case", PADDING["bad"], ids=lambda c: c["name"])
+def test_malformed_padding_is_refused_with_the_vector_code(case: dict[str, Any]) -> None:
+    with pytest.raises(crypto.CryptoError) as err:
+        crypto.unpad(bytes.fromhex(case["padded"]))
+    assert err.value.code == case["error"]
+
+
+def test_a_padded_case_record_opens_to_its_plaintext() -> None:
+    r = PADDING["record"]
+    body = crypto.b64decode(r["body"])
+    assert len(body) == 24 + crypto.PAD_BUCKETS[0] + 16
+    opened = sodium.crypto_secretbox_open(body[24:], body[:24], bytes.fromhex(r["key"]))
+    assert crypto.unpad(opened).hex() == r["plaintext"]

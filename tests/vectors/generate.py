@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nacl.bindings as sodium
+
 from chatserver import crypto
 
 OUT = Path(__file__).with_name("e2e.json")
@@ -111,6 +113,45 @@ def drops(org: crypto.SigningSeed, ident: crypto.SigningSeed, cert: dict[str, An
         "answer_esk": seed("answer esk").hex(),
         "answer": answer,
         "answer_cases": cases,
+    }
+
+
+def padding() -> dict[str, Any]:
+    """Padded plaintexts of records, notes and drops; sizes at the bucket edges; old plaintexts
+    that pass unchanged; malformed padding; a case record boxed as the console boxes it."""
+    record = crypto.encode_payload({"t": "note", "body": "Rückruf vereinbart."})
+    key, nonce = seed("record key"), seed("record nonce", 24)
+    body = nonce + sodium.crypto_secretbox(crypto.pad(record), nonce, key)
+    header = crypto.PAD_HEADER
+    sizes = [0, 1, 1024 - header, 1024 - header + 1, 4096 - header, 4096 - header + 1,
+             crypto.PAD_BUCKETS[-1] - header, crypto.PAD_BUCKETS[-1] - header + 1]
+
+    def size(n: int) -> int | None:
+        try:
+            return crypto.pad_bucket_for(n)
+        except crypto.PayloadError:
+            return None
+
+    cut = crypto.pad(b"x")
+    dirty = bytearray(crypto.pad(b"x"))
+    dirty[-1] = 1
+    return {
+        "buckets": list(crypto.PAD_BUCKETS),
+        "cases": [{"data": d.hex(), "padded": crypto.pad(d).hex()}
+                  for d in (b"", b"Hallo", record)],
+        "sizes": [{"length": n, "bucket": size(n)} for n in sizes],
+        "legacy": [d.hex() for d in (b"", record, "Übergabe: bitte zurückrufen".encode())],
+        "bad": [
+            {"name": "unknown version", "padded": (b"\xff\x02" + cut[2:]).hex(),
+             "error": "malformed"},
+            {"name": "not a bucket", "padded": cut[:1000].hex(), "error": "truncated"},
+            {"name": "length beyond the bucket",
+             "padded": (crypto.PAD_MARK + (2000).to_bytes(4, "big")).ljust(1024, b"\0").hex(),
+             "error": "malformed"},
+            {"name": "fill not zero", "padded": bytes(dirty).hex(), "error": "malformed"},
+        ],
+        "record": {"key": key.hex(), "nonce": nonce.hex(), "plaintext": record.hex(),
+                   "body": crypto.b64encode(body)},
     }
 
 
@@ -383,6 +424,7 @@ def build() -> dict[str, Any]:
             "certificate": rcert,
             "cases": records_cases,
         },
+        "padding": padding(),
         "box_key": {
             "box_pk": crypto.b64encode(box_pk),
             "signature": crypto.b64encode(box_sig),

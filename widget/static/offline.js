@@ -37,7 +37,7 @@ export async function leaveDrop(page) {
     if (start.error) { $("drop-status").textContent = start.message; return; }
     const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
-    const boxed = window.nacl.secretbox(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup })), nonce, recordKey);
+    const boxed = window.nacl.secretbox(sealing.pad(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup }))), nonce, recordKey);
     const ack = await page.socket.emitWithAck("drop", { lookup,
       sealed_key: e2e.b64encode(sealing.seal(recordsPk, recordKey)),
       body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
@@ -65,7 +65,7 @@ export async function checkDrop(page, codename) {
     const revoked = e2e.verifyRevocationList(await page.revocations(), org, now);
     const by = sealing.verifyDropAnswer(answer, keys.lookup, org, now, revoked);
     shown = t("drop_answer", { name: by.pseudonym }) + " " +
-      e2e.decodePayload(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed))).body;
+      e2e.decodePayload(sealing.unpad(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed)))).body;
   } catch { /* shown stays the refusal */ }
   keys.replySk.fill(0);
   $("drop-answer").textContent = shown;
