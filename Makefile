@@ -10,10 +10,11 @@ BENCH_STAMP := bench/node/node_modules/.installed
 # The goals that need the machine itself set up (Chromium, Redis, PostgreSQL running, nginx,
 # Node; scripts/setup-system.sh, Debian). It runs on every such goal, before anything else, and
 # takes a fraction of a second when all is there. `make run` needs none of it.
-SYSTEM_GOALS := test pytest jstest soak bench bench-quick bench-against
+SYSTEM_GOALS := test pytest jstest soak bench bench-quick bench-against bench-widget
 SYSTEM := $(if $(filter $(SYSTEM_GOALS),$(MAKECMDGOALS)),system)
 
-.PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick bench-against
+.PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick bench-against \
+	bench-widget
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -75,6 +76,11 @@ bench-quick: setup $(BENCH_STAMP)
 bench-against: setup $(BENCH_STAMP)
 	@test -n "$(REF)" || { echo "usage: make bench-against REF=<commit>"; exit 2; }
 	$(BIN)/python bench/run.py --against $(REF) --write-docs
+
+# Launcher click to usable widget in Chromium, network and CPU throttled (Slow 4G, 3G,
+# loopback; about three minutes); the table replaces the one in docs/benchmarks.md.
+bench-widget: setup
+	$(BIN)/python bench/widget_latency.py --write-docs
 
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:

@@ -9,7 +9,7 @@
   var lang = (document.documentElement.lang || "de").slice(0, 2) === "en" ? "en" : "de";
   var label = lang === "en" ? "Anonymous chat" : "Anonym chatten";
   var closeLabel = lang === "en" ? "Close chat" : "Chat schließen";
-  var frame = null;
+  var frame = null, shown = false, gone = false;
   var TAPS = 3, TAP_WINDOW_MS = 1500, taps = [], lone = false;
 
   var button = document.createElement("button");
@@ -22,9 +22,12 @@
   s.background = "#1d4e89"; s.color = "#ffffff"; s.font = "600 1rem/1.2 system-ui, sans-serif";
   s.cursor = "pointer"; s.boxShadow = "0 2px 8px rgba(0,0,0,.3)";
 
-  function open() {
+  // The frame is made while the host page idles, hidden, so that the click only shows it
+  // (docs/security.md, "The warmed frame"); "?warm" keeps it quiet (no availability rounds,
+  // no resumed chat) until the launcher says it is shown.
+  function make(warm) {
     frame = document.createElement("iframe");
-    frame.src = origin + "/widget/frame?lang=" + lang;
+    frame.src = origin + "/widget/frame?lang=" + lang + (warm ? "&warm=1" : "");
     frame.title = label;
     frame.setAttribute("referrerpolicy", "no-referrer");
     // Scripts and same-origin (its own socket and sessionStorage) are needed; forms for the
@@ -35,7 +38,37 @@
     f.position = "fixed"; f.right = "1rem"; f.bottom = "4.5rem"; f.zIndex = "2147483647";
     f.width = "min(24rem, calc(100vw - 2rem))"; f.height = "min(36rem, calc(100vh - 6rem))";
     f.border = "1px solid #8a8a8a"; f.borderRadius = "0.5rem"; f.background = "#ffffff";
+    conceal(true);
+    // A message before the frame's scripts ran is lost: say it again once they have.
+    frame.addEventListener("load", function () { if (shown) tell(); });
     document.body.appendChild(frame);
+  }
+
+  // Not rendered, so neither focusable nor in the accessibility tree; inert as well, which a
+  // host stylesheet cannot override as it could the visibility.
+  function conceal(on) {
+    frame.style.visibility = on ? "hidden" : "visible";
+    frame.inert = on;
+  }
+
+  function tell() {
+    frame.contentWindow.postMessage({ v: 1, type: "erstkontakt:open" }, origin);
+  }
+
+  function warm() {
+    if (!frame && !gone) make(true);
+  }
+
+  function warmWhenIdle() {
+    var idle = window.requestIdleCallback || function (fn) { return setTimeout(fn, 1000); };
+    idle(warm, { timeout: 3000 });
+  }
+
+  function open() {
+    if (!frame) make(false);
+    shown = true;
+    conceal(false);
+    tell();
     button.textContent = closeLabel;
     button.setAttribute("aria-expanded", "true");
     frame.focus();
@@ -44,20 +77,23 @@
   function close() {
     if (frame) frame.remove();
     frame = null;
+    shown = false;
     button.textContent = label;
     button.setAttribute("aria-expanded", "false");
+    warmWhenIdle();
   }
 
   function leave(url) {
     if (!/^https?:\/\//.test(url)) url = "about:blank";
+    gone = true;
     if (frame) frame.remove();
     window.location.replace(url);
   }
 
-  button.addEventListener("click", function () { frame ? close() : open(); });
+  button.addEventListener("click", function () { shown ? close() : open(); });
 
   window.addEventListener("message", function (event) {
-    if (event.origin !== origin || !frame) return;
+    if (event.origin !== origin || !shown) return;
     var data = event.data;
     if (!data || data.v !== 1) return;
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));
@@ -75,7 +111,7 @@
     lone = false;
     var now = performance.now();
     taps = taps.filter(function (at) { return now - at < TAP_WINDOW_MS; }).concat(now);
-    if (taps.length < TAPS || !frame) return;
+    if (taps.length < TAPS || !shown) return;
     taps = [];
     frame.contentWindow.postMessage({ v: 1, type: "erstkontakt:exit" }, origin);
   }, true);
@@ -84,4 +120,6 @@
 
   function mount() { document.body.appendChild(button); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  if (document.readyState === "complete") warmWhenIdle();
+  else window.addEventListener("load", warmWhenIdle);
 })();

@@ -51,6 +51,18 @@ const cfg = {
   origins: body.dataset.embedOrigins.split(" ").filter(Boolean),
   consent: body.dataset.consentVersion,
 };
+// Warmed by the host page while it idles (embed.js, "?warm"): hidden and quiet until the
+// launcher shows it, so no availability rounds and no resumed chat for a visitor who never
+// clicks. Listening from the start: embed.js says it again on the frame's load event.
+let parked = new URLSearchParams(location.search).has("warm"), unpark = null;
+const unparked = parked ? new Promise((resolve) => { unpark = resolve; }) : Promise.resolve();
+window.addEventListener("message", (e) => {
+  if (!parked || !cfg.origins.includes(e.origin) || !e.data || e.data.v !== 1 || e.data.type !== "erstkontakt:open") return;
+  parked = false;
+  unpark();
+  // What the warm frame learnt may be old by now; before init is done, init asks.
+  if (body.dataset.ready) checkAvailability();
+});
 // What texts name from the settings: the retention period and the controller.
 const VARS = { days: body.dataset.days, controller: body.dataset.controller };
 const FATAL = new Set(["certificate", "expired", "revoked", "stale", "handshake", "weak_key"]);
@@ -112,7 +124,7 @@ async function checkAvailability() {
     $("hours").textContent = avail.office_hours[lang];
     $("start").disabled = !avail.available;
   } catch { /* offline for a moment: the next round asks again */ }
-  if (!$("v-welcome").hidden) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
+  if (!$("v-welcome").hidden && !parked) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
 }
 
 // A waiting visitor's place as the server last said it; the estimate counts down between
@@ -605,6 +617,7 @@ async function init() {
   });
   const saved = sessionStorage.getItem("erstkontakt");
   if (saved) {
+    await unparked;
     const s = JSON.parse(saved);
     resume = s.resume;
     await loadLang(s.lang === "en" ? "en" : "de");
@@ -623,4 +636,5 @@ async function init() {
   await checkAvailability();
 }
 
-init();
+// Texts in, every control answering, availability known (bench/widget_latency.py waits for it).
+init().then(() => { body.dataset.ready = "true"; });
