@@ -283,6 +283,7 @@ def console_assets() -> Assets:
     assets.add("nacl.min.js", NODE_MODULES / "tweetnacl/nacl.min.js")
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("e2e-keys.js", PROJECT_ROOT / "jslib/e2e-keys.js")
+    assets.add("e2e-counsellor.js", PROJECT_ROOT / "jslib/e2e-counsellor.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("keys.js", HERE / "static/keys.js")

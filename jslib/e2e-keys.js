@@ -1,4 +1,5 @@
-// The long-lived half of the end-to-end protocol (docs/protocol.md): sealing to a public key
+// The half of the end-to-end protocol a visitor's chat does not need (docs/protocol.md): the
+// counsellor's side of the handshake (CounsellorSession), sealing to a public key
 // (case records, transfer notes, message drops), the records key and counsellors' box keys
 // bound to the organisation, fingerprints, anonymous message drops, and restoring a session
 // after a reload (importState). The chat itself is in e2e.js, on which this builds. Split so
@@ -6,23 +7,15 @@
 // to "continue after reload" (docs/benchmarks.md, "Widget weight"); the console loads both.
 // The Python twin of both is chatserver/crypto.py; both pass tests/vectors/e2e.json.
 import {
-  b64decode, CertificateError, concat, CryptoError, ExpiredCertificate, ForgedAnswer, hex,
-  internal, MalformedFrame, PayloadError, RevokedCertificate, safetyNumber, TamperedFrame, TruncatedFrame, utf8, VERSION,
-  verifyCertificate,
+  b64decode, CertificateError, concat, CryptoError, ExpiredCertificate, ForgedAnswer, internal,
+  MalformedFrame, PayloadError, RevokedCertificate, safetyNumber, TamperedFrame,
+  TruncatedFrame, utf8, VERSION, verifyCertificate,
 } from "./e2e.js";
 
 const {
   nacl, LABEL, u64, keyField, wholeSeconds, serialField, sigField, bytesOf, equal,
   checkPseudonym, KEY_BYTES, CLOCK_SKEW_S, NONCE, TAG, WINDOW,
 } = internal;
-
-// -- keys -----------------------------------------------------------------------------------
-
-/** A fresh Ed25519 identity key pair (tweetnacl's 64-byte secretKey). */
-export function signKeyPair() { return nacl().sign.keyPair(); }
-
-/** A fresh X25519 key pair for seal/openSealed. */
-export function boxKeyPair() { return nacl().box.keyPair(); }
 
 // -- the records key and counsellors' box keys, bound to the organisation -------------------
 // Each signature has its own label ("/records-key", "/box-key" beside "/cert" and
@@ -58,43 +51,6 @@ export function verifyRecordsKey(recordsPk, cert, orgPublicKey, now, revoked = [
     throw new CertificateError("the served records key is not the certified one");
   }
   return certified;
-}
-
-export function boxKeyBytes(identityPk, boxPk) {
-  return concat(LABEL, utf8("/box-key\0"), identityPk, boxPk);
-}
-
-/** The identity key's signature over the counsellor's own box key (seed or 64-byte secret). */
-export function signBoxKey(identitySecretKey, boxPk) {
-  const secret = bytesOf(identitySecretKey, "identity key");
-  let pair;
-  if (secret.length === KEY_BYTES) pair = nacl().sign.keyPair.fromSeed(secret);
-  else if (secret.length === 64) pair = nacl().sign.keyPair.fromSecretKey(secret);
-  else throw new CryptoError("identity key has the wrong length");
-  const box = bytesOf(boxPk, "box key", KEY_BYTES);
-  return nacl().sign.detached(boxKeyBytes(pair.publicKey, box), pair.secretKey);
-}
-
-/**
- * The certified counsellor a box key belongs to: cert leads to the org key and its identity
- * key signed boxPk. Only then may the records key be sealed to it.
- */
-export function verifyBoxKey(cert, boxPk, sig, orgPublicKey, now, revoked = []) {
-  const certified = verifyCertificate(cert, orgPublicKey, now, revoked);
-  const box = keyField(boxPk, "box key");
-  if (!nacl().sign.detached.verify(boxKeyBytes(certified.identityKey, box), sigField(sig),
-                                   certified.identityKey)) {
-    throw new CertificateError("box key is not signed by the certified counsellor");
-  }
-  return certified;
-}
-
-/** Eight groups of four hex digits that people compare to recognise a key. */
-export function fingerprint(key) {
-  const digest = nacl().hash(concat(LABEL, utf8("/fingerprint\0"), bytesOf(key, "key", KEY_BYTES)));
-  const groups = [];
-  for (let i = 0; i < 16; i += 2) groups.push(hex(digest.subarray(i, i + 2)).toUpperCase());
-  return groups.join(" ");
 }
 
 // -- sealing to a public key (case records, message drops) ----------------------------------
@@ -235,9 +191,8 @@ export function importState(state) {
   if (!state || typeof state !== "object" || state.v !== VERSION) {
     throw new CryptoError("state: not a session state of this version");
   }
-  const { visitor: VisitorSession, counsellor: CounsellorSession } = internal.sessions;
-  const cls = state.role === "counsellor" ? CounsellorSession
-    : state.role === "visitor" ? VisitorSession : null;
+  // The console's side registers itself (e2e-counsellor.js): a visitor's page restores none.
+  const cls = internal.sessionClasses.get(state.role) || null;
   if (!cls) throw new CryptoError("state: unknown role");
   if (typeof state.chatId !== "string" || !state.chatId) throw new CryptoError("state: chat id is missing");
   const send = { key: stateKey(state.send && state.send.key, "send key"),
@@ -275,7 +230,7 @@ export function importState(state) {
     _safety: state.safetyNumber, _material: { visitorPk, counsellorPk, identityPk },
     _continuity: continuity,
   });
-  if (cls === VisitorSession) {
+  if (state.role === "visitor") {
     session.counsellor = Object.freeze({ pseudonym: checkPseudonym(state.pseudonym),
                                          identityKey: identityPk });
   } else Object.assign(session, { _identity: null, _previous: null });

@@ -1,5 +1,7 @@
 // End-to-end encryption of chats, as specified in docs/protocol.md; shared by the widget and
-// the console. Its long-lived half (sealing, key binding, drops, importState) is e2e-keys.js.
+// the console. What a visitor's chat does not need is elsewhere: e2e-keys.js (sealing, the
+// records key, drops, padding, importState; the widget loads it on demand) and
+// e2e-counsellor.js (the counsellor's side of the handshake, box keys; the console only).
 // The Python twin of both is chatserver/crypto.py; both pass tests/vectors/e2e.json.
 //
 // tweetnacl is taken from globalThis.nacl: the page loads node_modules/tweetnacl/nacl-fast.min.js
@@ -262,9 +264,12 @@ export function verifyRevocationList(data, orgPublicKey, now,
  */
 export const internal = Object.freeze({
   nacl, LABEL, u64, lp, keyField, wholeSeconds, serialField, sigField, bytesOf, equal,
-  checkPseudonym, KEY_BYTES, CLOCK_SKEW_S, NONCE, TAG, WINDOW,
-  // Late-bound: the session classes are declared below.
-  get sessions() { return { visitor: VisitorSession, counsellor: CounsellorSession }; },
+  checkPseudonym, KEY_BYTES, CLOCK_SKEW_S, NONCE, TAG, WINDOW, CONTINUITY_TAG_BYTES,
+  canonicalJson, helloTranscript,
+  // Late-bound: the classes are declared below (the counsellor's side is e2e-counsellor.js).
+  get Session() { return Session; },
+  // Session classes by role, for importState (e2e-keys.js); e2e-counsellor.js adds its own.
+  sessionClasses: new Map(),
 });
 
 // -- the chat session -----------------------------------------------------------------------
@@ -546,63 +551,9 @@ class VisitorSession extends Session {
   }
 }
 
-class CounsellorSession extends Session {
-  get role() { return "counsellor"; }
 
-  constructor({ identitySecretKey, certificate, chatId, previous = null, random }) {
-    super(chatId, random);
-    if (previous && previous.chatId !== chatId) throw new HandshakeError("the previous session belongs to another chat");
-    // The key a continued hello must be authenticated with, if this chat had a session.
-    this._previous = previous && previous._continuity ? previous._continuity.slice() : null;
-    const secret = bytesOf(identitySecretKey, "identity key");
-    if (secret.length === KEY_BYTES) this._identity = nacl().sign.keyPair.fromSeed(secret);
-    else if (secret.length === 64) this._identity = nacl().sign.keyPair.fromSecretKey(secret);
-    else throw new CryptoError("identity key has the wrong length");
-    if (!certificate || certificate.key !== b64encode(this._identity.publicKey)) {
-      throw new CertificateError("certificate is for another identity key");
-    }
-    this._cert = utf8(canonicalJson(certificate));
-  }
-
-  /** Handle a frame from the visitor; a visitor-hello yields {kind: "established", reply}. */
-  receive(frame) {
-    if (!(frame instanceof Uint8Array) || !frame.length) throw new TruncatedFrame("empty frame");
-    if (frame[0] === VISITOR_HELLO || frame[0] === CONTINUED_HELLO) return this._answerHello(frame);
-    if (frame[0] === MESSAGE) return { kind: "message", payload: this._open(frame) };
-    throw new MalformedFrame("unknown frame type");
-  }
-
-  _answerHello(frame) {
-    if (this.established || !this._esk) throw new HandshakeError("second visitor hello in one session");
-    if (frame.length < 2) throw new TruncatedFrame("visitor hello is too short");
-    if (frame[1] !== VERSION) throw new HandshakeError("unsupported protocol version");
-    const continued = frame[0] === CONTINUED_HELLO;
-    if (frame.length !== 2 + KEY_BYTES + (continued ? CONTINUITY_TAG_BYTES : 0)) {
-      throw new TruncatedFrame("visitor hello has the wrong length");
-    }
-    const visitorPk = frame.slice(2, 2 + KEY_BYTES);
-    // Continued: the previous session of this chat vouches for the new chat key. A tag this
-    // console cannot check (no previous session) counts as not continued.
-    const verified = continued && this._previous !== null &&
-      equal(frame.subarray(2 + KEY_BYTES), continuityTag(this._previous, this.chatId, visitorPk));
-    const sig = nacl().sign.detached(helloTranscript(this.chatId, visitorPk, this.publicKey),
-                                     this._identity.secretKey);
-    const reply = concat(new Uint8Array([COUNSELLOR_HELLO, VERSION]), this.publicKey, sig,
-                         lp(this._cert));
-    this._derive(visitorPk, visitorPk, this.publicKey, this._identity.publicKey, false);
-    return { kind: "established", payload: { safetyNumber: this.safetyNumber(), continued: verified }, reply };
-  }
-
-  destroy() {
-    super.destroy();
-    if (this._identity) this._identity.secretKey.fill(0);
-    if (this._previous) this._previous.fill(0);
-    this._identity = this._previous = null;
-  }
-}
+internal.sessionClasses.set("visitor", VisitorSession);
 
 /** The visitor's side of one chat (one handshake: a new session after transfer or reconnect). */
 export function createVisitorSession(options) { return new VisitorSession(options); }
 
-/** The counsellor's side of one chat (one handshake). */
-export function createCounsellorSession(options) { return new CounsellorSession(options); }

@@ -7,12 +7,13 @@
 // state"), written after every line shown and every send, restored after the first sync.
 import * as core from "./e2e.js";
 import * as keys from "./e2e-keys.js";
+import * as counsellor from "./e2e-counsellor.js";
 import { call, createInbox, createOutbox } from "./relay.js";
 import { addPasskey, forgetKeys, unlockKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
 
-// The chat protocol and its long-lived half (sealing, key binding, drops), as one namespace.
-const e2e = { ...core, ...keys };
+// The chat protocol, its long-lived half and the console's side of it, as one namespace.
+const e2e = { ...core, ...keys, ...counsellor };
 
 const root = document.getElementById("console");
 const $ = (id) => document.getElementById(id);

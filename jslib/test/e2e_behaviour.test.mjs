@@ -5,7 +5,8 @@ import { createRequire } from "node:module";
 
 const tweetnacl = createRequire(import.meta.url)("tweetnacl");
 globalThis.nacl = tweetnacl;
-const e2e = { ...(await import("../e2e.js")), ...(await import("../e2e-keys.js")) };
+const e2e = { ...(await import("../e2e.js")), ...(await import("../e2e-keys.js")),
+  ...(await import("../e2e-counsellor.js")) };
 
 const NOW = Math.floor(Date.now() / 1000);
 

@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 
 globalThis.nacl = createRequire(import.meta.url)("tweetnacl");
-const e2e = { ...(await import("../e2e.js")), ...(await import("../e2e-keys.js")) };
+const e2e = { ...(await import("../e2e.js")), ...(await import("../e2e-keys.js")),
+  ...(await import("../e2e-counsellor.js")) };
 const V = JSON.parse(readFileSync(new URL("../../tests/vectors/e2e.json", import.meta.url), "utf8"));
 const { fromHex, hex } = e2e;
 

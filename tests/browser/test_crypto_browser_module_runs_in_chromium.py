@@ -19,7 +19,8 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>e2e</title>
 <script src="/node_modules/tweetnacl/nacl-fast.min.js"></script>"""
 
 RUN = """async () => {
-  const e2e = { ...(await import("/jslib/e2e.js")), ...(await import("/jslib/e2e-keys.js")) };
+  const e2e = { ...(await import("/jslib/e2e.js")), ...(await import("/jslib/e2e-keys.js")),
+    ...(await import("/jslib/e2e-counsellor.js")) };
   const V = await (await fetch("/tests/vectors/e2e.json")).json();
   const fixed = (...hexes) => { const q = hexes.map(e2e.fromHex); return () => q.shift(); };
   const v = e2e.createVisitorSession({orgPublicKey: V.org.public_key, chatId: V.handshake.chat_id,

@@ -4,7 +4,8 @@ import { createInterface } from "node:readline";
 import { createRequire } from "node:module";
 
 globalThis.nacl = createRequire(import.meta.url)("tweetnacl");
-const e2e = { ...(await import("../../jslib/e2e.js")), ...(await import("../../jslib/e2e-keys.js")) };
+const e2e = { ...(await import("../../jslib/e2e.js")), ...(await import("../../jslib/e2e-keys.js")),
+  ...(await import("../../jslib/e2e-counsellor.js")) };
 const { b64decode, b64encode } = e2e;
 
 let session = null;
