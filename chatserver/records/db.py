@@ -87,6 +87,9 @@ def head_revision() -> str:
     return head
 
 
+MIGRATION_WAIT_MS = 120_000
+
+
 def run_locked(conn: sa.Connection, work: Callable[[sa.Connection], T]) -> T:
     """Run ``work`` as the only migrating process, in one transaction, and commit it.
 
@@ -100,6 +103,11 @@ def run_locked(conn: sa.Connection, work: Callable[[sa.Connection], T]) -> T:
             # that would cascade into every table that refers to it. SQLite ignores this
             # pragma inside a transaction, so it comes first; the check below stands in.
             conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # Nodes started together take turns; the whole chain of revisions on a slow or busy
+            # machine outlasts sqlite3's 5 s wait for the lock. Only this connection (never
+            # handed out again) waits longer: everyday writes still fail fast when the file is
+            # locked away, and answer "unavailable".
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={MIGRATION_WAIT_MS}")
             # Takes the write lock now, and makes the DDL transactional: Python's sqlite3
             # would otherwise run CREATE TABLE outside any transaction.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
