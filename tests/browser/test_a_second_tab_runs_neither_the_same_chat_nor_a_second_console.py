@@ -8,15 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
 from playwright.async_api import Page
 
 from chatserver.config import Config
-from chatserver.web.appkeys import USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import chromium, on_duty_console, widget_server
 from tests.support.e2e_clients import E2ECounsellor, Pki
 
 pytestmark = pytest.mark.browser
@@ -84,13 +81,8 @@ async def test_a_second_console_tab_waits_and_takes_over_only_when_asked(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         context = await browser.new_context()
-        first = await context.new_page()
-        code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
-        await login(first, h.url, "akeller", code)
-        await first.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await first.get_by_text("Im Dienst / on duty").wait_for()
+        first = await on_duty_console(h, await context.new_page())
 
         second = await context.new_page()
         await second.goto(h.url + "/console/")

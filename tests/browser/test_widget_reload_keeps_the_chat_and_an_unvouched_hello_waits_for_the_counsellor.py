@@ -15,16 +15,13 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-import pyotp
 import pytest
 from playwright.async_api import Browser, Page
 
 from chatserver import crypto
 from chatserver.config import Config
-from chatserver.web.appkeys import USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import chromium, on_duty_console, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
 from tests.support.waiting import eventually
@@ -52,14 +49,8 @@ async def counsellor_types(page: Page, text: str) -> None:
     await page.get_by_role("button", name="Senden / Send").click()
 
 
-async def on_duty_console(h: Harness, browser: Browser) -> Page:
-    uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
-    page = await (await browser.new_context()).new_page()
-    secret = parse_qs(urlparse(uri).query)["secret"][0]
-    await login(page, h.url, "akeller", pyotp.TOTP(secret).now())
-    await page.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-    await page.get_by_text("Im Dienst / on duty").wait_for()
-    return page
+async def console_on_duty(h: Harness, browser: Browser) -> Page:
+    return await on_duty_console(h, await (await browser.new_context()).new_page())
 
 
 async def chatting_widget(h: Harness, browser: Browser, console: Page) -> Page:
@@ -89,7 +80,7 @@ async def test_a_widget_reload_keeps_lines_session_and_delivery(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        console = await on_duty_console(h, browser)
+        console = await console_on_duty(h, browser)
         visitor = await chatting_widget(h, browser, console)
         number = await safety_number(console)
         assert number in (await visitor.locator("#peer").text_content() or "")
@@ -137,7 +128,7 @@ async def test_an_unvouched_hello_waits_for_the_counsellor_and_reads_nothing(
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        console = await on_duty_console(h, browser)
+        console = await console_on_duty(h, browser)
         visitor = await chatting_widget(h, browser, console)
         number = await safety_number(console)
         saved = await visitor.evaluate("sessionStorage.getItem('erstkontakt')")
@@ -198,7 +189,7 @@ async def test_lines_in_flight_during_a_widget_reload_arrive_once_in_order_both_
     pki = Pki()
     async with widget_server(make_config, tmp_path, pki, demo=True) as h, \
             chromium() as browser:
-        console = await on_duty_console(h, browser)
+        console = await console_on_duty(h, browser)
         visitor = await chatting_widget(h, browser, console)
         # The counsellor writes three lines and the visitor one, and the visitor reloads at
         # once, before any of it was shown or acknowledged.

@@ -17,9 +17,9 @@ from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
-from chatserver.web.appkeys import CLOCK
+from chatserver.web.appkeys import CLOCK, USERS
 from tests.support.e2e_clients import Pki
-from tests.support.harness import Harness
+from tests.support.harness import Harness, totp_of
 from tests.support.paths import ROOT
 from tests.support.redis_server import free_port
 
@@ -85,6 +85,16 @@ async def login(page: Page, url: str, name: str, code: str, password: str = PASS
         await page.get_by_role("button", name="Anmelden / Sign in").click()
     if passphrase is not None and urlsplit(page.url).path == "/console/":
         await unlock(page, passphrase)
+
+
+async def on_duty_console(h: Harness, page: Page, name: str = "akeller",
+                          pseudonym: str = "Anna") -> Page:
+    """A new counsellor account ``name`` signed in on ``page`` and on duty."""
+    uri = await h.app[USERS].add(name, "counsellor", PASSWORD, pseudonym=pseudonym)
+    await login(page, h.url, name, totp_of(uri).now())
+    await page.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+    await page.get_by_text("Im Dienst / on duty").wait_for()
+    return page
 
 
 async def unlock(page: Page, passphrase: str = KEY_PASSPHRASE, passkey: bool = False) -> None:
