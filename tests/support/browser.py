@@ -162,3 +162,13 @@ WATCH = """() => {
     }
   }).observe(document.getElementById("log"), { childList: true, subtree: true });
 }"""
+
+
+async def violations_under_csp(page: Page) -> list[str]:
+    """Every axe-core finding on ``page``, of any impact (``rule: target`` each), evaluated
+    through the DevTools protocol as in :func:`serious_violations_under_csp`."""
+    source = (ROOT / "node_modules/axe-core/axe.min.js").read_text("utf-8")
+    await page.evaluate("(source) => { if (!window.axe) (0, eval)(source); }", source)
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'])}"
+            for v in result["violations"]]
