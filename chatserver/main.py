@@ -125,13 +125,20 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+PURGE_EVERY_S = 3600.0
+PURGE_RETRY_S = 60.0
+
+
 async def _purge_forever(store: RecordStore) -> None:
     while True:
         try:
             await store.purge(time.time())
-        except Exception as exc:  # the database may be briefly away; try again later
-            log.warning("record purge failed: %s", type(exc).__name__)
-        await asyncio.sleep(3600)
+        except Exception as exc:  # the database may be briefly away or busy: soon again
+            log.warning("record purge failed: %s; trying again in %.0f s",
+                        type(exc).__name__, PURGE_RETRY_S)
+            await asyncio.sleep(PURGE_RETRY_S)
+            continue
+        await asyncio.sleep(PURGE_EVERY_S)
 
 
 async def drain(sio: socketio.AsyncServer) -> None:
