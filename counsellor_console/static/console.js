@@ -231,19 +231,38 @@ function retitle() {
   document.title = unread ? "(" + unread + ") " + TITLE : TITLE;
 }
 
+const chatLabel = (c) => (c.info ? entryLabel(c.info.entry) + " · " + langLabel(c.info.lang) : "Chat");
+
+// The unread count reads "(n)" (screen readers and the tab's name), shown as a badge.
+function badge(n) {
+  const b = el("span", undefined, "badge");
+  b.append(el("span", "(", "visually-hidden"), String(n), el("span", ")", "visually-hidden"));
+  return b;
+}
+
+// The open chats are a vertical tablist (arrow keys move between them, one tab stop), all
+// controlling the one chat pane.
 function renderTabs() {
   const tabs = $("tabs");
+  const focused = tabs.contains(document.activeElement);
   tabs.replaceChildren();
   for (const c of chats.values()) {
-    const label = c.info ? entryLabel(c.info.entry) + " · " + langLabel(c.info.lang) : "Chat";
-    const b = el("button", (c.newcomer ? "⚠ " : "") + label + (c.unread ? " (" + c.unread + ")" : ""));
+    const b = el("button", (c.newcomer ? "⚠ " : "") + chatLabel(c));
+    if (c.unread) b.append(" ", badge(c.unread));
     b.type = "button";
+    b.id = "tab-" + c.id;
+    b.dataset.chat = c.id;
     b.setAttribute("role", "tab");
+    b.setAttribute("aria-controls", "view-chats");
     b.setAttribute("aria-selected", String(c.id === current));
-    b.addEventListener("click", () => select(c.id));
+    b.tabIndex = c.id === current ? 0 : -1;
+    b.addEventListener("click", () => { select(c.id); showView("chats"); });
     tabs.appendChild(b);
   }
+  if (focused) { const tab = $("tab-" + current); if (tab) tab.focus(); }
   $("chat").hidden = !chats.has(current);
+  $("no-chat").hidden = chats.has(current);
+  $("count-chats").replaceChildren(...(chats.size ? [badge(chats.size)] : []));
   retitle();
 }
 
@@ -255,6 +274,8 @@ function select(id) {
   following = true;
   follow();
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
+  $("safety-how").hidden = !$("safety").textContent;
+  describe(c);
   $("newcomer").hidden = !c.newcomer;
   $("newcomer-safety").textContent = c.newcomer ? c.newcomer.session.safetyNumber() : "";
   // Nothing more goes out in this chat until the counsellor has decided.
@@ -269,6 +290,10 @@ function add(id, cls, text) {
   const item = { cls, text, mark: "", at: Date.now() };
   c.log.push(item);
   if (id === current) { $("log").appendChild(entry(item)); follow(); } else c.unread += 1;
+  if (cls === "them") {
+    $("announce").textContent = id === current ? "Neue Nachricht / new message: " + text
+      : "Neue Nachricht in / new message in: " + chatLabel(c);
+  }
   renderTabs();
   return item;
 }
@@ -308,6 +333,7 @@ async function present(c, seq, ct) {
     else if (got.payload.t === "consent") {
       c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
+      if (c.id === current) describe(c);
     }
     c.shown = seq;
     await persist(c);
@@ -411,6 +437,7 @@ function renderQueue(items) {
       const ack = await socket.emitWithAck("accept", { chat_id: item.chat_id });
       if (ack.error) { $("status").textContent = refusal(ack, "accept"); return; }
       adopt(ack.chat);
+      showView("chats");
     });
     li.appendChild(b);
     list.appendChild(li);
@@ -443,6 +470,8 @@ function showDuty(on, message) {
 function adopt(info, focus = true) {
   const c = chat(info.chat_id);
   c.info = info;
+  if (c.requested === undefined) c.requested = Date.now() - info.waiting_s * 1000;
+  if (c.waited === undefined) c.waited = info.waiting_s;
   c.inbox.start(info.acked);
   c.outbox.delivered(info.delivered.upto, info.delivered.lost || []);
   receipt(c, info.delivered.upto, info.delivered.lost || []);
@@ -462,16 +491,23 @@ function drop(id) {
   if (current) select(current); else renderTabs();
 }
 
+let cannedCount = 0;
+function showCanned(title, body) {
+  const o = el("option", title);
+  o.value = body;
+  $("canned").appendChild(o);
+  const li = el("li");
+  li.append(el("strong", title), el("p", body));
+  $("canned-list").appendChild(li);
+  cannedCount += 1;
+  $("count-canned").replaceChildren(badge(cannedCount));
+}
+
 async function loadCanned() {
   const res = await fetch("/console/api/canned");
   if (!res.ok) return;
   const { items } = await res.json();
-  const sel = $("canned");
-  for (const item of items) {
-    const o = el("option", item.title);
-    o.value = item.body;
-    sel.appendChild(o);
-  }
+  for (const item of items) showCanned(item.title, item.body);
 }
 
 // The records key is sealed to only once the organisation's certificate of it checks out
@@ -637,6 +673,7 @@ async function loadRecords() {
   list.replaceChildren();
   if (ack.error) { refused(ack); return; }
   $("records-status").textContent = "";
+  $("count-records").replaceChildren(badge(ack.items.length));
   for (const item of ack.items) {
     const li = el("li", day(item.created) + (me && item.counsellor_id === me.id ? " · meine / mine " : " "));
     const b = el("button", "Öffnen / Open");
@@ -686,6 +723,7 @@ async function loadDrops() {
   const { items } = listed;
   const list = $("drops");
   list.replaceChildren();
+  $("count-drops").replaceChildren(badge(items.length));
   for (const item of items) {
     const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + (item.answered ? " ✓ " : " "));
     const b = el("button", "Lesen / Read");
@@ -813,9 +851,7 @@ $("canned-new").addEventListener("submit", async (e) => {
   if (!title || !body) return;
   await post("/console/api/canned", { title, body });
   $("canned-title").value = ""; $("canned-body").value = "";
-  const o = el("option", title);
-  o.value = body;
-  $("canned").appendChild(o);
+  showCanned(title, body);
   $("status").textContent = "Textbaustein angelegt / canned reply added";
 });
 $("duty").addEventListener("click", async () => {
@@ -948,6 +984,118 @@ $("end").addEventListener("click", async () => {
       : "Beendet; Themen nicht gezählt, die Liste hat sich geändert: bitte Seite neu laden / ended; topics not counted, the list changed: please reload";
   } else if (ack.error) $("end-status").textContent = refusal(ack, "end");
 });
+
+// What is known about the selected chat, in the context panel beside it.
+function describe(c) {
+  const info = c.info || {};
+  $("context-entry").textContent = (info.urgent ? "Dringend / urgent · " : "") + entryLabel(info.entry) +
+    (info.lang ? " · " + langLabel(info.lang) : "");
+  $("context-waited").textContent = c.requested === undefined ? "–"
+    : clock(c.waited) + " (Anfrage / requested " + hhmm(c.requested) + ")";
+  $("context-consent").textContent = c.consent
+    ? "erteilt / given (" + hhmm(c.consent.at) + ")" : "nicht erteilt / not given";
+  const back = $("context-return");
+  back.replaceChildren();
+  back.hidden = !info.record_id;
+  if (info.record_id) {
+    back.append("Kommt zurück; es gibt eine Akte / returning visitor with a case record ");
+    const open = el("button", "Akte öffnen / Open record");
+    open.type = "button";
+    open.addEventListener("click", async () => {
+      showView("records");
+      await keyring();
+      await openRecord(info.record_id, false);
+    });
+    back.appendChild(open);
+  }
+}
+
+// The views (chats, records, messages, canned replies) follow the WAI-ARIA tabs pattern: one
+// tab stop, arrow keys, Home and End move and activate, each tab shows its own panel.
+const VIEWS = ["chats", "records", "drops", "canned"];
+function showView(name, focus = false) {
+  for (const view of VIEWS) {
+    const tab = $("view-" + view + "-tab"), on = view === name;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $("view-" + view).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+}
+for (const view of VIEWS) $("view-" + view + "-tab").addEventListener("click", () => showView(view));
+
+// Arrow keys within a tablist: the next or previous tab, wrapping; Home and End.
+function arrows(list, keys, activate) {
+  list.addEventListener("keydown", (e) => {
+    const tabs = [...list.querySelectorAll('[role="tab"]')];
+    const at = tabs.indexOf(document.activeElement);
+    if (at < 0 || e.altKey || e.ctrlKey || e.metaKey) return;
+    let to = null;
+    if (keys.next.includes(e.key)) to = (at + 1) % tabs.length;
+    else if (keys.previous.includes(e.key)) to = (at - 1 + tabs.length) % tabs.length;
+    else if (e.key === "Home") to = 0;
+    else if (e.key === "End") to = tabs.length - 1;
+    if (to === null) return;
+    e.preventDefault();
+    const id = tabs[to].id;
+    activate(tabs[to]);
+    // Activating may have drawn the tabs anew: focus the one now in the page.
+    $(id).focus();
+  });
+}
+arrows($("view-tabs"), { next: ["ArrowRight"], previous: ["ArrowLeft"] },
+  (tab) => showView(tab.id.replace(/^view-|-tab$/g, "")));
+arrows($("tabs"), { next: ["ArrowDown", "ArrowRight"], previous: ["ArrowUp", "ArrowLeft"] },
+  (tab) => select(tab.dataset.chat));
+
+// The next (step 1) or previous (-1) open chat, wrapping, shown with its tab focused.
+function cycle(step) {
+  const ids = [...chats.keys()];
+  if (!ids.length) return;
+  const at = ids.indexOf(current);
+  select(ids[(at + step + ids.length) % ids.length]);
+  showView("chats");
+  const tab = $("tab-" + current);
+  if (tab) tab.focus();
+}
+
+function focusComposer() {
+  if (!chats.has(current)) return;
+  showView("chats");
+  $("text").focus();
+}
+
+// Shortcuts (listed in the "Tastenkürzel / Shortcuts" dialog). Plain letters act only while no
+// field has the focus, so typing never triggers them; with Alt they act everywhere.
+const typing = (node) => node instanceof HTMLElement &&
+  (node.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(node.tagName));
+const PLAIN = {
+  a: () => { const first = $("queue").querySelector("button"); if (first) first.click(); },
+  n: () => cycle(1), p: () => cycle(-1), c: focusComposer,
+  "?": () => $("shortcuts").showModal(),
+};
+const WITH_ALT = {
+  ArrowDown: () => cycle(1), ArrowUp: () => cycle(-1), KeyC: focusComposer,
+  KeyE: () => { if (chats.has(current)) { showView("chats"); $("end").click(); } },
+};
+document.addEventListener("keydown", (e) => {
+  if (e.defaultPrevented || e.isComposing || root.inert || document.querySelector("dialog[open]")) return;
+  let act = null;
+  if (e.altKey && !e.ctrlKey && !e.metaKey) act = WITH_ALT[e.code] || WITH_ALT[e.key];
+  else if (!e.altKey && !e.ctrlKey && !e.metaKey && !typing(e.target)) act = PLAIN[e.key];
+  if (!act) return;
+  e.preventDefault();
+  act();
+});
+// Ctrl+Enter (Cmd+Enter) sends from the message field; Enter alone starts a new line.
+$("text").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !e.isComposing) {
+    e.preventDefault();
+    $("compose").requestSubmit();
+  }
+});
+$("shortcuts-open").addEventListener("click", () => $("shortcuts").showModal());
+$("shortcuts-close").addEventListener("click", () => $("shortcuts").close());
 
 for (const form of document.querySelectorAll('form[action="/console/logout"]')) {
   form.addEventListener("submit", async (e) => {
