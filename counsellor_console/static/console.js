@@ -216,10 +216,19 @@ function follow() {
   if (following) log.scrollTop = log.scrollHeight;
 }
 
+// Drawing the whole log anew (another chat, a delivery mark) is silent, or a screen reader
+// would read it all again; only lines added one by one are announced.
+function quietly(c) {
+  const log = $("log");
+  log.setAttribute("aria-live", "off");
+  log.replaceChildren(...c.log.map(entry));
+  requestAnimationFrame(() => log.setAttribute("aria-live", "polite"));
+}
+
 function redraw(c) {
   if (c.id !== current) return;
   const log = $("log"), top = log.scrollTop;
-  log.replaceChildren(...c.log.map(entry));
+  quietly(c);
   if (following) follow(); else log.scrollTop = top;
 }
 
@@ -270,7 +279,7 @@ function select(id) {
   current = id;
   const c = chat(id);
   c.unread = 0;
-  $("log").replaceChildren(...c.log.map(entry));
+  quietly(c);
   following = true;
   follow();
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
@@ -290,9 +299,10 @@ function add(id, cls, text) {
   const item = { cls, text, mark: "", at: Date.now() };
   c.log.push(item);
   if (id === current) { $("log").appendChild(entry(item)); follow(); } else c.unread += 1;
-  if (cls === "them") {
-    $("announce").textContent = id === current ? "Neue Nachricht / new message: " + text
-      : "Neue Nachricht in / new message in: " + chatLabel(c);
+  // The open chat's log is a live region itself; a line in another chat is announced by
+  // where it arrived, never by its text (that stays in its own chat).
+  if (cls === "them" && id !== current) {
+    $("announce").textContent = "Neue Nachricht in / new message in: " + chatLabel(c) + " (" + c.unread + ")";
   }
   renderTabs();
   return item;

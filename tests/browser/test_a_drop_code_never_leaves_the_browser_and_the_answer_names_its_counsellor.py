@@ -16,7 +16,7 @@ from playwright.async_api import Page, Request, WebSocket
 from chatserver import crypto
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.database import database_rows
 from tests.support.e2e_clients import Pki
 from tests.support.harness import totp_of
@@ -65,6 +65,7 @@ async def test_a_drop_is_answered_by_a_certified_counsellor_and_its_code_stays_h
         assert QUESTION not in str(stored)
         assert stored["lookup"] == crypto.b64encode(crypto.drop_keys(code).lookup)
 
+        await show_view(anna, "Anonyme Nachrichten")
         await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
         await anna.get_by_role("button", name="Lesen / Read").click()
         await anna.get_by_text(QUESTION).wait_for()
@@ -73,6 +74,7 @@ async def test_a_drop_is_answered_by_a_certified_counsellor_and_its_code_stays_h
         await anna.get_by_text("Antwort gespeichert / answer saved").wait_for()
         assert REPLY not in str(await h.app[RECORDS].open_drop(drops[0]["drop_id"]))
         # Once answered, the console offers no second answer (and the server takes none).
+        await show_view(anna, "Anonyme Nachrichten")
         await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
         await anna.get_by_role("button", name="Lesen / Read").click()
         await anna.get_by_text(re.compile("Bereits beantwortet / already answered")).wait_for()

@@ -18,7 +18,7 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.records.schema import key_grants
 from chatserver.web.appkeys import ENGINE, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 
@@ -61,6 +61,7 @@ async def test_only_a_verified_colleague_is_offered_and_granted_the_records_key(
             await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == ben_id)
                                .values(box_sig=crypto.b64encode(os.urandom(64))))
 
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         refused = anna.locator("#pending li", has_text=re.compile(r"\bBen\b"))
         await refused.get_by_text(re.compile(
@@ -74,6 +75,7 @@ async def test_only_a_verified_colleague_is_offered_and_granted_the_records_key(
 
         await offered.get_by_role("button", name="Freigeben / Grant").click()
         await offered.wait_for(state="detached")
+        await show_view(carla, "Fallakten")
         await carla.get_by_role("button", name="Akten laden / Load records").click()
         await carla.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
         assert await grant_of(h, "cweber") is not None
@@ -82,6 +84,7 @@ async def test_only_a_verified_colleague_is_offered_and_granted_the_records_key(
         # Ben's console registers again with its genuine signature: now he is offered.
         await ben.reload()
         await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#pending li", has_text=re.compile(r"access requested by Ben\b")
                            ).get_by_role("button", name="Freigeben / Grant").wait_for()

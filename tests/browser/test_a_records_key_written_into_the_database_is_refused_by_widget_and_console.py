@@ -18,7 +18,7 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.records.schema import key_grants, records, team_keys
 from chatserver.web.appkeys import ENGINE, RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 
@@ -72,6 +72,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
 
         # The database now serves another key: the console refuses to seal the record to it.
         await write_records_pk(h, attacker_pk)
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#keyring", has_text="Aktenschlüssel nicht bestätigt").wait_for()
         await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
@@ -88,6 +89,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
             await conn.execute(sa.update(key_grants).where(key_grants.c.user_id == anna_id)
                                .values(sealed_records_sk=crypto.b64encode(crypto.seal(
                                    crypto.b64decode(box_pk), attacker_sk))))
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#keyring", has_text="passt nicht zu Ihrem").wait_for()
         await anna.get_by_role("button", name="Akte anlegen / Create case record").click()

@@ -16,7 +16,7 @@ from chatserver.admin import keys
 from chatserver.cli import build_parser
 from chatserver.config import Config
 from chatserver.web.appkeys import CONFIG, RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 
@@ -58,6 +58,7 @@ async def test_the_records_key_is_used_once_the_admin_certified_and_installed_it
         certificate = json.loads(capsys.readouterr().out)
         await keys.install_records_certificate(h.app[CONFIG], certificate)
 
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#keyring", has_text=re.compile(
             r"^Aktenschlüssel entsperrt / records key unlocked$")).wait_for()

@@ -16,7 +16,14 @@ from chatserver import crypto
 from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.support.browser import PASSWORD, chromium, login, serious_violations, widget_server
+from tests.support.browser import (
+    PASSWORD,
+    chromium,
+    login,
+    serious_violations,
+    show_view,
+    widget_server,
+)
 from tests.support.e2e_clients import E2ECounsellor, Identity, Pki
 from tests.support.harness import Harness, totp_of
 
@@ -48,6 +55,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
         console = await console_ctx.new_page()
         console.on("websocket", record)
         await login(console, h.url, "akeller", totp_of(uri).now())
+        await show_view(console, "Textbausteine")
         await console.get_by_label("Titel / Title").fill("Begrüßung")
         await console.get_by_label("Text", exact=True).fill("Schön, dass du dich meldest.")
         await console.get_by_role("button", name="Anlegen / Add").click()

@@ -17,6 +17,7 @@ from chatserver.config import Config
 from chatserver.web.appkeys import USERS
 from tests.support.browser import (
     PASSWORD,
+    chat_tabs,
     chromium,
     login,
     serious_violations_under_csp,
@@ -74,7 +75,7 @@ async def test_console_reads_like_a_workspace(
         await expect(queue.first).to_contain_text(re.compile("^" + re.escape(RELATIVE)))
         await queue.first.get_by_role("button", name="Annehmen / Accept").click()
         await second.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
-        tabs = console.get_by_role("tab")
+        tabs = chat_tabs(console)
         await expect(tabs).to_have_text([EXIT, RELATIVE])
         await expect(tabs.nth(1)).to_have_attribute("aria-selected", "true")
 

@@ -19,7 +19,7 @@ from playwright.async_api import Page
 from chatserver import crypto
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import totp_of
 
@@ -75,18 +75,22 @@ async def test_no_grant_is_explained_in_the_records_view_and_only_the_owner_dele
         ben = await (await browser.new_context()).new_page()
         await login(ben, h.url, "bschmidt", totp_of(ben_uri).now())
         await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
+        await show_view(ben, "Fallakten")
         await press(ben, "Akten laden / Load records")
         await ben.locator("#records-status").get_by_text(NO_GRANT).wait_for()
         assert await ben.locator("#records li").count() == 0
+        await show_view(ben, "Fallakten")
         await press(ben, "Gelöschte Akten / Deleted records")
         await ben.locator("#records-status").get_by_text(NO_GRANT).wait_for()
         assert await ben.locator("#records-deleted li").count() == 0
         assert LINE not in await ben.content()
 
         # Anna grants him the key; now the same button lists and opens the record.
+        await show_view(anna, "Fallakten")
         await press(anna, "Akten laden / Load records")
         await anna.get_by_role("button", name="Freigeben / Grant").click()
         await anna.get_by_role("button", name="Freigeben / Grant").wait_for(state="detached")
+        await show_view(ben, "Fallakten")
         await press(ben, "Akten laden / Load records")
         await ben.get_by_text(UNLOCKED).wait_for()
         await ben.get_by_role("button", name="Öffnen / Open").click()
@@ -119,12 +123,15 @@ async def test_no_grant_is_explained_in_the_records_view_and_only_the_owner_dele
         await anna.locator("#records-status").get_by_text(
             re.compile("Akte gelöscht, wiederherstellbar bis")).wait_for()
         assert await anna.locator("#records li").count() == 0
+        await show_view(ben, "Fallakten")
         await press(ben, "Akten laden / Load records")
         await ben.locator("#records").get_by_role("button").first.wait_for(state="detached")
+        await show_view(anna, "Fallakten")
         await press(anna, "Gelöschte Akten / Deleted records")
         await press(anna, "Wiederherstellen / Restore")
         await anna.locator("#records-status").get_by_text(
             "Akte wiederhergestellt / record restored").wait_for()
         await anna.get_by_role("button", name="Öffnen / Open").wait_for()
+        await show_view(ben, "Fallakten")
         await press(ben, "Akten laden / Load records")
         await ben.get_by_role("button", name="Öffnen / Open").wait_for()

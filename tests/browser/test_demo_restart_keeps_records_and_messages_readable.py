@@ -23,7 +23,7 @@ from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import chromium, unlock
+from tests.support.browser import chromium, show_view, unlock
 from tests.support.harness import totp_of
 from tests.support.redis_server import free_port
 
@@ -56,10 +56,12 @@ async def sign_in(page: Page, url: str, password: str, code: str) -> None:
 
 
 async def read_record_and_message(page: Page) -> None:
+    await show_view(page, "Fallakten")
     await page.get_by_role("button", name="Akten laden / Load records").click()
     await page.get_by_text(UNLOCKED).wait_for()
     await page.get_by_role("button", name="Öffnen / Open").click()
     await page.locator("#record-view").get_by_text(re.compile(RECORD_LINE)).wait_for()
+    await show_view(page, "Anonyme Nachrichten")
     await page.get_by_role("button", name="Nachrichten laden / Load messages").click()
     await page.get_by_role("button", name="Lesen / Read").click()
     await page.get_by_text(DROP_TEXT).wait_for()

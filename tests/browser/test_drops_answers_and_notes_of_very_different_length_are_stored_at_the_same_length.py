@@ -21,7 +21,7 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.records.schema import team_keys
 from chatserver.web.appkeys import ENGINE, RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 
@@ -53,6 +53,7 @@ async def _leave(browser: Browser, h: Harness, text: str) -> str:
 
 async def _read(anna: Page, i: int) -> str:
     """The text of the ``i``-th anonymous message as Anna's console shows it, freshly loaded."""
+    await show_view(anna, "Anonyme Nachrichten")
     await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
     await anna.get_by_role("button", name="Lesen / Read").nth(i).wait_for()
     await anna.evaluate("document.getElementById('drop-text').textContent = ''")
@@ -122,6 +123,7 @@ async def test_drops_answers_and_notes_of_10_and_300_characters_are_stored_alike
 
         assert any([OLD_DROP in await _read(anna, i) for i in range(3)])
 
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.get_by_role("button", name="Öffnen / Open").click()
         view = anna.locator("#record-view")

@@ -15,6 +15,7 @@ from chatserver.config import Config
 from chatserver.web.appkeys import RELAY, USERS
 from tests.support.browser import (
     PASSWORD,
+    chat_tabs,
     chromium,
     login,
     serious_violations_under_csp,
@@ -65,7 +66,7 @@ async def test_ending_a_chat_asks_first_and_only_a_deliberate_answer_ends_it(
         await console.keyboard.press("Enter")
         await dialog.wait_for(state="hidden")
         assert await chats() == 1
-        await expect(console.get_by_role("tab")).to_have_count(1)
+        await expect(chat_tabs(console)).to_have_count(1)
 
         # Enter pressed twice on End (a held key): the second press lands on "Cancel".
         await console.locator("#end").focus()
@@ -93,5 +94,5 @@ async def test_ending_a_chat_asks_first_and_only_a_deliberate_answer_ends_it(
             "Ja, Chat beenden / Yes, end the chat")
         await console.keyboard.press("Enter")
         await visitor.get_by_role("heading", name="Der Chat ist beendet").wait_for()
-        await expect(console.get_by_role("tab")).to_have_count(0)
+        await expect(chat_tabs(console)).to_have_count(0)
         assert await chats() == 0

@@ -14,7 +14,7 @@ from playwright.async_api import Page
 
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import totp_of
 
@@ -41,6 +41,7 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         ben: Page = await ben_ctx.new_page()
         await login(ben, h.url, "bschmidt", totp_of(ben_uri).now())
         await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
+        await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.get_by_role("button", name="Freigeben / Grant").click()
         await anna.get_by_role("button", name="Freigeben / Grant").wait_for(state="detached")
@@ -81,6 +82,7 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         assert CANARY not in stored["body"]
 
         # Ben, granted by Anna, opens and reads it in his console.
+        await show_view(ben, "Fallakten")
         await ben.get_by_role("button", name="Akten laden / Load records").click()
         await ben.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
         await ben.get_by_role("button", name="Öffnen / Open").click()

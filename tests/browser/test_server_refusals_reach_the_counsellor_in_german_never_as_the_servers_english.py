@@ -12,7 +12,7 @@ from playwright.async_api import expect
 
 from chatserver.config import Config
 from chatserver.web.appkeys import USERS
-from tests.support.browser import PASSWORD, chromium, login, widget_server
+from tests.support.browser import PASSWORD, chat_tabs, chromium, login, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import totp_of
 
@@ -42,7 +42,7 @@ async def test_refusals_are_translated(
         await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
         await console.get_by_text("Im Dienst / on duty").wait_for()
         await accept.click()
-        await expect(console.get_by_role("tab")).to_have_count(1)
+        await expect(chat_tabs(console)).to_have_count(1)
         await console.get_by_role("button", name="Dienst beenden / Go off duty").click()
         await expect(status).to_have_text(
             "Erst alle Chats beenden oder übergeben, dann den Dienst beenden / end or transfer "

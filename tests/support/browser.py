@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from chatserver import crypto
 from chatserver.admin import demo
@@ -172,3 +172,14 @@ async def violations_under_csp(page: Page) -> list[str]:
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'])}"
             for v in result["violations"]]
+
+
+async def show_view(page: Page, name: str) -> None:
+    """Open one of the console's views by its tab ("Chats", "Fallakten", "Anonyme
+    Nachrichten", "Textbausteine"), as a person clicks it."""
+    await page.get_by_role("tab", name=re.compile("^" + re.escape(name))).click()
+
+
+def chat_tabs(page: Page) -> Locator:
+    """The open chats' tabs in the console's sidebar (the views have tabs of their own)."""
+    return page.locator("#tabs").get_by_role("tab")
