@@ -10,11 +10,11 @@ BENCH_STAMP := bench/node/node_modules/.installed
 # The goals that need the machine itself set up (Chromium, Redis, PostgreSQL running, nginx,
 # Node; scripts/setup-system.sh, Debian). It runs on every such goal, before anything else, and
 # takes a fraction of a second when all is there. `make run` needs none of it.
-SYSTEM_GOALS := test pytest jstest soak bench bench-quick bench-against bench-widget
+SYSTEM_GOALS := test pytest jstest soak bench bench-quick bench-against bench-widget screenshots
 SYSTEM := $(if $(filter $(SYSTEM_GOALS),$(MAKECMDGOALS)),system)
 
 .PHONY: setup system run test lint typecheck pytest jstest lock clean soak bench bench-quick bench-against \
-	bench-widget
+	bench-widget screenshots
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 
@@ -81,6 +81,11 @@ bench-against: setup $(BENCH_STAMP)
 # loopback; about three minutes); the table replaces the one in docs/benchmarks.md.
 bench-widget: setup
 	$(BIN)/python bench/widget_latency.py --write-docs
+
+# The screenshots of docs/console.md, made anew from the demo (a throwaway server on a free
+# port, Chromium through Playwright); the PNGs land in docs/img/.
+screenshots: setup
+	$(BIN)/python scripts/console-screenshots.py
 
 # Re-pin Python dependencies after changing pyproject.toml.
 lock:

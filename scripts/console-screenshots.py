@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,13 +23,14 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pyotp
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CREDENTIALS = r"DEMO {who}: (\S+) / password (\S+)\n\s+TOTP: (\S+)"
-PASSPHRASE = "Beispiel-Passphrase-nur-fuer-Bilder"
-SIZE = {"width": 1280, "height": 800}
+# The demo counsellor's key passphrase, for this run's throwaway database only.
+PASSPHRASE = secrets.token_urlsafe(16)
+SIZE: ViewportSize = {"width": 1280, "height": 800}
 
 
 def free_port() -> int:
@@ -48,7 +50,8 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
                 "CHATSERVER_DATABASE_URL"}:
             del env[name]
     log = workdir / "server.log"
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/chatserver"), "serve"], env=env, cwd=ROOT,
+    # Our own server from this checkout, no input of anyone's in the command line.
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/chatserver"), "serve"], env=env, cwd=ROOT,  # noqa: S603
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

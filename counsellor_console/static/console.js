@@ -265,7 +265,7 @@ function renderTabs() {
     b.setAttribute("aria-controls", "view-chats");
     b.setAttribute("aria-selected", String(c.id === current));
     b.tabIndex = c.id === current ? 0 : -1;
-    b.addEventListener("click", () => { select(c.id); showView("chats"); });
+    b.addEventListener("click", () => { select(c.id); showView("chats"); inSight(); });
     tabs.appendChild(b);
   }
   if (focused) { const tab = $("tab-" + current); if (tab) tab.focus(); }
@@ -448,6 +448,7 @@ function renderQueue(items) {
       if (ack.error) { $("status").textContent = refusal(ack, "accept"); return; }
       adopt(ack.chat);
       showView("chats");
+      inSight();
     });
     li.appendChild(b);
     list.appendChild(li);
@@ -1065,27 +1066,36 @@ function cycle(step) {
   const at = ids.indexOf(current);
   select(ids[(at + step + ids.length) % ids.length]);
   showView("chats");
+  inSight();
   const tab = $("tab-" + current);
-  if (tab) tab.focus();
+  if (tab) tab.focus({ preventScroll: true });
 }
 
 function focusComposer() {
   if (!chats.has(current)) return;
   showView("chats");
   $("text").focus();
+  inSight();
+}
+
+// On a narrow screen (200 % zoom) the page scrolls: bring the composer, and the log above
+// it, into sight; on a wide one everything is in sight already and nothing moves.
+function inSight() {
+  $("compose").scrollIntoView({ block: "nearest" });
 }
 
 // Shortcuts (listed in the "Tastenkürzel / Shortcuts" dialog). Plain letters act only while no
 // field has the focus, so typing never triggers them; with Alt they act everywhere.
 const typing = (node) => node instanceof HTMLElement &&
   (node.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(node.tagName));
+const acceptFirst = () => { const first = $("queue").querySelector("button"); if (first) first.click(); };
 const PLAIN = {
-  a: () => { const first = $("queue").querySelector("button"); if (first) first.click(); },
+  a: acceptFirst,
   n: () => cycle(1), p: () => cycle(-1), c: focusComposer,
   "?": () => $("shortcuts").showModal(),
 };
 const WITH_ALT = {
-  ArrowDown: () => cycle(1), ArrowUp: () => cycle(-1), KeyC: focusComposer,
+  KeyA: acceptFirst, ArrowDown: () => cycle(1), ArrowUp: () => cycle(-1), KeyC: focusComposer,
   KeyE: () => { if (chats.has(current)) { showView("chats"); $("end").click(); } },
 };
 document.addEventListener("keydown", (e) => {

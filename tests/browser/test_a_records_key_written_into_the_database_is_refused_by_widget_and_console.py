@@ -75,6 +75,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
         await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#keyring", has_text="Aktenschlüssel nicht bestätigt").wait_for()
+        await show_view(anna, "Chats")
         await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
         await anna.locator("#status", has_text=re.compile(
             "Akte nicht gespeichert.*nicht bestätigt")).wait_for()
@@ -92,6 +93,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
         await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden / Load records").click()
         await anna.locator("#keyring", has_text="passt nicht zu Ihrem").wait_for()
+        await show_view(anna, "Chats")
         await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
         await anna.locator("#status", has_text=re.compile(
             "Akte nicht gespeichert.*passt nicht zu Ihrem")).wait_for()
