@@ -148,10 +148,10 @@ async def test_owners_remove_their_passkeys_and_disable_or_reset_removes_them_al
         async with aiohttp.ClientSession(cookies={"ek_console": anna.key}) as http:
             cred_id = await register(http, h.url, anna.csrf, PASSWORD, totp.now(), auth)
         # Nobody else removes it: another account's DELETE finds nothing.
-        async with aiohttp.ClientSession(cookies={"ek_console": ben.key}) as http:
-            async with http.delete(h.url + "/console/api/passkeys/" + cred_id,
-                                   headers={"X-CSRF-Token": ben.csrf}) as resp:
-                assert resp.status == 404
+        async with aiohttp.ClientSession(cookies={"ek_console": ben.key}) as http, \
+                http.delete(h.url + "/console/api/passkeys/" + cred_id,
+                            headers={"X-CSRF-Token": ben.csrf}) as resp:
+            assert resp.status == 404
         assert len(await stored(h, "akeller")) == 1
         # Its owner does; it then signs nobody in.
         async with aiohttp.ClientSession(cookies={"ek_console": anna.key}) as http:
