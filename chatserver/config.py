@@ -396,14 +396,6 @@ def _validate(cfg: Config) -> None:
                   f"must start with redis://, rediss://, unix:// or {SENTINEL_SCHEME}")
     if not cfg.database_url.startswith(("sqlite:///", "postgresql://")):
         raise bad("database_url", "must start with sqlite:/// or postgresql://")
-    for name in ("public_origins", "embed_origins"):
-        origins = getattr(cfg, name)
-        if not origins:
-            raise bad(name, "needs at least one origin")
-        for origin in origins:
-            problem = _origin_problem(origin)
-            if problem is not None:
-                raise bad(name, f"{origin!r} is not an origin like https://example.org{problem}")
     if cfg.console_origin:
         problem = _origin_problem(cfg.console_origin)
         if problem is not None:
@@ -412,6 +404,14 @@ def _validate(cfg: Config) -> None:
         if cfg.console_origin not in cfg.public_origins:
             raise bad("console_origin", f"must also be one of {PREFIX}PUBLIC_ORIGINS (the "
                       "console's socket connects from it)")
+    for name in ("public_origins", "embed_origins"):
+        origins = getattr(cfg, name)
+        if not origins:
+            raise bad(name, "needs at least one origin")
+        for origin in origins:
+            problem = _origin_problem(origin)
+            if problem is not None:
+                raise bad(name, f"{origin!r} is not an origin like https://example.org{problem}")
     unreachable = _unreachable(cfg)
     if unreachable:
         raise bad("public_origins", unreachable)
