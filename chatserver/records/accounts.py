@@ -294,7 +294,7 @@ class Users:
                                 password)
         if passkey is not None:
             checked = await self.passkeys.check(passkey, now)
-            if checked.problem in (Problem.STALE, Problem.UNKNOWN):
+            if checked.problem in (Problem.STALE, Problem.UNKNOWN, Problem.UNAVAILABLE):
                 # About the passkey alone, whatever the name and password were.
                 self._failed(name_key, client, now, row)
                 raise LoginRefused(problem=checked.problem)

@@ -34,6 +34,12 @@ function removable(li) {
 for (const li of document.querySelectorAll("#passkeys li[data-id]")) removable(li);
 
 const form = $("passkey-new");
+const elsewhere = $("passkey-elsewhere");
+if (form && elsewhere && !elsewhere.dataset.origins.split(" ").includes(location.origin)) {
+  // Another address of this server: a passkey made here would belong to no relying party.
+  form.hidden = true;
+  elsewhere.hidden = false;
+}
 if (form) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -12,7 +12,9 @@ forgetKeys();
 const $ = (id) => document.getElementById(id);
 const button = $("passkey-login");
 if (button) {
-  button.hidden = !window.PublicKeyCredential;
+  // A passkey belongs to the console's configured host: elsewhere (http://127.0.0.1 beside
+  // http://localhost) the browser would refuse it, so the button is not offered there.
+  button.hidden = !window.PublicKeyCredential || !button.dataset.origins.split(" ").includes(location.origin);
   button.addEventListener("click", async () => {
     const form = $("login");
     if (!$("name").reportValidity() || !$("password").reportValidity()) return;

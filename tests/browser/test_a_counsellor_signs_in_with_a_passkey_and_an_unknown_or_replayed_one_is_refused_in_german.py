@@ -24,6 +24,7 @@ from tests.support.browser import (
     PASSWORD,
     chromium,
     login,
+    serious_violations_under_csp,
     virtual_authenticator,
     widget_server,
 )
@@ -59,6 +60,8 @@ async def stored(h: Harness) -> tuple[list[Any], list[str]]:
 
 async def sign_in_with_passkey(page: Page, url: str) -> None:
     await page.goto(url + "/console/login")
+    await page.get_by_role("button", name=WITH_PASSKEY).wait_for()
+    assert await serious_violations_under_csp(page) == []
     await page.get_by_label("Name").fill("akeller")
     await page.get_by_label("Passwort / Password").fill(PASSWORD)
     async with page.expect_navigation():
@@ -90,6 +93,7 @@ async def test_a_counsellor_signs_in_with_a_passkey_and_a_replayed_or_removed_on
         # The account page: a passkey, after password and a fresh one-time code.
         await page.get_by_role("link", name="Konto / Account").click()
         await page.get_by_text("Noch keiner / none yet").wait_for()
+        assert await serious_violations_under_csp(page) == []
         await page.get_by_label(re.compile("^Bezeichnung")).fill("Laptop Büro")
         await page.get_by_label("Passwort / Password").fill(PASSWORD)
         await page.get_by_label("Einmalcode / One-time code").fill(totp.at(time.time() + 30))
