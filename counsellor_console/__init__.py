@@ -34,7 +34,7 @@ from chatserver.records.accounts import (
 )
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
-from chatserver.sockets.ratelimit import AddressKeys
+from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
@@ -45,6 +45,7 @@ from counsellor_console.common import (
     CONSOLE_CLIENTS,
     CONSOLE_CONFIG,
     CONSOLE_COOKIES,
+    CONSOLE_PASSKEY_STARTS,
     CONSOLE_TEMPLATES,
     HERE,
     Cookies,
@@ -54,7 +55,12 @@ from counsellor_console.common import (
     json_body,
     page,
 )
-from counsellor_console.passkeys import assertion_from_form, setup_passkey_routes
+from counsellor_console.passkeys import (
+    STARTS_BURST,
+    STARTS_PER_S,
+    assertion_from_form,
+    setup_passkey_routes,
+)
 from counsellor_console.stats import setup_stats_routes
 from counsellor_console.team import setup_team_routes
 
@@ -321,6 +327,7 @@ def create_console_app(config: Config) -> web.Application:
     app[CONSOLE_COOKIES] = Cookies.for_config(config)
     # Its own secret: console clients cannot be linked to visitor sockets even in memory.
     app[CONSOLE_CLIENTS] = AddressKeys(config.trusted_proxies)
+    app[CONSOLE_PASSKEY_STARTS] = RateLimiter(STARTS_PER_S, STARTS_BURST)
     app[CONSOLE_TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_get("/", home)

@@ -25,12 +25,17 @@ from counsellor_console.common import (
     CONSOLE_CLIENTS,
     CONSOLE_CONFIG,
     CONSOLE_COOKIES,
+    CONSOLE_PASSKEY_STARTS,
     console_route,
     page,
 )
 
 T = TypeVar("T")
 ALL_ROLES = frozenset(ROLES)
+# Passkey sign-ins one client may begin: 10 at once, then one every 6 seconds.
+STARTS_BURST = 10
+STARTS_PER_S = 1 / 6
+STARTS_IDLE_S = 600.0
 # A whole ceremony's answer is a few kilobytes; anything near this is not one.
 MAX_BODY = 16 * 1024
 
@@ -166,10 +171,17 @@ async def sign_in_options(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
     users = request.config_dict[USERS]
     now = time.time()
-    wait = users.throttle.clients.wait(_client(request), now)
+    client = _client(request)
+    wait = users.throttle.clients.wait(client, now)
     if wait > 0:
         raise web.HTTPTooManyRequests(text=f"Try again in {wait:.0f} s.",
                                       headers={"Retry-After": str(max(1, round(wait)))})
+    starts = request.app[CONSOLE_PASSKEY_STARTS]
+    if len(starts) > 10_000:
+        starts.prune(STARTS_IDLE_S)
+    if not starts.allow(client):
+        raise web.HTTPTooManyRequests(text="Too many passkey sign-ins begun from here; try "
+                                           "again in a minute.", headers={"Retry-After": "60"})
     try:
         attempt, options = await users.passkeys.begin_sign_in(now)
     except PasskeyRefused as exc:

@@ -136,3 +136,23 @@ async def test_passkey_api_routes_refuse_garbage_with_a_clear_400(
         assert await users.passkeys.listing(session.user.id) == []
         assert (await users.login("akeller", PASSWORD, totp.now(), time.time())).user.name \
             == "akeller"
+
+
+async def test_one_client_begins_only_so_many_passkey_sign_ins(
+        make_config: Callable[..., Config]) -> None:
+    """Each begun sign-in holds a challenge for two minutes: one client may begin ten at once,
+    then one every six seconds, so nobody fills the pending challenges for everyone."""
+    async with passkey_server(make_config, trusted_proxies=("127.0.0.1",)) as h:
+        statuses = {}
+        for who in ("10.0.0.1", "10.0.0.2"):
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                             headers={"X-Real-IP": who}) as http:
+                csrf = await login_csrf(http, h.url)
+                got = []
+                for _ in range(12 if who == "10.0.0.1" else 1):
+                    async with http.post(h.url + "/console/login/passkey",
+                                         headers={"X-CSRF-Token": csrf}) as resp:
+                        got.append(resp.status)
+                statuses[who] = got
+        assert statuses["10.0.0.1"] == [200] * 10 + [429, 429]
+        assert statuses["10.0.0.2"] == [200]
