@@ -172,3 +172,13 @@ async def violations_under_csp(page: Page) -> list[str]:
     result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'])}"
             for v in result["violations"]]
+
+
+async def virtual_authenticator(page: Page, prf: bool = True) -> None:
+    """A platform passkey authenticator for ``page`` (Chromium's DevTools virtual one, with
+    discoverable credentials, user verification and, with ``prf``, the PRF extension)."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True, "hasPrf": prf}})
