@@ -183,3 +183,13 @@ async def show_view(page: Page, name: str) -> None:
 def chat_tabs(page: Page) -> Locator:
     """The open chats' tabs in the console's sidebar (the views have tabs of their own)."""
     return page.locator("#tabs").get_by_role("tab")
+
+
+async def virtual_authenticator(page: Page, prf: bool = True) -> None:
+    """A platform passkey authenticator for ``page`` (Chromium's DevTools virtual one, with
+    discoverable credentials, user verification and, with ``prf``, the PRF extension)."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True, "hasPrf": prf}})
