@@ -1101,7 +1101,10 @@ const WITH_ALT = {
 document.addEventListener("keydown", (e) => {
   if (e.defaultPrevented || e.isComposing || root.inert || document.querySelector("dialog[open]")) return;
   let act = null;
-  if (e.altKey && !e.ctrlKey && !e.metaKey) act = WITH_ALT[e.code] || WITH_ALT[e.key];
+  // Alt+Down still opens a dropdown list where one has the focus.
+  if (e.altKey && !e.ctrlKey && !e.metaKey) {
+    act = e.target instanceof HTMLSelectElement && e.key.startsWith("Arrow") ? null : WITH_ALT[e.code] || WITH_ALT[e.key];
+  }
   else if (!e.altKey && !e.ctrlKey && !e.metaKey && !typing(e.target)) act = PLAIN[e.key];
   if (!act) return;
   e.preventDefault();

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
@@ -107,6 +107,11 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await later.get_by_text(re.compile("Du bist auf Platz 1")).wait_for()
         await anna.get_by_role("button", name="Annehmen / Accept").click()
         await later.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+        # Beside the chat, the context panel says who returns and opens their record.
+        await expect(anna.locator("#context-return")).to_contain_text("Kommt zurück")
+        await anna.locator("#context").get_by_role(
+            "button", name="Akte öffnen / Open record").click()
+        await anna.locator("#record-view").get_by_text(re.compile(CANARY)).wait_for()
 
         # Withdrawing consent from the widget, once confirmed, deletes the record at once.
         gone = await (await browser.new_context()).new_page()
