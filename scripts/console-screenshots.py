@@ -202,6 +202,14 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         await console.locator("#canned-list li").first.wait_for()
         await shoot(console, out, "console-canned.png")
 
+        # 200 % zoom of the same screen: half the CSS pixels; the page scrolls, the composer
+        # comes into sight with the conversation.
+        await console.set_viewport_size(
+            {"width": SIZE["width"] // 2, "height": SIZE["height"] // 2})
+        await console.get_by_role("tab", name=re.compile("^Chats")).click()
+        await console.locator("#tabs [role=tab]").first.click()
+        await shoot(console, out, "console-zoom.png")
+
         lead = await (await browser.new_context(viewport=SIZE, locale="de-DE")).new_page()
         await sign_in(lead, url, lead_name, lead_password, lead_code)
         await lead.goto(url + "/console/team")
