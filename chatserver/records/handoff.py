@@ -1,4 +1,5 @@
-"""Hand-off with consent into case records, codename return, withdrawal and message drops.
+"""Hand-off with consent into case records, continuity (later lines and codename returns added
+to the record), codename return, withdrawal and message drops.
 
 This is the only bridge between a live chat (relay state) and lasting storage (records). It
 enforces on the server what the console also shows: no record without the visitor's yes to
@@ -33,6 +34,9 @@ class Handoff:
                             sealed_key: str, body: str) -> str:
         """Store the record of a consenting visitor's chat; the visitor gets a codename."""
         chat = await self.relay.own_chat(who, chat_id)
+        if chat.record_id:
+            raise DomainError(ErrorCode.CONFLICT,
+                              "This chat has a record already: its lines are added to it.")
         if not chat.consent:
             raise DomainError(ErrorCode.NO_CONSENT, "The visitor has not agreed to a case record.")
         if chat.consent != consent_version or consent_version != self.config.consent_version:
@@ -44,6 +48,7 @@ class Handoff:
         except Exception:
             raise DomainError(ErrorCode.UNAVAILABLE,
                               "The record could not be saved; try again.") from None
+        await self.relay.link_record(chat.id, record_id)
         await self.relay.send_codename(chat.id, codename)
         await self.relay.notify(ChatHandedOff(chat.entry, chat.lang, self.relay.clock()))
         return record_id
@@ -56,6 +61,15 @@ class Handoff:
             raise not_found(GONE)
         return await self.relay.request_chat("return", lang, record_id=meta.id,
                                              preferred=meta.counsellor_id)
+
+    async def append(self, who: Identity, chat_id: str, body: str) -> int:
+        """Add the later lines of ``who``'s chat to the record it is linked to (filed from it,
+        or a codename return), sealed by the console to the records key. Only for the chat's
+        own counsellor, and only with a grant (checked and audited by the store)."""
+        chat = await self.relay.own_chat(who, chat_id)
+        if not chat.record_id:
+            raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
+        return await self.store.append(chat.record_id, who.id, body, self.relay.clock())
 
     async def withdraw(self, codename: str) -> None:
         """Delete the record belonging to ``codename`` at once and for good (consent

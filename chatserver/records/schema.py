@@ -37,6 +37,20 @@ record_notes = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
 )
 
+# What a chat added to its record after the hand-off (revision 0008): the later lines of the
+# same chat and of every codename return, each entry sealed in the counsellor's browser to the
+# team's records key (``body``, padded), append-only. Written only by a holder of a grant for a
+# chat linked to the record; erased with the record (withdrawal, purge).
+record_entries = sa.Table(
+    "record_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.String(32),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
 # Who did what to which record or grant, and when: ids, actions and times, never content nor
 # anything of the visitor. No foreign key: the trail outlives the record it speaks of. Revision
 # 0004 let record_id be empty (a list, a grant) or as long as an id on the wire (a refused try

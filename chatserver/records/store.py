@@ -8,12 +8,12 @@ visitor said yes to the current consent text. Visitors find their record or drop
 through a codename, kept as a slow hash.
 
 Who may do what (``docs/protocol.md``, "Who may do what with a record"): listing, opening,
-exporting and annotating need a grant of the team's records key; deleting and restoring need a
-grant and being the record's owner or an administrator. Their deletion is soft: the record is
-hidden and can be restored for ``recovery_s`` seconds, then the hourly purge deletes it. The
-visitor's own withdrawal deletes at once and for good. Every access, allowed or refused, and
-every grant is written to an audit trail of account ids, actions and times: never content,
-never anything of the visitor.
+exporting, annotating and appending a chat's later lines need a grant of the team's records
+key; deleting and restoring need a grant and being the record's owner or an administrator.
+Their deletion is soft: the record is hidden and can be restored for ``recovery_s`` seconds,
+then the hourly purge deletes it. The visitor's own withdrawal deletes at once and for good.
+Every access, allowed or refused, and every grant is written to an audit trail of account ids,
+actions and times: never content, never anything of the visitor.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from chatserver.records.schema import (
     drops,
     key_grants,
     record_audit,
+    record_entries,
     record_notes,
     records,
     settings,
@@ -136,6 +137,7 @@ class _Refusal(Exception):
 
 
 async def _erase(conn: AsyncConnection, record_id: str) -> None:
+    await conn.execute(sa.delete(record_entries).where(record_entries.c.record_id == record_id))
     await conn.execute(sa.delete(record_notes).where(record_notes.c.record_id == record_id))
     await conn.execute(sa.delete(records).where(records.c.id == record_id))
 
@@ -249,6 +251,11 @@ class RecordStore:
                           record_notes.c.body)
                 .where(record_notes.c.record_id == record_id)
                 .order_by(record_notes.c.created))
+            entries = await conn.execute(
+                sa.select(record_entries.c.id, record_entries.c.created,
+                          record_entries.c.author_id, record_entries.c.body)
+                .where(record_entries.c.record_id == record_id)
+                .order_by(record_entries.c.id))
             await _audit(conn, user_id, action, now, record_id=record_id)
             return {
                 "record_id": row.id,
@@ -260,6 +267,8 @@ class RecordStore:
                 "body": row.body,
                 "notes": [{"id": n.id, "created": n.created, "author_id": n.author_id,
                            "body": n.body} for n in notes],
+                "entries": [{"id": e.id, "created": e.created, "author_id": e.author_id,
+                             "body": e.body} for e in entries],
             }
 
     async def add_note(self, record_id: str, user_id: str, body: str, now: float) -> str:
@@ -274,6 +283,22 @@ class RecordStore:
                 id=note_id, record_id=record_id, created=now, author_id=user_id, body=body))
             await _audit(conn, user_id, "note", now, record_id=record_id)
         return note_id
+
+    async def append(self, record_id: str, user_id: str, body: str, now: float) -> int:
+        """Add what a chat linked to the record said after the hand-off: one entry sealed to
+        the records key by the console, append-only (docs/protocol.md, "Continuity"). Needs a
+        grant, as notes do; a deleted or withdrawn record takes nothing."""
+        async with self._access(user_id, "append", now, record_id) as (conn, _):
+            exists = (await conn.execute(sa.select(records.c.id).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
+            if exists is None:
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
+            done = await conn.execute(sa.insert(record_entries).values(
+                record_id=record_id, created=now, author_id=user_id, body=body)
+                .returning(record_entries.c.id))
+            entry_id = int(done.scalar_one())
+            await _audit(conn, user_id, "append", now, record_id=record_id)
+            return entry_id
 
     @staticmethod
     def _check_owner(row: Any, user_id: str, rights: _Rights, doing: str) -> None:
@@ -323,8 +348,8 @@ class RecordStore:
             return RecordMeta(*row) if row else None
 
     async def withdraw(self, codename: str, now: float) -> bool:
-        """The visitor withdraws consent: their record and its notes are deleted at once and
-        for good, also one that is deleted and waiting out its recovery window."""
+        """The visitor withdraws consent: their record, its notes and entries are deleted at
+        once and for good, also one that is deleted and waiting out its recovery window."""
         key = await self.hasher.key(codename)
         async with self.engine.begin() as conn:
             row = (await conn.execute(

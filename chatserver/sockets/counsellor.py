@@ -47,6 +47,7 @@ from chatserver.sockets.schemas import (
     KeyringGrant,
     KeyringInit,
     KeyringQuery,
+    RecordAppend,
     RecordNote,
     RecordOpen,
     RecordRef,
@@ -283,6 +284,12 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         who = await self._who(sid)
         check_base64(req.body)
         return {"ok": True, "note_id": await self.handoff.add_note(who, req.record_id, req.body)}
+
+    @event(RecordAppend)
+    async def on_record_append(self, sid: str, req: RecordAppend) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.body)
+        return {"ok": True, "entry_id": await self.handoff.append(who, req.chat_id, req.body)}
 
     @event(RecordRef)
     async def on_record_delete(self, sid: str, req: RecordRef) -> dict[str, Any]:

@@ -159,6 +159,13 @@ class RecordNote(_Strict):
     body: SmallBody
 
 
+class RecordAppend(_Strict):
+    """Later lines of a chat for the record it is linked to, sealed to the records key."""
+
+    chat_id: ChatId
+    body: SmallBody
+
+
 class DropRef(_Strict):
     drop_id: RecordId
 

@@ -69,9 +69,13 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         opened = await store.open(record_id, "ben", now + 1)
         assert opened["body"] == "Qk9EWQ==" and opened["sealed_key"] == "S0VZ"
         await store.add_note(record_id, "ben", "Tk9URQ==", now + 2)
+        first = await store.append(record_id, "ben", "TElORTE=", now + 3)
+        assert await store.append(record_id, "ben", "TElORTI=", now + 3) > first
+        entries = (await store.open(record_id, "ben", now + 4))["entries"]
+        assert [e["body"] for e in entries] == ["TElORTE=", "TElORTI="]
         assert (await store.find(codename)) is not None
         assert [a["action"] for a in await store.audit_trail(record_id)] == \
-            ["create", "open", "note"]
+            ["create", "open", "note", "append", "append", "open"]
         with pytest.raises(DomainError):
             await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
         await store.create_drop("TE9PS1VQ" * 5 + "TE9=", "S0VZ", "RFJPUA==", "UEs=", now)
