@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 
 import nacl.pwhash
 import pytest
+import sqlalchemy as sa
 
 from chatserver.config import Config
 from chatserver.errors import DomainError
 from chatserver.records.accounts import LoginRefused, Users
 from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import head_revision, migrate, open_engine
+from chatserver.records.schema import record_entries
 from chatserver.records.store import Keyring, RecordStore
 from chatserver.records.throttle import Policy, SignInThrottle
 from chatserver.stats.counters import StatsStore
@@ -84,6 +86,9 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert await store.list_records("ben", now + 1000) == []
         assert await store.list_drops() == []
         assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
+        async with engine.connect() as conn:  # its later entries went with it
+            assert (await conn.execute(sa.select(sa.func.count())
+                                       .select_from(record_entries))).scalar_one() == 0
         # Without his grant Ben lists and opens nothing any more (not even learning whether a
         # record exists), and the tries are in the trail.
         async with engine.begin() as conn:
