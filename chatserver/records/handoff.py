@@ -31,7 +31,8 @@ class Handoff:
         self.store = store
 
     async def create_record(self, who: Identity, chat_id: str, consent_version: str,
-                            sealed_key: str, body: str) -> str:
+                            sealed_key: str, body: str, reader_pk: str | None = None,
+                            reader_body: str | None = None) -> str:
         """Store the record of a consenting visitor's chat; the visitor gets a codename."""
         chat = await self.relay.own_chat(who, chat_id)
         if chat.record_id:
@@ -44,7 +45,8 @@ class Handoff:
                               "The visitor agreed to a different consent text.")
         try:
             record_id, codename = await self.store.create(
-                who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang)
+                who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang,
+                reader_pk, reader_body)
         except Exception:
             raise DomainError(ErrorCode.UNAVAILABLE,
                               "The record could not be saved; try again.") from None
@@ -62,14 +64,31 @@ class Handoff:
         return await self.relay.request_chat("return", lang, record_id=meta.id,
                                              preferred=meta.counsellor_id)
 
-    async def append(self, who: Identity, chat_id: str, body: str) -> int:
+    async def append(self, who: Identity, chat_id: str, body: str,
+                     reader_body: str | None = None) -> int:
         """Add the later lines of ``who``'s chat to the record it is linked to (filed from it,
         or a codename return), sealed by the console to the records key. Only for the chat's
         own counsellor, and only with a grant (checked and audited by the store)."""
         chat = await self.relay.own_chat(who, chat_id)
         if not chat.record_id:
             raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
-        return await self.store.append(chat.record_id, who.id, body, self.relay.clock())
+        return await self.store.append(chat.record_id, who.id, body, self.relay.clock(),
+                                       reader_body)
+
+    async def reader_pk(self, who: Identity, chat_id: str) -> str:
+        """The visitor's reader key of the record ``who``'s chat is linked to ("" if none)."""
+        chat = await self.relay.own_chat(who, chat_id)
+        if not chat.record_id:
+            raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
+        return await self.store.reader_pk(chat.record_id, who.id, self.relay.clock())
+
+    async def read_record(self, codename: str) -> dict[str, Any]:
+        """The visitor's own copy of their record, found by codename (their widget opens it
+        with the reading code, which never reaches us)."""
+        found = await self.store.read(codename, self.relay.clock())
+        if found is None:
+            raise not_found(GONE)
+        return found
 
     async def withdraw(self, codename: str) -> None:
         """Delete the record belonging to ``codename`` at once and for good (consent

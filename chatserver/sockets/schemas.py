@@ -143,6 +143,9 @@ class HandoffPayload(_Strict):
     consent_version: ConsentVersion
     sealed_key: SealedKey
     body: RecordBody
+    # The visitor's copy (docs/protocol.md, "Continuity"): both or neither.
+    reader_pk: PublicKey | None = None
+    reader_body: RecordBody | None = None
 
 
 class RecordRef(_Strict):
@@ -164,6 +167,7 @@ class RecordAppend(_Strict):
 
     chat_id: ChatId
     body: SmallBody
+    reader_body: SmallBody | None = None
 
 
 class DropRef(_Strict):

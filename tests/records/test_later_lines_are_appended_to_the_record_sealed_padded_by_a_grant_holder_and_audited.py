@@ -1,7 +1,9 @@
 """Continuity: after the hand-off the console appends the chat's later lines to the record,
 each entry sealed to the records key and padded. The server keeps only what it was given, only
 for the counsellor holding the chat linked to the record and only with a grant; every append
-(and every refused one) is audited, and a withdrawn or deleted record takes no more."""
+(and every refused one) is audited, and a withdrawn or deleted record takes no more. The
+visitor's own copy, sealed to a key from a reading code the server never sees, is read with the
+codename and goes with the record."""
 
 from __future__ import annotations
 
@@ -146,3 +148,85 @@ async def test_a_withdrawn_or_deleted_record_takes_no_more_lines_and_its_entries
     async with store.engine.connect() as conn:
         left = (await conn.execute(select(func.count()).select_from(record_entries))).scalar()
     assert left == 0
+
+
+def opened(keys: crypto.ReaderKeys, body: str) -> list[list[object]]:
+    plain = crypto.unpad(crypto.open_sealed(keys.sk, keys.pk, crypto.b64decode(body)))
+    lines: list[list[object]] = json.loads(plain)["lines"]
+    return lines
+
+
+async def test_the_visitors_copy_is_read_with_the_codename_alone_and_goes_with_a_withdrawal(
+        harness: Harness) -> None:
+    anna = await harness.counsellor("anna", "Anna")
+    records_pk = records_pk_of(await share_records_key(anna))
+    # The widget made a reading code (never sent) and told the console its public key.
+    code = crypto.generate_reader_code()
+    reader = crypto.reader_keys(crypto.split_codename("wald " + code)[1] or "")
+    visitor = await harness.visitor()
+    assert (await visitor.request())["ok"]
+    assert (await anna.accept(visitor.chat_id))["ok"]
+    await visitor.expect("accepted")
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    key, body = sealed_record()
+    handoff = {"chat_id": visitor.chat_id, "consent_version": "v1", "sealed_key": key,
+               "body": body}
+    # Both halves of the visitor's copy, or neither.
+    assert (await anna.call("handoff", {**handoff, "reader_pk": crypto.b64encode(
+        reader.pk)}))["error"] == "invalid"
+    copy = entry(reader.pk, ("them", "vorher"))
+    filed = await anna.call("handoff", {**handoff, "reader_pk": crypto.b64encode(reader.pk),
+                                        "reader_body": copy})
+    assert filed["ok"], filed
+    codename = (await visitor.expect("codename"))["codename"]
+
+    # The console in the chat (and in any return chat) learns the reader key to seal to.
+    asked = await anna.call("record_reader", {"chat_id": visitor.chat_id})
+    assert asked["reader_pk"] == crypto.b64encode(reader.pk)
+    later = entry(reader.pk, ("them", "danach"))
+    assert (await anna.call("record_append", {
+        "chat_id": visitor.chat_id, "body": entry(records_pk, ("them", "danach")),
+        "reader_body": later}))["ok"]
+    assert (await anna.call("record_append", {
+        "chat_id": visitor.chat_id, "body": entry(records_pk, ("me", "nur fürs Team"))}))["ok"]
+
+    # Another visitor socket, with the codename alone: only the visitor's copies come back,
+    # and they open with the reading code's key and nothing the server has.
+    elsewhere = await harness.visitor()
+    read = await elsewhere.call("record_read", {"codename": codename})
+    assert read["ok"], read
+    assert read["body"] == copy and [e["body"] for e in read["entries"]] == [later]
+    assert body not in json.dumps(read)
+    assert opened(reader, read["body"])[0][1] == "vorher"
+    assert opened(reader, read["entries"][0]["body"])[0][1] == "danach"
+    trail = await harness.app[RECORDS].audit_trail(filed["record_id"])
+    assert ("visitor", "read") in [(t["user_id"], t["action"]) for t in trail]
+    assert ("anna", "reader") in [(t["user_id"], t["action"]) for t in trail]
+
+    # Withdrawn: nothing to read, and no copy left anywhere.
+    assert (await elsewhere.call("withdraw", {"codename": codename}))["ok"]
+    assert (await elsewhere.call("record_read", {"codename": codename}))["error"] == "not_found"
+    store = harness.app[RECORDS]
+    async with store.engine.connect() as conn:
+        left = (await conn.execute(select(func.count()).select_from(record_entries))).scalar()
+    assert left == 0
+    assert (await (await harness.visitor()).call(
+        "record_read", {"codename": "wald haus see"}))["error"] == "not_found"
+
+
+async def test_a_record_without_a_reader_key_takes_no_visitor_copy_and_needs_a_grant_to_ask(
+        harness: Harness) -> None:
+    anna = await harness.counsellor("anna", "Anna")
+    visitor, record_id = await filed_chat(harness, anna)
+    # Without a grant the reader key is not given out either (and the try is audited).
+    assert (await anna.call("record_reader", {"chat_id": visitor.chat_id}))["error"] == \
+        "no_grant"
+    records_pk = records_pk_of(await share_records_key(anna))
+    assert (await anna.call("record_reader", {"chat_id": visitor.chat_id}))["reader_pk"] == ""
+    stray = entry(crypto.box_keypair()[1], ("them", "x"))
+    assert (await anna.call("record_append", {
+        "chat_id": visitor.chat_id, "body": entry(records_pk, ("them", "x")),
+        "reader_body": stray}))["error"] == "bad_state"
+    trail = await harness.app[RECORDS].audit_trail(record_id)
+    assert ("anna", "reader", True) in [(t["user_id"], t["action"], t["refused"])
+                                         for t in trail]
