@@ -171,6 +171,14 @@ export function splitCodename(text) {
            code: /^[0-9a-hjkmnp-tv-z]{16}$/.test(code) ? code : null };
 }
 
+/** The words to send for what a visitor typed: a codename, with or without its reading code;
+ * null for anything that may be a drop code, which never leaves the browser (not even mistyped:
+ * a drop code's five groups hold at most one group without a digit, a codename seven words). */
+export function codenameWords(text) {
+  const { words, code } = splitCodename(text);
+  return dropCode(text) || (/\d/.test(text) && !(code && words.includes(" "))) ? null : words;
+}
+
 /** The key pair a reading code gives: the console seals the visitor's copy to its public half. */
 export function readerKeys(code) {
   const sk = nacl().hash(concat(LABEL, utf8("/record-reader\0" + code))).slice(0, KEY_BYTES);

@@ -173,7 +173,7 @@ function restore(c, saved) {
   c.shown = Number.isInteger(saved.shown) ? saved.shown : 0;
   c.consent = saved.consent || null;
   c.record = saved.record && typeof saved.record.id === "string" && Number.isInteger(saved.record.upto)
-    ? { id: saved.record.id, upto: saved.record.upto } : null;
+    ? { id: saved.record.id, upto: saved.record.upto, reader: typeof saved.record.reader === "string" ? saved.record.reader : undefined } : null;
   const earlier = c.log;
   c.log = [];
   for (const line of saved.log || []) {
@@ -288,6 +288,15 @@ function add(id, cls, text) {
 // records key like the record itself and padded; lines said while an append is on its way go
 // with the next. Only with a grant (the server checks it too): without one the console says
 // why once and tries no more in this chat, so the audit trail is not filled with refusals.
+// A reader key as the widget sent it: 32 bytes of base64, else none (no copy for the visitor).
+function readerKey(text) {
+  try { return e2e.b64decode(text).length === 32 ? text : ""; } catch { return ""; }
+}
+
+// The visitor's copy (docs/protocol.md, "Continuity"): the same lines, sealed to their reader key.
+const forReader = (reader, lines) => reader
+  ? e2e.b64encode(e2e.seal(e2e.b64decode(reader), e2e.pad(e2e.utf8(JSON.stringify({ t: "lines", lines }))))) : undefined;
+
 function appendLater(c) {
   if (!c.record || c.appendRefused) return c.appending;
   c.appending = c.appending.then(async () => {
@@ -302,8 +311,13 @@ function appendLater(c) {
         (recordsSk ? recordsRefusal : ERRORS.no_grant));
       return;
     }
+    if (c.record.reader === undefined) {
+      // A codename return: the record knows the visitor's reader key, if they have one.
+      const asked = await socket.emitWithAck("record_reader", { chat_id: c.id });
+      c.record.reader = asked.error ? "" : readerKey(asked.reader_pk);
+    }
     const body = e2e.b64encode(e2e.seal(recordsPk, e2e.pad(e2e.utf8(JSON.stringify({ t: "lines", lines })))));
-    const ack = await socket.emitWithAck("record_append", { chat_id: c.id, body });
+    const ack = await socket.emitWithAck("record_append", { chat_id: c.id, body, reader_body: forReader(c.record.reader, lines) });
     if (ack.error) {
       c.appendRefused = true;
       add(c.id, "info", "Spätere Zeilen werden nicht zur Akte hinzugefügt / later lines are not added to the record: " + refusal(ack, "records"));
@@ -348,7 +362,8 @@ async function present(c, seq, ct) {
     const got = c.session.receive(frame);
     if (got.payload.t === "text") add(c.id, "them", String(got.payload.body));
     else if (got.payload.t === "consent") {
-      c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
+      // reader: the public key of the visitor's reading code, for their own copy of the record.
+      c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now(), reader: readerKey(got.payload.reader) } : null;
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
     }
     c.shown = seq;
@@ -926,13 +941,16 @@ $("handoff").addEventListener("click", async () => {
   const upto = c.log.length;
   const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
     transcript: c.log.filter((item) => item.cls !== "info").map((item) => [item.cls, item.text]) };
+  const reader = c.consent.reader || "";
+  const copy = forReader(reader, c.log.slice(0, upto).filter((item) => item.cls !== "info").map((item) => [item.cls, item.text, item.at || 0]));
   const ack = await socket.emitWithAck("handoff", { chat_id: c.id, consent_version: c.consent.version,
-    sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
+    sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey),
+    ...(reader ? { reader_pk: reader, reader_body: copy } : {}) });
   recordKey.fill(0);
   $("status").textContent = ack.error ? refusal(ack, "handoff") : "Akte gespeichert / record saved";
   if (ack.error || !chats.has(c.id)) return;
   // What is said from now on goes into the same record (the snapshot holds what came before).
-  c.record = { id: ack.record_id, upto };
+  c.record = { id: ack.record_id, upto, reader };
   persist(c);
   if (c.id === current) select(c.id);
   appendLater(c);

@@ -2,7 +2,9 @@
 the record is filed, and those lines are added to the record (sealed, padded, never in clear
 in the database). Later they come back with the codename in a new browser context: the
 counsellor sees that this is a returning visitor with a record, opens it from the chat, and
-reads the earlier lines, the later ones and those of the return chat."""
+reads the earlier lines, the later ones and those of the return chat. Then the visitor, in yet
+another context, reads what is kept with their codename; the reading code at its end never
+leaves their browsers, and without it nothing opens."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Page
+from playwright.async_api import Page, Request, WebSocket
 
 from chatserver import crypto
 from chatserver.config import Config
@@ -40,13 +42,27 @@ async def send(page: Page, text: str) -> None:
 async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsellor_opens(
     make_config: Callable[..., Config], tmp_path: Path
 ) -> None:
+    wire: list[str] = []  # everything the visitor's browsers sent and received
+
+    def record(page: Page) -> Page:
+        def socket(ws: WebSocket) -> None:
+            ws.on("framesent", lambda p: wire.append(str(p)))
+            ws.on("framereceived", lambda p: wire.append(str(p)))
+
+        def request(req: Request) -> None:
+            wire.append(req.url + " " + (req.post_data or ""))
+
+        page.on("websocket", socket)
+        page.on("request", request)
+        return page
+
     async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
             chromium() as browser:
         anna: Page = await (await browser.new_context()).new_page()
         await on_duty_console(h, anna)
         await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
 
-        visitor = await (await browser.new_context()).new_page()
+        visitor = record(await (await browser.new_context()).new_page())
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_role("button", name="Chat beginnen").click()
         await anna.get_by_role("button", name="Annehmen / Accept").click()
@@ -60,7 +76,9 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.get_by_text("Akte gespeichert / record saved").wait_for()
         await anna.get_by_text(re.compile("Akte angelegt: was jetzt geschrieben wird")).wait_for()
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()
-        assert len(codename.split()) == 7
+        # Seven words from the server, and the reading code made in this browser after them.
+        *words, code = codename.split()
+        assert len(words) == 7 and re.fullmatch(r"([0-9a-z]{4}-){3}[0-9a-z]{4}", code)
 
         # Written after the hand-off, by both sides: added to the record.
         await send(visitor, AFTER)
@@ -101,7 +119,7 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.locator("#chat").wait_for(state="hidden")
 
         # Back later, in a new browser context, with the codename.
-        later = await (await browser.new_context()).new_page()
+        later = record(await (await browser.new_context()).new_page())
         await later.goto(h.url + "/widget/frame")
         await later.get_by_text("Ich habe ein Codewort").click()
         await later.get_by_label("Codewort").fill(codename)
@@ -126,3 +144,46 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         assert "später / later" in text
         trail = [(t["user_id"], t["action"]) for t in await store.audit_trail(meta.id)]
         assert trail.count((account.id, "append")) == len(await entries())
+        await anna.get_by_role("button", name="Chat beenden / End chat").click()
+        await anna.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
+        await anna.locator("#chat").wait_for(state="hidden")
+
+        # The visitor reads what is kept, in yet another browser context, with the codename.
+        reader = record(await (await browser.new_context()).new_page())
+        await reader.goto(h.url + "/widget/frame")
+        await reader.get_by_text("Ich habe ein Codewort").click()
+        # Without the reading code at its end, nothing can be opened, and nothing is asked.
+        await reader.get_by_label("Codewort").fill(" ".join(words))
+        await reader.get_by_role("button", name="Aufbewahrtes lesen").click()
+        await reader.get_by_text(re.compile("auch die Gruppen mit Ziffern")).wait_for()
+        await reader.get_by_label("Codewort").fill(codename.upper())
+        await reader.get_by_role("button", name="Aufbewahrtes lesen").click()
+        await reader.get_by_text("Das ist aufbewahrt:").wait_for()
+        kept = reader.locator("#record-read")
+        for line in (BEFORE, AFTER, REPLY, RETURNED):
+            await kept.get_by_text(line, exact=True).wait_for()
+        assert await kept.locator("li.me").all_text_contents() == [BEFORE, AFTER, RETURNED]
+        assert await kept.locator("li.them").all_text_contents() == [REPLY]
+        assert ("visitor", "read") in [(t["user_id"], t["action"])
+                                       for t in await store.audit_trail(meta.id)]
+
+        # The server heard the words, never the reading code (in any spelling), and stores the
+        # visitor's copies as ciphertext only.
+        sent = "\n".join(wire)
+        assert " ".join(words) in sent
+        for spelling in (code, code.upper(), code.replace("-", ""), code.replace("-", " ")):
+            assert spelling not in sent
+        async with store.engine.connect() as conn:
+            copies = [r[0] for r in await conn.execute(
+                sa.select(record_entries.c.reader_body)
+                .where(record_entries.c.record_id == meta.id))]
+        assert copies and all(copies) and not any("KANARIE" in c for c in copies)
+
+        # Withdrawn: the visitor's copy is gone with the record.
+        await reader.get_by_role("button", name="Zustimmung widerrufen und Akte löschen").click()
+        await reader.get_by_role("button", name="Ja, endgültig löschen").click()
+        await reader.get_by_text("Deine Akte wurde gelöscht.").wait_for()
+        await reader.get_by_role("button", name="Aufbewahrtes lesen").click()
+        await reader.get_by_text("Dieses Codewort kennen wir nicht.").wait_for()
+        assert await reader.locator("#record-read li").count() == 0
+        assert await entries() == []
