@@ -21,7 +21,7 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.records.schema import record_entries
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import chromium, on_duty_console, widget_server
+from tests.support.browser import chromium, on_duty_console, shown_codename, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
@@ -77,8 +77,7 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.get_by_text(re.compile("Akte angelegt: was jetzt geschrieben wird")).wait_for()
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()
         # Seven words from the server, and the reading code made in this browser after them.
-        *words, code = codename.split()
-        assert len(words) == 7 and re.fullmatch(r"([0-9a-z]{4}-){3}[0-9a-z]{4}", code)
+        words, code = shown_codename(codename)
 
         # Written after the hand-off, by both sides: added to the record.
         await send(visitor, AFTER)
