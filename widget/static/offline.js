@@ -101,8 +101,8 @@ export async function readRecord(page) {
   const { $ } = page;
   const sealing = await page.keys(), typed = $("codename").value.trim();
   const { code } = sealing.splitCodename(typed), words = sealing.codenameWords(typed);
-  const text = await texts(page);
-  if (!code || !words) { $("return-status").textContent = text.read_code; return; }
+  const text = (await texts(page)).record;
+  if (!code || !words) { $("return-status").textContent = text.code; return; }
   page.connect(async () => {
     const ack = await page.paid("record_read", { codename: words });
     page.wipe();
@@ -122,14 +122,14 @@ export async function readRecord(page) {
       } catch { /* an empty or foreign copy shows nothing */ }
     }
     keys.sk.fill(0);
-    $("return-status").textContent = ack.error ? page.t("return_unknown") : view.childElementCount ? text.read_title : text.read_none;
+    $("return-status").textContent = ack.error ? page.t("return_unknown") : view.childElementCount ? text.title : text.none;
     view.focus();
   });
 }
 
 // "Sicher schreiben": long texts, so their catalog (guide-de.json, guide-en.json) is fetched,
 // checked against its SRI hash, only when the guide first opens in a language. It also holds
-// the texts of reading one's record, which only this module shows.
+// the texts of reading one's record (`record`), which only this module shows.
 const guides = {};
 
 async function texts(page) {
