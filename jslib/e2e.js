@@ -41,7 +41,8 @@ function nacl() {
 
 export class CryptoError extends Error {
   get code() { return "crypto"; }
-  get name() { return this.constructor.name; }
+  // The class itself is named by `code`; minified, constructor names are short.
+  get name() { return "CryptoError"; }
 }
 export class MalformedFrame extends CryptoError { get code() { return "malformed"; } }
 export class TruncatedFrame extends MalformedFrame { get code() { return "truncated"; } }

@@ -25,7 +25,7 @@ records = sa.Table(
     # Set when its owner or an administrator deleted it: hidden, restorable until the recovery
     # window (CHATSERVER_RECORD_RECOVERY_DAYS) is over, then purged. Added by revision 0004.
     sa.Column("deleted_at", sa.Float, nullable=True, index=True),
-    # The visitor's own copy (revision 0008, docs/protocol.md "Continuity"): the public key the
+    # The visitor's own copy (revision 0011, docs/protocol.md "Continuity"): the public key the
     # widget derived from a reading code that never leaves it, and the record's transcript
     # sealed to that key by the console. None for records filed without one.
     sa.Column("reader_pk", sa.String(64), nullable=True),
@@ -42,7 +42,7 @@ record_notes = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
 )
 
-# What a chat added to its record after the hand-off (revision 0008): the later lines of the
+# What a chat added to its record after the hand-off (revision 0011): the later lines of the
 # same chat and of every codename return, each entry sealed in the counsellor's browser to the
 # team's records key (``body``, padded) and, if the record has a reader key, to it as well
 # (``reader_body``), append-only. Written only by a holder of a grant for a
@@ -186,6 +186,34 @@ key_wraps = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
 )
 
+
+# Passkeys (WebAuthn credentials) a counsellor registered as their second sign-in factor
+# (revision 0010): the credential id and public key, and the signature counter the
+# authenticator last reported. Deleted by their owner, and all at once when an administrator
+# disables or resets the account.
+passkeys = sa.Table(
+    "console_passkeys", metadata,
+    sa.Column("id", sa.String(1400), primary_key=True),  # the credential id, base64url
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),  # COSE, base64url
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_used", sa.Float, nullable=True),
+)
+
+# The challenge of one passkey ceremony (a sign-in attempt or a registration), stored under
+# the SHA-256 of the attempt's token: good once, for a few minutes (revision 0010). In the
+# database rather than in one node's memory, so any node can finish what another began.
+passkey_challenges = sa.Table(
+    "console_passkey_challenges", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=True),
+    sa.Column("challenge", sa.String(128), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+)
 
 # -- statistics (chatserver.stats) --------------------------------------------------------
 

@@ -233,6 +233,8 @@ class KeyringGrant(_Strict):
 class Return(_Strict):
     codename: Codename
     lang: Lang = Lang.DE
+    # As for a new request: ahead of the queue, and open to whoever is free.
+    urgent: bool = False
 
 
 class CodenameOnly(_Strict):

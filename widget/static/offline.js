@@ -35,7 +35,7 @@ export async function leaveDrop(page) {
   const sealing = await page.keys();
   page.connect(async () => {
     const start = await page.paid("drop_start", { lang: page.lang });
-    if (start.error) { $("drop-status").textContent = start.message; return; }
+    if (start.error) { $("drop-status").textContent = page.refusal(start); return; }
     const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
     const boxed = window.nacl.secretbox(sealing.pad(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup }))), nonce, recordKey);
@@ -44,10 +44,11 @@ export async function leaveDrop(page) {
       body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
     recordKey.fill(0);
     keys.replySk.fill(0);
-    if (ack.error) { $("drop-status").textContent = ack.message; return; }
+    if (ack.error) { $("drop-status").textContent = page.refusal(ack); return; }
     $("drop-text").value = "";
     $("drop-status").textContent = t("drop_done");
     $("drop-codename").textContent = code;
+    $("drop-copy").hidden = false;
     page.wipe();
   });
 }

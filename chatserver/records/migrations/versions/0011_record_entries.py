@@ -1,12 +1,12 @@
 """Continuity: what a chat adds to its case record after the hand-off, and the visitor's copy.
 
-Revision 0008. ``record_entries`` holds, append-only, the later lines of the chat that filed a
+Revision 0011. ``record_entries`` holds, append-only, the later lines of the chat that filed a
 record and of every codename return chat linked to it, each entry sealed in the counsellor's
 browser to the team's records public key and padded (docs/protocol.md, "Continuity"). Entries
 go with their record (withdrawal, purge; ``ON DELETE CASCADE`` and the store's own deletes).
 ``records.reader_pk`` is the public key the visitor's widget derived from a reading code it
 made, and ``reader_body`` (records and entries) the copies sealed to it, which only the visitor
-opens. It follows 0007 (key custody).
+opens. It follows 0010 (passkeys).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
