@@ -179,7 +179,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         assert copies and all(copies) and not any("KANARIE" in c for c in copies)
 
         # Withdrawn: the visitor's copy is gone with the record.
-        await reader.get_by_role("button", name="Zustimmung widerrufen und Aufbewahrtes löschen").click()
+        await reader.get_by_role(
+            "button", name="Zustimmung widerrufen und Aufbewahrtes löschen").click()
         await reader.get_by_role("button", name="Ja, endgültig löschen").click()
         await reader.get_by_text("Das aufbewahrte Gespräch ist gelöscht.").wait_for()
         await reader.get_by_role("button", name="Aufbewahrtes lesen").click()
