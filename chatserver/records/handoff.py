@@ -76,8 +76,11 @@ class Handoff:
         chat = await self.relay.own_chat(who, chat_id)
         if not chat.record_id:
             raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
+        # Only a record filed under the current consent text, which promises continuity: a
+        # visitor who agreed to an older one (before CHATSERVER_CONSENT_VERSION v2) was told
+        # that only the chat up to their yes is kept.
         return await self.store.append(chat.record_id, who.id, body, self.relay.clock(),
-                                       reader_body)
+                                       reader_body, self.config.consent_version)
 
     async def reader_pk(self, who: Identity, chat_id: str) -> str:
         """The visitor's reader key of the record ``who``'s chat is linked to ("" if none)."""

@@ -288,16 +288,24 @@ class RecordStore:
         return note_id
 
     async def append(self, record_id: str, user_id: str, body: str, now: float,
-                     reader_body: str | None = None) -> int:
+                     reader_body: str | None = None, consent_version: str | None = None
+                     ) -> int:
         """Add what a chat linked to the record said after the hand-off: one entry sealed to
         the records key by the console, append-only (docs/protocol.md, "Continuity"). Needs a
-        grant, as notes do; a deleted or withdrawn record takes nothing. ``reader_body`` is the
-        visitor's copy, sealed to the record's reader key (refused for a record without one)."""
+        grant, as notes do; a deleted or withdrawn record takes nothing, nor does one whose
+        visitor agreed to another consent text than ``consent_version`` (the one that promises
+        continuity; None: any). ``reader_body`` is the visitor's copy, sealed to the record's
+        reader key (refused for a record without one)."""
         async with self._access(user_id, "append", now, record_id) as (conn, _):
-            exists = (await conn.execute(sa.select(records.c.reader_pk).where(
-                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
+            exists = (await conn.execute(
+                sa.select(records.c.reader_pk, records.c.consent_version).where(
+                    records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
             if exists is None:
                 raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
+            if consent_version is not None and exists.consent_version != consent_version:
+                raise DomainError(ErrorCode.NO_CONSENT,
+                                  "The visitor's consent for this record does not cover "
+                                  "later lines.")
             if reader_body is not None and not exists.reader_pk:
                 raise DomainError(ErrorCode.BAD_STATE, "This record has no reader key.")
             done = await conn.execute(sa.insert(record_entries).values(

@@ -123,7 +123,7 @@ async def test_consent_asked_while_typing_is_answered_only_on_purpose_and_withdr
         await anna.get_by_text("Einwilligung / consent: yes").wait_for()
 
         async def consented() -> bool:
-            return await consent_of(h, chat_id) == "v1"
+            return await consent_of(h, chat_id) == "v2"
 
         await eventually(consented, what="the relay to note the visitor's consent")
         await expect(dialog).to_be_hidden()

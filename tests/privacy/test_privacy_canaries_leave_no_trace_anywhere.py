@@ -106,11 +106,11 @@ async def test_a_whole_visit_leaves_no_trace(
         assert await anna.receive_text(visitor.chat_id) == PLAINTEXT[0]
         assert (await anna.send_text(visitor.chat_id, PLAINTEXT[1]))["ok"]
         assert await visitor.receive_text() == PLAINTEXT[1]
-        assert (await first.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+        assert (await first.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
         await share_records_key(raw_anna)  # appending later lines needs a grant
         sealed_key, body = seal_for_team(team_pk, PLAINTEXT[0] + " / " + PLAINTEXT[1])
         handed = await raw_anna.call("handoff", {"chat_id": visitor.chat_id,
-                                                 "consent_version": "v1",
+                                                 "consent_version": "v2",
                                                  "sealed_key": sealed_key, "body": body})
         assert handed["ok"], handed
         codename = (await first.expect("codename"))["codename"]

@@ -8,6 +8,7 @@ codename and goes with the record."""
 from __future__ import annotations
 
 import json
+import time
 
 import nacl.bindings as sodium
 from sqlalchemy import func, select
@@ -34,9 +35,9 @@ async def filed_chat(h: Harness, anna: CounsellorClient) -> tuple[VisitorClient,
     assert (await visitor.request())["ok"]
     assert (await anna.accept(visitor.chat_id))["ok"]
     await visitor.expect("accepted")
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key, body = sealed_record()
-    filed = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v1",
+    filed = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v2",
                                         "sealed_key": key, "body": body})
     assert filed["ok"], filed
     return visitor, str(filed["record_id"])
@@ -59,7 +60,7 @@ async def test_later_lines_go_into_the_same_record_as_padded_ciphertext_and_are_
     assert chat["record_id"] == record_id
     # A second record from the same chat would split it (and give a second codename).
     key, body = sealed_record()
-    again = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v1",
+    again = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v2",
                                         "sealed_key": key, "body": body})
     assert again["error"] == "conflict"
     assert await visitor.nothing("codename")
@@ -167,9 +168,9 @@ async def test_the_visitors_copy_is_read_with_the_codename_alone_and_goes_with_a
     assert (await visitor.request())["ok"]
     assert (await anna.accept(visitor.chat_id))["ok"]
     await visitor.expect("accepted")
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key, body = sealed_record()
-    handoff = {"chat_id": visitor.chat_id, "consent_version": "v1", "sealed_key": key,
+    handoff = {"chat_id": visitor.chat_id, "consent_version": "v2", "sealed_key": key,
                "body": body}
     # Both halves of the visitor's copy, or neither.
     assert (await anna.call("handoff", {**handoff, "reader_pk": crypto.b64encode(
@@ -230,3 +231,25 @@ async def test_a_record_without_a_reader_key_takes_no_visitor_copy_and_needs_a_g
     trail = await harness.app[RECORDS].audit_trail(record_id)
     assert ("anna", "reader", True) in [(t["user_id"], t["action"], t["refused"])
                                          for t in trail]
+
+
+async def test_a_record_filed_under_the_older_consent_text_takes_no_later_lines(
+        harness: Harness) -> None:
+    """A visitor who agreed to consent text v1 was told that only the chat up to their yes is
+    kept: when they come back with their codename, nothing of the return chat is added."""
+    anna = await harness.counsellor("anna", "Anna")
+    records_pk = records_pk_of(await share_records_key(anna))
+    key, body = sealed_record()
+    store = harness.app[RECORDS]
+    _, codename = await store.create("anna", "v1", key, body, time.time())
+    visitor = await harness.visitor()
+    answer = await visitor.call("return", {"codename": codename, "lang": "de"})
+    assert answer["ok"], answer
+    visitor.chat_id = answer["chat_id"]
+    assert (await anna.accept(visitor.chat_id))["ok"]
+    refused = await anna.call("record_append", {
+        "chat_id": visitor.chat_id, "body": entry(records_pk, ("them", "nach dem Ja zu v1"))})
+    assert refused["error"] == "no_consent", refused
+    async with store.engine.connect() as conn:
+        left = (await conn.execute(select(func.count()).select_from(record_entries))).scalar()
+    assert left == 0

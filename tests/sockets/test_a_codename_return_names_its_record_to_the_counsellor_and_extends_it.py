@@ -55,9 +55,9 @@ async def test_the_return_chat_names_its_record_everywhere_the_counsellor_learns
     record = (await ben.call("record_open", {"record_id": filed.record_id}))["record"]
     assert [e["body"] for e in record["entries"]] == [said, more]
     # A return chat files no second record: there is one already.
-    assert (await back.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await back.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key = crypto.b64encode(crypto.seal(records_pk, bytes(32)))
-    again = await ben.call("handoff", {"chat_id": opened["chat_id"], "consent_version": "v1",
+    again = await ben.call("handoff", {"chat_id": opened["chat_id"], "consent_version": "v2",
                                        "sealed_key": key, "body": crypto.b64encode(bytes(64))})
     assert again["error"] == "conflict"
 
