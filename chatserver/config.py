@@ -130,7 +130,10 @@ class Config:
     # hourly purge then deletes it for good.
     record_recovery_days: float = 30.0
     drop_ttl_days: float = 30.0
-    consent_version: str = "v1"
+    # The consent text the widget shows; records are filed, and extended by later lines, only
+    # under this version. v2: the text that promises continuity (later lines and codename
+    # returns are kept); records filed under v1 keep only the chat up to the yes.
+    consent_version: str = "v2"
     # What the consent text and the widget's privacy note name (docs/privacy.md): the
     # organisation responsible for the data (controller), with its postal address, and the
     # address of its privacy notice. Set both before going live.

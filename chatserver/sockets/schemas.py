@@ -143,6 +143,9 @@ class HandoffPayload(_Strict):
     consent_version: ConsentVersion
     sealed_key: SealedKey
     body: RecordBody
+    # The visitor's copy (docs/protocol.md, "Continuity"): both or neither.
+    reader_pk: PublicKey | None = None
+    reader_body: RecordBody | None = None
 
 
 class RecordRef(_Strict):
@@ -157,6 +160,14 @@ class RecordOpen(_Strict):
 class RecordNote(_Strict):
     record_id: RecordId
     body: SmallBody
+
+
+class RecordAppend(_Strict):
+    """Later lines of a chat for the record it is linked to, sealed to the records key."""
+
+    chat_id: ChatId
+    body: SmallBody
+    reader_body: SmallBody | None = None
 
 
 class DropRef(_Strict):

@@ -66,7 +66,7 @@ async def test_no_grant_is_explained_in_the_records_view_and_only_the_owner_dele
         team_pk = crypto.b64decode(await h.app[RECORDS].keyring.records_public_key())
         key = os.urandom(32)
         body = nacl.secret.SecretBox(key).encrypt(json.dumps(
-            {"consent_version": "v1", "entry": "exit", "transcript": [["them", LINE]]}).encode())
+            {"consent_version": "v2", "entry": "exit", "transcript": [["them", LINE]]}).encode())
         await h.app[RECORDS].create(anna_account.id, "v1",
                                     crypto.b64encode(crypto.seal(team_pk, key)),
                                     crypto.b64encode(bytes(body)), time.time())

@@ -88,7 +88,7 @@ async def test_console_reads_records_and_messages_after_a_restart(
             # A case record sealed to the team's key, as a hand-off stores it.
             team_pk = crypto.b64decode(await server.app[RECORDS].keyring.records_public_key())
             key = os.urandom(32)
-            body = {"consent_version": "v1", "entry": "exit",
+            body = {"consent_version": "v2", "entry": "exit",
                     "transcript": [["them", RECORD_LINE]]}
             sealed = nacl.secret.SecretBox(key).encrypt(json.dumps(body).encode())
             await server.app[RECORDS].create("someone", "v1", crypto.b64encode(

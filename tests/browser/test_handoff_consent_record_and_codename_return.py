@@ -10,11 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page
 
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
+from tests.support.browser import (
+    PASSWORD,
+    chromium,
+    login,
+    show_view,
+    shown_codename,
+    widget_server,
+)
 from tests.support.e2e_clients import Pki
 from tests.support.harness import totp_of
 
@@ -71,7 +78,7 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await anna.get_by_role("button", name="Akte anlegen / Create case record").click()
         await anna.get_by_text("Akte gespeichert / record saved").wait_for()
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()
-        assert len(codename.split()) == 7
+        shown_codename(codename)
 
         # The database holds ciphertext only (read as Anna, who holds the records key).
         anna_account = await h.app[USERS].find("akeller")
@@ -107,11 +114,6 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await later.get_by_text(re.compile("Du bist auf Platz 1")).wait_for()
         await anna.get_by_role("button", name="Annehmen / Accept").click()
         await later.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
-        # Beside the chat, the context panel says who returns and opens their record.
-        await expect(anna.locator("#context-return")).to_contain_text("Kommt zurück")
-        await anna.locator("#context").get_by_role(
-            "button", name="Akte öffnen / Open record").click()
-        await anna.locator("#record-view").get_by_text(re.compile(CANARY)).wait_for()
 
         # Withdrawing consent from the widget, once confirmed, deletes the record at once.
         gone = await (await browser.new_context()).new_page()

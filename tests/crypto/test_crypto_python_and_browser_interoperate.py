@@ -19,7 +19,7 @@ CHAT = "chat-cross-1"
 SCRIPT = [
     {"t": "text", "body": "Hallo aus Python"},
     {"t": "text", "body": "Grüße, \"quotes\", \\ and\nnewlines \u2028 😀 " * 40},
-    {"t": "consent", "version": "v1", "answer": False},
+    {"t": "consent", "version": "v2", "answer": False},
     {"t": "text", "body": "ß" * 7000},
 ]
 

@@ -145,7 +145,7 @@ def test_messages_are_structured_json(
     pair: tuple[crypto.VisitorSession, crypto.CounsellorSession],
 ) -> None:
     visitor, counsellor = pair
-    consent = {"t": "consent", "version": "v1", "answer": True, "scope": ["record"]}
+    consent = {"t": "consent", "version": "v2", "answer": True, "scope": ["record"]}
     assert counsellor.receive(visitor.encrypt(consent)).payload == consent
     for bad in ({"body": "no kind"}, {"t": 1}, {"t": "x", "f": float("nan")}):
         with pytest.raises(crypto.PayloadError):

@@ -69,7 +69,7 @@ async def test_canaries_never_cross_the_relay_in_plaintext(
     assert await anna.receive_text(visitor.chat_id) == CANARIES[0]
     assert (await anna.send_text(visitor.chat_id, CANARIES[1]))["ok"]
     assert await visitor.receive_text() == CANARIES[1]
-    consent = {"t": "consent", "version": "v1", "answer": True}
+    consent = {"t": "consent", "version": "v2", "answer": True}
     assert (await visitor.send(consent))["ok"]
     assert await anna.receive(visitor.chat_id) == consent
 

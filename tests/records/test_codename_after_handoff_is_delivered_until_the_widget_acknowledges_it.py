@@ -16,11 +16,11 @@ async def handed_off(harness: Harness) -> tuple[CounsellorClient, VisitorClient]
     assert (await visitor.request())["ok"]
     assert (await anna.accept(visitor.chat_id))["ok"]
     await visitor.expect("accepted")
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     await anna.expect("consent")
     sealed = base64.b64encode(os.urandom(80)).decode()
     body = base64.b64encode(os.urandom(120)).decode()
-    answer = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v1",
+    answer = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v2",
                                          "sealed_key": sealed, "body": body})
     assert answer["ok"], answer
     return anna, visitor

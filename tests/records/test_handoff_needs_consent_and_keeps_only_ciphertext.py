@@ -26,10 +26,10 @@ async def test_no_record_without_consent_even_with_a_raw_socket_call(harness: Ha
     anna, visitor = await active_chat(harness)
     await share_records_key(anna)
     key, body = sealed_record()
-    payload = {"chat_id": visitor.chat_id, "consent_version": "v1", "sealed_key": key,
+    payload = {"chat_id": visitor.chat_id, "consent_version": "v2", "sealed_key": key,
                "body": body}
     assert (await anna.call("handoff", payload))["error"] == "no_consent"
-    assert (await visitor.call("consent", {"answer": "no", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "no", "version": "v2"}))["ok"]
     assert (await anna.call("handoff", payload))["error"] == "no_consent"
     assert (await anna.call("records", {}))["items"] == []
     # A yes to an outdated consent text does not count either.
@@ -45,9 +45,9 @@ async def test_consented_record_is_stored_read_by_colleague_and_audited(
     anna, visitor = await active_chat(harness)
     ben = await harness.counsellor("ben", "Ben")
     await share_records_key(anna, ben)
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key, body = sealed_record()
-    answer = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v1",
+    answer = await anna.call("handoff", {"chat_id": visitor.chat_id, "consent_version": "v2",
                                          "sealed_key": key, "body": body})
     assert answer["ok"]
     record_id = answer["record_id"]
@@ -137,10 +137,10 @@ async def test_record_survives_a_killed_server(
         await share_records_key(anna)
         await visitor.request()
         await anna.accept(visitor.chat_id)
-        await visitor.call("consent", {"answer": "yes", "version": "v1"})
+        await visitor.call("consent", {"answer": "yes", "version": "v2"})
         key, body = sealed_record()
         answer = await anna.call("handoff", {"chat_id": visitor.chat_id,
-                                             "consent_version": "v1", "sealed_key": key,
+                                             "consent_version": "v2", "sealed_key": key,
                                              "body": body})
         assert answer["ok"]
         node.stop(signal.SIGKILL)  # no chance to flush anything after the acknowledgement

@@ -38,9 +38,9 @@ async def scenario(h: Harness, outage: Outage) -> None:
     for _ in range(5):
         await chat.round_trip(pace=0.25)
     normal = statistics.median(chat.latencies)
-    assert (await chat.visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await chat.visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key, body = sealed_record()
-    handoff = {"chat_id": chat.visitor.chat_id, "consent_version": "v1", "sealed_key": key,
+    handoff = {"chat_id": chat.visitor.chat_id, "consent_version": "v2", "sealed_key": key,
                "body": body}
     async with outage():
         chat.latencies.clear()

@@ -10,14 +10,14 @@ async def test_consent_yes_then_no_is_recorded_and_announced(harness: Harness) -
     anna = await harness.counsellor("anna", "Anna")
     visitor = await harness.visitor()
     await visitor.request()
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["error"] == \
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["error"] == \
         "bad_state"
     await anna.accept(visitor.chat_id)
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     assert (await anna.expect("consent")) == {
-        "chat_id": visitor.chat_id, "answer": "yes", "version": "v1"}
+        "chat_id": visitor.chat_id, "answer": "yes", "version": "v2"}
     chat = await harness.app[RELAY].get_chat(visitor.chat_id)
-    assert chat is not None and chat.consent == "v1"
-    assert (await visitor.call("consent", {"answer": "no", "version": "v1"}))["ok"]
+    assert chat is not None and chat.consent == "v2"
+    assert (await visitor.call("consent", {"answer": "no", "version": "v2"}))["ok"]
     chat = await harness.app[RELAY].get_chat(visitor.chat_id)
     assert chat is not None and chat.consent == ""

@@ -23,7 +23,7 @@ GARBAGE: list[Any] = [
     {"chat_id": "nonexistentchat0000", "seq": 1, "ct": "AAAA"},
     {"chat_id": "nonexistentchat0000", "to": "", "note": "x"},
     {"a": {"b": {"c": {"d": {"e": [[[[[[]]]]]]}}}}},
-    {"answer": "maybe", "version": "v1"}, {"answer": "yes", "version": "<script>"},
+    {"answer": "maybe", "version": "v2"}, {"answer": "yes", "version": "<script>"},
 ]
 
 VISITOR_EVENTS = ["request", "resume", "send", "ack", "consent", "end", "nosuchevent"]

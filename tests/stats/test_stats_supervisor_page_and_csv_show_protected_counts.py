@@ -80,9 +80,9 @@ async def chat(h: Harness, clock: Clock, anna: CounsellorClient, start: datetime
     else:
         assert (await anna.accept(visitor.chat_id))["ok"]
         if handoff:
-            assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+            assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
             answer = await anna.call("handoff", {
-                "chat_id": visitor.chat_id, "consent_version": "v1",
+                "chat_id": visitor.chat_id, "consent_version": "v2",
                 "sealed_key": random_ct(80), "body": random_ct(400)})
             assert answer["ok"], answer
             secrets += [answer["record_id"], (await visitor.expect("codename"))["codename"]]

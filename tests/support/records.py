@@ -97,10 +97,10 @@ async def file_record(h: Harness, counsellor: CounsellorClient) -> Filed:
     assert (await visitor.request())["ok"]
     assert (await counsellor.accept(visitor.chat_id))["ok"]
     await visitor.expect("accepted")
-    assert (await visitor.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+    assert (await visitor.call("consent", {"answer": "yes", "version": "v2"}))["ok"]
     key, body = sealed_record()
     answer = await counsellor.call("handoff", {"chat_id": visitor.chat_id,
-                                               "consent_version": "v1", "sealed_key": key,
+                                               "consent_version": "v2", "sealed_key": key,
                                                "body": body})
     assert answer["ok"], answer
     codename = (await visitor.expect("codename"))["codename"]

@@ -38,11 +38,12 @@ def test_every_key_the_page_and_the_script_use_is_in_both_tables() -> None:
 
 def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_each() -> None:
     """"Sicher schreiben" (guide-de.json, guide-en.json, loaded when the guide opens): the
-    same sections in both, none empty, and the Leichte Sprache introduction (German) in both."""
+    same sections in both, none empty, and the Leichte Sprache introduction (German) in both;
+    beside them the texts of reading one's record, also in both."""
     guides = {lang: json.loads((WIDGET / f"static/guide-{lang}.json").read_text("utf-8"))
               for lang in ("de", "en")}
     de, en = guides["de"], guides["en"]
-    assert sorted(de) == sorted(en) == ["easy", "easy_title", "sections"]
+    assert sorted(de) == sorted(en) == ["easy", "easy_title", "record", "sections"]
     assert len(de["sections"]) == len(en["sections"]) >= 6
     assert de["easy"] == en["easy"] and len(de["easy"]) >= 5
     for guide in (de, en):
@@ -50,3 +51,6 @@ def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_ea
                                                        for s in pair)]
         assert all(isinstance(s, str) and s.strip() for s in texts)
         assert "{days}" in guide["sections"][-1][1]
+        # The texts of reading one's record (offline.js readRecord), loaded with the guide.
+        assert sorted(guide["record"]) == ["code", "none", "title"]
+        assert all(isinstance(s, str) and s.strip() for s in guide["record"].values())

@@ -388,7 +388,8 @@ async function resumeChat() {
 function showCodename(value) {
   $("codename-box").hidden = false;
   setText($("codename-note"), "codename_note");
-  $("codename-value").textContent = value;
+  // The reading code made at the yes follows the words (offline.js reader).
+  $("codename-value").textContent = value + (page.code || "");
   $("codename-copy").hidden = false;
 }
 
@@ -468,7 +469,7 @@ function opened(ack) {
 
 // Chat requests, codename lookups and anonymous messages cost a proof of work when the server
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
-const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
+const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send", record_read: "read" };
 const paid = (event, payload) => payThenEmit(socket, event, payload,
   async (challenge) => (await lazy("pow")).working(page, PAID_BY[event], challenge));
 
@@ -494,11 +495,12 @@ async function returnWithCodename() {
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
-    // A drop code (codenames are words without digits) never goes to the server (checkDrop).
-    const drop = /\d/.test(codename) || (await lazy("keys")).dropCode(codename);
-    const ack = drop ? { error: 1 } : await paid("return", { codename, lang, urgent: $("urgent").checked });
+    // A drop code (codenames are words without digits) never goes to the server (checkDrop),
+    // nor does the reading code after the words.
+    const words = (await lazy("keys")).codenameWords(codename);
+    const ack = words ? await paid("return", { codename: words, lang, urgent: $("urgent").checked }) : { error: 1 };
     if (ack.error) {
-      if (!(drop && await (await lazy("offline")).checkDrop(page, codename))) {
+      if (!(!words && await (await lazy("offline")).checkDrop(page, codename))) {
         $("return-status").textContent = t("return_unknown");
       }
       wipe();
@@ -546,7 +548,9 @@ function askConsent() {
 async function answerConsent(answer) {
   if (!session || !session.established || !outbox) return;
   $("consent").hidden = true;
-  outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
+  // With a yes, the key of a reading code made now: the console seals the visitor's copy to it.
+  const reader = answer === "yes" ? await lazy("offline").then((m) => m.reader(page), () => "") : "";
+  outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent, reader })));
   call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
   if (answer === "yes") {
     if (!$("codename-value").textContent) {
@@ -620,6 +624,7 @@ async function init() {
   $("codename-copy").addEventListener("click", () => copy("codename-value", "codename-copied"));
   $("withdraw").addEventListener("click", askWithdraw);
   $("withdraw-yes").addEventListener("click", async () => (await lazy("offline")).withdraw(page));
+  $("read").addEventListener("click", async () => (await lazy("offline")).readRecord(page));
   $("withdraw-no").addEventListener("click", keepRecord);
   $("withdraw-confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") keepRecord(); });
   $("compose").addEventListener("submit", sendText);
