@@ -53,6 +53,8 @@ def widget_assets() -> Assets:
     # guide opens, never before.
     assets.add("guide-de.json", HERE / "static/guide-de.json")
     assets.add("guide-en.json", HERE / "static/guide-en.json")
+    # What offline.js says (office hours, messages, threads), both languages: fetched with it.
+    assets.add("drops.json", HERE / "static/drops.json")
     return assets
 
 

@@ -111,20 +111,28 @@ function show(view) {
 // stops offering it when the last counsellor leaves). The same anonymous GET as on opening:
 // no cookie, no identifier; one request per open widget every 20-25 s.
 const AVAILABILITY_MS = 20000;
-let availabilityTimer = 0;
+let availabilityTimer = 0, avail = null;
 
 async function checkAvailability() {
   availabilityTimer = 0;
   if ($("v-welcome").hidden) return;
   try {
-    const avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
-    // A message being written to us stays on screen even if someone comes on duty.
-    const writing = $("drop-text").value || $("drop-codename").textContent;
-    $("offline").hidden = avail.available && !writing;
-    $("hours").textContent = avail.office_hours[lang];
-    $("start").disabled = !avail.available;
+    avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
+    showAvailability();
   } catch { /* offline for a moment: the next round asks again */ }
   if (!$("v-welcome").hidden && !parked) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
+}
+
+// Duty decides whether a chat starts; the office hours only what is said (docs/operations.md,
+// "Office hours"). Closed, or nobody on duty: offline.js words hours and messages.
+function showAvailability() {
+  if (!avail) return;
+  // A message being written to us stays on screen even if someone comes on duty.
+  const writing = $("drop-text").value || $("drop-codename").textContent;
+  $("start").disabled = !avail.available;
+  $("open").textContent = avail.available && avail.open != null ? t(avail.open ? "open_now" : "open_extra") : "";
+  if (avail.available && !writing) $("offline").hidden = true;
+  else if (!parked) lazy("offline").then((m) => m.showOffline(page)).catch(() => {});
 }
 
 // A waiting visitor's place as the server last said it; the estimate counts down between
@@ -453,6 +461,7 @@ const page = {
   line, mark, waitingLines, get outbox() { return outbox; },
   get socket() { return socket; },
   get lang() { return lang; },
+  get avail() { return avail; },
   async revocations() {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
     return revocations;
@@ -586,7 +595,7 @@ function closeGuide() {
 async function init() {
   await loadLang(lang);
   $("exit").addEventListener("click", quickExit);
-  $("lang").addEventListener("change", (e) => loadLang(e.target.value));
+  $("lang").addEventListener("change", (e) => loadLang(e.target.value).then(showAvailability));
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
   $("drop-send").addEventListener("click", async () => (await lazy("offline")).leaveDrop(page));
