@@ -127,6 +127,10 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
                                                         "supervisor", "Frau Sommer")
         print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
               flush=True)
+        if not await store.keyring.records_public_key():
+            # The team's records key is made in a console, never here (docs/protocol.md).
+            print("DEMO anonymous messages: possible once the demo counsellor has signed in to "
+                  "the console (that makes the team's records key)", flush=True)
     purger = asyncio.create_task(_purge_forever(app, store))
     yield
     purger.cancel()
