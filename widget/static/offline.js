@@ -44,6 +44,9 @@ function replyTime(c, days) {
  * the hours, and the message form with its reply time, or why no message can be left. */
 export async function showOffline(page) {
   const { $ } = page, a = page.avail, c = await texts(page);
+  // On duty outside the hours: the chat is offered, and the visitor told why.
+  if (a.available && a.open === false) $("open").textContent = c.open_extra;
+  if (a.available && !$("drop-text").value && !$("drop-codename").textContent) { $("offline").hidden = true; return; }
   for (const el of $("offline").querySelectorAll("[data-o]")) el.textContent = c[el.dataset.o];
   let now = a.available ? "" : c.offline;
   if (!a.available && a.open === false) {

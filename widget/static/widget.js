@@ -127,11 +127,10 @@ async function checkAvailability() {
 // "Office hours"). Closed, or nobody on duty: offline.js words hours and messages.
 function showAvailability() {
   if (!avail) return;
-  // A message being written to us stays on screen even if someone comes on duty.
-  const writing = $("drop-text").value || $("drop-codename").textContent;
   $("start").disabled = !avail.available;
-  $("open").textContent = avail.available && avail.open != null ? t(avail.open ? "open_now" : "open_extra") : "";
-  if (avail.available && !writing) $("offline").hidden = true;
+  $("open").textContent = avail.available && avail.open ? t("open_now") : "";
+  // A message being written to us stays on screen even if someone comes on duty.
+  if (avail.available && avail.open !== false && !$("drop-text").value && !$("drop-codename").textContent) $("offline").hidden = true;
   else if (!parked) lazy("offline").then((m) => m.showOffline(page)).catch(() => {});
 }
 
