@@ -96,7 +96,7 @@ export async function leaveDrop(page, again) {
   if (!recordsPk) return;
   const sealing = await page.keys();
   page.connect(async () => {
-    const start = await page.paid("drop_start", { lang: page.lang });
+    const start = await page.paid("drop_start", { lang: page.lang }, again && again.send.id);
     if (start.error) { status.textContent = start.message; return; }
     const round = again ? again.round : 1, code = again ? again.code : sealing.generateDropCode();
     const keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
@@ -168,7 +168,8 @@ function writeAgain(page, c, code, round) {
   label.textContent = c.drop_more_label;
   send.type = "button";
   send.textContent = c.drop_more_send;
-  const again = { code, round, field, status, form };
+  send.id = "drop-more-send";
+  const again = { code, round, field, status, form, send };
   send.addEventListener("click", () => leaveDrop(page, again));
   form.append(label, field, send);
   const box = document.createElement("div");

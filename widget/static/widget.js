@@ -450,8 +450,9 @@ function opened(ack) {
 // Chat requests, codename lookups and anonymous messages cost a proof of work when the server
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
 const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
-const paid = (event, payload) => payThenEmit(socket, event, payload,
-  async (challenge) => (await lazy("pow")).working(page, PAID_BY[event], challenge));
+// (`near`: another button, e.g. writing again under a thread's answers.)
+const paid = (event, payload, near) => payThenEmit(socket, event, payload,
+  async (challenge) => (await lazy("pow")).working(page, near || PAID_BY[event], challenge));
 
 // What the on-demand halves (offline.js: messages, answers, withdrawal, the guide; pow.js: the
 // note while a proof is found) use of this page.
