@@ -43,8 +43,12 @@ async def availability(request: web.Request) -> web.Response:
 async def _drops_ready(request: web.Request) -> str:
     """Whether the widget can seal a message: ``ready`` once the team's records key has the
     organisation's certificate (the widget still checks it), ``no_key`` before the first
-    console sign-in made the key, ``uncertified`` before the key ceremony."""
-    key, certificate = await request.app[RECORDS].keyring.records_key()
+    console sign-in made the key, ``uncertified`` before the key ceremony; ``unknown`` while
+    the database does not answer (availability itself never needs it)."""
+    try:
+        key, certificate = await request.app[RECORDS].keyring.records_key()
+    except Exception:
+        return "unknown"
     if not key:
         return "no_key"
     return "ready" if certificate else "uncertified"
