@@ -1,6 +1,7 @@
 // The widget's offline half, loaded on demand (widget.js lazy("offline"); docs/benchmarks.md,
-// "Widget weight"): leaving an anonymous message, checking its answer, withdrawing a consent,
-// the "Sicher schreiben" guide, and the lines a reload kept.
+// "Widget weight"): the office hours while nobody is on duty or they are closed, leaving an
+// anonymous message, reading a thread's answers and writing again, withdrawing a consent, the
+// "Sicher schreiben" guide, and the lines a reload kept.
 // `page` is what it uses of the chat page (widget.js `page`); e2e-keys.js comes through it.
 import * as e2e from "./e2e.js";
 
