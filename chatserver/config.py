@@ -87,6 +87,10 @@ class Config:
     # Public origin(s) under which this server is reached (widget, console, socket.io).
     # Unset: what host and port serve (served_origins), filled in by load_config.
     public_origins: tuple[str, ...] = ()
+    # The console's own origin (one of the public origins): set, the console and the
+    # counsellors' socket answer only there (every other host gets 404 for /console), and its
+    # cookies and the passkeys' relying party are bound to it. Unset: every public origin.
+    console_origin: str = ""
     # Host sites allowed to embed the widget iframe and to receive its postMessage.
     # Unset: the same as the public origins, so the /demo page can embed the widget.
     embed_origins: tuple[str, ...] = ()
@@ -186,6 +190,32 @@ class Config:
     def schedule(self) -> Schedule:
         """The office hours, holidays and their time zone, parsed."""
         return schedule(self.office_hours, self.holidays, self.office_timezone)
+
+    @property
+    def console_host(self) -> str:
+        """The host (and port) the console answers on, as browsers send it; "" for any."""
+        return urlsplit(self.console_origin).netloc if self.console_origin else ""
+
+    @property
+    def passkey_rp_id(self) -> str:
+        """The WebAuthn relying party of the console's passkeys: the console origin's host
+        name, else the first public origin named by a host name (addresses cannot be relying
+        parties); "" when there is none. Never taken from a request."""
+        for origin in (self.console_origin,) if self.console_origin else self.public_origins:
+            host = urlsplit(origin).hostname or ""
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                return host
+        return ""
+
+    @property
+    def passkey_origins(self) -> tuple[str, ...]:
+        """The origins a passkey ceremony of the console may come from (those of the relying
+        party's host)."""
+        rp_id = self.passkey_rp_id
+        origins = (self.console_origin,) if self.console_origin else self.public_origins
+        return tuple(o for o in origins if rp_id and urlsplit(o).hostname == rp_id)
 
     @property
     def topic_list(self) -> tuple[Topic, ...]:
@@ -382,6 +412,14 @@ def _validate(cfg: Config) -> None:
                   f"must start with redis://, rediss://, unix:// or {SENTINEL_SCHEME}")
     if not cfg.database_url.startswith(("sqlite:///", "postgresql://")):
         raise bad("database_url", "must start with sqlite:/// or postgresql://")
+    if cfg.console_origin:
+        problem = _origin_problem(cfg.console_origin)
+        if problem is not None:
+            raise bad("console_origin", f"{cfg.console_origin!r} is not an origin like "
+                      f"https://console.example.org{problem}")
+        if cfg.console_origin not in cfg.public_origins:
+            raise bad("console_origin", f"must also be one of {PREFIX}PUBLIC_ORIGINS (the "
+                      "console's socket connects from it)")
     for name in ("public_origins", "embed_origins"):
         origins = getattr(cfg, name)
         if not origins:

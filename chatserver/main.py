@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import socketio
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from chatserver.admin import demo
 from chatserver.config import Config
@@ -20,6 +21,7 @@ from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import migrate, open_engine
 from chatserver.records.handoff import Handoff
 from chatserver.records.kdf import KDF_COSTS
+from chatserver.records.passkeys import RelyingParty
 from chatserver.records.store import RecordStore, codename_salt
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import State
@@ -45,7 +47,7 @@ from chatserver.web.appkeys import (
     WAITING,
 )
 from chatserver.web.metrics import setup_metrics
-from chatserver.web.middlewares import error_pages, security_headers
+from chatserver.web.middlewares import console_only_on, error_pages, security_headers
 from chatserver.web.routes import setup_routes
 from counsellor_console import create_console_app, to_console
 from widget import create_widget_app, demo_handler
@@ -116,7 +118,8 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
                         certify_records=functools.partial(demo.certify_records, config)
                         if config.demo else None)
     app[RECORDS] = store
-    app[USERS] = Users(engine, ops, mem)
+    app[USERS] = Users(engine, ops, mem, relying_party=RelyingParty(
+        config.passkey_rp_id, config.passkey_origins))
     if config.demo:
         if await demo.recertify_records_key(config, store.keyring):
             print("DEMO records key: certified with the demo organisation key", flush=True)
@@ -139,15 +142,22 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+PURGE_EVERY_S = 3600.0
+PURGE_RETRY_S = 60.0
+
+
 async def _purge_forever(app: web.Application, store: RecordStore) -> None:
     while True:
         try:
             if await store.purge(time.time()) and WAITING in app:
                 # An expired thread may have awaited an answer: the consoles' count follows.
                 await app[WAITING]()
-        except Exception as exc:  # the database may be briefly away; try again later
-            log.warning("record purge failed: %s", type(exc).__name__)
-        await asyncio.sleep(3600)
+        except Exception as exc:  # the database may be briefly away or busy: soon again
+            log.warning("record purge failed: %s; trying again in %.0f s",
+                        type(exc).__name__, PURGE_RETRY_S)
+            await asyncio.sleep(PURGE_RETRY_S)
+            continue
+        await asyncio.sleep(PURGE_EVERY_S)
 
 
 async def drain(sio: socketio.AsyncServer) -> None:
@@ -229,8 +239,10 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     """Build the chat server for ``config``."""
-    app = web.Application(middlewares=[error_pages, engineio_guard(_frame_limit(config))],
-                          client_max_size=64 * 1024)
+    middlewares: list[Middleware] = [error_pages, engineio_guard(_frame_limit(config))]
+    if config.console_host:
+        middlewares.insert(1, console_only_on(config.console_host))
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app[CONFIG] = config
     app[CLOCK] = time.time
     sio = make_sio(config)

@@ -1,4 +1,5 @@
-"""The counsellor console: login with password and TOTP, then chats in the browser.
+"""The counsellor console: login with password and a TOTP code or a passkey, then chats in
+the browser.
 
 A password an administrator set signs in once, to choose the counsellor's own. Signing in
 unlocks nothing: the console's keys are unwrapped in the browser with what only the
@@ -33,7 +34,7 @@ from chatserver.records.accounts import (
 )
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
-from chatserver.sockets.ratelimit import AddressKeys
+from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
@@ -44,6 +45,7 @@ from counsellor_console.common import (
     CONSOLE_CLIENTS,
     CONSOLE_CONFIG,
     CONSOLE_COOKIES,
+    CONSOLE_PASSKEY_STARTS,
     CONSOLE_TEMPLATES,
     HERE,
     Cookies,
@@ -53,15 +55,24 @@ from counsellor_console.common import (
     json_body,
     page,
 )
+from counsellor_console.passkeys import (
+    STARTS_BURST,
+    STARTS_PER_S,
+    assertion_from_form,
+    setup_passkey_routes,
+)
 from counsellor_console.stats import setup_stats_routes
 from counsellor_console.team import setup_team_routes
 
 
 def _login_page(request: web.Request, status: int = 200, error: bool = False,
-                wait: int = 0) -> web.Response:
-    """The login page; its CSRF token is bound to a short-lived cookie."""
+                wait: int = 0, problem: str = "", detail: str = "") -> web.Response:
+    """The login page; its CSRF token is bound to a short-lived cookie. ``problem``: what was
+    wrong with a passkey (its own trouble only), or "malformed" with ``detail``."""
     csrf = secrets.token_urlsafe(32)
-    response = page(request, "login.html", status=status, csrf=csrf, error=error, wait=wait)
+    response = page(request, "login.html", status=status, csrf=csrf, error=error, wait=wait,
+                    problem=problem, detail=detail,
+                    passkeys=request.config_dict[USERS].passkeys.rp is not None)
     cookies = request.app[CONSOLE_COOKIES]
     cookies.set(response, cookies.login, csrf, max_age=900)
     return response
@@ -73,11 +84,13 @@ async def login_form(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    """Password and TOTP in one step; a fresh session id on success.
+    """Password and the second factor (a TOTP code, or a passkey's assertion for the attempt
+    ``/console/login/passkey`` began) in one step; a fresh session id on success.
 
-    A failure answers the same whatever failed; a client that failed too often is told to
-    wait (429) before anything is checked. The client is known here only as a keyed hash of
-    its address, in memory.
+    A failure answers the same whatever failed about the account; only a passkey's own
+    trouble (the attempt is used up or old, no account has the credential) is named. A client
+    that failed too often is told to wait (429) before anything is checked. The client is
+    known here only as a keyed hash of its address, in memory.
     """
     form = await request.post()
     cookies = request.app[CONSOLE_COOKIES]
@@ -87,17 +100,26 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="Missing or wrong CSRF token.")
     client = request.app[CONSOLE_CLIENTS].key_for_peer(request.remote or "",
                                                        request.headers.get("X-Real-IP", ""))
+    passkey = None
+    if form.get("assertion"):
+        try:
+            passkey = assertion_from_form(str(form.get("attempt", "")),
+                                          str(form.get("assertion", "")))
+        except web.HTTPBadRequest as exc:
+            return _login_page(request, status=400, error=True, problem="malformed",
+                               detail=exc.text or "")
     try:
         session = await request.config_dict[USERS].login(
             str(form.get("name", ""))[:64], str(form.get("password", ""))[:256],
-            str(form.get("totp", ""))[:12], time.time(), client=client)
+            str(form.get("totp", ""))[:12], time.time(), client=client, passkey=passkey)
     except LoginThrottled as exc:
         wait = max(1, math.ceil(exc.retry_after))
         response = _login_page(request, status=429, error=True, wait=wait)
         response.headers["Retry-After"] = str(wait)
         return response
-    except LoginRefused:
-        return _login_page(request, status=401, error=True)
+    except LoginRefused as exc:
+        return _login_page(request, status=401, error=True,
+                           problem=exc.problem.value if exc.problem else "")
     response = web.HTTPSeeOther("/console/password" if session.password_once else "/console/")
     cookies.set(response, cookies.session, session.key)
     cookies.delete(response, cookies.login)
@@ -290,6 +312,8 @@ def console_assets() -> Assets:
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")
+    assets.add("passkey.js", HERE / "static/passkey.js")
+    assets.add("account.js", HERE / "static/account.js")
     assets.add("team.js", HERE / "static/team.js")
     return assets
 
@@ -303,6 +327,7 @@ def create_console_app(config: Config) -> web.Application:
     app[CONSOLE_COOKIES] = Cookies.for_config(config)
     # Its own secret: console clients cannot be linked to visitor sockets even in memory.
     app[CONSOLE_CLIENTS] = AddressKeys(config.trusted_proxies)
+    app[CONSOLE_PASSKEY_STARTS] = RateLimiter(STARTS_PER_S, STARTS_BURST)
     app[CONSOLE_TEMPLATES] = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     app.router.add_get("/", home)
@@ -320,4 +345,5 @@ def create_console_app(config: Config) -> web.Application:
     setup_stats_routes(app)
     setup_audit_routes(app)
     setup_team_routes(app)
+    setup_passkey_routes(app)
     return app

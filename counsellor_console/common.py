@@ -15,7 +15,7 @@ from aiohttp import web
 
 from chatserver.config import Config
 from chatserver.records.accounts import Session
-from chatserver.sockets.ratelimit import AddressKeys
+from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.web.appkeys import USERS
 from chatserver.web.assets import Assets
 
@@ -29,6 +29,9 @@ CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
 CONSOLE_TEMPLATES = web.AppKey("console_templates", jinja2.Environment)
 CONSOLE_CLIENTS = web.AppKey("console_clients", AddressKeys)
+# Passkey sign-ins begun per client (keyed address hash), so nobody fills the pending
+# challenges for everyone.
+CONSOLE_PASSKEY_STARTS = web.AppKey("console_passkey_starts", RateLimiter)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SessionHandler = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]

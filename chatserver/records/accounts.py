@@ -1,11 +1,13 @@
 """Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies.
 
-Passwords are hashed off the event loop; a TOTP code is accepted once (the time step is
-remembered). Failed sign-ins slow down further tries of the same name and the same client
-(:mod:`chatserver.records.throttle`) but never lock an account. Sessions are random tokens
-stored as SHA-256, rotated at every login, with an idle timeout and a maximum age; socket
-tokens are issued from a session and are good only while it is (:meth:`Users.live_sessions`).
-Disabling or resetting an account ends its sessions and takes its records key away.
+Passwords are hashed off the event loop. The second factor is a TOTP code, accepted once (the
+time step is remembered), or a passkey (:mod:`chatserver.records.passkeys`), each assertion
+answering a challenge that is good once. Failed sign-ins slow down further tries of the same
+name and the same client (:mod:`chatserver.records.throttle`) but never lock an account.
+Sessions are random tokens stored as SHA-256, rotated at every login, with an idle timeout and
+a maximum age; socket tokens are issued from a session and are good only while it is
+(:meth:`Users.live_sessions`). Disabling or resetting an account ends its sessions, removes
+its passkeys and takes its records key away.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatserver.records.passkeys import Assertion, Passkeys, Problem, RelyingParty
 from chatserver.records.schema import canned, key_wraps, sessions, user_keys, users
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
@@ -48,7 +51,17 @@ class KeyWrapRefused(Exception):
 
 
 class LoginRefused(Exception):
-    """Login failed; the reason is deliberately the same for every cause."""
+    """Login failed; the reason is deliberately the same for every cause about the account.
+
+    Only a passkey's own trouble is named (``problem``): an attempt that is stale (used
+    already: a replay, or too old) or a credential no account has. Neither says anything about
+    the account, its password or whether it exists."""
+
+    problem: Problem | None = None
+
+    def __init__(self, *args: object, problem: Problem | None = None) -> None:
+        super().__init__(*args)
+        self.problem = problem
 
 
 class LoginThrottled(LoginRefused):
@@ -122,8 +135,10 @@ class Users:
     """Accounts and sessions over the database; Argon2id cost set by the caller."""
 
     def __init__(self, engine: AsyncEngine, opslimit: int, memlimit: int,
-                 throttle: SignInThrottle | None = None) -> None:
+                 throttle: SignInThrottle | None = None,
+                 relying_party: RelyingParty | None = None) -> None:
         self.engine = engine
+        self.passkeys = Passkeys(engine, relying_party)
         self.ops = opslimit
         self.mem = memlimit
         self.throttle = throttle or SignInThrottle()
@@ -183,10 +198,11 @@ class Users:
         from one) and take its records key away, in the caller's transaction."""
         await conn.execute(sa.delete(sessions).where(sessions.c.user_id == user_id))
         await Keyring.revoke(conn, user_id, time.time())
+        await Passkeys.revoke_all(conn, user_id)
 
     async def reset(self, name: str, password: str, one_time: bool = True) -> str:
-        """New password and TOTP secret; the account's sessions, socket tokens and records
-        grant end at once (open sockets within a second). Returns the new otpauth:// URI.
+        """New password and TOTP secret; the account's sessions, socket tokens, passkeys and
+        records grant end at once (open sockets within a second). Returns the new otpauth:// URI.
         The password is one-time unless said otherwise (demo mode keeps its printed one)."""
         check_new_password(password)
         secret = pyotp.random_base32()
@@ -217,8 +233,8 @@ class Users:
 
     async def set_disabled(self, name: str, disabled: bool) -> str:
         """Disable (or enable) an account; returns its id. Disabling ends its sessions, socket
-        tokens and records grant at once (open sockets within a second); enabling brings none
-        of them back."""
+        tokens, passkeys and records grant at once (open sockets within a second); enabling
+        brings none of them back."""
         async with self.engine.begin() as conn:
             user_id = await self._id(conn, name)
             await conn.execute(sa.update(users).where(users.c.id == user_id)
@@ -241,14 +257,29 @@ class Users:
             return [dict(r._mapping) for r in rows]
 
     async def login(self, name: str, password: str, code: str, now: float,
-                    client: str = "") -> Session:
-        """Check password and TOTP; a fresh session on success, :class:`LoginRefused` if not.
+                    client: str = "", passkey: Assertion | None = None) -> Session:
+        """Check password and second factor (the TOTP ``code``, or a ``passkey`` assertion);
+        a fresh session on success, :class:`LoginRefused` if not.
 
         ``client`` is the edge's opaque key for where the request came from ("" for none).
         A client that failed too often is refused (:class:`LoginThrottled`) before anything
         is checked; a name that failed too often is held back, never refused. Unknown,
         disabled and real accounts cost the same: one password hash, one query, no write.
         """
+        row = await self._authenticate(name, password, code, now, client, passkey)
+        async with self.engine.begin() as conn:
+            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role),
+                                    now, row.password_once)
+
+    async def confirm(self, session: Session, password: str, code: str, now: float,
+                      client: str = "") -> None:
+        """The signed-in counsellor confirms password and TOTP code again (before a passkey
+        is added); throttled and refused (:class:`LoginRefused`) like a sign-in."""
+        await self._authenticate(session.user.name, password, code, now, client, None)
+
+    async def _authenticate(self, name: str, password: str, code: str, now: float,
+                            client: str, passkey: Assertion | None) -> Any:
+        """The account row if password and second factor hold (the factor is used up)."""
         wait = self.throttle.clients.wait(client, now) if client else 0.0
         if wait > 0:
             raise LoginThrottled(wait)
@@ -261,24 +292,37 @@ class Users:
             row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
         ok = await self._verify(self._decoy if row is None else row.password_hash.encode(),
                                 password)
-        step = self._totp_step(row.totp_secret, code, now) if ok and row is not None else 0
-        if row is None or row.disabled or not ok or step <= row.totp_last_step:
-            self._failed(name_key, client, now, row)
-            raise LoginRefused()
-        async with self.engine.begin() as conn:
-            # Conditional, so two logins racing with one code cannot both win.
-            won = await conn.execute(
-                sa.update(users)
-                .where(users.c.id == row.id, users.c.totp_last_step < step)
-                .values(totp_last_step=step))
-            if not won.rowcount:
+        if passkey is not None:
+            checked = await self.passkeys.check(passkey, now)
+            if checked.problem in (Problem.STALE, Problem.UNKNOWN, Problem.UNAVAILABLE):
+                # About the passkey alone, whatever the name and password were.
+                self._failed(name_key, client, now, row)
+                raise LoginRefused(problem=checked.problem)
+            if (row is None or row.disabled or not ok or checked.problem is not None
+                    or checked.user_id != row.id):
+                self._failed(name_key, client, now, row)
                 raise LoginRefused()
-            session = await self._open(conn, User(row.id, row.name, row.pseudonym, row.role),
-                                       now, row.password_once)
+            async with self.engine.begin() as conn:
+                # Conditional, so two sign-ins with one counter value cannot both win.
+                if not await Passkeys.note_use(conn, checked, now):
+                    raise LoginRefused(problem=Problem.STALE)
+        else:
+            step = self._totp_step(row.totp_secret, code, now) if ok and row is not None else 0
+            if row is None or row.disabled or not ok or step <= row.totp_last_step:
+                self._failed(name_key, client, now, row)
+                raise LoginRefused()
+            async with self.engine.begin() as conn:
+                # Conditional, so two logins racing with one code cannot both win.
+                won = await conn.execute(
+                    sa.update(users)
+                    .where(users.c.id == row.id, users.c.totp_last_step < step)
+                    .values(totp_last_step=step))
+                if not won.rowcount:
+                    raise LoginRefused()
         self.throttle.accounts.succeeded(name_key)
         if client:
             self.throttle.clients.succeeded(client)
-        return session
+        return row
 
     def _failed(self, name_key: str, client: str, now: float, row: Any) -> None:
         in_a_row = self.throttle.accounts.failed(name_key, now)

@@ -14,17 +14,32 @@ from importlib import resources
 
 import nacl.pwhash
 
-WORDS = 7  # 7 words from 7776: about 90 bits
+WORDS = 7  # 7 words from the curated lists (at least 4,500 words each): at least 85 bits
+LONGEST = 10  # letters: a codename is written down by hand and typed again
+SHORTEST_LIST = 4500
+
+
+@cache
+def stop_stems() -> tuple[str, ...]:
+    """The stems no codename word may contain (``codename-stop.txt`` says why)."""
+    text = resources.files(__package__).joinpath("codename-stop.txt").read_text("utf-8")
+    return tuple(stem for line in text.splitlines() if not line.startswith("#")
+                 for stem in line.split())
 
 
 @cache
 def wordlist(lang: str) -> tuple[str, ...]:
-    """The diceware list for ``lang`` (German, otherwise English), from the xkcdpass package."""
+    """The diceware list for ``lang`` (German, otherwise English), from the xkcdpass package,
+    curated for this audience: plain letters, at most ``LONGEST`` of them, and nothing that
+    contains a stop stem (no "betrug", "raubzug", "zensur" or "zerfressen" in a codename)."""
     name = "ger-long" if lang == "de" else "eff-long"
     text = resources.files("xkcdpass").joinpath("static", name).read_text("utf-8")
-    words = tuple(sorted({w.strip().lower() for w in text.split() if w.strip().isalpha()}))
-    if len(words) < 7000:
-        raise RuntimeError(f"word list {name} is too short")
+    stems = stop_stems()
+    words = tuple(sorted({w for w in (w.strip().lower() for w in text.split())
+                          if w.isascii() and w.isalpha() and 3 <= len(w) <= LONGEST
+                          and not any(stem in w for stem in stems)}))
+    if len(words) < SHORTEST_LIST:
+        raise RuntimeError(f"word list {name} is too short after curation: {len(words)}")
     return words
 
 

@@ -48,14 +48,18 @@ class Handoff:
         await self.relay.notify(ChatHandedOff(chat.entry, chat.lang, self.relay.clock()))
         return record_id
 
-    async def return_chat(self, codename: str, lang: str) -> tuple[Chat, str, int]:
-        """Open a chat for a returning visitor, linked to their record. A record its owner or
-        an administrator deleted counts as gone (even while it could still be restored)."""
+    async def return_chat(self, codename: str, lang: str, urgent: bool = False
+                          ) -> tuple[Chat, str, int]:
+        """Open a chat for a returning visitor, linked to their record: held for the
+        counsellor who filed it while they are on duty, unless the visitor says it is urgent
+        (then ahead of the queue, for whoever is free). A record its owner or an
+        administrator deleted counts as gone (even while it could still be restored)."""
         meta = await self.store.find(codename)
         if meta is None:
             raise not_found(GONE)
         return await self.relay.request_chat("return", lang, record_id=meta.id,
-                                             preferred=meta.counsellor_id)
+                                             preferred="" if urgent else meta.counsellor_id,
+                                             urgent=urgent)
 
     async def withdraw(self, codename: str) -> None:
         """Delete the record belonging to ``codename`` at once and for good (consent

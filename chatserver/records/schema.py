@@ -56,7 +56,7 @@ record_audit = sa.Table(
 # 0006); drops left before that carry the slow hash of a codename the server made instead
 # (``codename_key``) and cannot be answered any more (docs/protocol.md, "Message drop"). An
 # answer is the sealed text, the answering counsellor's certificate and their signature.
-# Since revision 0009 a row is one round of a thread: the rows of one lookup value, numbered
+# Since revision 0011 a row is one round of a thread: the rows of one lookup value, numbered
 # from 1, each a visitor's message and its answer (with a copy sealed to the records key for
 # the team); all rounds of a thread share ``expires``, moved on by every message and answer.
 drops = sa.Table(
@@ -171,6 +171,34 @@ key_wraps = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
 )
 
+
+# Passkeys (WebAuthn credentials) a counsellor registered as their second sign-in factor
+# (revision 0010): the credential id and public key, and the signature counter the
+# authenticator last reported. Deleted by their owner, and all at once when an administrator
+# disables or resets the account.
+passkeys = sa.Table(
+    "console_passkeys", metadata,
+    sa.Column("id", sa.String(1400), primary_key=True),  # the credential id, base64url
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("public_key", sa.Text, nullable=False),  # COSE, base64url
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("label", sa.String(64), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_used", sa.Float, nullable=True),
+)
+
+# The challenge of one passkey ceremony (a sign-in attempt or a registration), stored under
+# the SHA-256 of the attempt's token: good once, for a few minutes (revision 0010). In the
+# database rather than in one node's memory, so any node can finish what another began.
+passkey_challenges = sa.Table(
+    "console_passkey_challenges", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=True),
+    sa.Column("challenge", sa.String(128), nullable=False),
+    sa.Column("expires", sa.Float, nullable=False, index=True),
+)
 
 # -- statistics (chatserver.stats) --------------------------------------------------------
 

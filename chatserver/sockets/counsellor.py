@@ -95,6 +95,9 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._topic_ids = frozenset(topic.id for topic in config.topic_list)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self.config.console_origin and environ.get("HTTP_ORIGIN") != self.config.console_origin:
+            # The console lives on its own origin: a counsellor socket from any other is refused.
+            raise socketio.exceptions.ConnectionRefusedError("unauthorized")
         token = auth.get("token") if isinstance(auth, dict) else None
         who = await self.relay.tokens.resolve(token)
         if who is None or who.role not in COUNSELLOR_ROLES or not who.session:

@@ -187,7 +187,7 @@ class SignedAnswer(_Strict):
     certificate: Certificate
     sig: Signature
     # The same answer sealed to the team's records key, so that colleagues read the thread
-    # (not signed: only the visitor's copy must be proven; consoles before 0009 sent none).
+    # (not signed: only the visitor's copy must be proven; consoles before 0011 sent none).
     team: SmallBody | None = None
 
 
@@ -225,6 +225,8 @@ class KeyringGrant(_Strict):
 class Return(_Strict):
     codename: Codename
     lang: Lang = Lang.DE
+    # As for a new request: ahead of the queue, and open to whoever is free.
+    urgent: bool = False
 
 
 class CodenameOnly(_Strict):
@@ -248,7 +250,7 @@ class Drop(_Strict):
     sealed_key: SealedKey
     body: SmallBody
     reply_pk: PublicKey
-    # 1 starts a thread; the next number writes again after an answer (widgets before 0009
+    # 1 starts a thread; the next number writes again after an answer (widgets before 0011
     # sent none).
     round: Annotated[int, msgspec.Meta(ge=1, le=MAX_DROP_ROUNDS)] = 1
 

@@ -160,7 +160,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if self._conn(sid).chat_id is not None:
             raise DomainError(ErrorCode.BAD_STATE, "This connection already holds a chat.")
         self._throttle(sid)
-        chat, resume, position = await self.handoff.return_chat(req.codename, req.lang)
+        chat, resume, position = await self.handoff.return_chat(req.codename, req.lang,
+                                                                urgent=req.urgent)
         return await self._opened(sid, chat.id, resume, position)
 
     @event(CodenameOnly)

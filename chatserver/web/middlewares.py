@@ -1,10 +1,12 @@
-"""Security headers on every response, and error pages that never show a traceback."""
+"""Security headers on every response, error pages that never show a traceback, and the
+console kept to its own origin."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 # A handler that serves a page sets its own CSP (widget, console); everything else, including
 # socket.io's polling responses and error pages, gets this one.
@@ -48,3 +50,19 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
             return web.json_response({"error": "internal", "message": "Server error."},
                                      status=500)
         return web.Response(status=500, text="Server error.")
+
+
+def console_only_on(host: str) -> Middleware:
+    """A middleware that answers 404 for ``/console`` on any host but ``host`` (the netloc of
+    ``CHATSERVER_CONSOLE_ORIGIN``): a site or onion that is not the console's does not even
+    show that a console exists. The Host header only routes here; it grants nothing."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if ((path == "/console" or path.startswith("/console/"))
+                and request.host.lower() != host):
+            raise web.HTTPNotFound(text="Not found.")
+        return await handler(request)
+
+    return guard

@@ -258,3 +258,20 @@ export async function addPasskey({ csrf, identity, box }) {
   await addWrap(csrf, { v: 2, kdf: "webauthn-prf", cred: passkey.cred, salt: e2e.b64encode(passkey.salt), box: seal(keys, passkey.key) });
   passkey.key.fill(0);
 }
+
+/**
+ * A passkey just registered for signing in opens this session's keys too (its PRF output for
+ * a fresh salt wraps them): false if the keys are not unlocked in this browser or the passkey
+ * gives no PRF output. Nothing of it leaves the browser but the wrap.
+ */
+export async function wrapWithPasskey({ csrf, user, cred }) {
+  const keys = await fromSession(user);
+  if (!keys) return false;
+  const salt = random(32);
+  const prf = await passkeyOutput([{ cred, salt: e2e.b64encode(salt) }]);
+  if (!prf) return false;
+  try {
+    await addWrap(csrf, { v: 2, kdf: "webauthn-prf", cred, salt: e2e.b64encode(salt), box: seal(keys, prf.key) });
+  } finally { prf.key.fill(0); }
+  return true;
+}

@@ -144,7 +144,7 @@ async def test_consent_asked_while_typing_is_answered_only_on_purpose_and_withdr
         await page.goto(h.url + "/widget/frame")
         await page.get_by_text("Ich habe ein Codewort").click()
         await page.get_by_label("Codewort").fill(codename)
-        withdraw = page.get_by_role("button", name="Zustimmung widerrufen und Akte löschen")
+        withdraw = page.get_by_role("button", name="Zustimmung widerrufen und Aufbewahrtes löschen")
         confirm = page.get_by_role("alertdialog", name="Wirklich löschen?")
         await withdraw.click()
         await expect(confirm).to_be_visible()
@@ -176,5 +176,5 @@ async def test_consent_asked_while_typing_is_answered_only_on_purpose_and_withdr
         await page.keyboard.press("Shift+Tab")
         assert await focused(page) == "withdraw-yes"
         await page.keyboard.press("Enter")
-        await page.get_by_text("Deine Akte wurde gelöscht.").wait_for()
+        await page.get_by_text("Das aufbewahrte Gespräch ist gelöscht.").wait_for()
         assert await filed(h) == 0

@@ -69,7 +69,7 @@ async def test_console_reads_like_a_workspace(
 
         second = await (await browser.new_context()).new_page()
         await second.goto(h.url + "/widget/frame")
-        await second.get_by_label("Angehörige oder Freundin / Freund").check()
+        await second.get_by_label("Angehörige oder Freundeskreis").check()
         await second.get_by_role("button", name="Chat beginnen").click()
         await expect(queue.first).to_contain_text(re.compile("^" + re.escape(RELATIVE)))
         await queue.first.get_by_role("button", name="Annehmen / Accept").click()

@@ -129,7 +129,7 @@ async def test_emergency_help_is_one_tab_away_in_every_view_and_an_urgent_reques
         await first.get_by_role("button", name="Chat beginnen").wait_for()
         await emergency_by_keyboard(first, "welcome")
         await guide_by_keyboard(first)
-        await first.get_by_label("Angehörige oder Freundin / Freund").check()
+        await first.get_by_label("Angehörige oder Freundeskreis").check()
         await first.get_by_role("button", name="Chat beginnen").click()
         await first.get_by_text("Du bist auf Platz 1").wait_for()
         await emergency_by_keyboard(first, "wait")

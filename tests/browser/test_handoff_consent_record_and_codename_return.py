@@ -111,8 +111,9 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await gone.goto(h.url + "/widget/frame")
         await gone.get_by_text("Ich habe ein Codewort").click()
         await gone.get_by_label("Codewort").fill(codename)
-        await gone.get_by_role("button", name="Zustimmung widerrufen und Akte löschen").click()
+        await gone.get_by_role(
+            "button", name="Zustimmung widerrufen und Aufbewahrtes löschen").click()
         await gone.get_by_role("button", name="Ja, endgültig löschen").click()
-        await gone.get_by_text("Deine Akte wurde gelöscht.").wait_for()
+        await gone.get_by_text("Das aufbewahrte Gespräch ist gelöscht.").wait_for()
         assert await h.app[RECORDS].list_records(anna_account.id, time.time()) == []
 

@@ -28,7 +28,7 @@ GRACE = 1.0
 # Longer than the widget's availability interval (20-25 s) on its moved clock.
 NEXT_CHECK_MS = 26_000
 OFFLINE = "Gerade ist niemand im Dienst."
-REQUEUED = re.compile("musste das Gespräch verlassen. Eine Kollegin oder ein Kollege übernimmt")
+REQUEUED = re.compile("musste das Gespräch verlassen. Jemand anderes aus dem Team übernimmt")
 NOBODY = re.compile("Im Moment ist niemand im Dienst. Du kannst warten")
 
 
@@ -92,7 +92,7 @@ async def test_a_widget_opened_before_duty_turns_available_and_its_estimate_tick
         # estimate has counted down (85 s: about one minute).
         now_ms = await widget.evaluate("Date.now()")
         await context.clock.set_system_time((now_ms + 15_000) / 1000)  # in seconds
-        await widget.get_by_text("Geschätzte Wartezeit: etwa 1 Minuten.").wait_for()
+        await widget.get_by_text("Geschätzte Wartezeit: etwa eine Minute.").wait_for()
         # Back again: socket.io-client measures its ping timeout on the same clock, and the
         # handshake below must not find the connection timed out.
         await context.clock.set_system_time(now_ms / 1000)

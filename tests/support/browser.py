@@ -162,3 +162,23 @@ WATCH = """() => {
     }
   }).observe(document.getElementById("log"), { childList: true, subtree: true });
 }"""
+
+
+async def violations_under_csp(page: Page) -> list[str]:
+    """Every axe-core finding on ``page``, of any impact (``rule: target`` each), evaluated
+    through the DevTools protocol as in :func:`serious_violations_under_csp`."""
+    source = (ROOT / "node_modules/axe-core/axe.min.js").read_text("utf-8")
+    await page.evaluate("(source) => { if (!window.axe) (0, eval)(source); }", source)
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'])}"
+            for v in result["violations"]]
+
+
+async def virtual_authenticator(page: Page, prf: bool = True) -> None:
+    """A platform passkey authenticator for ``page`` (Chromium's DevTools virtual one, with
+    discoverable credentials, user verification and, with ``prf``, the PRF extension)."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("WebAuthn.enable")
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True, "hasPrf": prf}})

@@ -7,14 +7,22 @@
   window.__erstkontakt = true;
   var origin = new URL(script.src).origin;
   var lang = (document.documentElement.lang || "de").slice(0, 2) === "en" ? "en" : "de";
-  var label = lang === "en" ? "Anonymous chat" : "Anonym chatten";
-  var closeLabel = lang === "en" ? "Close chat" : "Chat schließen";
+  var label, closeLabel;
+  // The launcher's words, in the host page's language first and then in the one the visitor
+  // chose in the frame ("erstkontakt:lang").
+  function speak(l) {
+    lang = l === "en" ? "en" : "de";
+    label = lang === "en" ? "Anonymous chat" : "Anonym chatten";
+    closeLabel = lang === "en" ? "Close chat" : "Chat schließen";
+    button.textContent = shown ? closeLabel : label;
+    if (frame) frame.title = label;
+  }
   var frame = null, shown = false, gone = false;
   var TAPS = 3, TAP_WINDOW_MS = 1500, taps = [], lone = false;
 
   var button = document.createElement("button");
   button.type = "button";
-  button.textContent = label;
+  speak(lang);
   button.setAttribute("aria-expanded", "false");
   var s = button.style;
   s.position = "fixed"; s.right = "1rem"; s.bottom = "1rem"; s.zIndex = "2147483646";
@@ -33,7 +41,8 @@
     // Scripts and same-origin (its own socket and sessionStorage) are needed; forms for the
     // textarea; nothing else: no popups, no top navigation (the host page leaves on exit).
     frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms");
-    frame.setAttribute("allow", "");
+    // The clipboard only for the codename's copy button; no other permission.
+    frame.setAttribute("allow", "clipboard-write");
     var f = frame.style;
     f.position = "fixed"; f.right = "1rem"; f.bottom = "4.5rem"; f.zIndex = "2147483647";
     f.width = "min(24rem, calc(100vw - 2rem))"; f.height = "min(36rem, calc(100vh - 6rem))";
@@ -97,6 +106,7 @@
     var data = event.data;
     if (!data || data.v !== 1) return;
     if (data.type === "erstkontakt:exit") leave(String(data.url || ""));
+    if (data.type === "erstkontakt:lang") speak(data.lang);
   });
 
   // Quick exit from the host page too, counted as in widget.js: three taps of Shift alone.

@@ -98,7 +98,7 @@ export async function leaveDrop(page, again) {
   const sealing = await page.keys();
   page.connect(async () => {
     const start = await page.paid("drop_start", { lang: page.lang }, again && again.send.id);
-    if (start.error) { status.textContent = start.message; return; }
+    if (start.error) { status.textContent = page.refusal(start); return; }
     const round = again ? again.round : 1, code = again ? again.code : sealing.generateDropCode();
     const keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
     const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
@@ -108,12 +108,13 @@ export async function leaveDrop(page, again) {
       body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
     recordKey.fill(0);
     keys.replySk.fill(0);
-    if (ack.error) { status.textContent = ack.message; return; }
+    if (ack.error) { status.textContent = page.refusal(ack); return; }
     field.value = "";
     // The first time the reply time stands under the field already; after writing again here.
     const days = page.avail && page.avail.reply_days;
     status.textContent = again ? c.drop_more_done + (days ? " " + replyTime(c, days) : "") : c.drop_done;
-    if (again) again.form.hidden = true; else $("drop-codename").textContent = code;
+    if (again) again.form.hidden = true;
+    else { $("drop-codename").textContent = code; $("drop-copy").hidden = false; }
     page.wipe();
   });
 }

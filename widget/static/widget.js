@@ -93,7 +93,13 @@ async function loadLang(l) {
   document.documentElement.lang = l;
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t, VARS);
   $("lang").value = l;
+  // The launcher on the host page speaks the language the visitor chose here.
+  if (window.parent !== window) tellHost({ type: "erstkontakt:lang", lang: l });
 }
+
+// A server refusal in the visitor's language, by its code (chatserver/errors.py), never the
+// server's English.
+function refusal(ack) { return t(T["err_" + ack.error] ? "err_" + ack.error : "err"); }
 
 function t(key, vars = {}) {
   let s = T[key] || key;
@@ -141,8 +147,9 @@ let place = null, placeTimer = 0;
 function renderPlace() {
   if (!place || $("v-wait").hidden) { clearInterval(placeTimer); placeTimer = 0; return; }
   const left = place.estimate_s - (Date.now() - place.at) / 1000;
+  const minutes = Math.max(1, Math.round(left / 60));
   const text = place.available
-    ? t("position", { position: place.position, minutes: Math.max(1, Math.round(left / 60)) })
+    ? t(minutes === 1 ? "position_one" : "position", { position: place.position, minutes })
     : t("position_only", { position: place.position });
   // Only on change: the line is a live region, read out whenever its text changes.
   if ($("position").textContent !== text) $("position").textContent = text;
@@ -226,11 +233,16 @@ function wipe() {
   chatId = resume = "";
 }
 
+// To the embedding page (embed.js), at whichever allowed origin it is.
+function tellHost(message) {
+  for (const origin of cfg.origins) {
+    try { window.parent.postMessage({ v: 1, ...message }, origin); } catch { /* not our parent */ }
+  }
+}
+
 function quickExit() {
   wipe();
-  for (const origin of cfg.origins) {
-    try { window.parent.postMessage({ v: 1, type: "erstkontakt:exit", url: cfg.exitUrl }, origin); } catch { /* not our parent */ }
-  }
+  tellHost({ type: "erstkontakt:exit", url: cfg.exitUrl });
   if (window.top === window) window.location.replace(cfg.exitUrl);
   // Give the host page a moment to handle the message, then blank this frame too.
   else setTimeout(() => window.location.replace("about:blank"), 100);
@@ -239,6 +251,7 @@ function quickExit() {
 function ended() {
   wipe();
   show("end");
+  $("v-end").append($("codename-box"));
   if (!$("codename-value").textContent) $("codename-box").hidden = true;
 }
 
@@ -383,6 +396,19 @@ function showCodename(value) {
   $("codename-box").hidden = false;
   setText($("codename-note"), "codename_note");
   $("codename-value").textContent = value;
+  $("codename-copy").hidden = false;
+}
+
+// A codename or message code to the clipboard by one button; where the browser refuses (an
+// embedding page that did not allow it), the code is selected for the visitor to copy.
+async function copy(from, note) {
+  try {
+    await navigator.clipboard.writeText($(from).textContent);
+    setText($(note), "copied");
+  } catch {
+    getSelection().selectAllChildren($(from));
+    setText($(note), "copy_self");
+  }
 }
 
 // Kept in the language when it is switched.
@@ -430,7 +456,7 @@ function waiting(info) {
 }
 
 function opened(ack) {
-  if (ack.error) { line("info", ack.message); return false; }
+  if (ack.error) { line("info", refusal(ack)); return false; }
   chatId = ack.chat_id;
   resume = ack.resume;
   openDelivery();
@@ -457,7 +483,7 @@ const paid = (event, payload, near) => payThenEmit(socket, event, payload,
 // What the on-demand halves (offline.js: messages, answers, withdrawal, the guide; pow.js: the
 // note while a proof is found) use of this page.
 const page = {
-  $, t, cfg, connect, paid, wipe, keys: () => lazy("keys"), data: body.dataset, vars: VARS,
+  $, t, refusal, cfg, connect, paid, wipe, keys: () => lazy("keys"), data: body.dataset, vars: VARS,
   line, mark, waitingLines, get outbox() { return outbox; },
   get socket() { return socket; },
   get lang() { return lang; },
@@ -479,7 +505,7 @@ async function returnWithCodename() {
   connect(async () => {
     // A drop code (codenames are words without digits) never goes to the server (checkDrop).
     const drop = /\d/.test(codename) || (await lazy("keys")).dropCode(codename);
-    const ack = drop ? { error: 1 } : await paid("return", { codename, lang });
+    const ack = drop ? { error: 1 } : await paid("return", { codename, lang, urgent: $("urgent").checked });
     if (ack.error) {
       if (!(drop && await (await lazy("offline")).checkDrop(page, codename))) {
         $("return-status").textContent = t("return_unknown");
@@ -599,6 +625,8 @@ async function init() {
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
   $("drop-send").addEventListener("click", async () => (await lazy("offline")).leaveDrop(page));
+  $("drop-copy").addEventListener("click", () => copy("drop-codename", "drop-copied"));
+  $("codename-copy").addEventListener("click", () => copy("codename-value", "codename-copied"));
   $("withdraw").addEventListener("click", askWithdraw);
   $("withdraw-yes").addEventListener("click", async () => (await lazy("offline")).withdraw(page));
   $("withdraw-no").addEventListener("click", keepRecord);

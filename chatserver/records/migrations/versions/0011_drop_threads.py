@@ -1,10 +1,10 @@
 """Message drops as threads: several rounds under one lookup value.
 
-Revision 0009. A ``drops`` row becomes one round of a thread: ``round`` numbers the rounds of
+Revision 0011. A ``drops`` row becomes one round of a thread: ``round`` numbers the rounds of
 one lookup value from 1 (every drop so far is round 1), the lookup value is unique per round
 instead of per row, and ``answer_team`` keeps a copy of the answer sealed to the team's records
 key, so that counsellors read the whole thread (the answer itself is sealed to the visitor).
-It follows 0007 (0008 is another branch's; the merge renumbers).
+It follows 0010 (passkeys).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

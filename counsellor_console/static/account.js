@@ -1,0 +1,87 @@
+// The account page: passkeys for signing in, registered after password and one-time code are
+// confirmed again, and removed by their owner. A new passkey also gets a key wrap (PRF) when
+// this browser has the console's keys unlocked, so the same passkey opens them.
+import { wrapWithPasskey } from "./keys.js";
+import { attestationJSON, creationOptions } from "./passkey.js";
+
+const $ = (id) => document.getElementById(id);
+const main = $("account");
+const csrf = main.dataset.csrf;
+const say = (text) => { $("account-status").textContent = text; };
+
+async function call(method, url, body) {
+  const res = await fetch(url, { method, headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+                                 body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!res.ok) {
+    const text = await res.text();
+    const err = new Error(text);
+    err.status = res.status;
+    throw err;
+  }
+  return res.json();
+}
+
+function removable(li) {
+  li.querySelector("button.remove").addEventListener("click", async () => {
+    try {
+      await call("DELETE", "/console/api/passkeys/" + encodeURIComponent(li.dataset.id));
+      li.remove();
+      say("Passkey entfernt / passkey removed");
+    } catch (err) { say("Nicht entfernt / not removed (" + err.status + ")"); }
+  });
+}
+
+for (const li of document.querySelectorAll("#passkeys li[data-id]")) removable(li);
+
+const form = $("passkey-new");
+const elsewhere = $("passkey-elsewhere");
+if (form && elsewhere && !elsewhere.dataset.origins.split(" ").includes(location.origin)) {
+  // Another address of this server: a passkey made here would belong to no relying party.
+  form.hidden = true;
+  elsewhere.hidden = false;
+}
+if (form) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say("Bitte warten … / please wait …");
+    let begun;
+    try {
+      begun = await call("POST", "/console/api/passkeys/options", { password: $("passkey-password").value, totp: $("passkey-totp").value.replace(/\s/g, "") });
+    } catch (err) {
+      say(err.status === 403 ? "Passwort oder Einmalcode falsch / password or one-time code wrong"
+        : err.status === 429 ? "Zu viele Fehlversuche: bitte später erneut / too many failures: try later"
+        : "Nicht möglich / not possible (" + err.status + ")");
+      return;
+    } finally {
+      $("passkey-password").value = "";
+      $("passkey-totp").value = "";
+    }
+    try {
+      const cred = await navigator.credentials.create({ publicKey: creationOptions(begun.options) });
+      const label = $("passkey-label").value.trim();
+      const { id } = await call("POST", "/console/api/passkeys", { attempt: begun.attempt, credential: attestationJSON(cred), label });
+      const li = document.createElement("li");
+      li.dataset.id = id;
+      const name = document.createElement("span");
+      name.className = "label";
+      name.textContent = label || "Passkey";
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.textContent = "Entfernen / Remove";
+      li.append(name, " ", remove);
+      $("passkeys").append(li);
+      removable(li);
+      if ($("no-passkeys")) $("no-passkeys").remove();
+      $("passkey-label").value = "";
+      let wrapped = false;
+      try { wrapped = await wrapWithPasskey({ csrf, user: main.dataset.user, cred: id }); } catch { wrapped = false; }
+      say(wrapped ? "Passkey registriert; er entsperrt auch Ihre Schlüssel / passkey registered; it also unlocks your keys"
+        : "Passkey registriert (für die Anmeldung) / passkey registered (for signing in)");
+    } catch (err) {
+      say(err.name === "InvalidStateError" ? "Dieser Passkey ist schon registriert / this passkey is registered already"
+        : err.name === "NotAllowedError" ? "Abgebrochen – nichts registriert / cancelled – nothing registered"
+        : "Nicht registriert / not registered (" + (err.status || err.name) + ")");
+    }
+  });
+}
