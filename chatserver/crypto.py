@@ -575,6 +575,47 @@ def drop_keys(code: str) -> DropKeys:
     return DropKeys(lookup, reply_sk, sodium.crypto_scalarmult_base(reply_sk))
 
 
+# -- the visitor's own copy of their case record (docs/protocol.md, "Continuity") ------------
+
+READER_GROUPS = 4
+
+
+@dataclass(frozen=True)
+class ReaderKeys:
+    """The key pair a reading code gives; the visitor's copy of their record is sealed to it."""
+
+    sk: bytes = field(repr=False)
+    pk: bytes = field(repr=False)
+
+
+def generate_reader_code(rng: Random = os.urandom) -> str:
+    """A fresh reading code, made where the visitor is and never sent: four groups of four
+    symbols, each with a digit 2-9, so that no group ever reads as a word of a codename."""
+    groups: list[str] = []
+    while len(groups) < READER_GROUPS:
+        group = "".join(DROP_ALPHABET[b & 31] for b in rng(DROP_GROUP))
+        if any(c in "23456789" for c in group):
+            groups.append(group)
+    return "-".join(groups)
+
+
+def split_codename(text: str) -> tuple[str, str | None]:
+    """What a visitor typed, split: the codename's words (for the server) and the reading
+    code (the groups with a digit; canonical, or None)."""
+    parts = text.lower().split()
+    words = " ".join(p for p in parts if not any(c.isdigit() for c in p))
+    code = "".join(p for p in parts if any(c.isdigit() for c in p)).replace("-", "")
+    code = code.translate(_DROP_TYPOS)
+    valid = len(code) == READER_GROUPS * DROP_GROUP and all(c in DROP_ALPHABET for c in code)
+    return words, code if valid else None
+
+
+def reader_keys(code: str) -> ReaderKeys:
+    """The key pair of a canonical reading code (docs/protocol.md, "Continuity")."""
+    sk = hashlib.sha512(LABEL + b"/record-reader\x00" + code.encode("ascii")).digest()[:KEY_BYTES]
+    return ReaderKeys(sk, sodium.crypto_scalarmult_base(sk))
+
+
 def drop_answer_bytes(lookup: bytes, sealed: bytes) -> bytes:
     """What a counsellor's identity key signs for an answer: label, the drop's lookup value
     (fixed length) and the sealed answer."""

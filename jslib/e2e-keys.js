@@ -149,6 +149,42 @@ export function dropKeys(text) {
   return { lookup: derive("lookup"), replySk, replyPk: nacl().scalarMult.base(replySk) };
 }
 
+// -- the visitor's own copy of their case record (docs/protocol.md, "Continuity") ------------
+
+/** A fresh reading code, made in the widget and shown after the codename's words: four groups
+ * of four symbols, each with a digit 2-9, so no group ever reads as a word of a codename. */
+export function generateReaderCode({ random } = {}) {
+  const groups = [];
+  while (groups.length < 4) {
+    const g = Array.from((random || nacl().randomBytes)(4), (b) => DROP_ALPHABET[b & 31]).join("");
+    if (/[2-9]/.test(g)) groups.push(g);
+  }
+  return groups.join("-");
+}
+
+/** What a visitor typed, split: the codename's words (for the server) and the reading code
+ * (the groups with a digit; canonical, or null), which never leaves the browser. */
+export function splitCodename(text) {
+  const parts = String(text).toLowerCase().split(/\s+/).filter(Boolean);
+  const code = parts.filter((p) => /\d/.test(p)).join("").replace(/-/g, "").replace(/o/g, "0").replace(/[il]/g, "1");
+  return { words: parts.filter((p) => !/\d/.test(p)).join(" "),
+           code: /^[0-9a-hjkmnp-tv-z]{16}$/.test(code) ? code : null };
+}
+
+/** The words to send for what a visitor typed: a codename, with or without its reading code;
+ * null for anything that may be a drop code, which never leaves the browser (not even mistyped:
+ * a drop code's five groups hold at most one group without a digit, a codename seven words). */
+export function codenameWords(text) {
+  const { words, code } = splitCodename(text);
+  return dropCode(text) || (/\d/.test(text) && !(code && words.includes(" "))) ? null : words;
+}
+
+/** The key pair a reading code gives: the console seals the visitor's copy to its public half. */
+export function readerKeys(code) {
+  const sk = nacl().hash(concat(LABEL, utf8("/record-reader\0" + code))).slice(0, KEY_BYTES);
+  return { sk, pk: nacl().scalarMult.base(sk) };
+}
+
 /**
  * What a counsellor's identity key signs for an answer: label, the drop's lookup value and the
  * sealed answer. The console signs it (console.js); the widget only verifies, and is lighter

@@ -1,4 +1,5 @@
-"""Hand-off with consent into case records, codename return, withdrawal and message drops.
+"""Hand-off with consent into case records, continuity (later lines and codename returns added
+to the record), codename return, withdrawal and message drops.
 
 This is the only bridge between a live chat (relay state) and lasting storage (records). It
 enforces on the server what the console also shows: no record without the visitor's yes to
@@ -30,9 +31,13 @@ class Handoff:
         self.store = store
 
     async def create_record(self, who: Identity, chat_id: str, consent_version: str,
-                            sealed_key: str, body: str) -> str:
+                            sealed_key: str, body: str, reader_pk: str | None = None,
+                            reader_body: str | None = None) -> str:
         """Store the record of a consenting visitor's chat; the visitor gets a codename."""
         chat = await self.relay.own_chat(who, chat_id)
+        if chat.record_id:
+            raise DomainError(ErrorCode.CONFLICT,
+                              "This chat has a record already: its lines are added to it.")
         if not chat.consent:
             raise DomainError(ErrorCode.NO_CONSENT, "The visitor has not agreed to a case record.")
         if chat.consent != consent_version or consent_version != self.config.consent_version:
@@ -40,10 +45,12 @@ class Handoff:
                               "The visitor agreed to a different consent text.")
         try:
             record_id, codename = await self.store.create(
-                who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang)
+                who.id, consent_version, sealed_key, body, self.relay.clock(), chat.lang,
+                reader_pk, reader_body)
         except Exception:
             raise DomainError(ErrorCode.UNAVAILABLE,
                               "The record could not be saved; try again.") from None
+        await self.relay.link_record(chat.id, record_id)
         await self.relay.send_codename(chat.id, codename)
         await self.relay.notify(ChatHandedOff(chat.entry, chat.lang, self.relay.clock()))
         return record_id
@@ -60,6 +67,32 @@ class Handoff:
         return await self.relay.request_chat("return", lang, record_id=meta.id,
                                              preferred="" if urgent else meta.counsellor_id,
                                              urgent=urgent)
+
+    async def append(self, who: Identity, chat_id: str, body: str,
+                     reader_body: str | None = None) -> int:
+        """Add the later lines of ``who``'s chat to the record it is linked to (filed from it,
+        or a codename return), sealed by the console to the records key. Only for the chat's
+        own counsellor, and only with a grant (checked and audited by the store)."""
+        chat = await self.relay.own_chat(who, chat_id)
+        if not chat.record_id:
+            raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
+        return await self.store.append(chat.record_id, who.id, body, self.relay.clock(),
+                                       reader_body)
+
+    async def reader_pk(self, who: Identity, chat_id: str) -> str:
+        """The visitor's reader key of the record ``who``'s chat is linked to ("" if none)."""
+        chat = await self.relay.own_chat(who, chat_id)
+        if not chat.record_id:
+            raise DomainError(ErrorCode.BAD_STATE, "This chat has no case record.")
+        return await self.store.reader_pk(chat.record_id, who.id, self.relay.clock())
+
+    async def read_record(self, codename: str) -> dict[str, Any]:
+        """The visitor's own copy of their record, found by codename (their widget opens it
+        with the reading code, which never reaches us)."""
+        found = await self.store.read(codename, self.relay.clock())
+        if found is None:
+            raise not_found(GONE)
+        return found
 
     async def withdraw(self, codename: str) -> None:
         """Delete the record belonging to ``codename`` at once and for good (consent

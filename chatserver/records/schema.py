@@ -25,6 +25,11 @@ records = sa.Table(
     # Set when its owner or an administrator deleted it: hidden, restorable until the recovery
     # window (CHATSERVER_RECORD_RECOVERY_DAYS) is over, then purged. Added by revision 0004.
     sa.Column("deleted_at", sa.Float, nullable=True, index=True),
+    # The visitor's own copy (revision 0011, docs/protocol.md "Continuity"): the public key the
+    # widget derived from a reading code that never leaves it, and the record's transcript
+    # sealed to that key by the console. None for records filed without one.
+    sa.Column("reader_pk", sa.String(64), nullable=True),
+    sa.Column("reader_body", sa.Text, nullable=True),
 )
 
 record_notes = sa.Table(
@@ -35,6 +40,22 @@ record_notes = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("author_id", sa.String(64), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
+)
+
+# What a chat added to its record after the hand-off (revision 0011): the later lines of the
+# same chat and of every codename return, each entry sealed in the counsellor's browser to the
+# team's records key (``body``, padded) and, if the record has a reader key, to it as well
+# (``reader_body``), append-only. Written only by a holder of a grant for a
+# chat linked to the record; erased with the record (withdrawal, purge).
+record_entries = sa.Table(
+    "record_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.String(32),
+              sa.ForeignKey("records.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("author_id", sa.String(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("reader_body", sa.Text, nullable=True),
 )
 
 # Who did what to which record or grant, and when: ids, actions and times, never content nor
@@ -56,7 +77,7 @@ record_audit = sa.Table(
 # 0006); drops left before that carry the slow hash of a codename the server made instead
 # (``codename_key``) and cannot be answered any more (docs/protocol.md, "Message drop"). An
 # answer is the sealed text, the answering counsellor's certificate and their signature.
-# Since revision 0011 a row is one round of a thread: the rows of one lookup value, numbered
+# Since revision 0012 a row is one round of a thread: the rows of one lookup value, numbered
 # from 1, each a visitor's message and its answer (with a copy sealed to the records key for
 # the team); all rounds of a thread share ``expires``, moved on by every message and answer.
 drops = sa.Table(

@@ -8,12 +8,12 @@ visitor said yes to the current consent text. Visitors find their record or drop
 through a codename, kept as a slow hash.
 
 Who may do what (``docs/protocol.md``, "Who may do what with a record"): listing, opening,
-exporting and annotating need a grant of the team's records key; deleting and restoring need a
-grant and being the record's owner or an administrator. Their deletion is soft: the record is
-hidden and can be restored for ``recovery_s`` seconds, then the hourly purge deletes it. The
-visitor's own withdrawal deletes at once and for good. Every access, allowed or refused, and
-every grant is written to an audit trail of account ids, actions and times: never content,
-never anything of the visitor.
+exporting, annotating and appending a chat's later lines need a grant of the team's records
+key; deleting and restoring need a grant and being the record's owner or an administrator.
+Their deletion is soft: the record is hidden and can be restored for ``recovery_s`` seconds,
+then the hourly purge deletes it. The visitor's own withdrawal deletes at once and for good.
+Every access, allowed or refused, and every grant is written to an audit trail of account ids,
+actions and times: never content, never anything of the visitor.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from chatserver.records.schema import (
     drops,
     key_grants,
     record_audit,
+    record_entries,
     record_notes,
     records,
     settings,
@@ -136,6 +137,7 @@ class _Refusal(Exception):
 
 
 async def _erase(conn: AsyncConnection, record_id: str) -> None:
+    await conn.execute(sa.delete(record_entries).where(record_entries.c.record_id == record_id))
     await conn.execute(sa.delete(record_notes).where(record_notes.c.record_id == record_id))
     await conn.execute(sa.delete(records).where(records.c.id == record_id))
 
@@ -196,9 +198,11 @@ class RecordStore:
             raise refusal.error from None
 
     async def create(self, counsellor_id: str, consent_version: str, sealed_key: str,
-                     body: str, now: float, lang: str = "de") -> tuple[str, str]:
+                     body: str, now: float, lang: str = "de", reader_pk: str | None = None,
+                     reader_body: str | None = None) -> tuple[str, str]:
         """Store a new record durably, owned by ``counsellor_id``; returns its id and the
-        visitor's codename. Filing needs no grant: the record is sealed to the public key."""
+        visitor's codename. Filing needs no grant: the record is sealed to the public key.
+        ``reader_pk`` and ``reader_body``: the visitor's key and their copy, if they have one."""
         codename = generate(lang)
         key = await self.hasher.key(codename)
         record_id = _new_id()
@@ -206,7 +210,8 @@ class RecordStore:
             await conn.execute(sa.insert(records).values(
                 id=record_id, created=now, retain_until=now + self.retention_s,
                 counsellor_id=counsellor_id, consent_version=consent_version,
-                codename_key=key, sealed_key=sealed_key, body=body))
+                codename_key=key, sealed_key=sealed_key, body=body, reader_pk=reader_pk,
+                reader_body=reader_body))
             await _audit(conn, counsellor_id, "create", now, record_id=record_id)
         return record_id, codename
 
@@ -249,6 +254,11 @@ class RecordStore:
                           record_notes.c.body)
                 .where(record_notes.c.record_id == record_id)
                 .order_by(record_notes.c.created))
+            entries = await conn.execute(
+                sa.select(record_entries.c.id, record_entries.c.created,
+                          record_entries.c.author_id, record_entries.c.body)
+                .where(record_entries.c.record_id == record_id)
+                .order_by(record_entries.c.id))
             await _audit(conn, user_id, action, now, record_id=record_id)
             return {
                 "record_id": row.id,
@@ -260,6 +270,8 @@ class RecordStore:
                 "body": row.body,
                 "notes": [{"id": n.id, "created": n.created, "author_id": n.author_id,
                            "body": n.body} for n in notes],
+                "entries": [{"id": e.id, "created": e.created, "author_id": e.author_id,
+                             "body": e.body} for e in entries],
             }
 
     async def add_note(self, record_id: str, user_id: str, body: str, now: float) -> str:
@@ -274,6 +286,27 @@ class RecordStore:
                 id=note_id, record_id=record_id, created=now, author_id=user_id, body=body))
             await _audit(conn, user_id, "note", now, record_id=record_id)
         return note_id
+
+    async def append(self, record_id: str, user_id: str, body: str, now: float,
+                     reader_body: str | None = None) -> int:
+        """Add what a chat linked to the record said after the hand-off: one entry sealed to
+        the records key by the console, append-only (docs/protocol.md, "Continuity"). Needs a
+        grant, as notes do; a deleted or withdrawn record takes nothing. ``reader_body`` is the
+        visitor's copy, sealed to the record's reader key (refused for a record without one)."""
+        async with self._access(user_id, "append", now, record_id) as (conn, _):
+            exists = (await conn.execute(sa.select(records.c.reader_pk).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
+            if exists is None:
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
+            if reader_body is not None and not exists.reader_pk:
+                raise DomainError(ErrorCode.BAD_STATE, "This record has no reader key.")
+            done = await conn.execute(sa.insert(record_entries).values(
+                record_id=record_id, created=now, author_id=user_id, body=body,
+                reader_body=reader_body)
+                .returning(record_entries.c.id))
+            entry_id = int(done.scalar_one())
+            await _audit(conn, user_id, "append", now, record_id=record_id)
+            return entry_id
 
     @staticmethod
     def _check_owner(row: Any, user_id: str, rights: _Rights, doing: str) -> None:
@@ -312,6 +345,39 @@ class RecordStore:
                                .values(deleted_at=None))
             await _audit(conn, user_id, "restore", now, record_id=record_id)
 
+    async def reader_pk(self, record_id: str, user_id: str, now: float) -> str:
+        """The visitor's reader key of a record ("" if it has none), for a console that seals
+        their copy of the later lines; needs a grant, audited like an opening."""
+        async with self._access(user_id, "reader", now, record_id) as (conn, _):
+            row = (await conn.execute(sa.select(records.c.reader_pk).where(
+                records.c.id == record_id, records.c.deleted_at.is_(None)))).first()
+            if row is None:
+                raise DomainError(ErrorCode.NOT_FOUND, NO_RECORD)
+            await _audit(conn, user_id, "reader", now, record_id=record_id)
+            return str(row.reader_pk or "")
+
+    async def read(self, codename: str, now: float) -> dict[str, Any] | None:
+        """What the visitor holding ``codename`` may read of their record: their own copies
+        (sealed to their reader key, which the server cannot open), nothing else. Audited as
+        done by the visitor; None for an unknown, deleted or withdrawn record."""
+        key = await self.hasher.key(codename)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                sa.select(records.c.id, records.c.created, records.c.retain_until,
+                          records.c.reader_body)
+                .where(records.c.codename_key == key, records.c.deleted_at.is_(None)))).first()
+            if row is None:
+                return None
+            entries = await conn.execute(
+                sa.select(record_entries.c.created, record_entries.c.reader_body)
+                .where(record_entries.c.record_id == row.id,
+                       record_entries.c.reader_body.is_not(None))
+                .order_by(record_entries.c.id))
+            await _audit(conn, VISITOR, "read", now, record_id=row.id)
+            return {"created": row.created, "retain_until": row.retain_until,
+                    "body": row.reader_body or "",
+                    "entries": [{"created": e.created, "body": e.reader_body} for e in entries]}
+
     async def find(self, codename: str) -> RecordMeta | None:
         """The record a codename belongs to, if any and not deleted."""
         key = await self.hasher.key(codename)
@@ -323,8 +389,8 @@ class RecordStore:
             return RecordMeta(*row) if row else None
 
     async def withdraw(self, codename: str, now: float) -> bool:
-        """The visitor withdraws consent: their record and its notes are deleted at once and
-        for good, also one that is deleted and waiting out its recovery window."""
+        """The visitor withdraws consent: their record, its notes and entries are deleted at
+        once and for good, also one that is deleted and waiting out its recovery window."""
         key = await self.hasher.key(codename)
         async with self.engine.begin() as conn:
             row = (await conn.execute(

@@ -187,6 +187,11 @@ class Relay:
         await self.state.set_codename(chat_id, codename)
         await self.out.to_chat(chat_id, ToVisitor.CODENAME, {"codename": codename})
 
+    async def link_record(self, chat_id: str, record_id: str) -> None:
+        """The chat's later lines belong to ``record_id`` (filed from it): its counsellor's
+        console learns it from the chat's view, and appends are allowed for it."""
+        await self.state.link_record(chat_id, record_id)
+
     async def codename_seen(self, chat_id: str, codename: str) -> None:
         """The widget has shown ``codename``: forget it (a newer one stays)."""
         await self.state.clear_codename(chat_id, codename)

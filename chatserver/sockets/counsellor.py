@@ -48,6 +48,7 @@ from chatserver.sockets.schemas import (
     KeyringGrant,
     KeyringInit,
     KeyringQuery,
+    RecordAppend,
     RecordNote,
     RecordOpen,
     RecordRef,
@@ -265,8 +266,13 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_handoff(self, sid: str, req: HandoffPayload) -> dict[str, Any]:
         who = await self._who(sid)
         check_base64(req.body)
+        if (req.reader_pk is None) != (req.reader_body is None):
+            raise invalid("The visitor's copy needs both reader_pk and reader_body.")
+        if req.reader_body is not None:
+            check_base64(req.reader_body)
         record_id = await self.handoff.create_record(
-            who, req.chat_id, req.consent_version, req.sealed_key, req.body)
+            who, req.chat_id, req.consent_version, req.sealed_key, req.body, req.reader_pk,
+            req.reader_body)
         return {"ok": True, "record_id": record_id}
 
     @event(Empty)
@@ -290,6 +296,21 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         who = await self._who(sid)
         check_base64(req.body)
         return {"ok": True, "note_id": await self.handoff.add_note(who, req.record_id, req.body)}
+
+    @event(RecordAppend)
+    async def on_record_append(self, sid: str, req: RecordAppend) -> dict[str, Any]:
+        who = await self._who(sid)
+        check_base64(req.body)
+        if req.reader_body is not None:
+            check_base64(req.reader_body)
+        entry_id = await self.handoff.append(who, req.chat_id, req.body, req.reader_body)
+        return {"ok": True, "entry_id": entry_id}
+
+    @event(ChatRef)
+    async def on_record_reader(self, sid: str, req: ChatRef) -> dict[str, Any]:
+        """The visitor's reader key of the record this chat adds to ("" without one)."""
+        who = await self._who(sid)
+        return {"ok": True, "reader_pk": await self.handoff.reader_pk(who, req.chat_id)}
 
     @event(RecordRef)
     async def on_record_delete(self, sid: str, req: RecordRef) -> dict[str, Any]:

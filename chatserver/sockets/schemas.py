@@ -143,6 +143,9 @@ class HandoffPayload(_Strict):
     consent_version: ConsentVersion
     sealed_key: SealedKey
     body: RecordBody
+    # The visitor's copy (docs/protocol.md, "Continuity"): both or neither.
+    reader_pk: PublicKey | None = None
+    reader_body: RecordBody | None = None
 
 
 class RecordRef(_Strict):
@@ -157,6 +160,14 @@ class RecordOpen(_Strict):
 class RecordNote(_Strict):
     record_id: RecordId
     body: SmallBody
+
+
+class RecordAppend(_Strict):
+    """Later lines of a chat for the record it is linked to, sealed to the records key."""
+
+    chat_id: ChatId
+    body: SmallBody
+    reader_body: SmallBody | None = None
 
 
 class DropRef(_Strict):
@@ -187,7 +198,7 @@ class SignedAnswer(_Strict):
     certificate: Certificate
     sig: Signature
     # The same answer sealed to the team's records key, so that colleagues read the thread
-    # (not signed: only the visitor's copy must be proven; consoles before 0011 sent none).
+    # (not signed: only the visitor's copy must be proven; consoles before 0012 sent none).
     team: SmallBody | None = None
 
 
@@ -250,7 +261,7 @@ class Drop(_Strict):
     sealed_key: SealedKey
     body: SmallBody
     reply_pk: PublicKey
-    # 1 starts a thread; the next number writes again after an answer (widgets before 0011
+    # 1 starts a thread; the next number writes again after an answer (widgets before 0012
     # sent none).
     round: Annotated[int, msgspec.Meta(ge=1, le=MAX_DROP_ROUNDS)] = 1
 

@@ -170,6 +170,13 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.handoff.withdraw(req.codename)
         return {"ok": True}
 
+    @event(CodenameOnly)
+    async def on_record_read(self, sid: str, req: CodenameOnly) -> dict[str, Any]:
+        """The visitor's own copy of their record (docs/protocol.md, "Continuity"): costs
+        what a return costs, since the codename is hashed slowly."""
+        self._throttle(sid)
+        return {"ok": True, **await self.handoff.read_record(req.codename)}
+
     @event(DropStart)
     async def on_drop_start(self, sid: str, req: DropStart) -> dict[str, Any]:
         """Paid for like a chat request; the widget then makes the drop code itself."""

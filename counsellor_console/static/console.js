@@ -119,8 +119,11 @@ function chat(id) {
   if (!chats.has(id)) {
     // shown: the last visitor seq on screen before a reload; waiting: my lines sent before it.
     // topics: what the counsellor ticked for the statistics, sent only with the end.
+    // record: the case record this chat adds its later lines to ({id, upto}: c.log up to upto
+    // is in it), null before a hand-off; appending: those appends, one after the other.
     const c = { id, session: null, log: [], unread: 0, info: null, consent: null, shown: 0,
-                waiting: new Map(), saving: Promise.resolve(), topics: new Set() };
+                waiting: new Map(), saving: Promise.resolve(), topics: new Set(), record: null,
+                appending: Promise.resolve() };
     c.outbox = createOutbox({
       transmit: (seq, ct) => call(socket, "send", { chat_id: id, seq, ct }),
       onChange: ({ seq, state, tag }) => {
@@ -151,7 +154,7 @@ function persist(c) {
   let state;
   try {
     state = {
-      v: 1, user: me.id, shown: c.shown, consent: c.consent,
+      v: 1, user: me.id, shown: c.shown, consent: c.consent, record: c.record,
       session: c.session && c.session.established ? c.session.exportState() : null,
       log: c.log.map(({ cls, text, mark, seq, state: st, ct, at }) => ({ cls, text, mark, seq, state: st, ct, at })),
     };
@@ -169,6 +172,8 @@ function restore(c, saved) {
   } catch { c.session = null; }
   c.shown = Number.isInteger(saved.shown) ? saved.shown : 0;
   c.consent = saved.consent || null;
+  c.record = saved.record && typeof saved.record.id === "string" && Number.isInteger(saved.record.upto)
+    ? { id: saved.record.id, upto: saved.record.upto, reader: typeof saved.record.reader === "string" ? saved.record.reader : undefined } : null;
   const earlier = c.log;
   c.log = [];
   for (const line of saved.log || []) {
@@ -255,6 +260,10 @@ function select(id) {
   following = true;
   follow();
   $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
+  $("chat-record").hidden = !c.record;
+  $("chat-record-text").textContent = !c.record ? "" : c.info && c.info.entry === "return"
+    ? "Kommt mit Codewort zurück: Akte vorhanden / returning visitor with a codename: has a case record"
+    : "Akte angelegt: was jetzt geschrieben wird, kommt dazu / record filed: what is written now is added";
   $("newcomer").hidden = !c.newcomer;
   $("newcomer-safety").textContent = c.newcomer ? c.newcomer.session.safetyNumber() : "";
   // Nothing more goes out in this chat until the counsellor has decided.
@@ -270,7 +279,54 @@ function add(id, cls, text) {
   c.log.push(item);
   if (id === current) { $("log").appendChild(entry(item)); follow(); } else c.unread += 1;
   renderTabs();
+  if (cls !== "info") appendLater(c);
   return item;
+}
+
+// Continuity (docs/protocol.md, "Continuity"): once a chat has a case record (filed here, or
+// a codename return), every later line of it goes into that record, sealed to the certified
+// records key like the record itself and padded; lines said while an append is on its way go
+// with the next. Only with a grant (the server checks it too): without one the console says
+// why once and tries no more in this chat, so the audit trail is not filled with refusals.
+// A reader key as the widget sent it: 32 bytes of base64, else none (no copy for the visitor).
+function readerKey(text) {
+  try { return e2e.b64decode(text).length === 32 ? text : ""; } catch { return ""; }
+}
+
+// The visitor's copy (docs/protocol.md, "Continuity"): the same lines, sealed to their reader key.
+const forReader = (reader, lines) => reader
+  ? e2e.b64encode(e2e.seal(e2e.b64decode(reader), e2e.pad(e2e.utf8(JSON.stringify({ t: "lines", lines }))))) : undefined;
+
+function appendLater(c) {
+  if (!c.record || c.appendRefused) return c.appending;
+  c.appending = c.appending.then(async () => {
+    if (!c.record || c.appendRefused || !chats.has(c.id)) return;
+    const upto = c.log.length;
+    const lines = c.log.slice(c.record.upto, upto).filter((item) => item.cls !== "info")
+      .map((item) => [item.cls, item.text, item.at || 0]);
+    if (!lines.length) { c.record.upto = upto; return; }
+    if (!recordsPk || !recordsSk) {
+      c.appendRefused = true;
+      add(c.id, "info", "Spätere Zeilen werden nicht zur Akte hinzugefügt / later lines are not added to the record: " +
+        (recordsSk ? recordsRefusal : ERRORS.no_grant));
+      return;
+    }
+    if (c.record.reader === undefined) {
+      // A codename return: the record knows the visitor's reader key, if they have one.
+      const asked = await socket.emitWithAck("record_reader", { chat_id: c.id });
+      c.record.reader = asked.error ? "" : readerKey(asked.reader_pk);
+    }
+    const body = e2e.b64encode(e2e.seal(recordsPk, e2e.pad(e2e.utf8(JSON.stringify({ t: "lines", lines })))));
+    const ack = await socket.emitWithAck("record_append", { chat_id: c.id, body, reader_body: forReader(c.record.reader, lines) });
+    if (ack.error) {
+      c.appendRefused = true;
+      add(c.id, "info", "Spätere Zeilen werden nicht zur Akte hinzugefügt / later lines are not added to the record: " + refusal(ack, "records"));
+      return;
+    }
+    c.record.upto = upto;
+    persist(c);
+  }).catch(() => {});
+  return c.appending;
 }
 
 // One visitor envelope, in order: true once it is on screen (or the handshake it carries is
@@ -306,7 +362,8 @@ async function present(c, seq, ct) {
     const got = c.session.receive(frame);
     if (got.payload.t === "text") add(c.id, "them", String(got.payload.body));
     else if (got.payload.t === "consent") {
-      c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now() } : null;
+      // reader: the public key of the visitor's reading code, for their own copy of the record.
+      c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now(), reader: readerKey(got.payload.reader) } : null;
       add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
     }
     c.shown = seq;
@@ -443,12 +500,19 @@ function showDuty(on, message) {
 function adopt(info, focus = true) {
   const c = chat(info.chat_id);
   c.info = info;
+  if (info.record_id && (!c.record || c.record.id !== info.record_id)) {
+    // A codename return: everything said in it goes into the record. A chat that filed its
+    // record before a reload knows where it stands from its reload state.
+    c.record = { id: info.record_id, upto: 0 };
+    if (info.entry === "return") add(c.id, "info", "Kommt mit Codewort zurück: Akte vorhanden / returning visitor with a codename: has a case record");
+  }
   c.inbox.start(info.acked);
   c.outbox.delivered(info.delivered.upto, info.delivered.lost || []);
   receipt(c, info.delivered.upto, info.delivered.lost || []);
   c.outbox.online(info.next_seq);
   c.inbox.online();
   if (focus) select(c.id); else renderTabs();
+  appendLater(c);
 }
 
 function drop(id) {
@@ -611,16 +675,33 @@ const day = (t) => new Date(t * 1000).toLocaleString("de-DE");
 
 let openRecordState = null;
 async function openRecord(recordId, exporting) {
-  if (!recordsSk) { $("records-status").textContent = "Aktenschlüssel nicht entsperrt / records key not unlocked"; return null; }
+  if (!recordsSk) {
+    // Said where the counsellor looks: beside the chat and in the records view.
+    $("records-status").textContent = $("status").textContent = ERRORS.no_grant;
+    return null;
+  }
   const ack = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
   if (ack.error) { refused(ack); return null; }
   const { record } = ack;
   const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
+  const said = ([who, line]) => `${who === "me" ? "Beratung" : "Besucher:in"}: ${line}`;
+  // Later lines (continuity): each entry sealed to the records key on its own; a heading for
+  // each day something was added.
+  let shownDay = "";
+  const later = (record.entries || []).flatMap((item) => {
+    const date = new Date(item.created * 1000).toLocaleDateString("de-DE");
+    const heading = date === shownDay ? [] : [`– später / later, ${date} –`];
+    shownDay = date;
+    try {
+      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
+      return [...heading, ...entry.lines.map(said)];
+    } catch { return [...heading, "– Eintrag nicht lesbar / entry unreadable –"]; }
+  });
   const text = [`Fallakte / case record ${record.record_id}`,
     `Einwilligung / consent ${body.consent_version} · ${body.entry}`, "",
-    ...body.transcript.map(([who, line]) => `${who === "me" ? "Beratung" : "Besucher:in"}: ${line}`),
+    ...body.transcript.map(said), ...later,
     "", ...notes.map((n) => `Notiz / note: ${n.body}`)].join("\n");
   openRecordState = { id: record.record_id, key };
   const view = $("record-view");
@@ -876,15 +957,30 @@ $("transfer").addEventListener("click", async () => {
 });
 $("handoff").addEventListener("click", async () => {
   const c = chats.get(current);
+  if (c && c.record) { $("status").textContent = "Dieser Chat hat schon eine Akte: was geschrieben wird, kommt dazu / this chat has a record already: what is written is added to it"; return; }
   if (!c || !c.consent) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
   if (!recordsPk) { $("status").textContent = "Akte nicht gespeichert / record not saved: " + recordsRefusal; return; }
   const recordKey = window.nacl.randomBytes(32);
+  const upto = c.log.length;
   const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
     transcript: c.log.filter((item) => item.cls !== "info").map((item) => [item.cls, item.text]) };
+  const reader = c.consent.reader || "";
+  const copy = forReader(reader, c.log.slice(0, upto).filter((item) => item.cls !== "info").map((item) => [item.cls, item.text, item.at || 0]));
   const ack = await socket.emitWithAck("handoff", { chat_id: c.id, consent_version: c.consent.version,
-    sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey) });
+    sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey),
+    ...(reader ? { reader_pk: reader, reader_body: copy } : {}) });
   recordKey.fill(0);
   $("status").textContent = ack.error ? refusal(ack, "handoff") : "Akte gespeichert / record saved";
+  if (ack.error || !chats.has(c.id)) return;
+  // What is said from now on goes into the same record (the snapshot holds what came before).
+  c.record = { id: ack.record_id, upto, reader };
+  persist(c);
+  if (c.id === current) select(c.id);
+  appendLater(c);
+});
+$("chat-record-open").addEventListener("click", () => {
+  const c = chats.get(current);
+  if (c && c.record) openRecord(c.record.id, false);
 });
 $("newcomer-accept").addEventListener("click", () => decideNewcomer(true));
 $("newcomer-refuse").addEventListener("click", () => decideNewcomer(false));

@@ -211,6 +211,23 @@ test("a drop code is made, typed back and derived as in Python", () => {
   assert.equal(e2e.b64encode(keys.replyPk), D.reply_pk);
 });
 
+test("a reading code is made, typed back among the words and derived as in Python", () => {
+  const R = V.reader;
+  assert.equal(e2e.generateReaderCode({ random: fixed(...R.random) }), R.code);
+  for (const typed of R.typed) assert.deepEqual(e2e.splitCodename(typed), { words: R.words, code: R.canonical }, typed);
+  for (const text of R.not_codes) assert.equal(e2e.splitCodename(text).code, null, text);
+  // What goes to the server: the words alone; a drop code, even mistyped, never.
+  for (const typed of R.typed) assert.equal(e2e.codenameWords(typed), R.words, typed);
+  assert.equal(e2e.codenameWords(R.words.toUpperCase()), R.words);
+  const D = V.drops;
+  for (const typed of [D.code, ...D.typed, D.code.slice(0, -1), D.code.replace("-", " ")]) {
+    assert.equal(e2e.codenameWords(typed), null, typed);
+  }
+  const keys = e2e.readerKeys(R.canonical);
+  assert.equal(hex(keys.sk), R.sk);
+  assert.equal(e2e.b64encode(keys.pk), R.pk);
+});
+
 test("a signed drop answer matches and opens with the reply key", () => {
   const D = V.drops;
   const keys = e2e.dropKeys(D.code);

@@ -38,6 +38,9 @@ async def test_consent_text_names_the_configured_retention_controller_and_rights
         assert f"Verantwortlich: {CONTROLLER}." in german
         assert "Recht auf Auskunft, Berichtigung, Löschung" in german
         assert "bis jetzt und ab jetzt" not in german and "365" not in german
+        # What continuity keeps (docs/protocol.md, "Continuity"), and no more than that.
+        assert ("das Gespräch bis dahin, was danach noch geschrieben wird, auch wenn du mit "
+                "deinem Codewort wiederkommst, und ihre Notizen") in german
         link = page.locator("#consent a")
         await expect(link).to_have_attribute("href", NOTICE)
         await expect(link).to_have_text("Datenschutzhinweise")
@@ -46,6 +49,8 @@ async def test_consent_text_names_the_configured_retention_controller_and_rights
         await expect(page.locator("#consent-title")).to_have_text("Keep this conversation?")
         english = await consent_text(page)
         assert "We delete it after 123 days" in english
+        assert ("the conversation up to then, what is written after it, also when you come "
+                "back with your codename, and their notes") in english
         assert f"Responsible for your data: {CONTROLLER}." in english
         assert "right to access, correction, deletion" in english
         await expect(link).to_have_text("Privacy notice")

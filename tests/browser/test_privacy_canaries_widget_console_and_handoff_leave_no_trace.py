@@ -36,7 +36,7 @@ from chatserver.admin import demo
 from chatserver.config import Config
 from chatserver.main import create_app
 from chatserver.web.appkeys import CONFIG, USERS
-from tests.support.browser import PASSWORD, chromium, login
+from tests.support.browser import PASSWORD, chromium, login, shown_codename
 from tests.support.database import database_rows
 from tests.support.e2e_clients import E2ECounsellor, Identity
 from tests.support.harness import Harness, totp_of
@@ -165,7 +165,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             if not codename:
                 await widget.locator("#codename-value").get_by_text(re.compile(r"\w")).wait_for()
                 codename = (await widget.locator("#codename-value").text_content() or "").strip()
-            assert len(codename.split()) == 7
+            _, code = shown_codename(codename)
             assert (await ben.raw.end(chat_id))["ok"]
             await widget.get_by_text("Der Chat ist beendet").wait_for()
             assert (await ben.raw.duty(False))["ok"]
@@ -206,6 +206,8 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
         "address": [ADDRESS],
         "user agent": [USER_AGENT, "UA-9d4e77", "KanarienBrowser"],
         "forwarded": [FORWARDED, REAL_IP],
+        # The reading code at the codename's end stays in the visitor's browser.
+        "reading code": [code, code.upper(), code.replace("-", ""), code.replace("-", " ")],
     }
     # The recordings are real: the browser sent the canary headers, frames went both ways.
     assert USER_AGENT.encode() in proxy.up and FORWARDED.encode() in proxy.up

@@ -115,7 +115,7 @@ async def check_weight(url: str) -> None:
                  *re.findall(r'(?<![-\w])(?:src|href)="(/widget/static/[^"]+)"', page)]
         on_demand = dict(re.findall(r'data-([a-z]+)-src="(/widget/static/[^"]+)"', page))
         hashes = dict(re.findall(r'data-([a-z]+)-sri="([^"]+)"', page))
-        wanted = {"reloadstate", "pow", "keys", "offline", "guide", "drops"}
+        wanted = {"reloadstate", "pow", "keys", "offline", "messages", "guide", "drops"}
         assert set(on_demand) == wanted == set(hashes), on_demand
         total = len(gzip.compress(page.encode(), 9))
         for path in paths:

@@ -160,6 +160,20 @@ def test_a_drop_code_is_made_typed_back_and_derived_as_in_the_vectors() -> None:
     assert crypto.b64encode(keys.reply_pk) == DROPS["reply_pk"]
 
 
+def test_a_reading_code_is_made_typed_back_among_the_words_and_derived_as_in_the_vectors(
+        ) -> None:
+    reader = VECTORS["reader"]
+    chunks = [bytes.fromhex(c) for c in reader["random"]]
+    assert crypto.generate_reader_code(generate.fixed(*chunks)) == reader["code"]
+    assert all(any(c in "23456789" for c in g) for g in reader["code"].split("-"))
+    for typed in reader["typed"]:
+        assert crypto.split_codename(typed) == (reader["words"], reader["canonical"]), typed
+    for text in reader["not_codes"]:
+        assert crypto.split_codename(text)[1] is None, text
+    keys = crypto.reader_keys(reader["canonical"])
+    assert keys.sk.hex() == reader["sk"] and crypto.b64encode(keys.pk) == reader["pk"]
+
+
 def test_a_signed_drop_answer_matches_and_opens_with_the_reply_key() -> None:
     keys = crypto.drop_keys(DROPS["code"])
     sealed = crypto.seal(keys.reply_pk, bytes.fromhex(DROPS["answer_plaintext"]),

@@ -27,6 +27,7 @@ def _payloads(size: int) -> dict[type[msgspec.Struct], dict[str, Any]]:
         schemas.HandoffPayload: {"chat_id": "c" * 16, "consent_version": "1", "sealed_key": key,
                                  "body": _body(size + SECRETBOX)},
         schemas.RecordNote: {"record_id": "r" * 8, "body": _body(size + SECRETBOX)},
+        schemas.RecordAppend: {"chat_id": "c" * 16, "body": _body(size + SEALED)},
         schemas.Drop: {"lookup": pk, "sealed_key": key, "body": _body(size + SECRETBOX),
                        "reply_pk": pk},
         schemas.DropAnswer: {"drop_id": "d" * 8, "answer": {
@@ -35,7 +36,8 @@ def _payloads(size: int) -> dict[type[msgspec.Struct], dict[str, Any]]:
     }
 
 
-LARGEST = {schemas.HandoffPayload: 524288, schemas.RecordNote: 65536, schemas.Drop: 65536,
+LARGEST = {schemas.HandoffPayload: 524288, schemas.RecordNote: 65536,
+           schemas.RecordAppend: 65536, schemas.Drop: 65536,
            schemas.DropAnswer: 65536, schemas.Transfer: 4096}
 
 

@@ -42,7 +42,8 @@ USER_AGENT = "Mozilla/5.0 (Canary; UA-5c1e77) KanarienBrowser/77.0"
 FORWARDED = "198.51.100.77"
 REAL_IP = "203.0.113.78"
 PLAINTEXT = ["Ich will raus, Kanarienvogel 4f2a", "Wir sind fuer dich da, Kanarie 91b0",
-             "Zurueck mit meinem Codenamen, Kanarie 7c3d", "Nachricht im Briefkasten 2e8f"]
+             "Zurueck mit meinem Codenamen, Kanarie 7c3d", "Nachricht im Briefkasten 2e8f",
+             "Nach der Uebergabe noch geschrieben, Kanarie 5a6b"]
 DROP_CODE = crypto.generate_drop_code()
 
 
@@ -66,6 +67,12 @@ def seal_for_team(team_pk: bytes, text: str) -> tuple[str, str]:
     key = os.urandom(32)
     body = nacl.secret.SecretBox(key).encrypt(text.encode())
     return crypto.b64encode(crypto.seal(team_pk, key)), crypto.b64encode(body)
+
+
+def appended(team_pk: bytes, *lines: str) -> str:
+    """What the console appends to a record after the hand-off: the lines, padded, sealed."""
+    text = json.dumps({"t": "lines", "lines": [["them", line, 0] for line in lines]})
+    return crypto.b64encode(crypto.seal(team_pk, crypto.pad(text.encode())))
 
 
 def visitor_client(url: str) -> AddressedVisitor:
@@ -100,12 +107,18 @@ async def test_a_whole_visit_leaves_no_trace(
         assert (await anna.send_text(visitor.chat_id, PLAINTEXT[1]))["ok"]
         assert await visitor.receive_text() == PLAINTEXT[1]
         assert (await first.call("consent", {"answer": "yes", "version": "v1"}))["ok"]
+        await share_records_key(raw_anna)  # appending later lines needs a grant
         sealed_key, body = seal_for_team(team_pk, PLAINTEXT[0] + " / " + PLAINTEXT[1])
         handed = await raw_anna.call("handoff", {"chat_id": visitor.chat_id,
                                                  "consent_version": "v1",
                                                  "sealed_key": sealed_key, "body": body})
         assert handed["ok"], handed
         codename = (await first.expect("codename"))["codename"]
+        # A line written after the hand-off goes into the record too (continuity).
+        assert (await visitor.send_text(PLAINTEXT[4]))["ok"]
+        assert await anna.receive_text(visitor.chat_id) == PLAINTEXT[4]
+        assert (await raw_anna.call("record_append", {
+            "chat_id": visitor.chat_id, "body": appended(team_pk, PLAINTEXT[4])}))["ok"]
         assert (await first.end())["ok"]
 
         # Back later, from the same address, with the codename.
@@ -118,6 +131,8 @@ async def test_a_whole_visit_leaves_no_trace(
         await asyncio.gather(back.handshake("accepted"), anna.accept(second.chat_id))
         assert (await back.send_text(PLAINTEXT[2]))["ok"]
         assert await anna.receive_text(second.chat_id) == PLAINTEXT[2]
+        assert (await raw_anna.call("record_append", {
+            "chat_id": second.chat_id, "body": appended(team_pk, PLAINTEXT[2])}))["ok"]
         assert (await raw_anna.end(second.chat_id))["ok"]
 
         # A message drop under a code the visitor made, answered with a signature.
@@ -127,7 +142,6 @@ async def test_a_whole_visit_leaves_no_trace(
         assert (await second.call("drop", {
             "lookup": crypto.b64encode(keys.lookup), "sealed_key": drop_key, "body": drop_body,
             "reply_pk": crypto.b64encode(keys.reply_pk)}))["ok"]
-        await share_records_key(raw_anna)
         drop_id = (await raw_anna.call("drops", {}))["items"][0]["drop_id"]
         drop = (await raw_anna.call("drop_open", {"drop_id": drop_id}))["drop"]
         signed = signed_answer(anna.identity, drop, "Antwort " + PLAINTEXT[1])
@@ -169,6 +183,7 @@ async def test_a_whole_visit_leaves_no_trace(
     rows = places["database rows"]
     assert b"\nrecords: (" in b"\n" + rows and b"\ndrops: (" in b"\n" + rows, \
         "the scanned database holds the record and the drop"
+    assert rows.count(b"\nrecord_entries: (") == 2, "and the two lines appended later"
     for where, data in places.items():
         for what, variants in needles.items():
             for needle in variants:

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 
 import nacl.pwhash
 import pytest
+import sqlalchemy as sa
 
 from chatserver.config import Config
 from chatserver.errors import DomainError
 from chatserver.records.accounts import LoginRefused, Users
 from chatserver.records.codenames import CodenameHasher
 from chatserver.records.db import head_revision, migrate, open_engine
+from chatserver.records.schema import record_entries
 from chatserver.records.store import Keyring, RecordStore
 from chatserver.records.throttle import Policy, SignInThrottle
 from chatserver.stats.counters import StatsStore
@@ -69,9 +71,13 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         opened = await store.open(record_id, "ben", now + 1)
         assert opened["body"] == "Qk9EWQ==" and opened["sealed_key"] == "S0VZ"
         await store.add_note(record_id, "ben", "Tk9URQ==", now + 2)
+        first = await store.append(record_id, "ben", "TElORTE=", now + 3)
+        assert await store.append(record_id, "ben", "TElORTI=", now + 3) > first
+        entries = (await store.open(record_id, "ben", now + 4))["entries"]
+        assert [e["body"] for e in entries] == ["TElORTE=", "TElORTI="]
         assert (await store.find(codename)) is not None
         assert [a["action"] for a in await store.audit_trail(record_id)] == \
-            ["create", "open", "note"]
+            ["create", "open", "note", "append", "append", "open"]
         with pytest.raises(DomainError):
             await store.add_note("nosuchrecord00", "ben", "Tk9URQ==", now)
         await store.create_drop("TE9PS1VQ" * 5 + "TE9=", "S0VZ", "RFJPUA==", "UEs=", now)
@@ -80,6 +86,9 @@ async def test_accounts_records_drops_and_keyring(config: Config) -> None:
         assert await store.list_records("ben", now + 1000) == []
         assert await store.list_drops() == []
         assert (await store.audit_trail(record_id))[-1]["action"] == "expire"
+        async with engine.connect() as conn:  # its later entries went with it
+            assert (await conn.execute(sa.select(sa.func.count())
+                                       .select_from(record_entries))).scalar_one() == 0
         # Without his grant Ben lists and opens nothing any more (not even learning whether a
         # record exists), and the tries are in the trail.
         async with engine.begin() as conn:

@@ -236,6 +236,21 @@ async def test_consent_and_return_links_are_kept_with_the_chat(state: State) -> 
     assert await state.get_chat(back.id) is None
 
 
+async def test_a_chat_is_linked_to_the_record_filed_from_it_and_an_ended_one_stays_gone(
+        state: State) -> None:
+    await state.create_chat(chat(0), "r0", cap=10)
+    await state.claim(chat(0).id, ANNA, 3, 200.0)
+    assert (await state.get_chat(chat(0).id)).record_id == ""  # type: ignore[union-attr]
+    await state.link_record(chat(0).id, "rec2")
+    got = await state.get_chat(chat(0).id)
+    assert got is not None and got.record_id == "rec2" and got.counsellor_id == ANNA.id
+    await state.link_record(chat(0).id, "rec2")  # a repeat changes nothing
+    assert (await state.get_chat(chat(0).id)).record_id == "rec2"  # type: ignore[union-attr]
+    await state.end_chat(chat(0).id)
+    await state.link_record(chat(0).id, "rec2")
+    assert await state.get_chat(chat(0).id) is None
+
+
 async def test_chats_remember_their_place_in_the_queue(state: State) -> None:
     for n in range(3):
         assert await state.create_chat(chat(n), f"r{n}", cap=10) == n + 1

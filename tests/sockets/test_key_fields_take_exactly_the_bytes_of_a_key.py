@@ -65,6 +65,8 @@ async def test_socket_key_fields_refuse_what_is_not_exactly_a_key(harness: Harne
         (anna, "keyring_grant", {"user_id": "ben", "sealed": sealed}, "sealed", 80),
         (anna, "handoff", {"chat_id": "c" * 22, "consent_version": "v1", "sealed_key": sealed,
                            "body": body}, "sealed_key", 80),
+        (anna, "handoff", {"chat_id": "c" * 22, "consent_version": "v1", "sealed_key": sealed,
+                           "body": body, "reader_pk": key, "reader_body": body}, "reader_pk", 32),
         (visitor, "drop", {"lookup": key, "sealed_key": sealed, "body": body, "reply_pk": key},
          "reply_pk", 32),
         (visitor, "drop", {"lookup": key, "sealed_key": sealed, "body": body, "reply_pk": key},

@@ -182,3 +182,16 @@ async def virtual_authenticator(page: Page, prf: bool = True) -> None:
     await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
         "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
         "hasUserVerification": True, "isUserVerified": True, "hasPrf": prf}})
+
+
+READING_CODE = re.compile(r"(?:[0-9a-hjkmnp-tv-z]{4}-){3}[0-9a-hjkmnp-tv-z]{4}")
+
+
+def shown_codename(text: str) -> tuple[list[str], str]:
+    """The codename a widget shows after the hand-off, split: the server's words, and the
+    reading code the widget made after them (docs/protocol.md, "The visitor's own copy");
+    asserts the shape of both."""
+    *words, code = text.split()
+    assert len(words) == 7 and all(w.isalpha() for w in words), text
+    assert READING_CODE.fullmatch(code), text
+    return words, code

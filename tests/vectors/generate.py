@@ -51,6 +51,34 @@ def _pair(chat_id: str, org: crypto.SigningSeed, ident: crypto.SigningSeed,
     return visitor, counsellor
 
 
+def reader() -> dict[str, Any]:
+    """A reading code made from fixed randomness (a group without a digit 2-9 is drawn again),
+    typed back among the codename's words, and its key pair."""
+    chunks = [bytes([0, 1, 10, 31]), seed("reader a", 4), seed("reader b", 4), seed("reader c", 4),
+              seed("reader d", 4), seed("reader e", 4), seed("reader f", 4), seed("reader g", 4)]
+    used: list[bytes] = []
+
+    def rng(n: int) -> bytes:
+        used.append(chunks[len(used)])
+        return used[-1]
+
+    code = crypto.generate_reader_code(rng)
+    canonical = code.replace("-", "")
+    keys = crypto.reader_keys(canonical)
+    words = "wald haus see berg tal fluss stein"
+    return {
+        "random": [c.hex() for c in used],
+        "code": code,
+        "typed": [f"{words} {code}", f"{words.upper()} {code.upper().replace('-', ' ')}",
+                  f"{words} {code.replace('0', 'o').replace('1', 'l')}"],
+        "words": words,
+        "not_codes": [words, f"{words} {code[:-1]}", f"{words} {code}x"],
+        "canonical": canonical,
+        "sk": keys.sk.hex(),
+        "pk": crypto.b64encode(keys.pk),
+    }
+
+
 def drops(org: crypto.SigningSeed, ident: crypto.SigningSeed, cert: dict[str, Any],
           revoked_ident: crypto.SigningSeed) -> dict[str, Any]:
     """Drop codes, their lookup values and reply keys, and signed answers good and bad."""
@@ -419,6 +447,7 @@ def build() -> dict[str, Any]:
                  "esk": seed("seal esk").hex(), "message": b"record key material".hex(),
                  "sealed": sealed.hex()},
         "drops": drops(org, ident, cert, revoked_ident),
+        "reader": reader(),
         "records_key": {
             "revoked": [crypto.b64encode(retired_pk)],
             "certificate": rcert,

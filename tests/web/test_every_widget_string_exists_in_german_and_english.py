@@ -38,11 +38,12 @@ def test_every_key_the_page_and_the_script_use_is_in_both_tables() -> None:
 
 def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_each() -> None:
     """"Sicher schreiben" (guide-de.json, guide-en.json, loaded when the guide opens): the
-    same sections in both, none empty, and the Leichte Sprache introduction (German) in both."""
+    same sections in both, none empty, and the Leichte Sprache introduction (German) in both;
+    beside them the texts of reading one's record, also in both."""
     guides = {lang: json.loads((WIDGET / f"static/guide-{lang}.json").read_text("utf-8"))
               for lang in ("de", "en")}
     de, en = guides["de"], guides["en"]
-    assert sorted(de) == sorted(en) == ["easy", "easy_title", "sections"]
+    assert sorted(de) == sorted(en) == ["easy", "easy_title", "record", "sections"]
     assert len(de["sections"]) == len(en["sections"]) >= 6
     assert de["easy"] == en["easy"] and len(de["easy"]) >= 5
     for guide in (de, en):
@@ -50,10 +51,13 @@ def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_ea
                                                        for s in pair)]
         assert all(isinstance(s, str) and s.strip() for s in texts)
         assert "{days}" in guide["sections"][-1][1]
+        # The texts of reading one's record (offline.js readRecord), loaded with the guide.
+        assert sorted(guide["record"]) == ["code", "none", "title"]
+        assert all(isinstance(s, str) and s.strip() for s in guide["record"].values())
 
 
 def test_the_offline_texts_have_every_key_in_both_languages() -> None:
-    """What offline.js says (office hours, messages, threads) is in drops.json, loaded with it:
+    """What messages.js says (office hours, messages, threads) is in drops.json, loaded with it:
     the same keys in both languages, none empty, every key the module and the page's offline
     part (``data-o``) use; the schedule's words are never the server's."""
     texts = json.loads((WIDGET / "static/drops.json").read_text("utf-8"))
@@ -62,7 +66,7 @@ def test_the_offline_texts_have_every_key_in_both_languages() -> None:
     assert sorted(de) == sorted(en)
     assert [k for k, v in {**de, **en}.items() if not v.strip()] == []
     page = (WIDGET / "templates/frame.html").read_text("utf-8")
-    script = (WIDGET / "static/offline.js").read_text("utf-8")
+    script = (WIDGET / "static/messages.js").read_text("utf-8")
     used = set(re.findall(r'data-o="([a-z_]+)"', page))
     used |= set(re.findall(r'\bc\.([a-z_]+)', script))
     used |= set(re.findall(r'say\(c, "([a-z_]+)"', script))

@@ -11,7 +11,8 @@ const body = document.body;
 const $ = (id) => document.getElementById(id);
 // Modules only some visits need load on first use (docs/benchmarks.md, "Widget weight"):
 // reloadstate.js with "continue after reload", pow.js when the server asks for work,
-// e2e-keys.js (sealing, drops) and offline.js when a visitor leaves or checks a message. The frame
+// e2e-keys.js (sealing, drops) and messages.js when a visitor leaves or checks a message (and
+// while nobody is on duty or the office hours are closed), offline.js for the rest. The frame
 // names each with its SRI hash: a modulepreload link fetches and checks it, and import() takes
 // the module so checked from the module map.
 const modules = new Map();
@@ -130,14 +131,14 @@ async function checkAvailability() {
 }
 
 // Duty decides whether a chat starts; the office hours only what is said (docs/operations.md,
-// "Office hours"). Closed, or nobody on duty: offline.js words hours and messages.
+// "Office hours"). Closed, or nobody on duty: messages.js words hours and messages.
 function showAvailability() {
   if (!avail) return;
   $("start").disabled = !avail.available;
   $("open").textContent = avail.available && avail.open ? t("open_now") : "";
   // A message being written to us stays on screen even if someone comes on duty.
   if (avail.available && avail.open !== false && !$("drop-text").value && !$("drop-codename").textContent) $("offline").hidden = true;
-  else if (!parked) lazy("offline").then((m) => m.showOffline(page)).catch(() => {});
+  else if (!parked) lazy("messages").then((m) => m.showOffline(page)).catch(() => {});
 }
 
 // A waiting visitor's place as the server last said it; the estimate counts down between
@@ -395,7 +396,8 @@ async function resumeChat() {
 function showCodename(value) {
   $("codename-box").hidden = false;
   setText($("codename-note"), "codename_note");
-  $("codename-value").textContent = value;
+  // The reading code made at the yes follows the words (offline.js reader).
+  $("codename-value").textContent = value + (page.code || "");
   $("codename-copy").hidden = false;
 }
 
@@ -475,13 +477,13 @@ function opened(ack) {
 
 // Chat requests, codename lookups and anonymous messages cost a proof of work when the server
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
-const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send" };
+const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send", record_read: "read" };
 // (`near`: another button, e.g. writing again under a thread's answers.)
 const paid = (event, payload, near) => payThenEmit(socket, event, payload,
   async (challenge) => (await lazy("pow")).working(page, near || PAID_BY[event], challenge));
 
-// What the on-demand halves (offline.js: messages, answers, withdrawal, the guide; pow.js: the
-// note while a proof is found) use of this page.
+// What the on-demand halves (messages.js: office hours, messages, answers; offline.js:
+// withdrawal, the guide; pow.js: the note while a proof is found) use of this page.
 const page = {
   $, t, refusal, cfg, connect, paid, wipe, keys: () => lazy("keys"), data: body.dataset, vars: VARS,
   line, mark, waitingLines, get outbox() { return outbox; },
@@ -503,11 +505,12 @@ async function returnWithCodename() {
   const codename = $("codename").value.trim();
   if (!codename) return;
   connect(async () => {
-    // A drop code (codenames are words without digits) never goes to the server (checkDrop).
-    const drop = /\d/.test(codename) || (await lazy("keys")).dropCode(codename);
-    const ack = drop ? { error: 1 } : await paid("return", { codename, lang, urgent: $("urgent").checked });
+    // A drop code (codenames are words without digits) never goes to the server (checkDrop),
+    // nor does the reading code after the words.
+    const words = (await lazy("keys")).codenameWords(codename);
+    const ack = words ? await paid("return", { codename: words, lang, urgent: $("urgent").checked }) : { error: 1 };
     if (ack.error) {
-      if (!(drop && await (await lazy("offline")).checkDrop(page, codename))) {
+      if (!(!words && await (await lazy("messages")).checkDrop(page, codename))) {
         $("return-status").textContent = t("return_unknown");
       }
       wipe();
@@ -555,7 +558,9 @@ function askConsent() {
 async function answerConsent(answer) {
   if (!session || !session.established || !outbox) return;
   $("consent").hidden = true;
-  outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent })));
+  // With a yes, the key of a reading code made now: the console seals the visitor's copy to it.
+  const reader = answer === "yes" ? await lazy("offline").then((m) => m.reader(page), () => "") : "";
+  outbox.push(e2e.b64encode(session.encrypt({ t: "consent", answer, version: cfg.consent, reader })));
   call(socket, "consent", { answer, version: cfg.consent }).catch(() => {});
   if (answer === "yes") {
     if (!$("codename-value").textContent) {
@@ -624,11 +629,12 @@ async function init() {
   $("lang").addEventListener("change", (e) => loadLang(e.target.value).then(showAvailability));
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
-  $("drop-send").addEventListener("click", async () => (await lazy("offline")).leaveDrop(page));
+  $("drop-send").addEventListener("click", async () => (await lazy("messages")).leaveDrop(page));
   $("drop-copy").addEventListener("click", () => copy("drop-codename", "drop-copied"));
   $("codename-copy").addEventListener("click", () => copy("codename-value", "codename-copied"));
   $("withdraw").addEventListener("click", askWithdraw);
   $("withdraw-yes").addEventListener("click", async () => (await lazy("offline")).withdraw(page));
+  $("read").addEventListener("click", async () => (await lazy("offline")).readRecord(page));
   $("withdraw-no").addEventListener("click", keepRecord);
   $("withdraw-confirm").addEventListener("keydown", (e) => { if (e.key === "Escape") keepRecord(); });
   $("compose").addEventListener("submit", sendText);

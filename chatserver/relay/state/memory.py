@@ -193,6 +193,11 @@ class MemoryState:
         if slot is not None:
             slot.chat = dataclasses.replace(slot.chat, consent=version)
 
+    async def link_record(self, chat_id: str, record_id: str) -> None:
+        slot = self._chats.get(chat_id)
+        if slot is not None:
+            slot.chat = dataclasses.replace(slot.chat, record_id=record_id)
+
     async def set_duty(self, who: Identity, on: bool) -> None:
         if on:
             self._duty[who.id] = who

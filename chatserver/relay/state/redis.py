@@ -220,6 +220,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'consent'
 return 0
 """
 
+_LINK_RECORD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'record_id', ARGV[1]) end
+return 0
+"""
+
 # On-duty counsellors not seen since ARGV[1] (one without any presence is seen from ARGV[3]
 # on), then the unseen who hold chats without being on duty; the unseen who hold nothing are
 # forgotten.
@@ -341,15 +346,16 @@ class RedisState:
     same state and gives the same answer is repeated. Repeated: every read; deleting tokens;
     storing a token under its own random key; dropping acknowledged envelopes and raising the
     receipt (``ack``, ``ack_held``: a repeat finds the receipt raised and changes nothing);
-    forgetting an acknowledged codename (compared first); noting when counsellors were seen (it
-    only ever moves forward); and ``append``/``append_held``, whose script recognises its own
-    call id and answers a repeat as it answered the first time. Sent once, because a repeat
-    could answer differently or undo a newer write: creating, claiming, transferring and ending
-    chats (a repeat would answer "full", "taken", "not yours" or "already ended"), finding and
-    releasing lapsed counsellors (a repeat would find nothing left to release), presence, duty,
-    consent, activity and keeping a codename (a late repeat could overwrite a newer value), and
-    the statistics counters and the wait average (a repeat would count twice). Such a call
-    fails with the connection's error; it may or may not have taken effect.
+    forgetting an acknowledged codename (compared first); linking a chat to its record (the same
+    id again); noting when counsellors were seen (it only ever moves forward); and
+    ``append``/``append_held``, whose script recognises its own call id and answers a repeat as
+    it answered the first time. Sent once, because a repeat could answer differently or undo a
+    newer write: creating, claiming, transferring and ending chats (a repeat would answer
+    "full", "taken", "not yours" or "already ended"), finding and releasing lapsed counsellors
+    (a repeat would find nothing left to release), presence, duty, consent, activity and keeping
+    a codename (a late repeat could overwrite a newer value), and the statistics counters and the
+    wait average (a repeat would count twice). Such a call fails with the connection's error; it
+    may or may not have taken effect.
     """
 
     def __init__(self, url: str, prefix: str = "ek:", safety_ttl_s: int = 86400,
@@ -371,6 +377,8 @@ class RedisState:
         self._end = once(_END)
         self._present = once(_PRESENT)
         self._consent = once(_CONSENT)
+        # A chat is linked to one record, once: a repeat writes the same id again.
+        self._link_record = retried(_LINK_RECORD)
         self._set_codename = once(_SET_CODENAME)
         self._clear_codename = retried(_CLEAR_CODENAME)
         self._take_stats = once(_TAKE_STATS)
@@ -553,6 +561,9 @@ class RedisState:
         key = self._k("chat", chat_id)
         # HSET only if the chat still exists, so an ended chat is not resurrected.
         await self._consent(keys=[key], args=[version])
+
+    async def link_record(self, chat_id: str, record_id: str) -> None:
+        await self._link_record(keys=[self._k("chat", chat_id)], args=[record_id])
 
     async def set_duty(self, who: Identity, on: bool) -> None:
         if on:

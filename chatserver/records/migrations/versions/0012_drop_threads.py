@@ -1,10 +1,10 @@
 """Message drops as threads: several rounds under one lookup value.
 
-Revision 0011. A ``drops`` row becomes one round of a thread: ``round`` numbers the rounds of
+Revision 0012. A ``drops`` row becomes one round of a thread: ``round`` numbers the rounds of
 one lookup value from 1 (every drop so far is round 1), the lookup value is unique per round
 instead of per row, and ``answer_team`` keeps a copy of the answer sealed to the team's records
 key, so that counsellors read the whole thread (the answer itself is sealed to the visitor).
-It follows 0010 (passkeys).
+It follows 0011 (record entries).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0010"
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
