@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
 import re
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chatserver.hours import Schedule, parse_holidays, parse_hours, parse_zone, schedule
 
 PREFIX = "CHATSERVER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +96,12 @@ class Config:
     embed_origins: tuple[str, ...] = ()
     # Where quick exit sends the visitor.
     exit_url: str = "https://www.wetter.com/"
-    # Free text shown in the widget when nobody is on duty.
+    # Office hours (chatserver/hours.py): weekly windows, holidays closed all day, in this
+    # time zone. Empty hours: no schedule, and the widget shows the free text below instead.
+    office_hours: str = "mon-fri 09:00-17:00"
+    holidays: tuple[str, ...] = ()
+    office_timezone: str = "Europe/Berlin"
+    # Free text shown in the widget when nobody is on duty, only while office_hours is empty.
     office_hours_de: str = "Mo–Fr 9–17 Uhr"
     office_hours_en: str = "Mon–Fri 9 am–5 pm"
     max_chats_per_counsellor: int = 3
@@ -129,7 +137,10 @@ class Config:
     # A record its owner or an administrator deleted can be restored for this many days; the
     # hourly purge then deletes it for good.
     record_recovery_days: float = 30.0
+    # A message thread is deleted this many days after its last message or answer.
     drop_ttl_days: float = 30.0
+    # The reply time the widget states when a message is left, in working days.
+    drop_reply_days: int = 3
     # The consent text the widget shows; records are filed, and extended by later lines, only
     # under this version. v2: the text that promises continuity (later lines and codename
     # returns are kept); records filed under v1 keep only the chat up to the yes.
@@ -177,6 +188,11 @@ class Config:
         if self.database_url.startswith("sqlite:///"):
             return Path(self.database_url.removeprefix("sqlite:///"))
         return None
+
+    @functools.cached_property
+    def schedule(self) -> Schedule:
+        """The office hours, holidays and their time zone, parsed."""
+        return schedule(self.office_hours, self.holidays, self.office_timezone)
 
     @property
     def console_host(self) -> str:
@@ -448,6 +464,14 @@ def _validate(cfg: Config) -> None:
         ZoneInfo(cfg.stats_timezone)
     except (ValueError, ZoneInfoNotFoundError):
         raise bad("stats_timezone", "must be a time zone like Europe/Berlin") from None
+    for name, parse in (("office_hours", parse_hours), ("holidays", parse_holidays),
+                        ("office_timezone", parse_zone)):
+        try:
+            parse(getattr(cfg, name))
+        except ValueError as exc:
+            raise bad(name, str(exc)) from None
+    if not 1 <= cfg.drop_reply_days <= 60:
+        raise bad("drop_reply_days", "must be between 1 and 60 (working days)")
     try:
         parse_topics(cfg.topics)
     except ValueError as exc:

@@ -35,7 +35,17 @@ from chatserver.sockets.packets import StrictPacket
 from chatserver.sockets.quietlog import QuietLog
 from chatserver.sockets.visitor import VisitorNamespace
 from chatserver.stats.counters import Recorder, StatsStore, rollup, rollup_forever
-from chatserver.web.appkeys import CLOCK, CONFIG, ENGINE, RECORDS, RELAY, SIO, STATS, USERS
+from chatserver.web.appkeys import (
+    CLOCK,
+    CONFIG,
+    ENGINE,
+    RECORDS,
+    RELAY,
+    SIO,
+    STATS,
+    USERS,
+    WAITING,
+)
 from chatserver.web.metrics import setup_metrics
 from chatserver.web.middlewares import console_only_on, error_pages, security_headers
 from chatserver.web.routes import setup_routes
@@ -120,7 +130,11 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
                                                         "supervisor", "Frau Sommer")
         print(f"DEMO supervisor (statistics): {name} / password {password}\n  TOTP: {uri}",
               flush=True)
-    purger = asyncio.create_task(_purge_forever(store))
+        if not await store.keyring.records_public_key():
+            # The team's records key is made in a console, never here (docs/protocol.md).
+            print("DEMO anonymous messages: possible once the demo counsellor has signed in to "
+                  "the console (that makes the team's records key)", flush=True)
+    purger = asyncio.create_task(_purge_forever(app, store))
     yield
     purger.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -132,10 +146,12 @@ PURGE_EVERY_S = 3600.0
 PURGE_RETRY_S = 60.0
 
 
-async def _purge_forever(store: RecordStore) -> None:
+async def _purge_forever(app: web.Application, store: RecordStore) -> None:
     while True:
         try:
-            await store.purge(time.time())
+            if await store.purge(time.time()) and WAITING in app:
+                # An expired thread may have awaited an answer: the consoles' count follows.
+                await app[WAITING]()
         except Exception as exc:  # the database may be briefly away or busy: soon again
             log.warning("record purge failed: %s; trying again in %.0f s",
                         type(exc).__name__, PURGE_RETRY_S)
@@ -178,6 +194,7 @@ async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RELAY] = relay
     setup_metrics(app, relay)
     handoff = Handoff(config, relay, app[RECORDS])
+    app[WAITING] = handoff.announce_waiting
     sio.register_namespace(VisitorNamespace(config, relay, handoff))
     counsellors = CounsellorNamespace(config, relay, handoff, app[USERS])
     sio.register_namespace(counsellors)

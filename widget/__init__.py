@@ -46,6 +46,9 @@ def widget_assets() -> Assets:
     assets.add("widget.js", HERE / "static/widget.js")
     # Loaded on demand: leaving or checking a message, withdrawing (widget.js lazy("offline")).
     assets.add("offline.js", HERE / "static/offline.js")
+    # Loaded on demand: office hours while closed or nobody is on duty, leaving a message,
+    # reading a thread and writing again (widget.js lazy("messages")).
+    assets.add("messages.js", HERE / "static/messages.js")
     assets.add("widget.css", HERE / "static/widget.css")
     assets.add("i18n-de.json", HERE / "static/i18n-de.json")
     assets.add("i18n-en.json", HERE / "static/i18n-en.json")
@@ -53,6 +56,8 @@ def widget_assets() -> Assets:
     # guide opens, never before.
     assets.add("guide-de.json", HERE / "static/guide-de.json")
     assets.add("guide-en.json", HERE / "static/guide-en.json")
+    # What offline.js says (office hours, messages, threads), both languages: fetched with it.
+    assets.add("drops.json", HERE / "static/drops.json")
     return assets
 
 

@@ -132,9 +132,19 @@ class Handoff:
         await self.store.restore(record_id, who.id, self.relay.clock())
 
     async def leave_drop(self, lookup: str, sealed_key: str, body: str, reply_pk: str,
-                         lang: str) -> None:
-        await self.store.create_drop(lookup, sealed_key, body, reply_pk, self.relay.clock())
+                         lang: str, round_no: int = 1) -> None:
+        await self.store.create_drop(lookup, sealed_key, body, reply_pk, self.relay.clock(),
+                                     round_no)
         await self.relay.notify(DropLeft(lang, self.relay.clock()))
+        await self.announce_waiting()
+
+    async def announce_waiting(self) -> None:
+        """Tell every console how many threads await an answer (after each change)."""
+        try:
+            count = await self.store.waiting_drops()
+        except Exception:  # the count is a convenience: the message itself is stored
+            return
+        await self.relay.drops_waiting(count)
 
     async def answer_drop(self, who: Identity, drop_id: str, answer: dict[str, Any]) -> None:
         """Store a counsellor's signed answer, once, if they hold a grant. With an organisation
@@ -152,6 +162,7 @@ class Handoff:
                                   "message.") from None
         await self.store.answer_drop(drop_id, who.id, answer, self.relay.clock())
         await self.relay.notify(DropAnswered(self.relay.clock()))
+        await self.announce_waiting()
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
         return await self.store.open_drop(drop_id)

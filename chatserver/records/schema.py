@@ -77,6 +77,9 @@ record_audit = sa.Table(
 # 0006); drops left before that carry the slow hash of a codename the server made instead
 # (``codename_key``) and cannot be answered any more (docs/protocol.md, "Message drop"). An
 # answer is the sealed text, the answering counsellor's certificate and their signature.
+# Since revision 0012 a row is one round of a thread: the rows of one lookup value, numbered
+# from 1, each a visitor's message and its answer (with a copy sealed to the records key for
+# the team); all rounds of a thread share ``expires``, moved on by every message and answer.
 drops = sa.Table(
     "drops", metadata,
     sa.Column("id", sa.String(32), primary_key=True),
@@ -88,10 +91,13 @@ drops = sa.Table(
     sa.Column("reply_pk", sa.String(64), nullable=False),
     sa.Column("answer", sa.Text, nullable=True),
     sa.Column("answered_at", sa.Float, nullable=True),
-    sa.Column("lookup", sa.String(64), nullable=True, unique=True, index=True),
+    sa.Column("lookup", sa.String(64), nullable=True),
     sa.Column("answer_certificate", sa.Text, nullable=True),
     sa.Column("answer_sig", sa.String(88), nullable=True),
     sa.Column("answered_by", sa.String(64), nullable=True),
+    sa.Column("round", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("answer_team", sa.Text, nullable=True),
+    sa.Index("ix_drops_lookup_round", "lookup", "round", unique=True),
 )
 
 # The team's records key: its public half with the organisation's certificate of it, and per

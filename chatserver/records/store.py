@@ -454,44 +454,96 @@ class RecordStore:
             return await _granted(conn, user_id)
 
     async def create_drop(self, lookup: str, sealed_key: str, body: str, reply_pk: str,
-                          now: float) -> str:
+                          now: float, round_no: int = 1) -> str:
         """Store a visitor's sealed message under the lookup value their widget derived from
-        its drop code (the code itself never reaches us)."""
+        its drop code (the code itself never reaches us): round 1 starts a thread; a later
+        round only once the round before it is answered, with the thread's reply key. Every
+        message moves the whole thread's expiry to ``drop_ttl_s`` from now."""
         drop_id = _new_id()
         try:
             async with self.engine.begin() as conn:
+                if round_no > 1:
+                    last = (await conn.execute(
+                        sa.select(drops.c.round, drops.c.answered_at, drops.c.reply_pk)
+                        .where(drops.c.lookup == lookup)
+                        .order_by(drops.c.round.desc()).limit(1))).first()
+                    if last is None:
+                        raise DomainError(ErrorCode.NOT_FOUND,
+                                          "No message under this code (or it expired).")
+                    if last.round + 1 != round_no or last.reply_pk != reply_pk:
+                        raise DomainError(ErrorCode.CONFLICT,
+                                          "This is not the next message of this thread.")
+                    if last.answered_at is None:
+                        raise DomainError(ErrorCode.CONFLICT,
+                                          "The last message has not been answered yet.")
                 await conn.execute(sa.insert(drops).values(
                     id=drop_id, created=now, expires=now + self.drop_ttl_s, lookup=lookup,
-                    sealed_key=sealed_key, body=body, reply_pk=reply_pk))
+                    sealed_key=sealed_key, body=body, reply_pk=reply_pk, round=round_no))
+                await self._touch(conn, lookup, now)
         except sa.exc.IntegrityError:
             raise DomainError(ErrorCode.CONFLICT,
                               "A message under this code exists already.") from None
         return drop_id
 
+    async def _touch(self, conn: AsyncConnection, lookup: str, now: float) -> None:
+        """The thread of ``lookup`` had activity: it expires ``drop_ttl_s`` from now."""
+        await conn.execute(sa.update(drops).where(drops.c.lookup == lookup)
+                           .values(expires=now + self.drop_ttl_s))
+
     async def list_drops(self) -> list[dict[str, Any]]:
-        """Every drop (metadata only); ``legacy`` ones were left before answers were signed."""
+        """Every thread (metadata only), oldest first: its first round's id, when it began and
+        last changed, how many rounds, whether its last round is answered and whether it
+        awaits an answer; ``legacy`` ones were left before answers were signed."""
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
+            rows = list(await conn.execute(
                 sa.select(drops.c.id, drops.c.created, drops.c.expires, drops.c.answered_at,
-                          drops.c.lookup).order_by(drops.c.created))
-            return [{"drop_id": r.id, "created": r.created, "expires": r.expires,
-                     "answered": r.answered_at is not None, "legacy": r.lookup is None}
-                    for r in rows]
+                          drops.c.lookup, drops.c.round).order_by(drops.c.created, drops.c.round)))
+        threads: dict[str, list[Any]] = {}
+        for r in rows:
+            threads.setdefault(r.lookup or "legacy:" + r.id, []).append(r)
+        items = []
+        for rounds in threads.values():
+            first, last = rounds[0], max(rounds, key=lambda r: r.round)
+            answered = last.answered_at is not None
+            items.append({
+                "drop_id": first.id, "created": first.created, "expires": last.expires,
+                "last": max(last.created, last.answered_at or 0.0), "rounds": len(rounds),
+                "answered": answered, "awaiting": not answered and last.lookup is not None,
+                "legacy": last.lookup is None})
+        return items
+
+    async def waiting_drops(self) -> int:
+        """How many threads await an answer (only a thread's last round can)."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                sa.select(sa.func.count()).select_from(drops)
+                .where(drops.c.answered_at.is_(None), drops.c.lookup.is_not(None)))).scalar_one())
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
-        """A drop's ciphertext, its lookup value (which an answer is signed for) and answer."""
+        """The thread of the round ``drop_id``, for a counsellor: every round oldest first
+        (ciphertext, its answer and the team's copy of it), and at the top the last round,
+        the one an answer goes to, with the lookup value an answer is signed for."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(drops).where(drops.c.id == drop_id))).first()
             if row is None:
                 raise DomainError(ErrorCode.NOT_FOUND, "No such message.")
-            return {"drop_id": row.id, "created": row.created, "sealed_key": row.sealed_key,
-                    "body": row.body, "reply_pk": row.reply_pk, "lookup": row.lookup or "",
-                    "answered": row.answered_at is not None, "answer": _answer(row)}
+            rounds = [row] if row.lookup is None else list(await conn.execute(
+                sa.select(drops).where(drops.c.lookup == row.lookup).order_by(drops.c.round)))
+        last = rounds[-1]
+        return {"drop_id": last.id, "created": last.created, "sealed_key": last.sealed_key,
+                "body": last.body, "reply_pk": last.reply_pk, "lookup": last.lookup or "",
+                "round": last.round, "answered": last.answered_at is not None,
+                "answer": _answer(last), "expires": last.expires,
+                "rounds": [{"drop_id": r.id, "round": r.round, "created": r.created,
+                            "sealed_key": r.sealed_key, "body": r.body,
+                            "answered_at": r.answered_at, "answer": _answer(r),
+                            "team": r.answer_team} for r in rounds]}
 
     async def answer_drop(self, drop_id: str, user_id: str, answer: dict[str, Any],
                           now: float) -> None:
         """Store the signed answer ``{sealed, certificate, sig}`` (sealed by the console to the
-        visitor's reply key): once, and only by a counsellor who holds a grant."""
+        visitor's reply key, with ``team``, a copy sealed to the records key) to one round:
+        once, and only by a counsellor who holds a grant. The thread expires anew."""
         async with self.engine.begin() as conn:
             if not await _granted(conn, user_id):
                 raise DomainError(ErrorCode.NO_GRANT,
@@ -509,19 +561,25 @@ class RecordStore:
                 .values(answer=answer["sealed"], answer_sig=answer["sig"],
                         answer_certificate=json.dumps(answer["certificate"], sort_keys=True,
                                                       separators=(",", ":")),
-                        answered_by=user_id, answered_at=now))
+                        answer_team=answer.get("team"), answered_by=user_id, answered_at=now))
             if not done.rowcount:
                 raise DomainError(ErrorCode.CONFLICT, "This message has been answered already.")
+            await self._touch(conn, row.lookup, now)
 
     async def read_drop(self, lookup: str) -> dict[str, Any] | None:
-        """What a visitor holding the drop's code may see: whether answered, and the signed
-        answer (which their widget verifies before it shows anything)."""
+        """What a visitor holding the drop's code may see: for each round, oldest first,
+        whether it is answered and the signed answer (which their widget verifies before it
+        shows anything); ``answered`` and ``answer`` of the last round on top."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(drops).where(drops.c.lookup == lookup))).first()
-            if row is None:
-                return None
-            return {"answered": row.answered_at is not None, "answer": _answer(row),
-                    "expires": row.expires}
+            rows = list(await conn.execute(
+                sa.select(drops).where(drops.c.lookup == lookup).order_by(drops.c.round)))
+        if not rows:
+            return None
+        last = rows[-1]
+        return {"answered": last.answered_at is not None, "answer": _answer(last),
+                "expires": last.expires,
+                "rounds": [{"round": r.round, "answered": r.answered_at is not None,
+                            "answer": _answer(r)} for r in rows]}
 
 
 def _answer(row: Any) -> dict[str, Any] | None:

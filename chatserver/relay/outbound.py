@@ -39,6 +39,8 @@ class ToCounsellor(StrEnum):
     # The relay took this counsellor off duty (sign-out, or every console gone too long).
     OFF_DUTY = "off_duty"
     ENDED = "ended"
+    # How many anonymous message threads await an answer (a count, nothing else).
+    DROPS_WAITING = "drops_waiting"
 
 
 class OffDutyReason(StrEnum):

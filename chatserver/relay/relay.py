@@ -540,6 +540,10 @@ class Relay:
             await self.out.to_chat(chat.id, ToVisitor.QUEUE,
                                    self._place_info(position, on_duty, per_place))
 
+    async def drops_waiting(self, count: int) -> None:
+        """Every console: how many anonymous message threads await an answer."""
+        await self.out.to_counsellors(ToCounsellor.DROPS_WAITING, {"count": count})
+
     async def broadcast_roster(self) -> None:
         roster = await self.state.roster()
         items = [{"id": d.id, "pseudonym": d.pseudonym, "chats": d.chats} for d in roster]

@@ -14,6 +14,7 @@ their own records (an administrator: any) are deleted or restored (checked in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from chatserver.config import Config
 from chatserver.errors import DomainError, ErrorCode, forbidden, invalid, rate_limited
 from chatserver.records.accounts import Users
 from chatserver.records.handoff import Handoff
-from chatserver.relay.outbound import OffDutyReason
+from chatserver.relay.outbound import OffDutyReason, ToCounsellor
 from chatserver.relay.relay import Relay
 from chatserver.relay.state import Envelope, Identity
 from chatserver.sockets.edge import event
@@ -116,6 +117,9 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, counsellor_room(who.id))
         await self.enter_room(sid, ALL_COUNSELLORS)
         await self.relay.console_opened(who)
+        with contextlib.suppress(Exception):  # the count follows with the next change
+            await self.emit(ToCounsellor.DROPS_WAITING.value,
+                            {"count": await self.handoff.store.waiting_drops()}, to=sid)
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         conn = self._conns.pop(sid, None)
@@ -333,6 +337,8 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_drop_answer(self, sid: str, req: DropAnswer) -> dict[str, Any]:
         who = await self._who(sid)
         check_base64(req.answer.sealed)
+        if req.answer.team is not None:
+            check_base64(req.answer.team)
         await self.handoff.answer_drop(who, req.drop_id, msgspec.to_builtins(req.answer))
         return {"ok": True}
 

@@ -197,6 +197,9 @@ class SignedAnswer(_Strict):
     sealed: SmallBody
     certificate: Certificate
     sig: Signature
+    # The same answer sealed to the team's records key, so that colleagues read the thread
+    # (not signed: only the visitor's copy must be proven; consoles before 0012 sent none).
+    team: SmallBody | None = None
 
 
 class DropAnswer(_Strict):
@@ -249,11 +252,18 @@ class DropStart(_Strict):
 Lookup = PublicKey
 
 
+# Rounds of one message thread (docs/protocol.md, "Message drop"): a bound, not a quota.
+MAX_DROP_ROUNDS = 50
+
+
 class Drop(_Strict):
     lookup: Lookup
     sealed_key: SealedKey
     body: SmallBody
     reply_pk: PublicKey
+    # 1 starts a thread; the next number writes again after an answer (widgets before 0012
+    # sent none).
+    round: Annotated[int, msgspec.Meta(ge=1, le=MAX_DROP_ROUNDS)] = 1
 
 
 class DropCheck(_Strict):

@@ -191,7 +191,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if lang is None:
             raise DomainError(ErrorCode.BAD_STATE, "Start a message first (drop_start).")
         check_base64(req.body)
-        await self.handoff.leave_drop(req.lookup, req.sealed_key, req.body, req.reply_pk, lang)
+        await self.handoff.leave_drop(req.lookup, req.sealed_key, req.body, req.reply_pk, lang,
+                                      req.round)
         return {"ok": True}
 
     @event(DropCheck)
@@ -201,7 +202,8 @@ class VisitorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if found is None:
             raise DomainError(ErrorCode.NOT_FOUND,
                               "No message under this code (or it expired).")
-        return {"ok": True, "answered": found["answered"], "answer": found["answer"]}
+        return {"ok": True, "answered": found["answered"], "answer": found["answer"],
+                "rounds": found["rounds"]}
 
     @event(Resume)
     async def on_resume(self, sid: str, req: Resume) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import socketio
 from aiohttp import web
@@ -23,3 +23,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 STATS = web.AppKey("stats", StatsStore)
 # The wall clock of relay and statistics (tests set a fake one before the app starts).
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+# Tells every console how many message threads await an answer (after the hourly purge).
+WAITING: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("waiting")

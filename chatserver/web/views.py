@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from chatserver import hours
 from chatserver.web.appkeys import CONFIG, RECORDS, RELAY
 
 
@@ -21,13 +23,35 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def availability(request: web.Request) -> web.Response:
-    """Whether anyone is on duty now, and the office hours to show when not."""
-    config = request.app[CONFIG]
-    on_duty = await request.app[RELAY].on_duty_count()
-    return web.json_response({
-        "available": on_duty > 0,
+    """Whether a chat can start now (someone is on duty), what the office hours say, and,
+    when no chat can start, whether a message can be left (docs/operations.md, "Office
+    hours"). Structured, never text: the widget words it in the visitor's language."""
+    config, relay = request.app[CONFIG], request.app[RELAY]
+    now = relay.clock()
+    state = hours.availability(config.schedule, await relay.on_duty_count(), now)
+    body: dict[str, Any] = {
+        "available": state.chat, "open": state.open, "next_open": state.next_open,
+        "hours": config.schedule.weekly(), "tz": config.office_timezone,
+        "reply_days": config.drop_reply_days,
         "office_hours": {"de": config.office_hours_de, "en": config.office_hours_en},
-    })
+    }
+    if not state.chat:
+        body["drops"] = await _drops_ready(request)
+    return web.json_response(body)
+
+
+async def _drops_ready(request: web.Request) -> str:
+    """Whether the widget can seal a message: ``ready`` once the team's records key has the
+    organisation's certificate (the widget still checks it), ``no_key`` before the first
+    console sign-in made the key, ``uncertified`` before the key ceremony; ``unknown`` while
+    the database does not answer (availability itself never needs it)."""
+    try:
+        key, certificate = await request.app[RECORDS].keyring.records_key()
+    except Exception:
+        return "unknown"
+    if not key:
+        return "no_key"
+    return "ready" if certificate else "uncertified"
 
 
 async def revocations(request: web.Request) -> web.Response:

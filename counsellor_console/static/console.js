@@ -806,6 +806,9 @@ function signDropAnswer(lookup, sealed) {
   return { sealed: e2e.b64encode(sealed), certificate, sig: e2e.b64encode(sig) };
 }
 
+// Anonymous messages are threads: rounds of the visitor's message and its answer, oldest first.
+// The visitor's messages open with the records key; each answer with the team's copy of it
+// (sealed to the records key beside the visitor's; answers from before threads have none).
 let openDrop = null;
 async function loadDrops() {
   await keyring();
@@ -815,32 +818,46 @@ async function loadDrops() {
   const { items } = listed;
   const list = $("drops");
   list.replaceChildren();
-  $("count-drops").replaceChildren(badge(items.length));
   for (const item of items) {
-    const li = el("li", new Date(item.created * 1000).toLocaleString("de-DE") + (item.answered ? " ✓ " : " "));
+    const rounds = item.rounds || 1;
+    const li = el("li", day(item.created) + " · " + rounds + (rounds === 1 ? " Nachricht / message" : " Nachrichten / messages") +
+      (item.awaiting ? " · wartet auf Antwort / awaiting an answer " : item.answered ? " ✓ " : " "));
     const b = el("button", "Lesen / Read");
     b.type = "button";
-    b.addEventListener("click", async () => {
-      const opened = await socket.emitWithAck("drop_open", { drop_id: item.drop_id });
-      if (opened.error) { $("status").textContent = refusal(opened, "drops"); return; }
-      const { drop } = opened;
-      const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(drop.sealed_key));
-      const message = unbox(drop.body, key);
-      // Answerable: left under a lookup value, which the sealed text itself names (so that the
-      // server cannot put one visitor's question under another's code), and not yet answered.
-      const bound = drop.lookup && message.lookup === drop.lookup;
-      openDrop = bound && !drop.answered ? drop : null;
-      $("drop-text").textContent = String(message.body) + "\n\n" + (drop.answered
-        ? "Bereits beantwortet / already answered"
-        : bound ? "" : "Kann nicht beantwortet werden (alte oder nicht zugeordnete Nachricht) / " +
-          "cannot be answered (an old message, or one not bound to its code)");
-      $("drop-send").disabled = !openDrop;
-      $("drop-view").hidden = false;
-      $("drop-text").focus();
-    });
+    b.addEventListener("click", () => openThread(item.drop_id));
     li.appendChild(b);
     list.appendChild(li);
   }
+}
+
+const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(team))))).body;
+
+async function openThread(dropId) {
+  const opened = await socket.emitWithAck("drop_open", { drop_id: dropId });
+  if (opened.error) { $("status").textContent = refusal(opened, "drops"); return; }
+  const { drop } = opened;
+  const lines = [];
+  // Answerable: left under a lookup value, which every sealed message itself names together
+  // with its place in the thread (so that the server can neither put one visitor's question
+  // under another's code nor reorder a thread), and not yet answered.
+  let bound = Boolean(drop.lookup);
+  for (const r of drop.rounds || [drop]) {
+    const message = unbox(r.body, e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(r.sealed_key)));
+    bound = bound && message.lookup === drop.lookup && (message.round || 1) === (r.round || 1);
+    lines.push(day(r.created) + " Besuch / visitor: " + String(message.body));
+    if (!r.answer) continue;
+    let said = "(nur für den Besuch lesbar / readable by the visitor only)";
+    try { if (r.team) said = String(openTeamCopy(r.team)); } catch { said = "(nicht lesbar / unreadable)"; }
+    lines.push(day(r.answered_at || r.created) + " " + (r.answer.certificate ? r.answer.certificate.pseudonym : "Beratung / counsellor") + ": " + said);
+  }
+  openDrop = bound && !drop.answered ? drop : null;
+  lines.push(drop.answered ? "Bereits beantwortet / already answered"
+    : bound ? "" : "Kann nicht beantwortet werden (alte oder nicht zugeordnete Nachricht) / " +
+      "cannot be answered (an old message, or one not bound to its code)");
+  $("drop-text").textContent = lines.join("\n\n").trim();
+  $("drop-send").disabled = !openDrop;
+  $("drop-view").hidden = false;
+  $("drop-text").focus();
 }
 
 async function loadKeys() {
@@ -923,6 +940,12 @@ async function start() {
     ? "Nicht mehr im Dienst: abgemeldet / off duty: signed out"
     : "Nicht mehr im Dienst: zu lange ohne Verbindung / off duty: away too long"));
   socket.on("ended", ({ chat_id }) => { add(chat_id, "info", "Beendet / ended"); drop(chat_id); });
+  // How many threads await an answer: a count the server pushes on connect and on change.
+  socket.on("drops_waiting", ({ count }) => {
+    $("drops-waiting").textContent = count ? count + (count === 1 ? " Nachricht wartet / message awaiting an answer" : " Nachrichten warten / messages awaiting an answer")
+      : "Keine Nachricht wartet / no message awaiting an answer";
+    $("count-drops").replaceChildren(...(count ? [badge(count)] : []));
+  });
   socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Besucher:in wieder da / back" : "Besucher:in weg / away"));
   socket.on("connect_error", () => { $("status").textContent = "Keine Verbindung / not connected"; });
   await loadCanned();
@@ -1019,14 +1042,19 @@ $("drop-send").addEventListener("click", async () => {
       "no answer without a certificate: the visitor could not verify it";
     return;
   }
-  const sealed = e2e.seal(e2e.b64decode(openDrop.reply_pk), e2e.pad(e2e.utf8(JSON.stringify({ t: "answer", body: text }))));
-  const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id,
-    answer: signDropAnswer(e2e.b64decode(openDrop.lookup), sealed) });
+  // The answer names its round, inside what is signed: the server cannot move it to another.
+  const plain = e2e.pad(e2e.utf8(JSON.stringify({ t: "answer", body: text, round: openDrop.round || 1 })));
+  const answer = signDropAnswer(e2e.b64decode(openDrop.lookup), e2e.seal(e2e.b64decode(openDrop.reply_pk), plain));
+  // The team's copy, only to the certified records key (never on the server's word).
+  if (recordsPk) answer.team = e2e.b64encode(e2e.seal(recordsPk, plain));
+  const ack = await socket.emitWithAck("drop_answer", { drop_id: openDrop.drop_id, answer });
   $("status").textContent = ack.error ? refusal(ack, "drop") : "Antwort gespeichert / answer saved";
   if (ack.error) return;
   $("drop-answer").value = "";
+  const thread = openDrop.drop_id;
   openDrop = null;
   $("drop-send").disabled = true;
+  await openThread(thread);
 });
 $("note-add").addEventListener("click", async () => {
   const text = $("note").value.trim();

@@ -1,6 +1,7 @@
 """Outside demo mode the first console makes the records key, but neither it nor the widget
 seals anything to it until the administrator has certified it with the offline org key and
-installed the certificate; the console tells the admin what to run."""
+installed the certificate; the console tells the admin what to run, and the widget says that
+no message can be left yet instead of offering a field."""
 
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ async def test_the_records_key_is_used_once_the_admin_certified_and_installed_it
         assert f"chatserver keys certify-records --records-pk {records_pk}" in said
         assert "chatserver keys install-records-cert" in said
 
-        refused = await leave_drop(browser, h, "KANARIE-zu-frueh")
-        await refused.get_by_text(re.compile("Deine Nachricht wurde nicht gespeichert")).wait_for()
+        # The widget says at once that no message can be left, and offers no field to write it.
+        refused = await (await browser.new_context()).new_page()
+        await refused.goto(h.url + "/widget/frame")
+        await refused.get_by_text(re.compile(
+            "Nachrichten können hier noch nicht hinterlassen werden")).wait_for()
+        assert await refused.locator("#drop-form").is_hidden()
         assert await h.app[RECORDS].list_drops() == []
 
         # The key ceremony: certified offline with the org key, installed on the server.

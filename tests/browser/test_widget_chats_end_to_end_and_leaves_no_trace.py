@@ -105,7 +105,8 @@ async def check_weight(url: str) -> None:
     """What a visit loads before any opt-in (docs/benchmarks.md, "Widget weight") stays within
     40 KB gzipped; the modules loaded only on demand ("continue after reload", a proof of work
     the server asks for, leaving or checking a message) and the German catalog of the "Sicher
-    schreiben" guide are served with the hash the frame names, each within 3 KB."""
+    schreiben" guide and the offline texts (drops.json) are served with the hash the frame
+    names, each within 3 KB."""
     async with aiohttp.ClientSession() as http:
         async with http.get(url + "/widget/frame") as resp:
             page = (await resp.read()).decode()
@@ -114,7 +115,7 @@ async def check_weight(url: str) -> None:
                  *re.findall(r'(?<![-\w])(?:src|href)="(/widget/static/[^"]+)"', page)]
         on_demand = dict(re.findall(r'data-([a-z]+)-src="(/widget/static/[^"]+)"', page))
         hashes = dict(re.findall(r'data-([a-z]+)-sri="([^"]+)"', page))
-        wanted = {"reloadstate", "pow", "keys", "offline", "guide"}
+        wanted = {"reloadstate", "pow", "keys", "offline", "messages", "guide", "drops"}
         assert set(on_demand) == wanted == set(hashes), on_demand
         total = len(gzip.compress(page.encode(), 9))
         for path in paths:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 GRACE = 1.0
 # Longer than the widget's availability interval (20-25 s) on its moved clock.
 NEXT_CHECK_MS = 26_000
-OFFLINE = "Gerade ist niemand im Dienst. Unsere Zeiten:"
+OFFLINE = "Gerade ist niemand im Dienst."
 REQUEUED = re.compile("musste das Gespräch verlassen. Jemand anderes aus dem Team übernimmt")
 NOBODY = re.compile("Im Moment ist niemand im Dienst. Du kannst warten")
 

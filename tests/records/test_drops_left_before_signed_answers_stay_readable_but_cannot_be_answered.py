@@ -89,8 +89,9 @@ async def test_an_old_drop_is_read_but_never_answered_or_found_by_a_lookup(
 
         # A new drop beside them; back to 0003 only the old ones stay, readable as before.
         await store.create_drop(LOOKUP, "S0VZ", "TkVV", "UEs=", NOW)
-        assert (await store.read_drop(LOOKUP)) == {"answered": False, "answer": None,
-                                                   "expires": NOW + 50.0}
+        assert (await store.read_drop(LOOKUP)) == {
+            "answered": False, "answer": None, "expires": NOW + 50.0,
+            "rounds": [{"round": 1, "answered": False, "answer": None}]}
         await _to(engine, "0003", down=True)
         async with engine.connect() as conn:
             left = sorted(r[0] for r in await conn.execute(sa.select(sa.text("id"))

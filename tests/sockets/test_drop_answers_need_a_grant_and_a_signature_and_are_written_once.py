@@ -80,7 +80,8 @@ async def test_only_a_granted_counsellor_answers_signed_for_this_drop_and_only_o
     assert (await ben.call("drop_answer", {**answer, "answer": first}))["error"] == "no_grant"
 
     checked = await (await h.visitor()).call("drop_check", {"lookup": left.lookup})
-    assert checked == {"ok": True, "answered": True, "answer": first}
+    assert checked == {"ok": True, "answered": True, "answer": first,
+                       "rounds": [{"round": 1, "answered": True, "answer": first}]}
     certified = crypto.verify_drop_answer(checked["answer"], left.keys.lookup,
                                           pki.org_public_key, pki.now)
     assert certified.pseudonym == "Anna"

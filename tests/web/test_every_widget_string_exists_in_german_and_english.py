@@ -54,3 +54,24 @@ def test_the_guide_has_every_section_in_both_languages_and_leichte_sprache_in_ea
         # The texts of reading one's record (offline.js readRecord), loaded with the guide.
         assert sorted(guide["record"]) == ["code", "none", "title"]
         assert all(isinstance(s, str) and s.strip() for s in guide["record"].values())
+
+
+def test_the_offline_texts_have_every_key_in_both_languages() -> None:
+    """What messages.js says (office hours, messages, threads) is in drops.json, loaded with it:
+    the same keys in both languages, none empty, every key the module and the page's offline
+    part (``data-o``) use; the schedule's words are never the server's."""
+    texts = json.loads((WIDGET / "static/drops.json").read_text("utf-8"))
+    assert sorted(texts) == ["de", "en"]
+    de, en = texts["de"], texts["en"]
+    assert sorted(de) == sorted(en)
+    assert [k for k, v in {**de, **en}.items() if not v.strip()] == []
+    page = (WIDGET / "templates/frame.html").read_text("utf-8")
+    script = (WIDGET / "static/messages.js").read_text("utf-8")
+    used = set(re.findall(r'data-o="([a-z_]+)"', page))
+    used |= set(re.findall(r'\bc\.([a-z_]+)', script))
+    used |= set(re.findall(r'say\(c, "([a-z_]+)"', script))
+    assert {"drop_label", "closed_next", "reply_days", "drop_not_ready", "drop_more_label"} <= used
+    assert sorted(used - set(de)) == []
+    # Singular and plural of the reply time, in both languages.
+    assert "{days}" in de["reply_days"] and "{days}" in en["reply_days"]
+    assert "{days}" not in de["reply_one"] + en["reply_one"]

@@ -1,78 +1,9 @@
 // The widget's offline half, loaded on demand (widget.js lazy("offline"); docs/benchmarks.md,
-// "Widget weight"): leaving an anonymous message, checking its answer, withdrawing a consent,
-// the reading code and reading one's own record, the "Sicher schreiben" guide, and the lines a
-// reload kept.
+// "Widget weight"): withdrawing a consent, the reading code and reading one's own record, the
+// "Sicher schreiben" guide, and the lines a reload kept (messages and office hours are in
+// messages.js).
 // `page` is what it uses of the chat page (widget.js `page`); e2e-keys.js comes through it.
 import * as e2e from "./e2e.js";
-
-// The records key a drop may be sealed to: the served one, only if the organisation's
-// certificate of exactly that key checks out against the pinned org key and the revocation
-// list (docs/protocol.md, "Keys bound to identities"). Otherwise null, and the visitor is told.
-async function verifiedRecordsKey(page) {
-  const { $, t, cfg } = page;
-  const res = await fetch("/api/records-key", { cache: "no-store" });
-  if (!res.ok) { $("drop-status").textContent = t("return_unknown"); return null; }
-  try {
-    const served = await res.json();
-    const now = Math.floor(Date.now() / 1000);
-    const revoked = e2e.verifyRevocationList(await page.revocations(), cfg.orgPk, now);
-    return (await page.keys()).verifyRecordsKey(served.records_pk, served.certificate, cfg.orgPk, now, revoked);
-  } catch {
-    $("drop-status").textContent = t("drop_key_unverified");
-    return null;
-  }
-}
-
-// A drop's code is made here and never sent: the server gets the lookup value derived from it,
-// the answer comes sealed to the reply key derived from it, signed by a certified counsellor
-// (docs/protocol.md, "Message drop").
-export async function leaveDrop(page) {
-  const { $, t } = page;
-  const text = $("drop-text").value.trim();
-  if (!text) return;
-  const recordsPk = await verifiedRecordsKey(page);
-  if (!recordsPk) return;
-  const sealing = await page.keys();
-  page.connect(async () => {
-    const start = await page.paid("drop_start", { lang: page.lang });
-    if (start.error) { $("drop-status").textContent = page.refusal(start); return; }
-    const code = sealing.generateDropCode(), keys = sealing.dropKeys(code), lookup = e2e.b64encode(keys.lookup);
-    const recordKey = window.nacl.randomBytes(32), nonce = window.nacl.randomBytes(24);
-    const boxed = window.nacl.secretbox(sealing.pad(e2e.utf8(JSON.stringify({ t: "drop", body: text, lookup }))), nonce, recordKey);
-    const ack = await page.socket.emitWithAck("drop", { lookup,
-      sealed_key: e2e.b64encode(sealing.seal(recordsPk, recordKey)),
-      body: e2e.b64encode(e2e.concat(nonce, boxed)), reply_pk: e2e.b64encode(keys.replyPk) });
-    recordKey.fill(0);
-    keys.replySk.fill(0);
-    if (ack.error) { $("drop-status").textContent = page.refusal(ack); return; }
-    $("drop-text").value = "";
-    $("drop-status").textContent = t("drop_done");
-    $("drop-codename").textContent = code;
-    $("drop-copy").hidden = false;
-    page.wipe();
-  });
-}
-
-/** The answer to the drop of `codename`, shown; false if the server knows no such drop. */
-export async function checkDrop(page, codename) {
-  const { $, t, cfg } = page;
-  const sealing = await page.keys(), keys = sealing.dropKeys(codename);
-  const ack = await page.paid("drop_check", { lookup: e2e.b64encode(keys.lookup) });
-  if (ack.error) return false;
-  let shown = t(ack.answered ? "drop_unconfirmed" : "drop_waiting");
-  // Nothing of an answer shows unless a counsellor the organisation certified signed it for
-  // this drop; a forged "answer from the programme" would be a lure.
-  if (ack.answered) try {
-    const now = Date.now() / 1000 | 0, org = cfg.orgPk, answer = ack.answer;
-    const revoked = e2e.verifyRevocationList(await page.revocations(), org, now);
-    const by = sealing.verifyDropAnswer(answer, keys.lookup, org, now, revoked);
-    shown = t("drop_answer", { name: by.pseudonym }) + " " +
-      e2e.decodePayload(sealing.unpad(sealing.openSealed(keys.replySk, keys.replyPk, e2e.b64decode(answer.sealed)))).body;
-  } catch { /* shown stays the refusal */ }
-  keys.replySk.fill(0);
-  $("drop-answer").textContent = shown;
-  return true;
-}
 
 /** Withdraw the consent behind the codename typed (after the visitor confirmed). */
 export async function withdraw(page) {

@@ -11,7 +11,8 @@ const body = document.body;
 const $ = (id) => document.getElementById(id);
 // Modules only some visits need load on first use (docs/benchmarks.md, "Widget weight"):
 // reloadstate.js with "continue after reload", pow.js when the server asks for work,
-// e2e-keys.js (sealing, drops) and offline.js when a visitor leaves or checks a message. The frame
+// e2e-keys.js (sealing, drops) and messages.js when a visitor leaves or checks a message (and
+// while nobody is on duty or the office hours are closed), offline.js for the rest. The frame
 // names each with its SRI hash: a modulepreload link fetches and checks it, and import() takes
 // the module so checked from the module map.
 const modules = new Map();
@@ -117,20 +118,27 @@ function show(view) {
 // stops offering it when the last counsellor leaves). The same anonymous GET as on opening:
 // no cookie, no identifier; one request per open widget every 20-25 s.
 const AVAILABILITY_MS = 20000;
-let availabilityTimer = 0;
+let availabilityTimer = 0, avail = null;
 
 async function checkAvailability() {
   availabilityTimer = 0;
   if ($("v-welcome").hidden) return;
   try {
-    const avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
-    // A message being written to us stays on screen even if someone comes on duty.
-    const writing = $("drop-text").value || $("drop-codename").textContent;
-    $("offline").hidden = avail.available && !writing;
-    $("hours").textContent = avail.office_hours[lang];
-    $("start").disabled = !avail.available;
+    avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
+    showAvailability();
   } catch { /* offline for a moment: the next round asks again */ }
   if (!$("v-welcome").hidden && !parked) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
+}
+
+// Duty decides whether a chat starts; the office hours only what is said (docs/operations.md,
+// "Office hours"). Closed, or nobody on duty: messages.js words hours and messages.
+function showAvailability() {
+  if (!avail) return;
+  $("start").disabled = !avail.available;
+  $("open").textContent = avail.available && avail.open ? t("open_now") : "";
+  // A message being written to us stays on screen even if someone comes on duty.
+  if (avail.available && avail.open !== false && !$("drop-text").value && !$("drop-codename").textContent) $("offline").hidden = true;
+  else if (!parked) lazy("messages").then((m) => m.showOffline(page)).catch(() => {});
 }
 
 // A waiting visitor's place as the server last said it; the estimate counts down between
@@ -470,16 +478,18 @@ function opened(ack) {
 // Chat requests, codename lookups and anonymous messages cost a proof of work when the server
 // asks for one (pow.js); a note next to the button that started it says so meanwhile.
 const PAID_BY = { request: "start", return: "return-go", drop_check: "return-go", withdraw: "withdraw", drop_start: "drop-send", record_read: "read" };
-const paid = (event, payload) => payThenEmit(socket, event, payload,
-  async (challenge) => (await lazy("pow")).working(page, PAID_BY[event], challenge));
+// (`near`: another button, e.g. writing again under a thread's answers.)
+const paid = (event, payload, near) => payThenEmit(socket, event, payload,
+  async (challenge) => (await lazy("pow")).working(page, near || PAID_BY[event], challenge));
 
-// What the on-demand halves (offline.js: messages, answers, withdrawal, the guide; pow.js: the
-// note while a proof is found) use of this page.
+// What the on-demand halves (messages.js: office hours, messages, answers; offline.js:
+// withdrawal, the guide; pow.js: the note while a proof is found) use of this page.
 const page = {
   $, t, refusal, cfg, connect, paid, wipe, keys: () => lazy("keys"), data: body.dataset, vars: VARS,
   line, mark, waitingLines, get outbox() { return outbox; },
   get socket() { return socket; },
   get lang() { return lang; },
+  get avail() { return avail; },
   async revocations() {
     if (!revocations) revocations = await (await fetch("/api/revocations.json")).json();
     return revocations;
@@ -500,7 +510,7 @@ async function returnWithCodename() {
     const words = (await lazy("keys")).codenameWords(codename);
     const ack = words ? await paid("return", { codename: words, lang, urgent: $("urgent").checked }) : { error: 1 };
     if (ack.error) {
-      if (!(!words && await (await lazy("offline")).checkDrop(page, codename))) {
+      if (!(!words && await (await lazy("messages")).checkDrop(page, codename))) {
         $("return-status").textContent = t("return_unknown");
       }
       wipe();
@@ -616,10 +626,10 @@ function closeGuide() {
 async function init() {
   await loadLang(lang);
   $("exit").addEventListener("click", quickExit);
-  $("lang").addEventListener("change", (e) => loadLang(e.target.value));
+  $("lang").addEventListener("change", (e) => loadLang(e.target.value).then(showAvailability));
   $("start").addEventListener("click", start);
   $("return-go").addEventListener("click", returnWithCodename);
-  $("drop-send").addEventListener("click", async () => (await lazy("offline")).leaveDrop(page));
+  $("drop-send").addEventListener("click", async () => (await lazy("messages")).leaveDrop(page));
   $("drop-copy").addEventListener("click", () => copy("drop-codename", "drop-copied"));
   $("codename-copy").addEventListener("click", () => copy("codename-value", "codename-copied"));
   $("withdraw").addEventListener("click", askWithdraw);
