@@ -1028,7 +1028,9 @@ $("handoff").addEventListener("click", async () => {
 $("chat-record-open").addEventListener("click", () => {
   const c = chats.get(current);
   if (!c || !c.record) return;
-  showView("records");
+  // The record opens in the records view; without the records key nothing opens and the
+  // reason is said beside the chat, which stays in sight.
+  if (recordsSk) showView("records");
   openRecord(c.record.id, false);
 });
 $("newcomer-accept").addEventListener("click", () => decideNewcomer(true));

@@ -21,7 +21,13 @@ from chatserver import crypto
 from chatserver.config import Config
 from chatserver.records.schema import record_entries
 from chatserver.web.appkeys import RECORDS, USERS
-from tests.support.browser import chromium, on_duty_console, shown_codename, widget_server
+from tests.support.browser import (
+    chromium,
+    on_duty_console,
+    show_view,
+    shown_codename,
+    widget_server,
+)
 from tests.support.e2e_clients import Pki
 from tests.support.waiting import eventually
 
@@ -143,6 +149,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         assert "später / later" in text
         trail = [(t["user_id"], t["action"]) for t in await store.audit_trail(meta.id)]
         assert trail.count((account.id, "append")) == len(await entries())
+        # The record opened in the records view; back to the chat by its tab to end it.
+        await show_view(anna, "Chats")
         await anna.get_by_role("button", name="Chat beenden / End chat").click()
         await anna.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
         await anna.locator("#chat").wait_for(state="hidden")
