@@ -221,7 +221,7 @@ def build() -> dict[str, Any]:
         ("visitor", {"t": "text", "body": "Hallo, ich möchte aussteigen."}),
         ("counsellor", {"t": "text", "body": "Hallo! Schön, dass Sie schreiben. 👋"}),
         ("visitor", {"t": "text", "body": "x" * 900}),
-        ("visitor", {"t": "consent", "version": "v2", "answer": True}),
+        ("visitor", {"t": "consent", "version": "v1", "answer": True}),
         ("counsellor", {"t": "text", "body": "ü" * 1500}),
         ("visitor", {"t": "text", "body": "line\nbreak \"quoted\" \\ tab\t \u0001 </script>"}),
         ("counsellor", {"t": "text", "body": "z" * 9000}),
