@@ -4,7 +4,8 @@ in the database). Later they come back with the codename in a new browser contex
 counsellor sees that this is a returning visitor with a record, opens it from the chat, and
 reads the earlier lines, the later ones and those of the return chat. Then the visitor, in yet
 another context, reads what is kept with their codename; the reading code at its end never
-leaves their browsers, and without it nothing opens."""
+leaves their browsers, and without it nothing opens. The visitor's side at desktop size and at
+390×844."""
 
 from __future__ import annotations
 
@@ -45,8 +46,12 @@ async def send(page: Page, text: str) -> None:
     await page.get_by_role("button", name="Senden").click()
 
 
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.mark.parametrize("size", SIZES)
 async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsellor_opens(
-    make_config: Callable[..., Config], tmp_path: Path
+    make_config: Callable[..., Config], tmp_path: Path, size: str
 ) -> None:
     wire: list[str] = []  # everything the visitor's browsers sent and received
 
@@ -68,7 +73,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await on_duty_console(h, anna)
         await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
 
-        visitor = record(await (await browser.new_context()).new_page())
+        visitor = record(await (await browser.new_context(
+            viewport=SIZES[size])).new_page())  # type: ignore[arg-type]
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_role("button", name="Chat beginnen").click()
         await anna.get_by_role("button", name="Annehmen / Accept").click()
@@ -124,7 +130,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.locator("#chat").wait_for(state="hidden")
 
         # Back later, in a new browser context, with the codename.
-        later = record(await (await browser.new_context()).new_page())
+        later = record(await (await browser.new_context(
+            viewport=SIZES[size])).new_page())  # type: ignore[arg-type]
         await later.goto(h.url + "/widget/frame")
         await later.get_by_text("Ich habe ein Codewort").click()
         await later.get_by_label("Codewort").fill(codename)
@@ -156,7 +163,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.locator("#chat").wait_for(state="hidden")
 
         # The visitor reads what is kept, in yet another browser context, with the codename.
-        reader = record(await (await browser.new_context()).new_page())
+        reader = record(await (await browser.new_context(
+            viewport=SIZES[size])).new_page())  # type: ignore[arg-type]
         await reader.goto(h.url + "/widget/frame")
         await reader.get_by_text("Ich habe ein Codewort").click()
         # Without the reading code at its end, nothing can be opened, and nothing is asked.
