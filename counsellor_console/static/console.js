@@ -52,16 +52,16 @@ const ERRORS = {
   forbidden: "Nicht erlaubt: das gehört nicht zu Ihren Chats oder Rechten / not allowed: not one of your chats or rights",
   rate_limited: "Zu viele Anfragen: bitte einen Moment warten / too many requests: please wait a moment",
   queue_full: "Die Warteschlange ist voll / the queue is full",
-  taken: "Schon von einer Kollegin angenommen / already accepted by a colleague",
+  taken: "Schon von jemand anderem aus dem Team angenommen / already accepted by a colleague",
   limit: "Sie führen schon so viele Chats wie erlaubt / you already hold as many chats as allowed",
   bad_seq: "Nachrichtenfolge durcheinander: wird neu abgeglichen / messages out of order: resynchronising",
   bad_state: "Gerade nicht möglich / not possible right now",
-  reserved: "Diese Person wartet auf ihre bisherige Beraterin / this returning visitor waits for their counsellor",
+  reserved: "Diese Person wartet auf ihre bisherige Ansprechperson / this returning visitor waits for their counsellor",
   conflict: "Inzwischen geändert: bitte neu laden / changed meanwhile: please reload",
   challenge: "Sicherheitsprüfung fehlgeschlagen: bitte neu laden / security check failed: please reload",
   no_consent: "Keine Einwilligung der Person / no consent from the visitor",
   no_grant: "Kein Zugriff auf Fallakten: Der Aktenschlüssel wurde Ihnen noch nicht freigegeben; " +
-    "bitten Sie eine Kollegin, die ihn hat, um Freigabe. / No access to case records: the records key " +
+    "bitten Sie jemanden aus dem Team, der ihn hat, um Freigabe. / No access to case records: the records key " +
     "has not been granted to you; ask a colleague who holds it to grant it.",
   unavailable: "Dienst vorübergehend nicht erreichbar: bitte gleich noch einmal / service unavailable for now: please try again shortly",
   internal: "Fehler auf dem Server: bitte noch einmal versuchen / something went wrong on the server: please try again",
@@ -70,7 +70,7 @@ const ERRORS = {
 const REFUSED_WHEN = {
   duty: { bad_state: "Erst alle Chats beenden oder übergeben, dann den Dienst beenden / end or transfer your chats before going off duty" },
   accept: { bad_state: "Erst den Dienst beginnen, dann Chats annehmen / go on duty before accepting chats" },
-  transfer: { not_found: "Diese Kollegin ist nicht (mehr) im Dienst / that colleague is not on duty" },
+  transfer: { not_found: "Diese Person ist nicht (mehr) im Dienst / that colleague is not on duty" },
   records: { forbidden: "Nur wer die Akte angelegt hat, oder die Administration, darf das / only the counsellor who filed this record, or an administrator, may do this" },
   grant: { forbidden: "Nur wer den Aktenschlüssel hat, kann ihn freigeben / only someone who holds the records key can grant it" },
 };
@@ -692,7 +692,7 @@ async function keyring() {
     recordsRefusal = refusalOf(err);
   }
   const said = recordsSk ? "Aktenschlüssel entsperrt / records key unlocked"
-    : "Warte auf Freigabe durch eine Kollegin / waiting for a colleague to grant access";
+    : "Warte auf Freigabe durch jemanden aus dem Team / waiting for a colleague to grant access";
   $("keyring").textContent = recordsRefusal ? said + " – " + recordsRefusal : said;
   const pending = $("pending");
   pending.replaceChildren();
@@ -733,7 +733,7 @@ async function openRecord(recordId, exporting) {
   const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
-  const said = ([who, line]) => `${who === "me" ? "Beratung" : "Besucher:in"}: ${line}`;
+  const said = ([who, line]) => `${who === "me" ? "Beratung" : "Ratsuchende Person"}: ${line}`;
   // Later lines (continuity): each entry sealed to the records key on its own; a heading for
   // each day something was added.
   let shownDay = "";
@@ -946,7 +946,7 @@ async function start() {
       : "Keine Nachricht wartet / no message awaiting an answer";
     $("count-drops").replaceChildren(...(count ? [badge(count)] : []));
   });
-  socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Besucher:in wieder da / back" : "Besucher:in weg / away"));
+  socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Ratsuchende Person wieder da / back" : "Ratsuchende Person weg / away"));
   socket.on("connect_error", () => { $("status").textContent = "Keine Verbindung / not connected"; });
   await loadCanned();
 }

@@ -86,7 +86,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
 
         # Transfer to Ben (a Python counsellor with his own certificate): a fresh handshake.
         await console.get_by_label("Übergeben an / Transfer to").select_option(label="Ben")
-        await console.get_by_label("Notiz für die Kollegin / note for the colleague").fill(
+        await console.get_by_label("Notiz zur Übergabe / note for the colleague").fill(
             "KANARIE-notiz-7")
         await console.get_by_role("button", name="Übergeben / Transfer").click()
         assigned = await ben.raw.expect("assigned")
