@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 import time
 from zoneinfo import ZoneInfo
@@ -275,9 +276,8 @@ async def canned_list(request: web.Request, session: Session) -> web.Response:
     return web.json_response({"items": await request.config_dict[USERS].canned()})
 
 
-@console_route(COUNSELLOR_ROLES, csrf=True)
-async def canned_add(request: web.Request, session: Session) -> web.Response:
-    """Add a canned reply."""
+async def _canned_fields(request: web.Request) -> tuple[str, str]:
+    """A canned reply's title and text from the request body, or a clear 400."""
     body = await json_body(request)
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
@@ -285,8 +285,40 @@ async def canned_add(request: web.Request, session: Session) -> web.Response:
     if not (isinstance(title, str) and isinstance(text, str) and 0 < len(title) <= 120
             and 0 < len(text) <= 4000):
         raise web.HTTPBadRequest(text="title (≤ 120) and body (≤ 4000) are required")
+    return title, text
+
+
+def _canned_id(request: web.Request) -> str:
+    reply_id = request.match_info["reply_id"]
+    if not re.fullmatch(r"[0-9a-f]{16}", reply_id):
+        raise web.HTTPNotFound(text="No such canned reply.")
+    return reply_id
+
+
+@console_route(COUNSELLOR_ROLES, csrf=True)
+async def canned_add(request: web.Request, session: Session) -> web.Response:
+    """Add a canned reply."""
+    title, text = await _canned_fields(request)
     reply_id = await request.config_dict[USERS].add_canned(title, text)
     return web.json_response({"id": reply_id}, status=201)
+
+
+@console_route(COUNSELLOR_ROLES, csrf=True)
+async def canned_update(request: web.Request, session: Session) -> web.Response:
+    """Change a canned reply (any counsellor: they are the team's, like the list)."""
+    reply_id = _canned_id(request)
+    title, text = await _canned_fields(request)
+    if not await request.config_dict[USERS].update_canned(reply_id, title, text):
+        raise web.HTTPNotFound(text="No such canned reply.")
+    return web.json_response({"ok": True})
+
+
+@console_route(COUNSELLOR_ROLES, csrf=True)
+async def canned_delete(request: web.Request, session: Session) -> web.Response:
+    """Delete a canned reply."""
+    if not await request.config_dict[USERS].delete_canned(_canned_id(request)):
+        raise web.HTTPNotFound(text="No such canned reply.")
+    return web.json_response({"ok": True})
 
 
 async def to_console(request: web.Request) -> web.StreamResponse:
@@ -341,6 +373,8 @@ def create_console_app(config: Config) -> web.Application:
     app.router.add_post("/api/keys", keys_add)
     app.router.add_get("/api/canned", canned_list)
     app.router.add_post("/api/canned", canned_add)
+    app.router.add_put("/api/canned/{reply_id}", canned_update)
+    app.router.add_delete("/api/canned/{reply_id}", canned_delete)
     app.router.add_get("/static/{name}", assets.handler)
     setup_stats_routes(app)
     setup_audit_routes(app)

@@ -518,5 +518,18 @@ class Users:
                                                         created=time.time()))
         return reply_id
 
+    async def update_canned(self, reply_id: str, title: str, body: str) -> bool:
+        """Change a canned reply's title and text; False if there is no such reply."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(canned).where(canned.c.id == reply_id)
+                                      .values(title=title, body=body))
+            return bool(done.rowcount)
+
+    async def delete_canned(self, reply_id: str) -> bool:
+        """Delete a canned reply; False if there is no such reply."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.delete(canned).where(canned.c.id == reply_id))
+            return bool(done.rowcount)
+
 
 # -- the `chatserver user` command ------------------------------------------------------
