@@ -27,6 +27,7 @@ from tests.support.browser import (
     on_duty_console,
     show_view,
     shown_codename,
+    violations_under_csp,
     widget_server,
 )
 from tests.support.e2e_clients import Pki
@@ -174,6 +175,8 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await reader.get_by_label("Codewort").fill(codename.upper())
         await reader.get_by_role("button", name="Aufbewahrtes lesen").click()
         await reader.get_by_text("Das ist aufbewahrt:").wait_for()
+        # The view of what is kept passes axe like every other widget view.
+        assert await violations_under_csp(reader) == []
         kept = reader.locator("#record-read")
         for line in (BEFORE, AFTER, REPLY, RETURNED):
             await kept.get_by_text(line, exact=True).wait_for()
