@@ -101,7 +101,8 @@ async def test_message_drop_is_answered_and_read_back_with_its_code(
     assert (await visitor.call("drop", payload))["ok"]
     check = {"lookup": payload["lookup"]}
     assert (await visitor.call("drop_check", check)) == {
-        "ok": True, "answered": False, "answer": None}
+        "ok": True, "answered": False, "answer": None,
+        "rounds": [{"round": 1, "answered": False, "answer": None}]}
 
     anna = await harness.counsellor("anna", "Anna", on_duty=False)
     await share_records_key(anna)
@@ -114,7 +115,8 @@ async def test_message_drop_is_answered_and_read_back_with_its_code(
     assert (await anna.call("drop_answer", {"drop_id": drop["drop_id"], "answer": reply}))["ok"]
     later = await harness.visitor()
     assert (await later.call("drop_check", check)) == {
-        "ok": True, "answered": True, "answer": reply}
+        "ok": True, "answered": True, "answer": reply,
+        "rounds": [{"round": 1, "answered": True, "answer": reply}]}
 
 
 async def test_record_survives_a_killed_server(
