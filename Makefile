@@ -46,6 +46,7 @@ run: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	node_modules/.bin/eslint counsellor_console/static widget/static jslib eslint.config.js
 
 typecheck: setup
 	$(BIN)/mypy

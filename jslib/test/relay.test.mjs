@@ -234,7 +234,7 @@ test("outbox stops on bad_seq until told the relay's next seq, and fails everyth
   const timers = fakeTimers();
   const stalls = [];
   const relay = scripted(["bad_seq"]);
-  const { box, states } = tracked({ transmit: relay.transmit, timers, onStall: (c) => stalls.push(c) });
+  const { box } = tracked({ transmit: relay.transmit, timers, onStall: (c) => stalls.push(c) });
   box.online(7);
   box.push("A", "a");
   await settle();

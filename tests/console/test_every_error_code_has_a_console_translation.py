@@ -1,5 +1,5 @@
 """Every server refusal has words in the console: each ErrorCode is a key of the console's
-catalog (``ERRORS`` in console.js), and every entry says it in German and in English."""
+catalog (``ERRORS`` in console-i18n.js), and every entry says it in German and in English."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import re
 from chatserver.errors import ErrorCode
 from tests.support.paths import ROOT
 
-SOURCE = (ROOT / "counsellor_console/static/console.js").read_text("utf-8")
+SOURCE = (ROOT / "counsellor_console/static/console-i18n.js").read_text("utf-8")
 
 
 def catalog() -> dict[str, str]:
-    block = re.search(r"^const ERRORS = \{\n(.*?)^\};", SOURCE, re.S | re.M)
-    assert block, "console.js has no ERRORS catalog"
+    block = re.search(r"^(?:export )?const ERRORS = \{\n(.*?)^\};", SOURCE, re.S | re.M)
+    assert block, "console-i18n.js has no ERRORS catalog"
     entries = re.findall(r'^  (\w+): ((?:"[^"\n]*"(?: \+\n    )?)+),$', block.group(1), re.M)
     return {key: "".join(re.findall(r'"([^"\n]*)"', text)) for key, text in entries}
 

@@ -56,7 +56,7 @@ export async function showOffline(page) {
     now = a.next_open ? say(c, "closed_next", { when: when.format(a.next_open * 1000) }) : c.closed;
   }
   $("closed").textContent = now;
-  $("hours").textContent = say(c, "hours", { hours: a.open == null ? a.office_hours[page.lang] : weekly(a.hours, page.lang) });
+  $("hours").textContent = say(c, "hours", { hours: a.open === null || a.open === undefined ? a.office_hours[page.lang] : weekly(a.hours, page.lang) });
   $("drop-reply").textContent = replyTime(c, a.reply_days);
   // Before the team's records key exists and is certified nothing can be sealed: say so first.
   const ready = !["no_key", "uncertified"].includes(a.drops);

@@ -118,16 +118,15 @@ function show(view) {
 // stops offering it when the last counsellor leaves). The same anonymous GET as on opening:
 // no cookie, no identifier; one request per open widget every 20-25 s.
 const AVAILABILITY_MS = 20000;
-let availabilityTimer = 0, avail = null;
+let avail = null;
 
 async function checkAvailability() {
-  availabilityTimer = 0;
   if ($("v-welcome").hidden) return;
   try {
     avail = await (await fetch("/api/availability", { cache: "no-store" })).json();
     showAvailability();
   } catch { /* offline for a moment: the next round asks again */ }
-  if (!$("v-welcome").hidden && !parked) availabilityTimer = setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
+  if (!$("v-welcome").hidden && !parked) setTimeout(checkAvailability, AVAILABILITY_MS + Math.random() * 5000);
 }
 
 // Duty decides whether a chat starts; the office hours only what is said (docs/operations.md,

@@ -1,0 +1,159 @@
+// The keys this console holds: the counsellor's identity and box keys (unlocked by keys.js with
+// a passkey or the key passphrase, never sent; docs/protocol.md, "Key custody"), their
+// certificate, and the team's records key with its certificate checked against the org key.
+// Kept in this page's memory only; no key is ever made for this page only.
+import { e2e } from "./console-e2e.js";
+import { $, csrf, el, post, root } from "./console-page.js";
+import { refusal } from "./console-i18n.js";
+import { Refused, ask, must } from "./console-socket.js";
+import { addPasskey, unlockKeys } from "./keys.js";
+
+// Identity (Ed25519) and box (X25519) keys, as keys.js unlocked them.
+export let identity = null, box = null, certificate = null;
+export let recordsPk = null, recordsSk = null;
+
+// The records key is sealed to only once the organisation's certificate of it checks out
+// against the pinned org key and, where this console holds the records secret, matches it
+// (docs/protocol.md, "Keys bound to identities"); recordsPk is that key, or null with
+// recordsRefusal saying why. Opening uses the public half of my own secret.
+const orgPk = root.dataset.orgPk;
+export let recordsRefusal = "Aktenschlüssel noch nicht geprüft / records key not checked yet";
+export let ownRecordsPk = null;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+// The organisation's revoked keys (counsellors' identity keys, retired records keys).
+async function revokedKeys() {
+  try {
+    const res = await fetch("/api/revocations.json", { cache: "no-store" });
+    return e2e.verifyRevocationList(await res.json(), orgPk, nowSeconds());
+  } catch {
+    throw new Error("Keine gültige Sperrliste der Organisation: nichts wird verschlüsselt / " +
+      "no valid revocation list of the organisation: nothing is sealed");
+  }
+}
+
+function certifiedRecordsKey(status, revoked) {
+  if (!status.records_cert) {
+    throw new Error("Aktenschlüssel noch nicht zertifiziert: nichts wird damit verschlüsselt. " +
+      "Administration: chatserver keys certify-records --records-pk " + status.records_pk +
+      ", dann chatserver keys install-records-cert DATEI / records key not certified yet: " +
+      "nothing is sealed to it. Administrator: run chatserver keys certify-records " +
+      "--records-pk " + status.records_pk + ", then chatserver keys install-records-cert FILE");
+  }
+  const pk = e2e.verifyRecordsKey(status.records_pk, status.records_cert, orgPk, nowSeconds(), revoked);
+  if (ownRecordsPk && e2e.b64encode(ownRecordsPk) !== e2e.b64encode(pk)) {
+    throw new Error("Der Aktenschlüssel des Servers passt nicht zu Ihrem: nichts wird " +
+      "verschlüsselt, Administration verständigen / the server's records key does not match " +
+      "yours: nothing is sealed, tell the administrator");
+  }
+  return pk;
+}
+
+function refusalOf(err) {
+  if (err instanceof e2e.CryptoError) {
+    return "Aktenschlüssel nicht bestätigt: nichts wird verschlüsselt, Administration " +
+      "verständigen / records key not verified: nothing is sealed, tell the administrator (" +
+      err.code + ")";
+  }
+  return err.message;
+}
+
+// A colleague waiting for the records key: granted only once their certificate leads to the
+// org key and their certified identity key signed the box key it is sealed to.
+function pendingItem(p, revoked) {
+  let who = null, why = "";
+  try {
+    who = e2e.verifyBoxKey(p.certificate, p.box_pk, p.box_sig, orgPk, nowSeconds(), revoked);
+  } catch (err) { why = err.code || "error"; }
+  if (!who) {
+    return el("li", "Nicht freigegeben, Schlüssel nicht bestätigt / not granted, key not " +
+      "verified: " + p.pseudonym + " (" + why + ")", "refused");
+  }
+  const li = el("li", "Zugang erbeten von / access requested by " + who.pseudonym +
+    " · Fingerabdruck / fingerprint " + e2e.fingerprint(who.identityKey) + " ");
+  const b = el("button", "Freigeben / Grant");
+  b.type = "button";
+  b.addEventListener("click", async () => {
+    if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
+    const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
+    const ack = await ask("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    if (ack.error) { $("status").textContent = refusal(ack, "grant"); return; }
+    li.remove();
+  });
+  li.appendChild(b);
+  return li;
+}
+
+// Where the records key stands for this console; a refusal on the way is said in its place.
+export async function keyring() {
+  try {
+    await readKeyring();
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    $("keyring").textContent = refusal(err.ack, "keyring");
+  }
+}
+
+let registered = false;
+async function readKeyring() {
+  if (!registered) {
+    await must("keyring_register", { box_pk: e2e.b64encode(box.publicKey),
+      box_sig: e2e.b64encode(e2e.signBoxKey(identity.secretKey, box.publicKey)), certificate });
+    registered = true;
+  }
+  const mine = e2e.b64encode(box.publicKey);
+  let status = await must("keyring", { box_pk: mine });
+  if (!status.records_pk) {
+    // The first console makes the team's records key; the organisation certifies its public
+    // half (offline, or at once in demo mode) before anything is sealed to it.
+    const pair = e2e.boxKeyPair();
+    const sealed = e2e.seal(box.publicKey, pair.secretKey);
+    // Refused as a conflict when another console made it first: what counts is what is there now.
+    const made = await ask("keyring_init", { records_pk: e2e.b64encode(pair.publicKey), sealed: e2e.b64encode(sealed), box_pk: mine });
+    if (made.error && made.error !== "conflict") throw new Refused(made);
+    status = await must("keyring", { box_pk: mine });
+  }
+  recordsSk = ownRecordsPk = null;
+  if (status.me && status.me.sealed) {
+    try {
+      recordsSk = e2e.openSealed(box.secretKey, box.publicKey, e2e.b64decode(status.me.sealed));
+      ownRecordsPk = window.nacl.scalarMult.base(recordsSk);
+    } catch { recordsSk = null; }
+  }
+  let revoked = null;
+  recordsPk = null;
+  try {
+    if (!orgPk) throw new Error("Kein Organisationsschlüssel konfiguriert: nichts wird verschlüsselt / no organisation key configured: nothing is sealed");
+    revoked = await revokedKeys();
+    recordsPk = certifiedRecordsKey(status, revoked);
+    recordsRefusal = "";
+  } catch (err) {
+    recordsRefusal = refusalOf(err);
+  }
+  const said = recordsSk ? "Aktenschlüssel entsperrt / records key unlocked"
+    : "Warte auf Freigabe durch jemanden aus dem Team / waiting for a colleague to grant access";
+  $("keyring").textContent = recordsRefusal ? said + " – " + recordsRefusal : said;
+  const pending = $("pending");
+  pending.replaceChildren();
+  if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
+}
+
+// The socket token, and this identity key's certificate by the organisation (null before it
+// is certified).
+export async function certify() {
+  const answer = await post("/console/api/socket-token", { identity_pk: e2e.b64encode(identity.publicKey) });
+  certificate = answer.certificate;
+  return answer;
+}
+
+export async function loadKeys() {
+  ({ identity, box } = await unlockKeys({ csrf, user: root.dataset.user, login: root.dataset.login }));
+  $("add-passkey").hidden = !window.PublicKeyCredential;
+}
+
+$("add-passkey").addEventListener("click", async () => {
+  try {
+    await addPasskey({ csrf, identity, box });
+    $("status").textContent = "Passkey hinzugefügt / passkey added";
+  } catch (err) { $("status").textContent = err.message; }
+});

@@ -1,0 +1,149 @@
+// Case records: listed, opened, noted, exported, deleted and restored; each sealed to the
+// team's records key and opened only in this page.
+import { e2e } from "./console-e2e.js";
+import { $, badge, confirmFirst, day, el } from "./console-page.js";
+import { ERRORS, refusal } from "./console-i18n.js";
+import { ask } from "./console-socket.js";
+import { me } from "./console-state.js";
+import { keyring, ownRecordsPk, recordsSk } from "./console-keyring.js";
+
+// Records, notes, drops and answers are padded before they are boxed or sealed, so that their
+// stored length tells only a bucket (e2e.pad); those kept before padding open all the same.
+export function secretbox(obj, key) {
+  const nonce = window.nacl.randomBytes(24);
+  return e2e.b64encode(e2e.concat(nonce, window.nacl.secretbox(e2e.pad(e2e.utf8(JSON.stringify(obj))), nonce, key)));
+}
+
+export function unbox(text, key) {
+  const raw = e2e.b64decode(text);
+  const plain = window.nacl.secretbox.open(raw.subarray(24), raw.subarray(0, 24), key);
+  if (!plain) throw new Error("record does not open");
+  return JSON.parse(e2e.fromUtf8(e2e.unpad(plain)));
+}
+
+// Records need a grant of the records key, and deleting or restoring one being its owner or an
+// administrator; the server decides and says why it refused, shown in the records view.
+function refused(ack) {
+  $("records-status").textContent = refusal(ack, "records");
+}
+
+let openRecordState = null;
+export async function openRecord(recordId, exporting) {
+  if (!recordsSk) {
+    // Said where the counsellor looks: beside the chat and in the records view.
+    $("records-status").textContent = $("status").textContent = ERRORS.no_grant;
+    return null;
+  }
+  const ack = await ask("record_open", { record_id: recordId, export: exporting });
+  if (ack.error) { refused(ack); return null; }
+  const { record } = ack;
+  const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
+  const body = unbox(record.body, key);
+  const notes = record.notes.map((n) => unbox(n.body, key));
+  const said = ([who, line]) => `${who === "me" ? "Beratung" : "Ratsuchende Person"}: ${line}`;
+  // Later lines (continuity): each entry sealed to the records key on its own; a heading for
+  // each day something was added.
+  let shownDay = "";
+  const later = (record.entries || []).flatMap((item) => {
+    const date = new Date(item.created * 1000).toLocaleDateString("de-DE");
+    const heading = date === shownDay ? [] : [`– später / later, ${date} –`];
+    shownDay = date;
+    try {
+      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
+      return [...heading, ...entry.lines.map(said)];
+    } catch { return [...heading, "– Eintrag nicht lesbar / entry unreadable –"]; }
+  });
+  const text = [`Fallakte / case record ${record.record_id}`,
+    `Einwilligung / consent ${body.consent_version} · ${body.entry}`, "",
+    ...body.transcript.map(said), ...later,
+    "", ...notes.map((n) => `Notiz / note: ${n.body}`)].join("\n");
+  openRecordState = { id: record.record_id, key };
+  const view = $("record-view");
+  view.textContent = text;
+  view.hidden = false;
+  $("record-actions").hidden = false;
+  view.focus();
+  return text;
+}
+
+async function loadRecords() {
+  const ack = await ask("records", {});
+  const list = $("records");
+  list.replaceChildren();
+  if (ack.error) { refused(ack); return; }
+  $("records-status").textContent = "";
+  $("count-records").replaceChildren(badge(ack.items.length));
+  for (const item of ack.items) {
+    const li = el("li", day(item.created) + (me && item.counsellor_id === me.id ? " · meine / mine " : " "));
+    const b = el("button", "Öffnen / Open");
+    b.type = "button";
+    b.addEventListener("click", () => openRecord(item.record_id, false));
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
+// Records deleted by their owner or an administrator, restorable until purged.
+async function loadDeleted() {
+  const ack = await ask("records_deleted", {});
+  const list = $("records-deleted");
+  list.replaceChildren();
+  if (ack.error) { refused(ack); return; }
+  if (!ack.items.length) list.appendChild(el("li", "Keine / none"));
+  for (const item of ack.items) {
+    const li = el("li", `${day(item.created)} · gelöscht / deleted ${day(item.deleted_at)} · endgültig / for good ${day(item.purge_at)} `);
+    const b = el("button", "Wiederherstellen / Restore");
+    b.type = "button";
+    b.addEventListener("click", async () => {
+      const done = await ask("record_restore", { record_id: item.record_id });
+      if (done.error) { refused(done); return; }
+      li.remove();
+      await loadRecords();
+      $("records-status").textContent = "Akte wiederhergestellt / record restored";
+    });
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
+$("note-add").addEventListener("click", async () => {
+  const text = $("note").value.trim();
+  if (!openRecordState || !text) return;
+  const ack = await ask("record_note", { record_id: openRecordState.id, body: secretbox({ t: "note", body: text }, openRecordState.key) });
+  if (ack.error) { refused(ack); return; }
+  $("note").value = "";
+  await openRecord(openRecordState.id, false);
+});
+$("record-export").addEventListener("click", async () => {
+  if (!openRecordState) return;
+  const text = await openRecord(openRecordState.id, true);
+  if (text === null) return;
+  const link = el("a");
+  link.href = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  link.download = `fallakte-${openRecordState.id}.txt`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+});
+$("record-delete").addEventListener("click", async () => {
+  if (!openRecordState) return;
+  const recordId = openRecordState.id;
+  const sure = await confirmFirst("Akte löschen? / Delete this record?",
+    "Die Akte verschwindet für alle und wird nach Ablauf der Frist endgültig gelöscht; bis dahin " +
+    "kann sie wiederhergestellt werden. / The record disappears for everyone and is deleted for " +
+    "good when the period ends; until then it can be restored.",
+    "Ja, Akte löschen / Yes, delete the record");
+  if (!sure || !openRecordState || openRecordState.id !== recordId) return;
+  const ack = await ask("record_delete", { record_id: recordId });
+  if (ack.error) { refused(ack); return; }
+  openRecordState = null;
+  $("record-view").hidden = true;
+  $("record-actions").hidden = true;
+  await loadRecords();
+  $("records-status").textContent = "Akte gelöscht, wiederherstellbar bis / record deleted, can be restored until " + day(ack.purge_at);
+});
+$("records-refresh").addEventListener("click", async () => {
+  await keyring();
+  // Asked even without the key here: the server's answer says why there is nothing to see.
+  await loadRecords();
+});
+$("records-deleted-refresh").addEventListener("click", loadDeleted);
