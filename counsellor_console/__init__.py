@@ -36,7 +36,7 @@ from chatserver.records.accounts import (
 from chatserver.relay.outbound import OffDutyReason
 from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
-from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
+from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES, Lang
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
 from chatserver.web.assets import NODE_MODULES, Assets
 from counsellor_console import banner
@@ -56,6 +56,7 @@ from counsellor_console.common import (
     json_body,
     page,
 )
+from counsellor_console.language import CATALOGS, LANGS, load_catalogs
 from counsellor_console.passkeys import (
     STARTS_BURST,
     STARTS_PER_S,
@@ -132,7 +133,7 @@ async def password_form(request: web.Request) -> web.StreamResponse:
     session = await current_session(request)
     if session is None:
         raise web.HTTPSeeOther("/console/login")
-    return page(request, "password.html", session=session, minimum=MIN_PASSWORD, error="")
+    return page(request, "password.html", session=session, minimum=MIN_PASSWORD, refused="")
 
 
 async def password_change(request: web.Request) -> web.StreamResponse:
@@ -143,13 +144,21 @@ async def password_change(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     check_csrf(session, str(form.get("csrf", "")))
     new, again = str(form.get("password", ""))[:256], str(form.get("again", ""))[:256]
-    try:
-        if new != again:
-            raise ValueError("the two passwords differ")
-        await request.config_dict[USERS].change_password(session, new)
-    except ValueError as exc:
+    # Each refusal by its own catalog key: the accounts module's message is for logs.
+    refused = ""
+    if new != again:
+        refused = "password.differ"
+    elif len(new) < MIN_PASSWORD:
+        refused = "password.too_short"
+    else:
+        try:
+            await request.config_dict[USERS].change_password(session, new)
+        except ValueError:
+            # What is left after the checks above: the password the administrator gave.
+            refused = "password.same"
+    if refused:
         return page(request, "password.html", status=400, session=session,
-                    minimum=MIN_PASSWORD, error=str(exc))
+                    minimum=MIN_PASSWORD, refused=refused)
     raise web.HTTPSeeOther("/console/")
 
 
@@ -168,6 +177,28 @@ async def logout(request: web.Request) -> web.StreamResponse:
     cookies = request.app[CONSOLE_COOKIES]
     cookies.delete(response, cookies.session)
     raise response
+
+
+def _back(target: str) -> str:
+    """Where the language switch sends the counsellor back to: a console page, nothing else."""
+    if re.fullmatch(r"/console/[A-Za-z0-9_/-]{0,64}(\?[A-Za-z0-9_=&.-]{0,200})?", target):
+        return target
+    return "/console/"
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    """Remember the signed-in counsellor's language (a form with the CSRF token), then back
+    to the page the switch was on."""
+    session = await current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/console/login")
+    form = await request.post()
+    check_csrf(session, str(form.get("csrf", "")))
+    lang = str(form.get("lang", ""))
+    if lang not in LANGS:
+        raise web.HTTPBadRequest(text="Unknown language.")
+    await request.config_dict[USERS].set_language(session.user.id, Lang(lang))
+    raise web.HTTPSeeOther(_back(str(form.get("next", ""))))
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -349,6 +380,9 @@ def console_assets() -> Assets:
     assets.add("e2e-counsellor.js", PROJECT_ROOT / "jslib/e2e-counsellor.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
+    assets.add("i18n.js", HERE / "static/i18n.js")
+    for lang in LANGS:
+        assets.add(f"console.{lang}.json", HERE / "i18n" / f"console.{lang}.json")
     assets.add("keys.js", HERE / "static/keys.js")
     # The console is ES modules, one job each (docs/console.md); each is listed in console.html
     # with its integrity, so that the browser imports none without its hash checked.
@@ -366,6 +400,7 @@ def create_console_app(config: Config) -> web.Application:
     """The console sub-application, mounted at ``/console/``."""
     app = web.Application()
     app[CONSOLE_CONFIG] = config
+    app[CATALOGS] = load_catalogs()
     assets = console_assets()
     app[CONSOLE_ASSETS] = assets
     app[CONSOLE_COOKIES] = Cookies.for_config(config)
@@ -378,6 +413,7 @@ def create_console_app(config: Config) -> web.Application:
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
+    app.router.add_post("/language", set_language)
     app.router.add_get("/password", password_form)
     app.router.add_post("/password", password_change)
     app.router.add_post("/api/socket-token", socket_token)

@@ -18,6 +18,7 @@ from chatserver.records.accounts import Session
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.web.appkeys import USERS
 from chatserver.web.assets import Assets
+from counsellor_console.language import CATALOGS, Words, language_of
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "ek_console"
@@ -74,9 +75,14 @@ CONSOLE_COOKIES = web.AppKey("console_cookies", Cookies)
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """A console page in one language: ``lang`` if the context has it (the statistics page's
+    own ``?lang=``), else the one :func:`language_of` the request and its session."""
     env = request.app[CONSOLE_TEMPLATES]
+    lang = context.pop("lang", None) or language_of(request, context.get("session"))
+    t = Words(lang, request.app[CATALOGS][lang])
     html = env.get_template(template).render(assets=request.app[CONSOLE_ASSETS],
-                                             config=request.app[CONSOLE_CONFIG], **context)
+                                             config=request.app[CONSOLE_CONFIG], t=t, lang=lang,
+                                             here=request.rel_url.path_qs, **context)
     return web.Response(text=html, content_type="text/html", status=status,
                         headers={"Content-Security-Policy": CSP})
 

@@ -206,9 +206,10 @@ async def _build(request: web.Request, period: Period) -> Report:
                        [t.id for t in config.topic_list])
 
 
-def _lang(request: web.Request) -> str:
-    lang = request.query.get("lang", "de")
-    return lang if lang in LANGS else "de"
+def _lang(request: web.Request, session: Session) -> str:
+    """``?lang=`` (the page's own switch keeps it in every link), else the account's choice."""
+    lang = request.query.get("lang", "")
+    return lang if lang in LANGS else session.user.language
 
 
 def _period(request: web.Request) -> Period:
@@ -231,7 +232,7 @@ def _query(period: Period, lang: str, anchor: date | None = None) -> str:
                refused="Statistics are for supervisors and admins.")
 async def stats_page(request: web.Request, session: Session) -> web.Response:
     """The statistics page for the period the picker asks for."""
-    lang = _lang(request)
+    lang = _lang(request, session)
     config = request.app[CONSOLE_CONFIG]
     fmt = _formatter(request, lang)
     context: dict[str, Any] = {
@@ -260,7 +261,7 @@ async def stats_page(request: web.Request, session: Session) -> web.Response:
                refused="Statistics are for supervisors and admins.")
 async def stats_csv(request: web.Request, session: Session) -> web.Response:
     """One table of the page as CSV."""
-    lang = _lang(request)
+    lang = _lang(request, session)
     name = request.query.get("table", "")
     if name not in TABLES:
         raise web.HTTPBadRequest(text=f"table must be one of {', '.join(TABLES)}")

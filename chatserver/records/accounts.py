@@ -31,7 +31,7 @@ from chatserver.records.passkeys import Assertion, Passkeys, Problem, RelyingPar
 from chatserver.records.schema import canned, key_wraps, sessions, user_keys, users
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
-from chatserver.vocabulary import COUNSELLOR_ROLES, Role
+from chatserver.vocabulary import COUNSELLOR_ROLES, Lang, Role
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ class User:
     name: str
     pseudonym: str
     role: str
+    # The language the console speaks to this account (vocabulary.Lang), its own choice.
+    language: str = Lang.DE.value
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,8 @@ class Users:
         """The account signing in as ``name``, or None."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
-        return None if row is None else User(row.id, row.name, row.pseudonym, row.role)
+        return None if row is None else User(row.id, row.name, row.pseudonym, row.role,
+                                             row.language)
 
     @staticmethod
     async def _id(conn: AsyncConnection, name: str) -> str:
@@ -268,8 +271,8 @@ class Users:
         """
         row = await self._authenticate(name, password, code, now, client, passkey)
         async with self.engine.begin() as conn:
-            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role),
-                                    now, row.password_once)
+            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role,
+                                               row.language), now, row.password_once)
 
     async def confirm(self, session: Session, password: str, code: str, now: float,
                       client: str = "") -> None:
@@ -366,7 +369,8 @@ class Users:
             row = (await conn.execute(sa.select(users).where(users.c.name == name))).first()
             if row is None:
                 raise KeyError(name)
-            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role), now)
+            return await self._open(conn, User(row.id, row.name, row.pseudonym, row.role,
+                                               row.language), now)
 
     @staticmethod
     def _totp_step(secret: str, code: str, now: float) -> int:
@@ -385,7 +389,7 @@ class Users:
         async with self.engine.begin() as conn:
             row = (await conn.execute(
                 sa.select(sessions, users.c.name, users.c.pseudonym, users.c.role,
-                          users.c.disabled, users.c.password_once)
+                          users.c.language, users.c.disabled, users.c.password_once)
                 .join(users, users.c.id == sessions.c.user_id)
                 .where(sessions.c.key == key))).first()
             if row is None:
@@ -396,7 +400,8 @@ class Users:
                 return None
             await conn.execute(sa.update(sessions).where(sessions.c.key == key)
                                .values(last_seen=now))
-        return Session(token, User(row.user_id, row.name, row.pseudonym, row.role), row.csrf,
+        return Session(token, User(row.user_id, row.name, row.pseudonym, row.role, row.language),
+                       row.csrf,
                        row.created, row.password_once)
 
     async def live_sessions(self, refs: Collection[str], now: float) -> dict[str, LiveSession]:
@@ -444,6 +449,12 @@ class Users:
     async def logout(self, token: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(sessions).where(sessions.c.key == _key(token)))
+
+    async def set_language(self, user_id: str, language: Lang) -> None:
+        """Remember the language the console speaks to this account."""
+        async with self.engine.begin() as conn:
+            await conn.execute(sa.update(users).where(users.c.id == user_id)
+                               .values(language=language.value))
 
     async def set_certificate(self, name: str, certificate: str) -> None:
         """Install the certificate the organisation key issued offline for this account."""

@@ -149,6 +149,8 @@ users = sa.Table(
     # Set by an administrator's password (``chatserver user add/reset``): the next sign-in
     # must choose a new one before anything else (revision 0007).
     sa.Column("password_once", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The language the console speaks to this account (vocabulary.Lang; revision 0014).
+    sa.Column("language", sa.String(8), nullable=False, server_default="de"),
 )
 
 sessions = sa.Table(

@@ -1,6 +1,7 @@
 // The account page: passkeys for signing in, registered after password and one-time code are
 // confirmed again, and removed by their owner. A new passkey also gets a key wrap (PRF) when
 // this browser has the console's keys unlocked, so the same passkey opens them.
+import { t } from "./i18n.js";
 import { wrapWithPasskey } from "./keys.js";
 import { attestationJSON, creationOptions } from "./passkey.js";
 
@@ -26,8 +27,8 @@ function removable(li) {
     try {
       await call("DELETE", "/console/api/passkeys/" + encodeURIComponent(li.dataset.id));
       li.remove();
-      say("Passkey entfernt / passkey removed");
-    } catch (err) { say("Nicht entfernt / not removed (" + err.status + ")"); }
+      say(t("account.removed"));
+    } catch (err) { say(t("account.not_removed", { status: err.status })); }
   });
 }
 
@@ -43,14 +44,14 @@ if (form && elsewhere && !elsewhere.dataset.origins.split(" ").includes(location
 if (form) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    say("Bitte warten … / please wait …");
+    say(t("wait"));
     let begun;
     try {
       begun = await call("POST", "/console/api/passkeys/options", { password: $("passkey-password").value, totp: $("passkey-totp").value.replace(/\s/g, "") });
     } catch (err) {
-      say(err.status === 403 ? "Passwort oder Einmalcode falsch / password or one-time code wrong"
-        : err.status === 429 ? "Zu viele Fehlversuche: bitte später erneut / too many failures: try later"
-        : "Nicht möglich / not possible (" + err.status + ")");
+      say(err.status === 403 ? t("account.wrong")
+        : err.status === 429 ? t("account.throttled")
+        : t("account.not_possible", { status: err.status }));
       return;
     } finally {
       $("passkey-password").value = "";
@@ -68,7 +69,7 @@ if (form) {
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "remove";
-      remove.textContent = "Entfernen / Remove";
+      remove.textContent = t("account.remove");
       li.append(name, " ", remove);
       $("passkeys").append(li);
       removable(li);
@@ -76,12 +77,12 @@ if (form) {
       $("passkey-label").value = "";
       let wrapped = false;
       try { wrapped = await wrapWithPasskey({ csrf, user: main.dataset.user, cred: id }); } catch { wrapped = false; }
-      say(wrapped ? "Passkey registriert; er entsperrt auch Ihre Schlüssel / passkey registered; it also unlocks your keys"
-        : "Passkey registriert (für die Anmeldung) / passkey registered (for signing in)");
+      say(wrapped ? t("account.registered_unlocks")
+        : t("account.registered"));
     } catch (err) {
-      say(err.name === "InvalidStateError" ? "Dieser Passkey ist schon registriert / this passkey is registered already"
-        : err.name === "NotAllowedError" ? "Abgebrochen – nichts registriert / cancelled – nothing registered"
-        : "Nicht registriert / not registered (" + (err.status || err.name) + ")");
+      say(err.name === "InvalidStateError" ? t("account.already")
+        : err.name === "NotAllowedError" ? t("account.cancelled")
+        : t("account.not_registered", { status: err.status || err.name }));
     }
   });
 }

@@ -1,6 +1,7 @@
 // The team's canned replies: their view (add, change, delete) and the composer's list, which
 // "/" in the empty message field opens by keyboard.
 import { $, badge, confirmFirst, csrf, el } from "./console-page.js";
+import { t } from "./console-i18n.js";
 
 // The team's canned replies: in the composer's list and, with edit and delete, in their view.
 let cannedEditing = "";
@@ -13,21 +14,20 @@ function showCanned(items) {
     const o = el("option", item.title);
     o.value = item.body;
     pick.appendChild(o);
-    const edit = el("button", "Bearbeiten / Edit"), drop = el("button", "Löschen / Delete");
+    const edit = el("button", t("canned.edit")), drop = el("button", t("canned.delete"));
     edit.type = drop.type = "button";
-    edit.setAttribute("aria-label", "Bearbeiten / Edit: " + item.title);
-    drop.setAttribute("aria-label", "Löschen / Delete: " + item.title);
+    edit.setAttribute("aria-label", t("canned.edit_named", { title: item.title }));
+    drop.setAttribute("aria-label", t("canned.delete_named", { title: item.title }));
     edit.addEventListener("click", () => {
       cannedEditing = item.id;
       $("canned-title").value = item.title;
       $("canned-body").value = item.body;
-      $("canned-save").textContent = "Änderung speichern / Save change";
+      $("canned-save").textContent = t("canned.save");
       $("canned-title").focus();
     });
     drop.addEventListener("click", async () => {
-      if (!await confirmFirst("Textbaustein löschen? / Delete this canned reply?", item.title,
-        "Ja, löschen / Yes, delete")) return;
-      await cannedRequest("DELETE", item.id, null, "Textbaustein gelöscht / canned reply deleted");
+      if (!await confirmFirst(t("canned.delete_q"), item.title, t("canned.delete_yes"))) return;
+      await cannedRequest("DELETE", item.id, null, t("canned.deleted"));
     });
     const li = el("li");
     li.append(el("strong", item.title), el("p", item.body), edit, drop);
@@ -50,7 +50,7 @@ async function cannedRequest(method, id, body, done) {
     body: body ? JSON.stringify(body) : undefined,
   });
   if (!res.ok) {
-    $("status").textContent = "Textbaustein nicht gespeichert / canned reply not saved (" + res.status + ")";
+    $("status").textContent = t("canned.not_saved", { status: res.status });
     return false;
   }
   $("status").textContent = done;
@@ -63,12 +63,12 @@ $("canned-new").addEventListener("submit", async (e) => {
   const title = $("canned-title").value.trim(), body = $("canned-body").value.trim();
   if (!title || !body) return;
   const saved = cannedEditing
-    ? await cannedRequest("PUT", cannedEditing, { title, body }, "Textbaustein geändert / canned reply changed")
-    : await cannedRequest("POST", "", { title, body }, "Textbaustein angelegt / canned reply added");
+    ? await cannedRequest("PUT", cannedEditing, { title, body }, t("canned.changed"))
+    : await cannedRequest("POST", "", { title, body }, t("canned.added"));
   if (!saved) return;
   cannedEditing = "";
   $("canned-title").value = ""; $("canned-body").value = "";
-  $("canned-save").textContent = "Anlegen / Add";
+  $("canned-save").textContent = t("canned.add");
 });
 
 // A canned reply by keyboard: "/" in the empty message field goes to the list, the arrow keys

@@ -4,7 +4,7 @@
 // every line shown and every send, restored by main after the first sync.
 import { e2e } from "./console-e2e.js";
 import { $, badge, clock, confirmFirst, consentVersion, el, hhmm } from "./console-page.js";
-import { ERRORS, STATUS, entryLabel, langLabel, refusal } from "./console-i18n.js";
+import { STATUS, entryLabel, errorText, langLabel, refusal, t } from "./console-i18n.js";
 import { ask, socket } from "./console-socket.js";
 import { call, createInbox, createOutbox } from "./relay.js";
 import { me, reload } from "./console-state.js";
@@ -177,13 +177,12 @@ export function select(id) {
   quietly(c);
   following = true;
   follow();
-  $("safety").textContent = c.session && c.session.established ? "Sicherheitsnummer / Safety number: " + c.session.safetyNumber() : "";
+  $("safety").textContent = c.session && c.session.established ? t("chat.safety", { number: c.session.safetyNumber() }) : "";
   $("safety-how").hidden = !$("safety").textContent;
   describe(c);
   $("chat-record").hidden = !c.record;
   $("chat-record-text").textContent = !c.record ? "" : c.info && c.info.entry === "return"
-    ? "Kommt mit Codewort zurück: Akte vorhanden / returning visitor with a codename: has a case record"
-    : "Akte angelegt: was jetzt geschrieben wird, kommt dazu / record filed: what is written now is added";
+    ? t("chat.return_record") : t("chat.record_filed");
   $("newcomer").hidden = !c.newcomer;
   $("newcomer-safety").textContent = c.newcomer ? c.newcomer.session.safetyNumber() : "";
   // Nothing more goes out in this chat until the counsellor has decided.
@@ -201,7 +200,7 @@ export function add(id, cls, text) {
   // The open chat's log is a live region itself; a line in another chat is announced by
   // where it arrived, never by its text (that stays in its own chat).
   if (cls === "them" && id !== current) {
-    $("announce").textContent = "Neue Nachricht in / new message in: " + chatLabel(c) + " (" + c.unread + ")";
+    $("announce").textContent = t("chat.new_in", { chat: chatLabel(c), unread: c.unread });
   }
   renderTabs();
   if (cls !== "info") appendLater(c);
@@ -232,8 +231,7 @@ function appendLater(c) {
     if (!lines.length) { c.record.upto = upto; return; }
     if (!recordsPk || !recordsSk) {
       c.appendRefused = true;
-      add(c.id, "info", "Spätere Zeilen werden nicht zur Akte hinzugefügt / later lines are not added to the record: " +
-        (recordsSk ? recordsRefusal : ERRORS.no_grant));
+      add(c.id, "info", t("chat.not_appended", { why: recordsSk ? recordsRefusal : errorText("no_grant") }));
       return;
     }
     if (c.record.reader === undefined) {
@@ -245,7 +243,7 @@ function appendLater(c) {
     const ack = await ask("record_append", { chat_id: c.id, body, reader_body: forReader(c.record.reader, lines) });
     if (ack.error) {
       c.appendRefused = true;
-      add(c.id, "info", "Spätere Zeilen werden nicht zur Akte hinzugefügt / later lines are not added to the record: " + refusal(ack, "records"));
+      add(c.id, "info", t("chat.not_appended", { why: refusal(ack, "records") }));
       return;
     }
     c.record.upto = upto;
@@ -272,14 +270,14 @@ export async function present(c, seq, ct) {
       if (previous && !got.payload.continued) {
         if (c.newcomer) c.newcomer.session.destroy();
         c.newcomer = { session: next, reply: e2e.b64encode(got.reply) };
-        add(c.id, "info", "Neue, nicht bestätigte Person – noch nicht verbunden / new, unverified participant – not connected yet");
+        add(c.id, "info", t("chat.newcomer"));
         // Focus goes to the warning itself, never to an answer: an Enter meant for the
         // composer must not connect anyone.
         if (c.id === current) { select(c.id); $("newcomer").focus(); } else renderTabs();
         await persist(c);
         return true;
       }
-      connectSession(c, next, e2e.b64encode(got.reply), previous ? "Verbindung erneuert (bestätigt) / connection renewed (vouched for)" : "Verbunden / connected");
+      connectSession(c, next, e2e.b64encode(got.reply), previous ? t("chat.renewed") : t("chat.connected"));
       await c.saving;
       return true;
     }
@@ -289,14 +287,14 @@ export async function present(c, seq, ct) {
     else if (got.payload.t === "consent") {
       // reader: the public key of the visitor's reading code, for their own copy of the record.
       c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now(), reader: readerKey(got.payload.reader) } : null;
-      add(c.id, "info", "Einwilligung / consent: " + got.payload.answer);
+      add(c.id, "info", t("chat.consent_answer", { answer: got.payload.answer }));
       if (c.id === current) describe(c);
     }
     c.shown = seq;
     await persist(c);
     return true;
   } catch (err) {
-    add(c.id, "info", "Nachricht nicht lesbar / message could not be read (" + (err.code || "error") + ")");
+    add(c.id, "info", t("chat.unreadable", { code: err.code || "error" }));
     return false;
   }
 }
@@ -317,10 +315,10 @@ function decideNewcomer(accept) {
   if (!c || !c.newcomer) return;
   const { session, reply } = c.newcomer;
   c.newcomer = null;
-  if (accept) connectSession(c, session, reply, "Mit neuer Person verbunden – Sicherheitsnummer vergleichen / connected to the new participant – compare the safety number");
+  if (accept) connectSession(c, session, reply, t("chat.newcomer_connected"));
   else {
     session.destroy();
-    add(c.id, "info", "Nicht verbunden: die bisherige Verbindung gilt weiter / not connected: the previous connection stays");
+    add(c.id, "info", t("chat.newcomer_refused"));
     select(c.id);
   }
   persist(c);
@@ -345,7 +343,7 @@ export function adopt(info, focus = true) {
     // A codename return: everything said in it goes into the record. A chat that filed its
     // record before a reload knows where it stands from its reload state.
     c.record = { id: info.record_id, upto: 0 };
-    if (info.entry === "return") add(c.id, "info", "Kommt mit Codewort zurück: Akte vorhanden / returning visitor with a codename: has a case record");
+    if (info.entry === "return") add(c.id, "info", t("chat.return_record"));
   }
   c.inbox.start(info.acked);
   c.outbox.delivered(info.delivered.upto, info.delivered.lost || []);
@@ -387,7 +385,7 @@ $("transfer").addEventListener("click", async () => {
   // To no other key: without a verified one the note stays here, unsent.
   const text = $("transfer-note").value.trim();
   if (text && !recordsPk) {
-    $("status").textContent = recordsRefusal + " – Übergabe ohne Notiz möglich / transfer without a note possible";
+    $("status").textContent = t("chat.transfer_without_note", { why: recordsRefusal });
     return;
   }
   const note = text ? e2e.b64encode(e2e.seal(recordsPk, e2e.pad(e2e.utf8(text)))) : "";
@@ -397,9 +395,9 @@ $("transfer").addEventListener("click", async () => {
 });
 $("handoff").addEventListener("click", async () => {
   const c = chats.get(current);
-  if (c && c.record) { $("status").textContent = "Dieser Chat hat schon eine Akte: was geschrieben wird, kommt dazu / this chat has a record already: what is written is added to it"; return; }
-  if (!c || !c.consent) { $("status").textContent = "Keine Einwilligung / no consent"; return; }
-  if (!recordsPk) { $("status").textContent = "Akte nicht gespeichert / record not saved: " + recordsRefusal; return; }
+  if (c && c.record) { $("status").textContent = t("chat.has_record"); return; }
+  if (!c || !c.consent) { $("status").textContent = t("chat.no_consent"); return; }
+  if (!recordsPk) { $("status").textContent = t("chat.record_not_saved", { why: recordsRefusal }); return; }
   const recordKey = window.nacl.randomBytes(32);
   const upto = c.log.length;
   const record = { consent_version: c.consent.version, consent_at: c.consent.at, entry: c.info ? c.info.entry : "",
@@ -410,7 +408,7 @@ $("handoff").addEventListener("click", async () => {
     sealed_key: e2e.b64encode(e2e.seal(recordsPk, recordKey)), body: secretbox(record, recordKey),
     ...(reader ? { reader_pk: reader, reader_body: copy } : {}) });
   recordKey.fill(0);
-  $("status").textContent = ack.error ? refusal(ack, "handoff") : "Akte gespeichert / record saved";
+  $("status").textContent = ack.error ? refusal(ack, "handoff") : t("chat.record_saved");
   if (ack.error || !chats.has(c.id)) return;
   // What is said from now on goes into the same record (the snapshot holds what came before).
   c.record = { id: ack.record_id, upto, reader };
@@ -438,10 +436,7 @@ if ($("topics")) $("topics").addEventListener("change", (e) => {
 $("end").addEventListener("click", async () => {
   if (!current) return;
   const id = current;
-  const sure = await confirmFirst("Chat beenden? / End this chat?",
-    "Die Person sieht, dass der Chat beendet ist; sein Verlauf wird hier gelöscht. / The visitor " +
-    "sees that the chat has ended; its history is deleted here.",
-    "Ja, Chat beenden / Yes, end the chat");
+  const sure = await confirmFirst(t("end.q"), t("end.text"), t("end.yes"));
   if (!sure || !chats.has(id)) return;
   const topics = [...chat(id).topics];
   $("end-status").textContent = "";
@@ -450,17 +445,17 @@ $("end").addEventListener("click", async () => {
     // The topic list changed since this page loaded: the chat ends, its topics go uncounted.
     const again = await ask("end", { chat_id: id });
     $("end-status").textContent = again.error ? refusal(again, "end")
-      : "Beendet; Themen nicht gezählt, die Liste hat sich geändert: bitte Seite neu laden / ended; topics not counted, the list changed: please reload";
+      : t("end.topics_changed");
   } else if (ack.error) $("end-status").textContent = refusal(ack, "end");
 });
 
 // What is known about the selected chat, in the context panel beside it.
 function describe(c) {
   const info = c.info || {};
-  $("context-entry").textContent = (info.urgent ? "Dringend / urgent · " : "") + entryLabel(info.entry) +
+  $("context-entry").textContent = (info.urgent ? t("queue.urgent") + " · " : "") + entryLabel(info.entry) +
     (info.lang ? " · " + langLabel(info.lang) : "");
   $("context-waited").textContent = c.requested === undefined ? "–"
-    : clock(c.waited) + " (Anfrage / requested " + hhmm(c.requested) + ")";
+    : t("context.waited_value", { waited: clock(c.waited), at: hhmm(c.requested) });
   $("context-consent").textContent = c.consent
-    ? "erteilt / given (" + hhmm(c.consent.at) + ")" : "nicht erteilt / not given";
+    ? t("context.consent_given", { at: hhmm(c.consent.at) }) : t("context.consent_not_given");
 }

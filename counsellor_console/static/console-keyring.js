@@ -4,7 +4,7 @@
 // Kept in this page's memory only; no key is ever made for this page only.
 import { e2e } from "./console-e2e.js";
 import { $, csrf, el, post, root } from "./console-page.js";
-import { refusal } from "./console-i18n.js";
+import { refusal, t } from "./console-i18n.js";
 import { Refused, ask, must } from "./console-socket.js";
 import { addPasskey, unlockKeys } from "./keys.js";
 
@@ -17,7 +17,7 @@ export let recordsPk = null, recordsSk = null;
 // (docs/protocol.md, "Keys bound to identities"); recordsPk is that key, or null with
 // recordsRefusal saying why. Opening uses the public half of my own secret.
 const orgPk = root.dataset.orgPk;
-export let recordsRefusal = "Aktenschlüssel noch nicht geprüft / records key not checked yet";
+export let recordsRefusal = t("keys.not_checked");
 export let ownRecordsPk = null;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -27,33 +27,24 @@ async function revokedKeys() {
     const res = await fetch("/api/revocations.json", { cache: "no-store" });
     return e2e.verifyRevocationList(await res.json(), orgPk, nowSeconds());
   } catch {
-    throw new Error("Keine gültige Sperrliste der Organisation: nichts wird verschlüsselt / " +
-      "no valid revocation list of the organisation: nothing is sealed");
+    throw new Error(t("keys.no_revocations"));
   }
 }
 
 function certifiedRecordsKey(status, revoked) {
   if (!status.records_cert) {
-    throw new Error("Aktenschlüssel noch nicht zertifiziert: nichts wird damit verschlüsselt. " +
-      "Administration: chatserver keys certify-records --records-pk " + status.records_pk +
-      ", dann chatserver keys install-records-cert DATEI / records key not certified yet: " +
-      "nothing is sealed to it. Administrator: run chatserver keys certify-records " +
-      "--records-pk " + status.records_pk + ", then chatserver keys install-records-cert FILE");
+    throw new Error(t("keys.uncertified", { pk: status.records_pk }));
   }
   const pk = e2e.verifyRecordsKey(status.records_pk, status.records_cert, orgPk, nowSeconds(), revoked);
   if (ownRecordsPk && e2e.b64encode(ownRecordsPk) !== e2e.b64encode(pk)) {
-    throw new Error("Der Aktenschlüssel des Servers passt nicht zu Ihrem: nichts wird " +
-      "verschlüsselt, Administration verständigen / the server's records key does not match " +
-      "yours: nothing is sealed, tell the administrator");
+    throw new Error(t("keys.mismatch"));
   }
   return pk;
 }
 
 function refusalOf(err) {
   if (err instanceof e2e.CryptoError) {
-    return "Aktenschlüssel nicht bestätigt: nichts wird verschlüsselt, Administration " +
-      "verständigen / records key not verified: nothing is sealed, tell the administrator (" +
-      err.code + ")";
+    return t("keys.not_verified", { code: err.code });
   }
   return err.message;
 }
@@ -66,12 +57,10 @@ function pendingItem(p, revoked) {
     who = e2e.verifyBoxKey(p.certificate, p.box_pk, p.box_sig, orgPk, nowSeconds(), revoked);
   } catch (err) { why = err.code || "error"; }
   if (!who) {
-    return el("li", "Nicht freigegeben, Schlüssel nicht bestätigt / not granted, key not " +
-      "verified: " + p.pseudonym + " (" + why + ")", "refused");
+    return el("li", t("keys.not_granted", { who: p.pseudonym, code: why }), "refused");
   }
-  const li = el("li", "Zugang erbeten von / access requested by " + who.pseudonym +
-    " · Fingerabdruck / fingerprint " + e2e.fingerprint(who.identityKey) + " ");
-  const b = el("button", "Freigeben / Grant");
+  const li = el("li", t("keys.requested", { who: who.pseudonym, fingerprint: e2e.fingerprint(who.identityKey) }) + " ");
+  const b = el("button", t("keys.grant"));
   b.type = "button";
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
@@ -123,15 +112,14 @@ async function readKeyring() {
   let revoked = null;
   recordsPk = null;
   try {
-    if (!orgPk) throw new Error("Kein Organisationsschlüssel konfiguriert: nichts wird verschlüsselt / no organisation key configured: nothing is sealed");
+    if (!orgPk) throw new Error(t("keys.no_org_key"));
     revoked = await revokedKeys();
     recordsPk = certifiedRecordsKey(status, revoked);
     recordsRefusal = "";
   } catch (err) {
     recordsRefusal = refusalOf(err);
   }
-  const said = recordsSk ? "Aktenschlüssel entsperrt / records key unlocked"
-    : "Warte auf Freigabe durch jemanden aus dem Team / waiting for a colleague to grant access";
+  const said = recordsSk ? t("keys.unlocked") : t("keys.waiting");
   $("keyring").textContent = recordsRefusal ? said + " – " + recordsRefusal : said;
   const pending = $("pending");
   pending.replaceChildren();
@@ -154,6 +142,6 @@ export async function loadKeys() {
 $("add-passkey").addEventListener("click", async () => {
   try {
     await addPasskey({ csrf, identity, box });
-    $("status").textContent = "Passkey hinzugefügt / passkey added";
+    $("status").textContent = t("keys.passkey_added");
   } catch (err) { $("status").textContent = err.message; }
 });

@@ -2,7 +2,7 @@
 // signed by this counsellor's certified identity key.
 import { e2e } from "./console-e2e.js";
 import { $, day, el } from "./console-page.js";
-import { refusal } from "./console-i18n.js";
+import { refusal, t } from "./console-i18n.js";
 import { ask } from "./console-socket.js";
 import { certificate, identity, keyring, ownRecordsPk, recordsPk, recordsSk } from "./console-keyring.js";
 import { unbox } from "./console-records.js";
@@ -28,9 +28,9 @@ async function loadDrops() {
   list.replaceChildren();
   for (const item of items) {
     const rounds = item.rounds || 1;
-    const li = el("li", day(item.created) + " · " + rounds + (rounds === 1 ? " Nachricht / message" : " Nachrichten / messages") +
-      (item.awaiting ? " · wartet auf Antwort / awaiting an answer " : item.answered ? " ✓ " : " "));
-    const b = el("button", "Lesen / Read");
+    const li = el("li", day(item.created) + " · " + t(rounds === 1 ? "drops.one" : "drops.many", { n: rounds }) +
+      (item.awaiting ? " · " + t("drops.awaiting") + " " : item.answered ? " ✓ " : " "));
+    const b = el("button", t("drops.read"));
     b.type = "button";
     b.addEventListener("click", () => openThread(item.drop_id));
     li.appendChild(b);
@@ -52,16 +52,14 @@ async function openThread(dropId) {
   for (const r of drop.rounds || [drop]) {
     const message = unbox(r.body, e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(r.sealed_key)));
     bound = bound && message.lookup === drop.lookup && (message.round || 1) === (r.round || 1);
-    lines.push(day(r.created) + " Besuch / visitor: " + String(message.body));
+    lines.push(day(r.created) + " " + t("drops.visitor", { text: String(message.body) }));
     if (!r.answer) continue;
-    let said = "(nur für den Besuch lesbar / readable by the visitor only)";
-    try { if (r.team) said = String(openTeamCopy(r.team)); } catch { said = "(nicht lesbar / unreadable)"; }
-    lines.push(day(r.answered_at || r.created) + " " + (r.answer.certificate ? r.answer.certificate.pseudonym : "Beratung / counsellor") + ": " + said);
+    let said = t("drops.visitor_only");
+    try { if (r.team) said = String(openTeamCopy(r.team)); } catch { said = t("drops.unreadable"); }
+    lines.push(day(r.answered_at || r.created) + " " + (r.answer.certificate ? r.answer.certificate.pseudonym : t("drops.counsellor")) + ": " + said);
   }
   openDrop = bound && !drop.answered ? drop : null;
-  lines.push(drop.answered ? "Bereits beantwortet / already answered"
-    : bound ? "" : "Kann nicht beantwortet werden (alte oder nicht zugeordnete Nachricht) / " +
-      "cannot be answered (an old message, or one not bound to its code)");
+  lines.push(drop.answered ? t("drops.answered") : bound ? "" : t("drops.unanswerable"));
   $("drop-text").textContent = lines.join("\n\n").trim();
   $("drop-send").disabled = !openDrop;
   $("drop-view").hidden = false;
@@ -73,8 +71,7 @@ $("drop-send").addEventListener("click", async () => {
   const text = $("drop-answer").value.trim();
   if (!openDrop || !text) return;
   if (!certificate) {
-    $("status").textContent = "Ohne Zertifikat keine Antwort: der Besucher könnte sie nicht prüfen / " +
-      "no answer without a certificate: the visitor could not verify it";
+    $("status").textContent = t("drops.no_certificate");
     return;
   }
   // The answer names its round, inside what is signed: the server cannot move it to another.
@@ -83,7 +80,7 @@ $("drop-send").addEventListener("click", async () => {
   // The team's copy, only to the certified records key (never on the server's word).
   if (recordsPk) answer.team = e2e.b64encode(e2e.seal(recordsPk, plain));
   const ack = await ask("drop_answer", { drop_id: openDrop.drop_id, answer });
-  $("status").textContent = ack.error ? refusal(ack, "drop") : "Antwort gespeichert / answer saved";
+  $("status").textContent = ack.error ? refusal(ack, "drop") : t("drops.saved");
   if (ack.error) return;
   $("drop-answer").value = "";
   const thread = openDrop.drop_id;

@@ -1,6 +1,8 @@
 // The console page itself: its elements, what the server put in its data attributes, and the
 // small builders every view uses. Text reaches the DOM only via textContent.
 
+import { locale } from "./i18n.js";
+
 export const root = document.getElementById("console");
 export const $ = (id) => document.getElementById(id);
 export const csrf = root.dataset.csrf;
@@ -24,7 +26,7 @@ $("confirm-no").addEventListener("click", () => $("confirm").close(""));
 $("confirm-yes").addEventListener("click", () => $("confirm").close("yes"));
 
 // hh:mm on this device's clock.
-export const hhmm = (ms) => new Date(ms).toLocaleTimeString("de-DE", { hour: "2-digit", minute: "2-digit" });
+export const hhmm = (ms) => new Date(ms).toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" });
 
 export function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -56,4 +58,4 @@ export function clock(seconds) {
   return h ? `${h}:${two(m)}:${two(s % 60)}` : `${m}:${two(s % 60)}`;
 }
 
-export const day = (t) => new Date(t * 1000).toLocaleString("de-DE");
+export const day = (t) => new Date(t * 1000).toLocaleString(locale);

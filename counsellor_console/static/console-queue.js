@@ -1,7 +1,7 @@
 // Duty and the queue: going on and off duty, the waiting requests with their waiting times,
 // the roster to transfer to, and the unread count in the page title.
 import { $, clock, el } from "./console-page.js";
-import { entryLabel, langLabel, refusal } from "./console-i18n.js";
+import { entryLabel, langLabel, refusal, t } from "./console-i18n.js";
 import { ask } from "./console-socket.js";
 import { me } from "./console-state.js";
 import { adopt, chats } from "./console-chats.js";
@@ -29,7 +29,7 @@ function announce(count, urgent) {
     tone.stop(audio.currentTime + 0.2);
   } catch { /* no audio */ }
   if (window.Notification && Notification.permission === "granted") {
-    new Notification("Erstkontakt", { body: urgent ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request", silent: true });
+    new Notification("Erstkontakt", { body: urgent ? t("queue.urgent_request") : t("queue.new_request"), silent: true });
   }
 }
 
@@ -58,13 +58,13 @@ export function renderQueue(items) {
   list.replaceChildren();
   queueShown = [];
   for (const item of items) {
-    const li = el("li", entryLabel(item.entry) + " · " + langLabel(item.lang) + " · wartet / waiting ");
-    if (item.urgent) { li.prepend(el("strong", "Dringend / urgent", "urgent"), " · "); li.classList.add("urgent"); }
+    const li = el("li", entryLabel(item.entry) + " · " + langLabel(item.lang) + " · " + t("queue.waiting") + " ");
+    if (item.urgent) { li.prepend(el("strong", t("queue.urgent"), "urgent"), " · "); li.classList.add("urgent"); }
     const span = el("span", clock(item.waiting_s), "waited");
     queueShown.push({ span, waited: item.waiting_s, at: Date.now() });
     li.appendChild(span);
     li.appendChild(document.createTextNode(" "));
-    const b = el("button", "Annehmen / Accept");
+    const b = el("button", t("queue.accept"));
     b.type = "button";
     b.addEventListener("click", async () => {
       const ack = await ask("accept", { chat_id: item.chat_id });
@@ -77,7 +77,7 @@ export function renderQueue(items) {
     list.appendChild(li);
   }
   if (items.length && onDuty && document.hidden === false) {
-    $("status").textContent = items.some((item) => item.urgent) ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request";
+    $("status").textContent = items.some((item) => item.urgent) ? t("queue.urgent_request") : t("queue.new_request");
   }
 }
 
@@ -94,7 +94,7 @@ export function renderRoster(items) {
 export function showDuty(on, message) {
   onDuty = on;
   $("duty").setAttribute("aria-pressed", String(onDuty));
-  $("duty").textContent = onDuty ? "Dienst beenden / Go off duty" : "Dienst beginnen / Go on duty";
+  $("duty").textContent = onDuty ? t("duty.off") : t("duty.on");
   retitle();
   if (message) $("status").textContent = message;
 }
@@ -106,5 +106,5 @@ $("notify").addEventListener("change", (e) => {
 $("duty").addEventListener("click", async () => {
   const ack = await ask("duty", { on: !onDuty });
   if (ack.error) { $("status").textContent = refusal(ack, "duty"); return; }
-  showDuty(ack.on_duty, ack.on_duty ? "Im Dienst / on duty" : "Nicht im Dienst / off duty");
+  showDuty(ack.on_duty, ack.on_duty ? t("duty.is_on") : t("duty.is_off"));
 });

@@ -2,7 +2,7 @@
 // team's records key and opened only in this page.
 import { e2e } from "./console-e2e.js";
 import { $, badge, confirmFirst, day, el } from "./console-page.js";
-import { ERRORS, refusal } from "./console-i18n.js";
+import { errorText, locale, refusal, t } from "./console-i18n.js";
 import { ask } from "./console-socket.js";
 import { me } from "./console-state.js";
 import { keyring, ownRecordsPk, recordsSk } from "./console-keyring.js";
@@ -31,7 +31,7 @@ let openRecordState = null;
 export async function openRecord(recordId, exporting) {
   if (!recordsSk) {
     // Said where the counsellor looks: beside the chat and in the records view.
-    $("records-status").textContent = $("status").textContent = ERRORS.no_grant;
+    $("records-status").textContent = $("status").textContent = errorText("no_grant");
     return null;
   }
   const ack = await ask("record_open", { record_id: recordId, export: exporting });
@@ -45,18 +45,18 @@ export async function openRecord(recordId, exporting) {
   // each day something was added.
   let shownDay = "";
   const later = (record.entries || []).flatMap((item) => {
-    const date = new Date(item.created * 1000).toLocaleDateString("de-DE");
-    const heading = date === shownDay ? [] : [`– später / later, ${date} –`];
+    const date = new Date(item.created * 1000).toLocaleDateString(locale);
+    const heading = date === shownDay ? [] : [t("records.later", { date })];
     shownDay = date;
     try {
       const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
       return [...heading, ...entry.lines.map(said)];
-    } catch { return [...heading, "– Eintrag nicht lesbar / entry unreadable –"]; }
+    } catch { return [...heading, t("records.entry_unreadable")]; }
   });
-  const text = [`Fallakte / case record ${record.record_id}`,
-    `Einwilligung / consent ${body.consent_version} · ${body.entry}`, "",
+  const text = [t("records.heading", { id: record.record_id }),
+    t("records.consent", { version: body.consent_version, entry: body.entry }), "",
     ...body.transcript.map(said), ...later,
-    "", ...notes.map((n) => `Notiz / note: ${n.body}`)].join("\n");
+    "", ...notes.map((n) => t("records.note_line", { text: n.body }))].join("\n");
   openRecordState = { id: record.record_id, key };
   const view = $("record-view");
   view.textContent = text;
@@ -74,8 +74,8 @@ async function loadRecords() {
   $("records-status").textContent = "";
   $("count-records").replaceChildren(badge(ack.items.length));
   for (const item of ack.items) {
-    const li = el("li", day(item.created) + (me && item.counsellor_id === me.id ? " · meine / mine " : " "));
-    const b = el("button", "Öffnen / Open");
+    const li = el("li", day(item.created) + (me && item.counsellor_id === me.id ? " · " + t("records.mine") + " " : " "));
+    const b = el("button", t("records.open"));
     b.type = "button";
     b.addEventListener("click", () => openRecord(item.record_id, false));
     li.appendChild(b);
@@ -89,17 +89,17 @@ async function loadDeleted() {
   const list = $("records-deleted");
   list.replaceChildren();
   if (ack.error) { refused(ack); return; }
-  if (!ack.items.length) list.appendChild(el("li", "Keine / none"));
+  if (!ack.items.length) list.appendChild(el("li", t("records.none")));
   for (const item of ack.items) {
-    const li = el("li", `${day(item.created)} · gelöscht / deleted ${day(item.deleted_at)} · endgültig / for good ${day(item.purge_at)} `);
-    const b = el("button", "Wiederherstellen / Restore");
+    const li = el("li", t("records.deleted_item", { created: day(item.created), deleted: day(item.deleted_at), purge: day(item.purge_at) }) + " ");
+    const b = el("button", t("records.restore"));
     b.type = "button";
     b.addEventListener("click", async () => {
       const done = await ask("record_restore", { record_id: item.record_id });
       if (done.error) { refused(done); return; }
       li.remove();
       await loadRecords();
-      $("records-status").textContent = "Akte wiederhergestellt / record restored";
+      $("records-status").textContent = t("records.restored");
     });
     li.appendChild(b);
     list.appendChild(li);
@@ -127,11 +127,7 @@ $("record-export").addEventListener("click", async () => {
 $("record-delete").addEventListener("click", async () => {
   if (!openRecordState) return;
   const recordId = openRecordState.id;
-  const sure = await confirmFirst("Akte löschen? / Delete this record?",
-    "Die Akte verschwindet für alle und wird nach Ablauf der Frist endgültig gelöscht; bis dahin " +
-    "kann sie wiederhergestellt werden. / The record disappears for everyone and is deleted for " +
-    "good when the period ends; until then it can be restored.",
-    "Ja, Akte löschen / Yes, delete the record");
+  const sure = await confirmFirst(t("records.delete_q"), t("records.delete_text"), t("records.delete_yes"));
   if (!sure || !openRecordState || openRecordState.id !== recordId) return;
   const ack = await ask("record_delete", { record_id: recordId });
   if (ack.error) { refused(ack); return; }
@@ -139,7 +135,7 @@ $("record-delete").addEventListener("click", async () => {
   $("record-view").hidden = true;
   $("record-actions").hidden = true;
   await loadRecords();
-  $("records-status").textContent = "Akte gelöscht, wiederherstellbar bis / record deleted, can be restored until " + day(ack.purge_at);
+  $("records-status").textContent = t("records.deleted_until", { until: day(ack.purge_at) });
 });
 $("records-refresh").addEventListener("click", async () => {
   await keyring();

@@ -2,6 +2,7 @@
 // connects the socket and hands what the server says to the module that owns it (queue,
 // chats, records, messages, canned replies). Text reaches the DOM only via textContent.
 import { $, badge } from "./console-page.js";
+import { t } from "./console-i18n.js";
 import { connect, socket, sync } from "./console-socket.js";
 import { me, reload, setMe, setReload } from "./console-state.js";
 import { certify, identity, keyring, loadKeys, ownRecordsPk, recordsSk } from "./console-keyring.js";
@@ -28,7 +29,7 @@ async function synchronise() {
     $("duty").disabled = false;
     setMe(snap.me);
     if (onDuty && !snap.on_duty) {
-      showDuty(false, "Nicht mehr im Dienst: zu lange ohne Verbindung / off duty: away too long");
+      showDuty(false, t("duty.away"));
     } else showDuty(snap.on_duty);
     renderQueue(snap.queue);
     renderRoster(snap.roster);
@@ -64,9 +65,8 @@ async function start() {
   restoring = reload ? reload.load().catch(() => new Map()) : null;
   await loadKeys();
   const { token, certificate: cert } = await certify();
-  $("identity").textContent = "Identitätsschlüssel / identity key: " + e2e.b64encode(identity.publicKey) +
-    " · Fingerabdruck / fingerprint " + e2e.fingerprint(identity.publicKey) +
-    (cert ? "" : " – noch nicht zertifiziert / not certified yet (chatserver keys certify, chatserver user certify)");
+  $("identity").textContent = t("keys.identity", { key: e2e.b64encode(identity.publicKey), fingerprint: e2e.fingerprint(identity.publicKey) }) +
+    (cert ? "" : " – " + t("keys.identity_uncertified"));
   connect(token);
   socket.on("connect", synchronise);
   socket.on("disconnect", () => {
@@ -82,26 +82,25 @@ async function start() {
   });
   socket.on("assigned", ({ chat: info, from, note }) => {
     adopt(info);
-    add(info.chat_id, "info", "Übernommen von / taken over from " + from);
+    add(info.chat_id, "info", t("chat.taken_over", { from }));
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))));
-      } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
+        add(info.chat_id, "info", t("records.note_line", { text: e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))) }));
+      } catch { add(info.chat_id, "info", t("chat.note_unreadable")); }
     }
   });
   socket.on("unassigned", ({ chat_id }) => drop(chat_id));
   socket.on("off_duty", ({ reason }) => showDuty(false, reason === "signed_out"
-    ? "Nicht mehr im Dienst: abgemeldet / off duty: signed out"
-    : "Nicht mehr im Dienst: zu lange ohne Verbindung / off duty: away too long"));
-  socket.on("ended", ({ chat_id }) => { add(chat_id, "info", "Beendet / ended"); drop(chat_id); });
+    ? t("duty.signed_out") : t("duty.away")));
+  socket.on("ended", ({ chat_id }) => { add(chat_id, "info", t("chat.ended")); drop(chat_id); });
   // How many threads await an answer: a count the server pushes on connect and on change.
   socket.on("drops_waiting", ({ count }) => {
-    $("drops-waiting").textContent = count ? count + (count === 1 ? " Nachricht wartet / message awaiting an answer" : " Nachrichten warten / messages awaiting an answer")
-      : "Keine Nachricht wartet / no message awaiting an answer";
+    $("drops-waiting").textContent = count ? t(count === 1 ? "drops.waiting_one" : "drops.waiting_many", { n: count })
+      : t("drops.waiting_none");
     $("count-drops").replaceChildren(...(count ? [badge(count)] : []));
   });
-  socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? "Ratsuchende Person wieder da / back" : "Ratsuchende Person weg / away"));
-  socket.on("connect_error", () => { $("status").textContent = "Keine Verbindung / not connected"; });
+  socket.on("presence", ({ chat_id, present }) => add(chat_id, "info", present ? t("chat.back") : t("chat.away")));
+  socket.on("connect_error", () => { $("status").textContent = t("status.offline"); });
   await loadCanned();
 }
 
@@ -120,13 +119,9 @@ for (const form of document.querySelectorAll('form[action="/console/logout"]')) 
 // One console per browser profile at a time: a second tab would answer the same chats with the
 // same sessions (the visitor would see repeated counters) and write the same reload state.
 const TAB = "erstkontakt-console";
-const ELSEWHERE = {
-  open: "Die Konsole ist schon in einem anderen Tab oder Fenster geöffnet. / The console is already open in another tab or window.",
-  taken: "Die Konsole wurde in einem anderen Tab oder Fenster übernommen; hier ruht sie. / The console was taken over in another tab or window; this one rests.",
-};
 
 function elsewhere(why) {
-  $("elsewhere-text").textContent = ELSEWHERE[why];
+  $("elsewhere-text").textContent = t("elsewhere." + why);
   $("elsewhere").hidden = false;
   $("console").inert = true;
 }

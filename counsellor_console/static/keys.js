@@ -9,6 +9,7 @@
 // for the session in IndexedDB encrypted under a non-extractable AES-GCM key (a reload or a
 // second tab finds them there); sign-out, the login page and twelve hours take them away.
 import * as e2e from "./e2e.js";
+import { t } from "./i18n.js";
 
 export const ITERATIONS = 600000;
 const SESSION_DB = "erstkontakt-console-keys";
@@ -109,7 +110,7 @@ async function addWrap(csrf, blob) {
     method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
     body: JSON.stringify({ id: hex(random(16)), blob: JSON.stringify(blob) }),
   });
-  if (!res.ok) throw new Refused("Schlüssel nicht gespeichert / keys not stored (" + res.status + ")");
+  if (!res.ok) throw new Refused(t("unlock.not_stored", { status: res.status }));
 }
 
 async function passphraseWrap(keys, passphrase) {
@@ -127,7 +128,7 @@ async function openPassphrase(wraps, passphrase) {
     const key = await pbkdf2(passphrase, e2e.b64decode(w.salt), w.iterations);
     try { return open(w.box, key); } catch { /* another wrap, or the wrong passphrase */ } finally { key.fill(0); }
   }
-  throw new Refused("Passphrase passt nicht – nichts wurde verändert / passphrase does not fit – nothing was changed");
+  throw new Refused(t("unlock.wrong_passphrase"));
 }
 
 // A passkey on this device that can give a PRF output (null if this browser or authenticator
@@ -190,35 +191,35 @@ function dialog({ csrf, login, wraps, legacy }) {
   return new Promise((resolve) => {
     const attempt = (work) => async (event) => {
       if (event) event.preventDefault();
-      say("Bitte warten … / please wait …");
+      say(t("wait"));
       try { resolve(await work()); } catch (err) {
         say(err instanceof Refused ? err.message
-          : "Nicht entsperrt – nichts wurde verändert / not unlocked – nothing was changed (" + (err.name || "error") + ")");
+          : t("unlock.failed", { code: err.name || "error" }));
       }
     };
     $("unlock-passphrase-form").onsubmit = attempt(() => openPassphrase(withPassphrase, $("unlock-passphrase").value));
     $("unlock-passkey").onclick = attempt(async () => {
       const got = await passkeyOutput(withPasskey);
-      if (!got) throw new Refused("Dieser Passkey gibt keinen Schlüssel her – nichts wurde verändert / this passkey gives no key – nothing was changed");
+      if (!got) throw new Refused(t("unlock.passkey_no_key"));
       try { return open(got.wrap.box, got.key); } finally { got.key.fill(0); }
     });
     $("unlock-setup").onsubmit = attempt(async () => {
       const passphrase = $("unlock-new-passphrase").value;
-      if (passphrase.length < 12) throw new Refused("Mindestens 12 Zeichen / at least 12 characters");
-      if (passphrase !== $("unlock-new-again").value) throw new Refused("Die beiden Eingaben unterscheiden sich / the two entries differ");
+      if (passphrase.length < 12) throw new Refused(t("unlock.too_short"));
+      if (passphrase !== $("unlock-new-again").value) throw new Refused(t("unlock.differ"));
       let keys = fresh();
       if (legacy) {
         // The keys of a console from before: opened once with the sign-in password of then.
         const old = await pbkdf2($("unlock-legacy-password").value, e2e.utf8(LEGACY_SALT + login), ITERATIONS);
         try { keys = open(legacy, old); } catch {
-          throw new Refused("Bisheriges Passwort passt nicht – nichts wurde verändert / previous password does not fit – nothing was changed");
+          throw new Refused(t("unlock.wrong_legacy"));
         } finally { old.fill(0); }
         keys = { identity_seed: keys.identity_seed, box_sk: keys.box_sk };
       }
       let passkey = null;
       if ($("unlock-with-passkey").checked) {
         passkey = await newPasskey();
-        if (!passkey) throw new Refused("Dieser Browser oder Passkey kann keine Schlüssel ableiten (PRF): nur die Passphrase verwenden / this browser or passkey cannot derive keys (PRF): use the passphrase alone");
+        if (!passkey) throw new Refused(t("unlock.no_prf"));
       }
       await addWrap(csrf, await passphraseWrap(keys, passphrase));
       if (passkey) {
@@ -253,7 +254,7 @@ export async function unlockKeys({ csrf, user, login }) {
 /** After unlocking with the passphrase: a passkey of this device opens the same keys too. */
 export async function addPasskey({ csrf, identity, box }) {
   const passkey = await newPasskey();
-  if (!passkey) throw new Refused("Kein Passkey mit PRF auf diesem Gerät / no passkey with PRF on this device");
+  if (!passkey) throw new Refused(t("unlock.no_prf_passkey"));
   const keys = { identity_seed: e2e.b64encode(identity.secretKey.slice(0, 32)), box_sk: e2e.b64encode(box.secretKey) };
   await addWrap(csrf, { v: 2, kdf: "webauthn-prf", cred: passkey.cred, salt: e2e.b64encode(passkey.salt), box: seal(keys, passkey.key) });
   passkey.key.fill(0);

@@ -3,6 +3,7 @@
 // kept for that session go, and so does the wrap key an older console left in sessionStorage.
 // "Passkey statt Einmalcode": the server makes a challenge for this attempt, the passkey answers
 // it, and the form goes with name, password and the answer instead of a one-time code.
+import { t } from "./i18n.js";
 import { forgetKeys } from "./keys.js";
 import { assertionJSON, requestOptions } from "./passkey.js";
 
@@ -18,10 +19,10 @@ if (button) {
   button.addEventListener("click", async () => {
     const form = $("login");
     if (!$("name").reportValidity() || !$("password").reportValidity()) return;
-    $("passkey-status").textContent = "Bitte den Passkey bestätigen … / please confirm with your passkey …";
+    $("passkey-status").textContent = t("login.passkey_confirm");
     try {
       const res = await fetch("/console/login/passkey", { method: "POST", headers: { "X-CSRF-Token": form.elements.csrf.value } });
-      if (!res.ok) throw new Error(res.status === 429 ? "Zu viele Fehlversuche von hier: bitte später erneut / too many failures from here: try later" : "Passkey-Anmeldung nicht verfügbar / passkey sign-in unavailable (" + res.status + ")");
+      if (!res.ok) throw new Error(res.status === 429 ? t("login.passkey_throttled") : t("login.passkey_unavailable", { status: res.status }));
       const { attempt, options } = await res.json();
       const cred = await navigator.credentials.get({ publicKey: requestOptions(options) });
       form.elements.attempt.value = attempt;
@@ -30,7 +31,7 @@ if (button) {
       form.submit();
     } catch (err) {
       $("passkey-status").textContent = err.name === "NotAllowedError"
-        ? "Kein Passkey verwendet – abgebrochen oder keiner auf diesem Gerät / no passkey used – cancelled or none on this device"
+        ? t("login.passkey_none")
         : err.message;
     }
   });

@@ -1,4 +1,6 @@
 // The team view: the four counts, fetched again every few seconds. Text via textContent only.
+import { t } from "./i18n.js";
+
 const $ = (id) => document.getElementById(id);
 const EVERY_MS = 3000;
 
@@ -20,7 +22,7 @@ async function refresh() {
     $("team-active").textContent = String(counts.active);
     $("team-status").textContent = "";
   } catch {
-    $("team-status").textContent = "Zahlen gerade nicht abrufbar / counts not available right now";
+    $("team-status").textContent = t("team.unavailable");
   }
 }
 

@@ -33,15 +33,15 @@ from tests.support.harness import Harness, totp_of
 
 pytestmark = pytest.mark.browser
 
-UNLOCKED = "Aktenschlüssel entsperrt / records key unlocked"
-WITH_PASSKEY = "Passkey statt Einmalcode / Passkey instead of one-time code"
+UNLOCKED = "Aktenschlüssel entsperrt"
+WITH_PASSKEY = "Passkey statt Einmalcode"
 REPLAYED = "Diese Passkey-Bestätigung ist abgelaufen oder wurde schon verwendet"
 UNKNOWN = "Dieser Passkey ist hier nicht (mehr) für die Anmeldung registriert"
 
 
 async def identity_of(page: Page) -> str:
     text = await page.locator("#identity").text_content() or ""
-    found = re.search(r"identity key: (\S+)", text)
+    found = re.search(r"Identitätsschlüssel: (\S+)", text)
     assert found, text
     return found.group(1)
 
@@ -63,7 +63,7 @@ async def sign_in_with_passkey(page: Page, url: str) -> None:
     await page.get_by_role("button", name=WITH_PASSKEY).wait_for()
     assert await serious_violations_under_csp(page) == []
     await page.get_by_label("Name").fill("akeller")
-    await page.get_by_label("Passwort / Password").fill(PASSWORD)
+    await page.get_by_label("Passwort").fill(PASSWORD)
     async with page.expect_navigation():
         await page.get_by_role("button", name=WITH_PASSKEY).click()
 
@@ -91,13 +91,13 @@ async def test_a_counsellor_signs_in_with_a_passkey_and_a_replayed_or_removed_on
         first = await identity_of(page)
 
         # The account page: a passkey, after password and a fresh one-time code.
-        await page.get_by_role("link", name="Konto / Account").click()
-        await page.get_by_text("Noch keiner / none yet").wait_for()
+        await page.get_by_role("link", name="Konto").click()
+        await page.get_by_text("Noch keiner").wait_for()
         assert await serious_violations_under_csp(page) == []
         await page.get_by_label(re.compile("^Bezeichnung")).fill("Laptop Büro")
-        await page.get_by_label("Passwort / Password").fill(PASSWORD)
-        await page.get_by_label("Einmalcode / One-time code").fill(totp.at(time.time() + 30))
-        await page.get_by_role("button", name="Passkey registrieren / Register passkey").click()
+        await page.get_by_label("Passwort").fill(PASSWORD)
+        await page.get_by_label("Einmalcode").fill(totp.at(time.time() + 30))
+        await page.get_by_role("button", name="Passkey registrieren").click()
         await page.get_by_text(re.compile("Passkey registriert; er entsperrt auch Ihre "
                                           "Schlüssel")).wait_for()
         await page.locator("#passkeys").get_by_text("Laptop Büro").wait_for()
@@ -106,11 +106,11 @@ async def test_a_counsellor_signs_in_with_a_passkey_and_a_replayed_or_removed_on
 
         # Signed out and in again: name, password and the passkey, no code.
         async with page.expect_navigation():
-            await page.get_by_role("button", name="Abmelden / Sign out").click()
+            await page.get_by_role("button", name="Abmelden").click()
         await sign_in_with_passkey(page, h.url)
         assert page.url == h.url + "/console/"
         # The same passkey opens the keys in this browser.
-        await page.get_by_role("button", name="Mit Passkey entsperren / Unlock with passkey") \
+        await page.get_by_role("button", name="Mit Passkey entsperren") \
             .click()
         await page.get_by_text(UNLOCKED).wait_for()
         assert await identity_of(page) == first
@@ -138,11 +138,11 @@ async def test_a_counsellor_signs_in_with_a_passkey_and_a_replayed_or_removed_on
 
         # She removes the passkey; afterwards it signs nobody in.
         await page.goto(h.url + "/console/account")
-        await page.get_by_role("button", name="Entfernen / Remove").click()
-        await page.get_by_text("Passkey entfernt / passkey removed").wait_for()
+        await page.get_by_role("button", name="Entfernen").click()
+        await page.get_by_text("Passkey entfernt").wait_for()
         assert (await stored(h))[0] == []
         async with page.expect_navigation():
-            await page.get_by_role("button", name="Abmelden / Sign out").click()
+            await page.get_by_role("button", name="Abmelden").click()
         await sign_in_with_passkey(page, h.url)
         await page.get_by_text(UNKNOWN).wait_for()
         assert page.url.endswith("/console/login")

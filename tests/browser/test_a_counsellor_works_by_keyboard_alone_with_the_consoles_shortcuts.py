@@ -40,7 +40,7 @@ async def test_accept_switch_send_and_end_by_shortcuts(
 
         # The shortcuts are documented in the console: "?" opens the list, Escape closes it.
         await keys.press("?")
-        help_ = console.get_by_role("dialog", name="Tastenkürzel / Shortcuts")
+        help_ = console.get_by_role("dialog", name="Tastenkürzel")
         await expect(help_).to_be_visible()
         await expect(help_).to_contain_text("Erste Anfrage der Warteschlange annehmen")
         await keys.press("Escape")
@@ -57,7 +57,7 @@ async def test_accept_switch_send_and_end_by_shortcuts(
         second = await visitor_asks(await (await browser.new_context()).new_page(), h.url)
         await expect(console.locator("#queue li")).to_have_count(1)
         await keys.press("c")
-        composer = console.get_by_label("Nachricht / Message")
+        composer = console.get_by_label("Nachricht", exact=True)
         await expect(composer).to_be_focused()
         await keys.type("Hallo, ich bin Anna. Was kann ich für dich tun?")
         await expect(composer).to_have_value("Hallo, ich bin Anna. Was kann ich für dich tun?")
@@ -92,7 +92,7 @@ async def test_accept_switch_send_and_end_by_shortcuts(
         assert not await second.get_by_text("Noch da?").is_visible()
 
         # The views are a tablist: Right and Left walk it, each tab shows its own panel.
-        views = console.get_by_role("tablist", name="Ansichten / Views").get_by_role("tab")
+        views = console.get_by_role("tablist", name="Ansichten").get_by_role("tab")
         await expect(views).to_have_count(4)
         await views.nth(0).focus()
         await keys.press("ArrowRight")
@@ -109,11 +109,11 @@ async def test_accept_switch_send_and_end_by_shortcuts(
         # Alt+E ends the open chat, asking first with the focus on Cancel; Tab, Enter confirms.
         await keys.press("c")
         await keys.press("Alt+e")
-        dialog = console.get_by_role("dialog", name="Chat beenden? / End this chat?")
+        dialog = console.get_by_role("dialog", name="Chat beenden?")
         await expect(dialog).to_be_visible()
-        await expect(console.get_by_role("button", name="Abbrechen / Cancel")).to_be_focused()
+        await expect(console.get_by_role("button", name="Abbrechen")).to_be_focused()
         await keys.press("Tab")
-        await expect(console.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat")
+        await expect(console.get_by_role("button", name="Ja, Chat beenden")
                      ).to_be_focused()
         await keys.press("Enter")
         await first.get_by_role("heading", name="Der Chat ist beendet").wait_for()

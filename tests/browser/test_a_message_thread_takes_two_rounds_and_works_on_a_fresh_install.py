@@ -47,11 +47,11 @@ async def come_back(browser: Browser, h: Harness, code: str, size: str) -> Page:
 
 async def answer(anna: Page, text: str) -> None:
     await show_view(anna, "Anonyme Nachrichten")
-    await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
-    await anna.get_by_role("button", name="Lesen / Read").click()
-    await anna.get_by_label("Antwort / Answer").fill(text)
-    await anna.get_by_role("button", name="Antworten / Answer").click()
-    await anna.get_by_text("Antwort gespeichert / answer saved").wait_for()
+    await anna.get_by_role("button", name="Nachrichten laden").click()
+    await anna.get_by_role("button", name="Lesen").click()
+    await anna.get_by_label("Antwort").fill(text)
+    await anna.get_by_role("button", name="Antworten").click()
+    await anna.get_by_text("Antwort gespeichert").wait_for()
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -69,7 +69,7 @@ async def test_two_rounds_under_one_code_from_a_fresh_install(
         anna_uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         anna = await (await browser.new_context()).new_page()
         await login(anna, h.url, "akeller", totp_of(anna_uri).now())
-        await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+        await anna.get_by_text("Aktenschlüssel entsperrt").wait_for()
         waiting = anna.locator("#drops-waiting")
         await waiting.get_by_text("Keine Nachricht wartet").wait_for()
 
@@ -99,17 +99,17 @@ async def test_two_rounds_under_one_code_from_a_fresh_install(
 
         await waiting.get_by_text("1 Nachricht wartet").wait_for()
         await show_view(anna, "Anonyme Nachrichten")
-        await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
-        await anna.get_by_text(re.compile("2 Nachrichten / messages · wartet auf Antwort")) \
+        await anna.get_by_role("button", name="Nachrichten laden").click()
+        await anna.get_by_text(re.compile("2 Nachrichten · wartet auf Antwort")) \
             .wait_for()
-        await anna.get_by_role("button", name="Lesen / Read").click()
+        await anna.get_by_role("button", name="Lesen").click()
         await anna.locator("#drop-text", has_text=SECOND).wait_for()
         thread = await anna.locator("#drop-text").inner_text()
         order = [thread.index(s) for s in (FIRST, "Anna: " + ANSWER1, SECOND)]
         assert order == sorted(order), thread
-        await anna.get_by_label("Antwort / Answer").fill(ANSWER2)
-        await anna.get_by_role("button", name="Antworten / Answer").click()
-        await anna.get_by_text("Antwort gespeichert / answer saved").wait_for()
+        await anna.get_by_label("Antwort").fill(ANSWER2)
+        await anna.get_by_role("button", name="Antworten").click()
+        await anna.get_by_text("Antwort gespeichert").wait_for()
         await waiting.get_by_text("Keine Nachricht wartet").wait_for()
         # The thread shown again, with the answer just written as its last line.
         await anna.locator("#drop-text", has_text="Anna: " + ANSWER2).wait_for()

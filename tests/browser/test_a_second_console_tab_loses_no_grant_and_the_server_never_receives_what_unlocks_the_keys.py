@@ -29,7 +29,7 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.browser
 
 OWN_PASSWORD = "KANARIE-eigenes-anmeldepasswort"
-UNLOCKED = "Aktenschlüssel entsperrt / records key unlocked"
+UNLOCKED = "Aktenschlüssel entsperrt"
 # Notes in each page every PRF output the authenticator gave and every key WebCrypto derived
 # (run before the page's own scripts, through the DevTools protocol: CSP does not apply).
 CAPTURE = """
@@ -97,7 +97,7 @@ async def rows(h: Harness, name: str) -> tuple[list[Any], list[Any]]:
 
 async def identity_of(page: Page) -> str:
     text = await page.locator("#identity").text_content() or ""
-    found = re.search(r"identity key: (\S+)", text)
+    found = re.search(r"Identitätsschlüssel: (\S+)", text)
     assert found, text
     return found.group(1)
 
@@ -122,10 +122,10 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
         await login(page, h.url, "akeller", totp.now())
         assert page.url.endswith("/console/password")
         assert (await page.request.get(h.url + "/console/api/keys")).status == 403
-        await page.get_by_label("Neues Passwort / New password").fill(OWN_PASSWORD)
-        await page.get_by_label("Noch einmal / Again").fill(OWN_PASSWORD)
+        await page.get_by_label("Neues Passwort").fill(OWN_PASSWORD)
+        await page.get_by_label("Noch einmal").fill(OWN_PASSWORD)
         async with page.expect_navigation():
-            await page.get_by_role("button", name="Passwort setzen / Set password").click()
+            await page.get_by_role("button", name="Passwort setzen").click()
         # The first console: keys made here, wrapped under the passphrase and the passkey.
         await unlock(page, passkey=True)
         await page.get_by_text(UNLOCKED).wait_for()
@@ -138,10 +138,10 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
 
         # Signed out and in again: the keys open with the passkey alone.
         async with page.expect_navigation():
-            await page.get_by_role("button", name="Abmelden / Sign out").click()
+            await page.get_by_role("button", name="Abmelden").click()
         await login(page, h.url, "akeller", totp.at(time.time() + 30), password=OWN_PASSWORD,
                     passphrase=None)
-        await page.get_by_role("button", name="Mit Passkey entsperren / Unlock with passkey") \
+        await page.get_by_role("button", name="Mit Passkey entsperren") \
             .click()
         await page.locator("#unlock").wait_for(state="hidden")
         await page.get_by_text(UNLOCKED).wait_for()
@@ -150,7 +150,7 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
 
         # A second tab (it waits while the first holds the console, and takes over when
         # asked): the same keys, no new box key, and the grant is still there.
-        take_over = "Hier weiterarbeiten / Continue here"
+        take_over = "Hier weiterarbeiten"
         second = await context.new_page()
         await record_frames(second, sent)
         await second.goto(h.url + "/console/")
@@ -190,21 +190,21 @@ async def test_without_prf_the_passphrase_unlocks_and_a_wrong_one_changes_nothin
         await authenticator(page, prf=False)
         await page.goto(h.url + "/console/login")
         await page.get_by_label("Name").fill("akeller")
-        await page.get_by_label("Passwort / Password").fill(PASSWORD)
-        await page.get_by_label("Einmalcode / One-time code").fill(totp.now())
-        await page.get_by_role("button", name="Anmelden / Sign in").click()
+        await page.get_by_label("Passwort").fill(PASSWORD)
+        await page.get_by_label("Einmalcode").fill(totp.now())
+        await page.get_by_role("button", name="Anmelden").click()
 
         # A passkey without PRF cannot protect keys: said so, nothing stored.
-        await page.get_by_label("Neue Schlüssel-Passphrase / New key passphrase").fill(
+        await page.get_by_label("Neue Schlüssel-Passphrase").fill(
             KEY_PASSPHRASE)
-        await page.get_by_label("Passphrase noch einmal / Passphrase again").fill(KEY_PASSPHRASE)
+        await page.get_by_label("Passphrase noch einmal").fill(KEY_PASSPHRASE)
         await page.get_by_label(re.compile("Auch mit einem Passkey")).check()
-        await page.get_by_role("button", name="Schlüssel einrichten / Set up keys").click()
+        await page.get_by_role("button", name="Schlüssel einrichten").click()
         await page.get_by_text(re.compile("kann keine Schlüssel ableiten \\(PRF\\)")).wait_for()
         assert await rows(h, "akeller") == ([], [])
         # The passphrase alone.
         await page.get_by_label(re.compile("Auch mit einem Passkey")).uncheck()
-        await page.get_by_role("button", name="Schlüssel einrichten / Set up keys").click()
+        await page.get_by_role("button", name="Schlüssel einrichten").click()
         await page.locator("#unlock").wait_for(state="hidden")
         await page.get_by_text(UNLOCKED).wait_for()
         first = await identity_of(page)
@@ -213,11 +213,11 @@ async def test_without_prf_the_passphrase_unlocks_and_a_wrong_one_changes_nothin
 
         # Signed out and in: a wrong passphrase is refused and changes nothing, anywhere.
         async with page.expect_navigation():
-            await page.get_by_role("button", name="Abmelden / Sign out").click()
+            await page.get_by_role("button", name="Abmelden").click()
         await login(page, h.url, "akeller", totp.at(time.time() + 30), passphrase=None)
-        await page.get_by_label("Schlüssel-Passphrase / Key passphrase", exact=True).fill(
+        await page.get_by_label("Schlüssel-Passphrase", exact=True).fill(
             "KANARIE-falsche-passphrase")
-        await page.get_by_role("button", name="Entsperren / Unlock", exact=True).click()
+        await page.get_by_role("button", name="Entsperren", exact=True).click()
         await page.get_by_text(re.compile("Passphrase passt nicht – nichts wurde verändert"))\
             .wait_for()
         assert not await page.locator("#unlock").is_hidden()

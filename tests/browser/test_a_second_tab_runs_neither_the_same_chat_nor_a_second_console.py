@@ -92,20 +92,20 @@ async def test_a_second_console_tab_waits_and_takes_over_only_when_asked(
         visitor = await (await browser.new_context()).new_page()
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_role("button", name="Chat beginnen").click()
-        await first.get_by_role("button", name="Annehmen / Accept").click()
+        await first.get_by_role("button", name="Annehmen").click()
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await visitor_types(visitor, "Hallo aus dem Widget")
         await first.locator("#log li.them", has_text="Hallo aus dem Widget").wait_for()
 
         # Asked to, the second tab takes over; the first rests and sends nothing more.
-        await second.get_by_role("button", name="Hier weiterarbeiten / Continue here").click()
+        await second.get_by_role("button", name="Hier weiterarbeiten").click()
         await first.get_by_text("in einem anderen Tab oder Fenster übernommen").wait_for()
-        await second.get_by_text("Im Dienst / on duty").or_(
-            second.get_by_role("button", name="Dienst beenden / Go off duty")).first.wait_for()
+        await second.get_by_text("Im Dienst").or_(
+            second.get_by_role("button", name="Dienst beenden")).first.wait_for()
         await second.locator("#log li.them", has_text="Hallo aus dem Widget").wait_for()
         await visitor_types(visitor, "Noch da?")
         await second.locator("#log li.them", has_text="Noch da?").wait_for()
-        await second.get_by_label("Nachricht / Message").fill("Ja, hier")
-        await second.get_by_role("button", name="Senden / Send").click()
+        await second.get_by_label("Nachricht", exact=True).fill("Ja, hier")
+        await second.get_by_role("button", name="Senden").click()
         await visitor.locator("#log li.them", has_text="Ja, hier").wait_for()
         assert await first.locator("#log li.them", has_text="Noch da?").count() == 0

@@ -30,8 +30,8 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.browser
 
 TITLE = "Erstkontakt – Beratungskonsole"
-EXIT = "Denkt über Ausstieg nach / considering leaving · Deutsch"
-RELATIVE = "Angehörige / relative · Deutsch"
+EXIT = "Denkt über Ausstieg nach · Deutsch"
+RELATIVE = "Angehörige · Deutsch"
 
 
 async def say(visitor: Page, text: str) -> None:
@@ -52,8 +52,8 @@ async def test_console_reads_like_a_workspace(
         uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console = await (await browser.new_context()).new_page()
         await login(console, h.url, "akeller", totp_of(uri).now())
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
         await expect(console).to_have_title(TITLE)
 
         first = await (await browser.new_context()).new_page()
@@ -64,7 +64,7 @@ async def test_console_reads_like_a_workspace(
         await expect(queue.first).to_contain_text(re.compile("^" + re.escape(EXIT) + " · wartet"))
         await expect(queue.first).not_to_contain_text(re.compile(r"\bexit\b|· de\b"))
         await expect(console).to_have_title("(1) " + TITLE)
-        await queue.first.get_by_role("button", name="Annehmen / Accept").click()
+        await queue.first.get_by_role("button", name="Annehmen").click()
         await first.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await expect(console).to_have_title(TITLE)
 
@@ -73,7 +73,7 @@ async def test_console_reads_like_a_workspace(
         await second.get_by_label("Angehörige oder Freundeskreis").check()
         await second.get_by_role("button", name="Chat beginnen").click()
         await expect(queue.first).to_contain_text(re.compile("^" + re.escape(RELATIVE)))
-        await queue.first.get_by_role("button", name="Annehmen / Accept").click()
+        await queue.first.get_by_role("button", name="Annehmen").click()
         await second.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         tabs = chat_tabs(console)
         await expect(tabs).to_have_text([EXIT, RELATIVE])

@@ -65,17 +65,17 @@ async def test_topics_ticked_by_keyboard_reach_the_statistics_protected(
         uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console = await (await browser.new_context()).new_page()
         await login(console, h.url, "akeller", totp_of(uri).now())
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
         visitor = await (await browser.new_context()).new_page()
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_role("button", name="Chat beginnen").click()
-        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await console.get_by_role("button", name="Annehmen").click()
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         assert await serious_violations_under_csp(console) == []
 
         # From the message box on, by keyboard only: two topics, then "End chat".
-        await console.get_by_label("Nachricht / Message").focus()
+        await console.get_by_label("Nachricht", exact=True).focus()
         await tab_to(console, "el.value === 'safety'", "the topic Sicherheit")
         await console.keyboard.press("Space")
         await console.keyboard.press("Tab")
@@ -88,7 +88,7 @@ async def test_topics_ticked_by_keyboard_reach_the_statistics_protected(
         await tab_to(console, "el.id === 'end'", "the end button")
         await console.keyboard.press("Enter")
         # Asked first, the focus on "Cancel"; Tab to the confirmation and Enter.
-        await console.get_by_role("dialog", name="Chat beenden? / End this chat?").wait_for()
+        await console.get_by_role("dialog", name="Chat beenden?").wait_for()
         assert await console.evaluate("document.activeElement.id") == "confirm-no"
         await console.keyboard.press("Tab")
         assert await console.evaluate("document.activeElement.id") == "confirm-yes"
@@ -100,14 +100,14 @@ async def test_topics_ticked_by_keyboard_reach_the_statistics_protected(
         second = await (await browser.new_context()).new_page()
         await second.goto(h.url + "/widget/frame")
         await second.get_by_role("button", name="Chat beginnen").click()
-        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await console.get_by_role("button", name="Annehmen").click()
         await second.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         other = console.get_by_role("checkbox", name=re.compile("Sonstiges"))
         assert not await safety.is_checked()  # each chat starts with none ticked
         await other.evaluate("(box) => { box.value = 'retired'; }")
         await other.check()
-        await console.get_by_role("button", name="Chat beenden / End chat").click()
-        await console.get_by_role("button", name="Ja, Chat beenden / Yes, end the chat").click()
+        await console.get_by_role("button", name="Chat beenden", exact=True).click()
+        await console.get_by_role("button", name="Ja, Chat beenden").click()
         await second.get_by_text("Der Chat ist beendet").wait_for()
         await console.get_by_text(re.compile("Themen nicht gezählt")).wait_for()
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 
 RECORD_LINE = "KANARIE-akte-vor-dem-neustart"
 DROP_TEXT = "KANARIE-nachricht-vor-dem-neustart"
-UNLOCKED = "Aktenschlüssel entsperrt / records key unlocked"
+UNLOCKED = "Aktenschlüssel entsperrt"
 
 
 @asynccontextmanager
@@ -48,22 +48,22 @@ async def running(config: Config) -> AsyncIterator[TestServer]:
 async def sign_in(page: Page, url: str, password: str, code: str) -> None:
     await page.goto(url + "/console/login")
     await page.get_by_label("Name").fill("demo")
-    await page.get_by_label("Passwort / Password").fill(password)
-    await page.get_by_label("Einmalcode / One-time code").fill(code)
-    await page.get_by_role("button", name="Anmelden / Sign in").click()
+    await page.get_by_label("Passwort").fill(password)
+    await page.get_by_label("Einmalcode").fill(code)
+    await page.get_by_role("button", name="Anmelden").click()
     # The key passphrase the person trying the demo chose at the first sign-in.
     await unlock(page)
 
 
 async def read_record_and_message(page: Page) -> None:
     await show_view(page, "Fallakten")
-    await page.get_by_role("button", name="Akten laden / Load records").click()
+    await page.get_by_role("button", name="Akten laden").click()
     await page.get_by_text(UNLOCKED).wait_for()
-    await page.get_by_role("button", name="Öffnen / Open").click()
+    await page.get_by_role("button", name="Öffnen", exact=True).click()
     await page.locator("#record-view").get_by_text(re.compile(RECORD_LINE)).wait_for()
     await show_view(page, "Anonyme Nachrichten")
-    await page.get_by_role("button", name="Nachrichten laden / Load messages").click()
-    await page.get_by_role("button", name="Lesen / Read").click()
+    await page.get_by_role("button", name="Nachrichten laden").click()
+    await page.get_by_role("button", name="Lesen").click()
     await page.get_by_text(DROP_TEXT).wait_for()
 
 

@@ -54,10 +54,10 @@ async def _leave(browser: Browser, h: Harness, text: str) -> str:
 async def _read(anna: Page, i: int) -> str:
     """The text of the ``i``-th anonymous message as Anna's console shows it, freshly loaded."""
     await show_view(anna, "Anonyme Nachrichten")
-    await anna.get_by_role("button", name="Nachrichten laden / Load messages").click()
-    await anna.get_by_role("button", name="Lesen / Read").nth(i).wait_for()
+    await anna.get_by_role("button", name="Nachrichten laden").click()
+    await anna.get_by_role("button", name="Lesen").nth(i).wait_for()
     await anna.evaluate("document.getElementById('drop-text').textContent = ''")
-    await anna.get_by_role("button", name="Lesen / Read").nth(i).click()
+    await anna.get_by_role("button", name="Lesen").nth(i).click()
     text = anna.locator("#drop-text")
     await text.filter(has_text=re.compile("KANARIE")).wait_for()
     return await text.text_content() or ""
@@ -71,7 +71,7 @@ async def test_drops_answers_and_notes_of_10_and_300_characters_are_stored_alike
         anna_uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         anna = await (await browser.new_context()).new_page()
         await login(anna, h.url, "akeller", totp_of(anna_uri).now())
-        await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+        await anna.get_by_text("Aktenschlüssel entsperrt").wait_for()
         store = h.app[RECORDS]
 
         codes = {SHORT: await _leave(browser, h, SHORT), LONG: await _leave(browser, h, LONG)}
@@ -85,10 +85,10 @@ async def test_drops_answers_and_notes_of_10_and_300_characters_are_stored_alike
             shown = await _read(anna, i)
             question = LONG if LONG in shown else SHORT
             assert question in shown
-            await anna.get_by_label("Antwort / Answer").fill(answers[question])
+            await anna.get_by_label("Antwort").fill(answers[question])
             await anna.evaluate("document.getElementById('status').textContent = ''")
-            await anna.get_by_role("button", name="Antworten / Answer").click()
-            await anna.get_by_text("Antwort gespeichert / answer saved").wait_for()
+            await anna.get_by_role("button", name="Antworten").click()
+            await anna.get_by_text("Antwort gespeichert").wait_for()
         answered = [await store.open_drop(d["drop_id"]) for d in await store.list_drops()]
         sealed = [d["answer"]["sealed"] for d in answered]
         assert all(sealed) and len(sealed[0]) == len(sealed[1])
@@ -124,14 +124,14 @@ async def test_drops_answers_and_notes_of_10_and_300_characters_are_stored_alike
         assert any([OLD_DROP in await _read(anna, i) for i in range(3)])
 
         await show_view(anna, "Fallakten")
-        await anna.get_by_role("button", name="Akten laden / Load records").click()
-        await anna.get_by_role("button", name="Öffnen / Open").click()
+        await anna.get_by_role("button", name="Akten laden").click()
+        await anna.get_by_role("button", name="Öffnen", exact=True).click()
         view = anna.locator("#record-view")
         await view.get_by_text(re.compile(OLD_RECORD)).wait_for()
         await view.get_by_text(re.compile(OLD_NOTE)).wait_for()
         for text in (SHORT, LONG):
-            await anna.get_by_label("Notiz / Note").fill(text)
-            await anna.get_by_role("button", name="Notiz hinzufügen / Add note").click()
+            await anna.get_by_label("Notiz", exact=True).fill(text)
+            await anna.get_by_role("button", name="Notiz hinzufügen").click()
             await view.get_by_text(re.compile(re.escape(text))).first.wait_for()
         opened = await store.open(record_id, account.id, time.time())
         old, short, long = (n["body"] for n in opened["notes"])

@@ -81,9 +81,9 @@ async def anna_on_duty(browser: Browser, h: Harness) -> Page:
     uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
     anna = await (await browser.new_context()).new_page()
     await login(anna, h.url, "akeller", totp_of(uri).now())
-    await anna.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
-    await anna.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-    await anna.get_by_text("Im Dienst / on duty").wait_for()
+    await anna.get_by_text("Aktenschlüssel entsperrt").wait_for()
+    await anna.get_by_role("button", name="Dienst beginnen").click()
+    await anna.get_by_text("Im Dienst").wait_for()
     return anna
 
 
@@ -146,14 +146,14 @@ async def test_emergency_help_is_one_tab_away_in_every_view_and_an_urgent_reques
         queue = anna.locator("#queue li")
         await expect(queue).to_have_count(2)
         await expect(queue.nth(0)).to_contain_text(
-            re.compile(r"^Dringend / urgent · Fachkraft / professional · Deutsch"))
-        await expect(queue.nth(1)).to_contain_text(re.compile(r"^Angehörige / relative · Deutsch"))
-        await expect(queue.nth(1).get_by_text("Dringend / urgent")).to_have_count(0)
-        await expect(anna.locator("#status")).to_have_text("Dringende Anfrage / urgent request")
+            re.compile(r"^Dringend · Fachkraft · Deutsch"))
+        await expect(queue.nth(1)).to_contain_text(re.compile(r"^Angehörige · Deutsch"))
+        await expect(queue.nth(1).get_by_text("Dringend")).to_have_count(0)
+        await expect(anna.locator("#status")).to_have_text("Dringende Anfrage")
         assert [c.urgent for c in await h.app[RELAY].state.queued()] == [True, False]
-        await queue.nth(0).get_by_role("button", name="Annehmen / Accept").click()
+        await queue.nth(0).get_by_role("button", name="Annehmen").click()
         await urgent.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await emergency_by_keyboard(urgent, "chat")
-        await urgent.get_by_role("button", name="Chat beenden").click()
+        await urgent.get_by_role("button", name="Chat beenden", exact=True).click()
         await urgent.get_by_role("heading", name="Der Chat ist beendet").wait_for()
         await emergency_by_keyboard(urgent, "end")

@@ -35,15 +35,15 @@ async def test_ending_a_chat_asks_first_and_only_a_deliberate_answer_ends_it(
         uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console = await (await browser.new_context()).new_page()
         await login(console, h.url, "akeller", totp_of(uri).now())
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
         visitor = await (await browser.new_context()).new_page()
         await visitor.goto(h.url + "/widget/frame")
         await visitor.get_by_role("button", name="Chat beginnen").click()
-        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await console.get_by_role("button", name="Annehmen").click()
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
-        dialog = console.get_by_role("dialog", name="Chat beenden? / End this chat?")
-        composer = console.get_by_label("Nachricht / Message")
+        dialog = console.get_by_role("dialog", name="Chat beenden?")
+        composer = console.get_by_label("Nachricht", exact=True)
 
         async def chats() -> int:
             return (await h.app[RELAY].counts())["active"]
@@ -58,7 +58,7 @@ async def test_ending_a_chat_asks_first_and_only_a_deliberate_answer_ends_it(
 
         # The End button opens the question with the focus on "Cancel"; typing on as if still in
         # the composer, Enter included, only cancels it.
-        await console.get_by_role("button", name="Chat beenden / End chat").click()
+        await console.get_by_role("button", name="Chat beenden", exact=True).click()
         await dialog.wait_for()
         assert await console.evaluate("document.activeElement.id") == "confirm-no"
         assert await serious_violations_under_csp(console) == []
@@ -91,7 +91,7 @@ async def test_ending_a_chat_asks_first_and_only_a_deliberate_answer_ends_it(
         await dialog.wait_for()
         await console.keyboard.press("Tab")
         assert await console.evaluate("document.activeElement.textContent") == (
-            "Ja, Chat beenden / Yes, end the chat")
+            "Ja, Chat beenden")
         await console.keyboard.press("Enter")
         await visitor.get_by_role("heading", name="Der Chat ist beendet").wait_for()
         await expect(chat_tabs(console)).to_have_count(0)

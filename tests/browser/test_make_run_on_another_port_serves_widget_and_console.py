@@ -57,14 +57,14 @@ async def test_widget_and_console_connect_on_another_port(node: Node) -> None:
         await console.wait_for_url(console_url + "/console/login")
         code = pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0]).now()
         await console.get_by_label("Name").fill(name)
-        await console.get_by_label("Passwort / Password").fill(password)
-        await console.get_by_label("Einmalcode / One-time code").fill(code)
-        await console.get_by_role("button", name="Anmelden / Sign in").click()
+        await console.get_by_label("Passwort").fill(password)
+        await console.get_by_label("Einmalcode").fill(code)
+        await console.get_by_role("button", name="Anmelden").click()
         # First sign-in: the counsellor chooses the key passphrase that unlocks the keys.
         await unlock(console)
         # The duty button is enabled only once the console's socket is connected and synced.
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
 
         visitor_ctx = await browser.new_context()
         visitor = await visitor_ctx.new_page()
@@ -74,7 +74,7 @@ async def test_widget_and_console_connect_on_another_port(node: Node) -> None:
         await visitor.get_by_role("button", name="Anonym chatten").click()
         chat = visitor.frame_locator("iframe")
         await chat.get_by_role("button", name="Chat beginnen").click()
-        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await console.get_by_role("button", name="Annehmen").click()
         await chat.locator("#peer").get_by_text(re.compile("Du schreibst mit")).wait_for()
         await chat.get_by_label("Nachricht", exact=True).fill("Hallo auf einem anderen Port")
         await chat.get_by_role("button", name="Senden").click()

@@ -27,26 +27,25 @@ async def test_refusals_are_translated(
         uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
         console = await (await browser.new_context()).new_page()
         await login(console, h.url, "akeller", totp_of(uri).now())
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").wait_for()
         status = console.locator("#status")
 
         # The widget offers no chat while nobody is on duty; the socket still queues one.
         visitor = await h.visitor()
         assert (await visitor.request())["ok"]
-        accept = console.get_by_role("button", name="Annehmen / Accept")
+        accept = console.get_by_role("button", name="Annehmen")
         await accept.focus()
         await console.keyboard.press("Enter")
         await expect(status).to_have_text(
-            "Erst den Dienst beginnen, dann Chats annehmen / go on duty before accepting chats")
+            "Erst den Dienst beginnen, dann Chats annehmen")
 
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
         await accept.click()
         await expect(chat_tabs(console)).to_have_count(1)
-        await console.get_by_role("button", name="Dienst beenden / Go off duty").click()
+        await console.get_by_role("button", name="Dienst beenden").click()
         await expect(status).to_have_text(
-            "Erst alle Chats beenden oder übergeben, dann den Dienst beenden / end or transfer "
-            "your chats before going off duty")
+            "Erst alle Chats beenden oder übergeben, dann den Dienst beenden")
         text = await console.locator("#console").inner_text()
         assert "End or transfer your chats before going off duty." not in text
         assert "Go on duty before accepting chats." not in text

@@ -50,7 +50,7 @@ async def test_workspace_fits_and_keeps_the_composer_in_sight(
             visitor = await (await browser.new_context()).new_page()
             await visitor.goto(h.url + "/widget/frame")
             await visitor.get_by_role("button", name="Chat beginnen").click()
-            await console.get_by_role("button", name="Annehmen / Accept").click()
+            await console.get_by_role("button", name="Annehmen").click()
             await visitor.locator("#peer").get_by_text(
                 re.compile("Du schreibst mit Anna")).wait_for()
             visitors.append(visitor)
@@ -70,19 +70,19 @@ async def test_workspace_fits_and_keeps_the_composer_in_sight(
         await chat_tabs(console).nth(0).click()
         for part in ("#text", "#send"):
             assert await in_window(console, part), part
-        await console.get_by_label("Nachricht / Message").fill("Bin gleich wieder da.")
-        await console.get_by_role("button", name="Senden / Send").click()
+        await console.get_by_label("Nachricht", exact=True).fill("Bin gleich wieder da.")
+        await console.get_by_role("button", name="Senden").click()
         await visitors[0].get_by_text("Bin gleich wieder da.").wait_for()
 
         # The context panel is reachable and works: consent asked from it, the answer shown.
         ask = console.locator("#context").get_by_role(
-            "button", name="Einwilligung erfragen / Ask for consent")
+            "button", name="Einwilligung erfragen")
         await ask.scroll_into_view_if_needed()
         assert await in_window(console, "#consent")
         await ask.click()
         await visitors[0].get_by_role("button", name="Ja, einverstanden").click()
         await expect(console.locator("#context-consent")).to_have_text(
-            re.compile("^erteilt / given"))
+            re.compile("^erteilt"))
         for part in ("#transfer", "#end"):
             await console.locator(part).scroll_into_view_if_needed()
             assert await in_window(console, part), part

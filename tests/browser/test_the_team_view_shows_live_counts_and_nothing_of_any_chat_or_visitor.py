@@ -57,9 +57,9 @@ async def test_team_view_counts_live_and_shows_nothing_identifying(
         # Anna goes on duty and accepts: the counts follow.
         console = await (await browser.new_context()).new_page()
         await login(console, h.url, "akeller", totp_of(anna_uri).now())
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
+        await console.get_by_role("button", name="Dienst beginnen").click()
         await expect(on_duty).to_have_text("1")
-        await console.get_by_role("button", name="Annehmen / Accept").click()
+        await console.get_by_role("button", name="Annehmen").click()
         await visitor.expect("accepted")
         await expect(active).to_have_text("1")
         await expect(waiting).to_have_text("0")

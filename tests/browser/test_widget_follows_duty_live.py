@@ -53,8 +53,8 @@ async def console_on_duty(browser: Browser, h: Harness) -> Page:
     uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
     console = await (await browser.new_context()).new_page()
     await login(console, h.url, "akeller", totp_of(uri).now())
-    await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-    await console.get_by_text("Im Dienst / on duty").wait_for()
+    await console.get_by_role("button", name="Dienst beginnen").click()
+    await console.get_by_text("Im Dienst").wait_for()
     return console
 
 
@@ -62,7 +62,7 @@ async def chatting_with_the_console(browser: Browser, h: Harness, console: Page)
     visitor = await (await browser.new_context()).new_page()
     await visitor.goto(h.url + "/widget/frame")
     await visitor.get_by_role("button", name="Chat beginnen").click()
-    await console.get_by_role("button", name="Annehmen / Accept").click()
+    await console.get_by_role("button", name="Annehmen").click()
     await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
     return visitor
 
@@ -117,8 +117,8 @@ async def test_signing_out_on_duty_tells_visitors_and_turns_widgets_offline(
         context, idle = await widget_on_a_clock(browser, h)
         await expect(idle.get_by_role("button", name="Chat beginnen")).to_be_enabled()
 
-        await console.get_by_role("button", name="Abmelden / Sign out").click()
-        await console.get_by_role("heading", name="Anmeldung / Sign in").wait_for()
+        await console.get_by_role("button", name="Abmelden").click()
+        await console.get_by_role("heading", name="Anmeldung").wait_for()
 
         # At once: the chatting visitor hears that a colleague will take over, first in line.
         await chatting.get_by_text(REQUEUED).first.wait_for()

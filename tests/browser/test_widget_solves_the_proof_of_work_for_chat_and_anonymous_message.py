@@ -114,7 +114,7 @@ async def test_widget_pays_the_proof_of_work_and_chats_and_leaves_a_message(
         assert work == ["start"], work
         # Solved in the background, in the widget's worker.
         assert workers == [h.url + "/widget/static/pow-worker.js"]
-        await chat.get_by_role("button", name="Chat beenden").click()
+        await chat.get_by_role("button", name="Chat beenden", exact=True).click()
         await counsellor.raw.duty(False)
 
         # Nobody on duty: an anonymous message, then its codename looked up.

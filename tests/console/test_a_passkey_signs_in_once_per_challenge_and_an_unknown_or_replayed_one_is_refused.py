@@ -32,7 +32,7 @@ from tests.support.passkeys import (
 PASSWORD = "ein-langes-passwort"
 REPLAYED = "abgelaufen oder wurde schon verwendet"
 UNKNOWN = "nicht (mehr) für die Anmeldung registriert"
-FAILED = "Anmeldung fehlgeschlagen. / Sign-in failed."
+FAILED = "Anmeldung fehlgeschlagen."
 
 
 def client(n: int) -> aiohttp.ClientSession:

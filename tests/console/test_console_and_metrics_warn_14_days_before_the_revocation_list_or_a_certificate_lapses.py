@@ -28,6 +28,7 @@ from chatserver.admin.expiry import (
 )
 from chatserver.config import Config
 from chatserver.main import create_app
+from chatserver.vocabulary import Lang
 from chatserver.web.appkeys import CLOCK, USERS
 from tests.support.harness import Harness
 from tests.support.paths import ROOT
@@ -52,6 +53,7 @@ class Setup:
     def __init__(self, h: Harness, org: crypto.SigningSeed, revocations: Path) -> None:
         self.h, self.org, self.revocations = h, org, revocations
         self.session_key = ""
+        self.user_id = ""
 
     def sign_list(self, days_old: float, org: crypto.SigningSeed | None = None) -> None:
         """Put a list signed ``days_old`` days before NOW in the configured file."""
@@ -70,16 +72,24 @@ class Setup:
             await users.set_disabled(name, True)
 
     async def banner(self) -> list[str]:
-        """The warnings on the console page of a signed-in counsellor ([] if none)."""
+        """The warnings on the console page of a signed-in counsellor ([] if none), each as
+        "German / English": the page as the account reads it in English, then in German."""
         if not self.session_key:
-            self.session_key = (await self.h.console_session("leser")).key
-        async with aiohttp.ClientSession(cookies={"ek_console": self.session_key}) as http, \
-                http.get(self.h.url + "/console/") as resp:
-            assert resp.status == 200
-            page = await resp.text()
-        found = Items()
-        found.feed(page)
-        return found.items
+            session = await self.h.console_session("leser")
+            self.session_key, self.user_id = session.key, session.user.id
+        said: dict[Lang, list[str]] = {}
+        for lang in (Lang.EN, Lang.DE):
+            await self.h.app[USERS].set_language(self.user_id, lang)
+            async with aiohttp.ClientSession(cookies={"ek_console": self.session_key}) as http, \
+                    http.get(self.h.url + "/console/") as resp:
+                assert resp.status == 200
+                page = await resp.text()
+            assert f'<html lang="{lang.value}">' in page
+            found = Items()
+            found.feed(page)
+            said[lang] = found.items
+        assert len(said[Lang.DE]) == len(said[Lang.EN])
+        return [f"{de} / {en}" for de, en in zip(said[Lang.DE], said[Lang.EN], strict=True)]
 
     async def metrics(self) -> dict[str, float]:
         async with aiohttp.ClientSession() as http, http.get(self.h.url + "/metrics") as resp:

@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp.test_utils import TestServer
@@ -61,12 +62,27 @@ async def widget_server(make_config: Callable[..., Config], tmp_path: Path, pki:
         await server.close()
 
 
+def speak_german(browser: Browser) -> None:
+    """Every new context and page reads German first (Accept-Language: de-DE), like a German
+    team's browsers: the login page follows it before sign-in. A test of another language
+    asks for its own with ``locale=``."""
+    for name in ("new_context", "new_page"):
+        make = getattr(browser, name)
+
+        async def german(make: Any = make, **options: Any) -> Any:
+            options.setdefault("locale", "de-DE")
+            return await make(**options)
+
+        setattr(browser, name, german)
+
+
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless, with no background traffic."""
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
                                            args=CHROMIUM_ARGS)
+        speak_german(browser)
         try:
             yield browser
         finally:
@@ -79,10 +95,10 @@ async def login(page: Page, url: str, name: str, code: str, password: str = PASS
     then, on the console, unlock the keys with ``passphrase`` (:func:`unlock`; None: not)."""
     await page.goto(url + "/console/login")
     await page.get_by_label("Name").fill(name)
-    await page.get_by_label("Passwort / Password").fill(password)
-    await page.get_by_label("Einmalcode / One-time code").fill(code)
+    await page.get_by_label("Passwort").fill(password)
+    await page.get_by_label("Einmalcode").fill(code)
     async with page.expect_navigation():
-        await page.get_by_role("button", name="Anmelden / Sign in").click()
+        await page.get_by_role("button", name="Anmelden").click()
     if passphrase is not None and urlsplit(page.url).path == "/console/":
         await unlock(page, passphrase)
 
@@ -92,8 +108,8 @@ async def on_duty_console(h: Harness, page: Page, name: str = "akeller",
     """A new counsellor account ``name`` signed in on ``page`` and on duty."""
     uri = await h.app[USERS].add(name, "counsellor", PASSWORD, pseudonym=pseudonym)
     await login(page, h.url, name, totp_of(uri).now())
-    await page.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-    await page.get_by_text("Im Dienst / on duty").wait_for()
+    await page.get_by_role("button", name="Dienst beginnen").click()
+    await page.get_by_text("Im Dienst").wait_for()
     return page
 
 
@@ -103,15 +119,15 @@ async def unlock(page: Page, passphrase: str = KEY_PASSPHRASE, passkey: bool = F
     setup = page.locator("#unlock-setup")
     await page.locator("#unlock-setup:visible, #unlock-passphrase-form:visible").first.wait_for()
     if await setup.is_visible():
-        await page.get_by_label("Neue Schlüssel-Passphrase / New key passphrase").fill(passphrase)
-        await page.get_by_label("Passphrase noch einmal / Passphrase again").fill(passphrase)
+        await page.get_by_label("Neue Schlüssel-Passphrase").fill(passphrase)
+        await page.get_by_label("Passphrase noch einmal").fill(passphrase)
         if passkey:
             await page.get_by_label(re.compile("Auch mit einem Passkey")).check()
-        await page.get_by_role("button", name="Schlüssel einrichten / Set up keys").click()
+        await page.get_by_role("button", name="Schlüssel einrichten").click()
     else:
-        await page.get_by_label("Schlüssel-Passphrase / Key passphrase", exact=True).fill(
+        await page.get_by_label("Schlüssel-Passphrase", exact=True).fill(
             passphrase)
-        await page.get_by_role("button", name="Entsperren / Unlock", exact=True).click()
+        await page.get_by_role("button", name="Entsperren", exact=True).click()
     await page.locator("#unlock").wait_for(state="hidden")
 
 
