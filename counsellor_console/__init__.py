@@ -72,7 +72,10 @@ def _login_page(request: web.Request, status: int = 200, error: bool = False,
     """The login page; its CSRF token is bound to a short-lived cookie. ``problem``: what was
     wrong with a passkey (its own trouble only), or "malformed" with ``detail``."""
     csrf = secrets.token_urlsafe(32)
+    # A language asked for by the switch (?lang=) stays with the form; else the browser's.
+    asked = request.query.get("lang", "")
     response = page(request, "login.html", status=status, csrf=csrf, error=error, wait=wait,
+                    asked=asked if asked in LANGS else "",
                     problem=problem, detail=detail,
                     passkeys=request.config_dict[USERS].passkeys.rp is not None)
     cookies = request.app[CONSOLE_COOKIES]

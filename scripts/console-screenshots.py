@@ -80,22 +80,22 @@ def credentials(log: Path, who: str) -> tuple[str, str, str]:
 async def sign_in(page: Page, url: str, name: str, password: str, code: str) -> None:
     await page.goto(url + "/console/login")
     await page.get_by_label("Name").fill(name)
-    await page.get_by_label("Passwort / Password").fill(password)
-    await page.get_by_label("Einmalcode / One-time code").fill(code)
+    await page.get_by_label("Passwort").fill(password)
+    await page.get_by_label("Einmalcode").fill(code)
     async with page.expect_navigation():
-        await page.get_by_role("button", name="Anmelden / Sign in").click()
+        await page.get_by_role("button", name="Anmelden").click()
 
 
 async def unlock(page: Page) -> None:
     await page.locator("#unlock-setup:visible, #unlock-passphrase-form:visible").first.wait_for()
     if await page.locator("#unlock-setup").is_visible():
-        await page.get_by_label("Neue Schlüssel-Passphrase / New key passphrase").fill(PASSPHRASE)
-        await page.get_by_label("Passphrase noch einmal / Passphrase again").fill(PASSPHRASE)
-        await page.get_by_role("button", name="Schlüssel einrichten / Set up keys").click()
+        await page.get_by_label("Neue Schlüssel-Passphrase").fill(PASSPHRASE)
+        await page.get_by_label("Passphrase noch einmal").fill(PASSPHRASE)
+        await page.get_by_role("button", name="Schlüssel einrichten").click()
     else:
-        await page.get_by_label("Schlüssel-Passphrase / Key passphrase", exact=True).fill(
+        await page.get_by_label("Schlüssel-Passphrase", exact=True).fill(
             PASSPHRASE)
-        await page.get_by_role("button", name="Entsperren / Unlock", exact=True).click()
+        await page.get_by_role("button", name="Entsperren", exact=True).click()
     await page.locator("#unlock").wait_for(state="hidden")
 
 
@@ -134,7 +134,7 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         # left, while nobody is on duty.
         await sign_in(console, url, name, password, code)
         await unlock(console)
-        await console.get_by_text("Aktenschlüssel entsperrt / records key unlocked").wait_for()
+        await console.get_by_text("Aktenschlüssel entsperrt").wait_for()
         drop = await (await browser.new_context()).new_page()
         await drop.goto(url + "/widget/frame")
         await drop.get_by_label("Du kannst uns eine anonyme Nachricht hinterlassen:").fill(
@@ -143,13 +143,13 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         await drop.get_by_role("button", name="Nachricht hinterlassen").click()
         await drop.get_by_text(re.compile("Gespeichert. Schreib dir")).wait_for()
 
-        await console.get_by_role("button", name="Dienst beginnen / Go on duty").click()
-        await console.get_by_text("Im Dienst / on duty").wait_for()
+        await console.get_by_role("button", name="Dienst beginnen").click()
+        await console.get_by_text("Im Dienst").wait_for()
         await console.locator("#status").evaluate("(el) => { el.textContent = ''; }")
 
         one = await visitor(browser, url)
         two = await visitor(browser, url, relative=True)
-        accept = console.get_by_role("button", name="Annehmen / Accept")
+        accept = console.get_by_role("button", name="Annehmen")
         await accept.first.click()
         await one.locator("#peer").get_by_text(re.compile("Du schreibst mit")).wait_for()
         await accept.first.click()
@@ -160,21 +160,21 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         await console.locator("#tabs [role=tab]").first.click()
         await say(one, "Hallo. Ich weiß nicht genau, ob ich hier richtig bin.")
         await console.locator("#log li.them").first.wait_for()
-        await console.get_by_label("Nachricht / Message").fill(
+        await console.get_by_label("Nachricht", exact=True).fill(
             "Hallo, schön, dass Sie schreiben. Sie sind hier richtig. Was beschäftigt Sie?")
-        await console.get_by_role("button", name="Senden / Send").click()
+        await console.get_by_role("button", name="Senden").click()
         await say(one, "Ich will da raus, aber meine Freunde sind alle in der Szene.")
-        await console.get_by_role("button", name="Einwilligung erfragen / Ask for consent").click()
+        await console.get_by_role("button", name="Einwilligung erfragen").click()
         await one.get_by_role("button", name="Ja, einverstanden").click()
-        await console.get_by_text("Einwilligung / consent: yes").wait_for()
+        await console.get_by_text("Einwilligung: yes").wait_for()
         await say(two, "Guten Abend, es geht um meinen Sohn.")
         await say(two, "Er ist 17.")
         await console.locator("#tabs .badge").first.wait_for()
-        await console.get_by_label("Nachricht / Message").fill("Danke für Ihr Vertrauen. ")
+        await console.get_by_label("Nachricht", exact=True).fill("Danke für Ihr Vertrauen. ")
         await shoot(console, out, "console-workspace.png")
 
-        await console.get_by_role("button", name="Akte anlegen / Create case record").click()
-        await console.get_by_text("Akte gespeichert / record saved").wait_for()
+        await console.get_by_role("button", name="Akte anlegen").click()
+        await console.get_by_text("Akte gespeichert").wait_for()
         await console.keyboard.press("Escape")
         await console.locator("body").click(position={"x": 2, "y": 2})
         await console.keyboard.press("?")
@@ -183,22 +183,22 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         await console.keyboard.press("Escape")
 
         await console.get_by_role("tab", name=re.compile("^Fallakten")).click()
-        await console.get_by_role("button", name="Akten laden / Load records").click()
-        await console.get_by_role("button", name="Öffnen / Open").first.click()
+        await console.get_by_role("button", name="Akten laden").click()
+        await console.get_by_role("button", name="Öffnen", exact=True).first.click()
         await console.locator("#record-view").wait_for()
         await shoot(console, out, "console-records.png")
 
         await console.get_by_role("tab", name=re.compile("^Anonyme Nachrichten")).click()
-        await console.get_by_role("button", name="Nachrichten laden / Load messages").click()
-        await console.get_by_role("button", name="Lesen / Read").first.click()
+        await console.get_by_role("button", name="Nachrichten laden").click()
+        await console.get_by_role("button", name="Lesen").first.click()
         await console.locator("#drop-text").wait_for()
         await shoot(console, out, "console-messages.png")
 
         await console.get_by_role("tab", name=re.compile("^Textbausteine")).click()
-        await console.get_by_label("Titel / Title").fill("Begrüßung")
+        await console.get_by_label("Titel").fill("Begrüßung")
         await console.get_by_label("Text", exact=True).fill(
             "Hallo, schön, dass Sie schreiben. Ich bin für Sie da; lassen Sie sich Zeit.")
-        await console.get_by_role("button", name="Anlegen / Add").click()
+        await console.get_by_role("button", name="Anlegen", exact=True).click()
         await console.locator("#canned-list li").first.wait_for()
         await shoot(console, out, "console-canned.png")
 

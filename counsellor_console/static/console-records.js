@@ -40,7 +40,7 @@ export async function openRecord(recordId, exporting) {
   const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
-  const said = ([who, line]) => `${who === "me" ? "Beratung" : "Ratsuchende Person"}: ${line}`;
+  const said = ([who, line]) => t(who === "me" ? "records.counsellor_said" : "records.visitor_said", { text: line });
   // Later lines (continuity): each entry sealed to the records key on its own; a heading for
   // each day something was added.
   let shownDay = "";

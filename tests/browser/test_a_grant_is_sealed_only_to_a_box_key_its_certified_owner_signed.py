@@ -86,5 +86,5 @@ async def test_only_a_verified_colleague_is_offered_and_granted_the_records_key(
         await ben.get_by_text(re.compile("Warte auf Freigabe")).wait_for()
         await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden").click()
-        await anna.locator("#pending li", has_text=re.compile(r"access requested by Ben\b")
+        await anna.locator("#pending li", has_text=re.compile(r"Zugang erbeten von Ben\b")
                            ).get_by_role("button", name="Freigeben").wait_for()

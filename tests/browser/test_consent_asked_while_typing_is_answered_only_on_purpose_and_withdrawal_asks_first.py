@@ -37,7 +37,7 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 BEFORE_ASKED = "Danke. Ich wollte noch sagen, "
 AFTER_ASKED = "Dass Mein Bruder Nichts Weiß."
 LATER = "Noch Eine Frage."
-NO_CONSENT_YET = re.compile("Einwilligung")
+NO_CONSENT_YET = re.compile("Einwilligung: ")
 ANNOUNCED = "Die Beratung fragt, ob sie das Gespräch aufbewahren darf (unter dem Eingabefeld)."
 PENDING = "Sobald die Beratung das Gespräch abgelegt hat, steht hier dein Codewort."
 

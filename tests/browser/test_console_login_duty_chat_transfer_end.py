@@ -76,7 +76,7 @@ async def test_console_runs_a_whole_chat_with_the_widget(
         await visitor.get_by_label("Nachricht", exact=True).fill(CANARY_V)
         await visitor.get_by_role("button", name="Senden").click()
         await console.get_by_text(CANARY_V).wait_for()
-        await console.get_by_label("Textbaustein").select_option(
+        await console.get_by_label("Textbaustein", exact=True).select_option(
             label="Begrüßung")
         await console.get_by_role("button", name="Senden").click()
         await visitor.get_by_text("Schön, dass du dich meldest.").wait_for()

@@ -1,5 +1,6 @@
-"""A refusal from the server reads as the console's own words (German and English), never as
-the server's English message alone: accepting before going on duty, going off duty while a
+"""A refusal from the server reads as the console's own words, in German for a German-speaking
+counsellor (English after switching: test_a_counsellor_switches_the_console_to_english_...),
+never as the server's English message: accepting before going on duty, going off duty while a
 chat is still open."""
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ async def test_signing_out_on_duty_tells_visitors_and_turns_widgets_offline(
         await waiting.get_by_role("button", name="Chat beginnen").click()
         await waiting.get_by_text("Du bist auf Platz 1").wait_for()
         # The console's queue counts the waiting time up, second by second.
-        await console.locator("#queue").get_by_text(re.compile(r"waiting 0:0[2-9]")).wait_for()
+        await console.locator("#queue").get_by_text(re.compile(r"wartet 0:0[2-9]")).wait_for()
         context, idle = await widget_on_a_clock(browser, h)
         await expect(idle.get_by_role("button", name="Chat beginnen")).to_be_enabled()
 

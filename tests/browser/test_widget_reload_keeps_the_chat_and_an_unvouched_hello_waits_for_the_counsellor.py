@@ -168,7 +168,7 @@ async def test_an_unvouched_hello_waits_for_the_counsellor_and_reads_nothing(
             f"if (k.startsWith('{WIDGET_DB}:')) sessionStorage.removeItem(k); }}")
         await visitor.reload()
         await newcomer.wait_for()
-        await console.get_by_role("button", name="Verbinden").click()
+        await console.get_by_role("button", name="Verbinden", exact=True).click()
         warned = visitor.get_by_role("alertdialog", name="Neue Verbindung")
         await warned.wait_for()
         assert await visitor.get_by_label("Nachricht", exact=True).is_disabled()
