@@ -30,8 +30,14 @@ $(PY_STAMP): pyproject.toml requirements.lock | $(SYSTEM)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# @noble/hashes ships ES modules only: its scrypt is bundled for the console with the pinned
+# esbuild, from node_modules, into node_modules/.bundles (chatserver/web/assets.py serves it).
 $(NPM_STAMP): package.json package-lock.json | $(SYSTEM)
 	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p node_modules/.bundles
+	echo 'export { scryptAsync } from "@noble/hashes/scrypt.js";' | node_modules/.bin/esbuild \
+		--bundle --format=esm --minify --legal-comments=inline --log-level=error \
+		--outfile=node_modules/.bundles/noble-scrypt.js
 	touch $@
 
 # The benchmark's own Node packages (socket.io server, redis adapter, client): bench only.

@@ -38,7 +38,7 @@ from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
-from chatserver.web.assets import NODE_MODULES, Assets
+from chatserver.web.assets import NOBLE_SCRYPT, NODE_MODULES, Assets
 from counsellor_console import banner
 from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
@@ -340,6 +340,8 @@ def console_assets() -> Assets:
     assets.add("e2e-counsellor.js", PROJECT_ROOT / "jslib/e2e-counsellor.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
+    assets.add("noble-scrypt.js", NOBLE_SCRYPT)
+    assets.add("kdf.js", HERE / "static/kdf.js")
     assets.add("keys.js", HERE / "static/keys.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
