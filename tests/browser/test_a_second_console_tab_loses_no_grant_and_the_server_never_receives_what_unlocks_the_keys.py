@@ -30,8 +30,8 @@ pytestmark = pytest.mark.browser
 
 OWN_PASSWORD = "KANARIE-eigenes-anmeldepasswort"
 UNLOCKED = "Aktenschlüssel entsperrt / records key unlocked"
-# Notes in each page every PRF output the authenticator gave and every key WebCrypto derived
-# (run before the page's own scripts, through the DevTools protocol: CSP does not apply).
+# Notes in each page every PRF output the authenticator gave, every key WebCrypto derived and
+# every secretbox key, the passphrase's scrypt key among them (run before the page's own scripts, through the DevTools protocol: CSP does not apply).
 CAPTURE = """
 window.__secrets = [];
 const note = (buf) => window.__secrets.push(Array.from(new Uint8Array(buf)));
@@ -48,6 +48,18 @@ crypto.subtle.deriveBits = async (...args) => {
   note(out);
   return out;
 };
+// The key passphrase's scrypt runs in JavaScript, not WebCrypto: every key that seals or opens
+// a secretbox (the wrap keys among them) is noted as tweetnacl defines secretbox and its open.
+const lib = {};
+let box, openBox;
+Object.defineProperty(lib, "secretbox", { configurable: true, enumerable: true, get: () => box,
+  set: (fn) => {
+    box = (msg, nonce, key) => { note(key); return fn(msg, nonce, key); };
+    Object.defineProperty(box, "open", { configurable: true, enumerable: true,
+      get: () => (sealed, nonce, key) => { note(key); return openBox(sealed, nonce, key); },
+      set: (f) => { openBox = f; } });
+  } });
+window.nacl = lib;
 """
 
 
@@ -133,7 +145,7 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
         grants, wraps = await rows(h, "akeller")
         assert len(grants) == 1 and grants[0].sealed_records_sk
         assert sorted(re.search(r'"kdf":"([^"]+)"', w.blob).group(1)  # type: ignore[union-attr]
-                      for w in wraps) == ["pbkdf2-sha256", "webauthn-prf"]
+                      for w in wraps) == ["scrypt", "webauthn-prf"]
         secrets: list[list[int]] = list(await page.evaluate("window.__secrets"))
 
         # Signed out and in again: the keys open with the passkey alone.
