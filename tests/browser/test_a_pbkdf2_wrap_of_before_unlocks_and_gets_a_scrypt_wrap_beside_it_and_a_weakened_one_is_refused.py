@@ -26,7 +26,7 @@ from chatserver.config import Config
 from chatserver.records.schema import key_wraps
 from chatserver.web.appkeys import RECORDS, USERS
 from tests.support import console_keys as ck
-from tests.support.browser import KEY_PASSPHRASE, PASSWORD, chromium, login, unlock, widget_server
+from tests.support.browser import KEY_PASSPHRASE, PASSWORD, chromium, login, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
 from tests.support.waiting import eventually

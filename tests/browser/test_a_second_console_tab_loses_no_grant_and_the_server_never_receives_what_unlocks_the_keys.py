@@ -31,7 +31,8 @@ pytestmark = pytest.mark.browser
 OWN_PASSWORD = "KANARIE-eigenes-anmeldepasswort"
 UNLOCKED = "Aktenschlüssel entsperrt / records key unlocked"
 # Notes in each page every PRF output the authenticator gave, every key WebCrypto derived and
-# every secretbox key, the passphrase's scrypt key among them (run before the page's own scripts, through the DevTools protocol: CSP does not apply).
+# every secretbox key, the passphrase's scrypt key among them (run before the page's own
+# scripts, through the DevTools protocol: CSP does not apply).
 CAPTURE = """
 window.__secrets = [];
 const note = (buf) => window.__secrets.push(Array.from(new Uint8Array(buf)));
