@@ -177,6 +177,9 @@ async def home(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/console/login")
     if session.password_once:
         raise web.HTTPSeeOther("/console/password")
+    if await request.config_dict[USERS].passkey_missing(session.user.id):
+        # CHATSERVER_REQUIRE_PASSKEY: nothing but registering one until the account has one.
+        raise web.HTTPSeeOther("/console/account")
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
     config = request.app[CONSOLE_CONFIG]
@@ -211,6 +214,9 @@ async def socket_token(request: web.Request, session: Session) -> web.Response:
     lifetime ends with the session's cap at the latest.
     """
     config = request.app[CONSOLE_CONFIG]
+    if await request.config_dict[USERS].passkey_missing(session.user.id):
+        raise web.HTTPForbidden(text="A passkey is required: register one on the account page "
+                                     "first.")
     body = await json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")
