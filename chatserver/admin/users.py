@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -36,7 +37,8 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument("--role", choices=ROLES, default="counsellor")
     add.add_argument("--pseudonym", required=True,
                      help="the name visitors see (required; not the login name)")
-    sub.add_parser("list", help="list accounts")
+    sub.add_parser("list", help="list accounts: name, role, pseudonym, how many passkeys and "
+                                "when one was last used (UTC), active or disabled")
     cert = sub.add_parser("certify", help="install a certificate made by `chatserver keys certify`")
     cert.add_argument("name")
     cert.add_argument("certificate", help="the certificate JSON file")
@@ -106,7 +108,11 @@ async def _run_async(args: argparse.Namespace) -> int:
         if cmd == "list":
             for row in await accounts.list_users():
                 state = "disabled" if row["disabled"] else "active"
-                print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t{state}")
+                used = row["passkey_used"]
+                last = (datetime.fromtimestamp(used, UTC).strftime("%Y-%m-%dT%H:%MZ")
+                        if used else "never")
+                print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t"
+                      f"passkeys={row['passkeys']}\tpasskey-last-used={last}\t{state}")
         elif cmd == "certify":
             text = await asyncio.to_thread(Path(args.certificate).read_text, "utf-8")
             json.loads(text)  # refuse what is not JSON; clients verify the signature
