@@ -31,13 +31,11 @@ $(PY_STAMP): pyproject.toml requirements.lock | $(SYSTEM)
 	touch $@
 
 # @noble/hashes ships ES modules only: its scrypt is bundled for the console with the pinned
-# esbuild, from node_modules, into node_modules/.bundles (chatserver/web/assets.py serves it).
+# esbuild, from node_modules, into node_modules/.bundles (package.json's "bundle"; served by
+# chatserver/web/assets.py).
 $(NPM_STAMP): package.json package-lock.json | $(SYSTEM)
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p node_modules/.bundles
-	echo 'export { scryptAsync } from "@noble/hashes/scrypt.js";' | node_modules/.bin/esbuild \
-		--bundle --format=esm --minify --legal-comments=inline --log-level=error \
-		--outfile=node_modules/.bundles/noble-scrypt.js
+	npm run --silent bundle
 	touch $@
 
 # The benchmark's own Node packages (socket.io server, redis adapter, client): bench only.
