@@ -8,6 +8,7 @@ derived from them. Without PRF the passphrase alone works, and a wrong one chang
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from playwright.async_api import BrowserContext, Page
 from chatserver.config import Config
 from chatserver.records.schema import key_grants, key_wraps
 from chatserver.web.appkeys import RECORDS, USERS
+from tests.support import console_keys
 from tests.support.browser import KEY_PASSPHRASE, PASSWORD, chromium, login, unlock, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
@@ -148,6 +150,11 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
         assert sorted(re.search(r'"kdf":"([^"]+)"', w.blob).group(1)  # type: ignore[union-attr]
                       for w in wraps) == ["scrypt", "webauthn-prf"]
         secrets: list[list[int]] = list(await page.evaluate("window.__secrets"))
+        # The capture sees the scrypt key that wraps the keys under the passphrase.
+        scrypt = next(json.loads(w.blob) for w in wraps if '"kdf":"scrypt"' in w.blob)
+        assert list(console_keys.scrypt_key(
+            KEY_PASSPHRASE, base64.b64decode(scrypt["salt"]),
+            *console_keys.scrypt_params(scrypt))) in secrets
 
         # Signed out and in again: the keys open with the passkey alone.
         async with page.expect_navigation():
