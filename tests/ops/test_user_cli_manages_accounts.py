@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.support.paths import ROOT
 
 
-def run(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str, stdin: str = "",
+        settings: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHATSERVER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-           "CHATSERVER_KDF_COST": "min"}
+           "CHATSERVER_KDF_COST": "min", **(settings or {})}
     return subprocess.run([sys.executable, "-m", "chatserver", "user", *args], input=stdin,
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
@@ -102,3 +104,31 @@ def test_list_shows_how_many_passkeys_each_account_has_and_when_one_was_last_use
         ["akeller", "counsellor", "Anna", "passkeys=3", "passkey-last-used=2027-01-15T08:00Z",
          "active"],
         ["bschmidt", "counsellor", "Ben", "passkeys=0", "passkey-last-used=never", "active"]]
+
+
+def test_with_the_organisation_key_pinned_only_its_current_certificates_are_installed(
+        tmp_path: Path) -> None:
+    import json
+
+    from chatserver import crypto
+
+    org, identity = crypto.SigningSeed.generate(), crypto.SigningSeed.generate()
+    pinned = {"CHATSERVER_ORG_PUBLIC_KEY": crypto.b64encode(org.public_key)}
+    assert run(tmp_path, "add", "akeller", "--pseudonym", "Anna",
+               stdin="ein-langes-passwort\n").returncode == 0
+    now = time.time()
+    path = tmp_path / "cert.json"
+    for why, cert in (
+        ("another organisation", crypto.issue_certificate(
+            crypto.SigningSeed.generate(), identity.public_key, "Anna", 0, 2**40)),
+        ("expired", crypto.issue_certificate(org, identity.public_key, "Anna", 0,
+                                             int(now) - 86400)),
+        ("altered", {**crypto.issue_certificate(org, identity.public_key, "Anna", 0, 2**40),
+                     "pseudonym": "Ben"}),
+    ):
+        path.write_text(json.dumps(cert))
+        refused = run(tmp_path, "certify", "akeller", str(path), settings=pinned)
+        assert refused.returncode == 1 and "CHATSERVER_ORG_PUBLIC_KEY" in refused.stderr, why
+    path.write_text(json.dumps(crypto.issue_certificate(org, identity.public_key, "Anna", 0,
+                                                        2**40)))
+    assert run(tmp_path, "certify", "akeller", str(path), settings=pinned).returncode == 0
