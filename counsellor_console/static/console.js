@@ -337,7 +337,7 @@ function add(id, cls, text) {
   if (cls === "them" && id !== current) {
     $("announce").textContent = "Neue Nachricht in / new message in: " + chatLabel(c) + " (" + c.unread + ")";
   }
-  if (cls === "them") notices.message(id, current, () => { select(id); showView("chats"); inSight(); });
+  if (cls === "them") notices.message(id, current, () => { if (chats.has(id)) { select(id); showView("chats"); inSight(); } });
   renderTabs();
   if (cls !== "info") appendLater(c);
   return item;

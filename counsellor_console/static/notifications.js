@@ -44,14 +44,16 @@ export function drawFavicon(canvas, count) {
   canvas.width = SIZE;
   canvas.height = SIZE;
   const g = canvas.getContext("2d");
+  // Square corners where a browser cannot round them yet.
+  const box = (x, y, w, h, r) => (g.roundRect ? g.roundRect(x, y, w, h, r) : g.rect(x, y, w, h));
   g.clearRect(0, 0, SIZE, SIZE);
   g.fillStyle = "#1d4e89";
   g.beginPath();
-  g.roundRect(0, 0, SIZE, SIZE, 6);
+  box(0, 0, SIZE, SIZE, 6);
   g.fill();
   g.fillStyle = "#ffffff";
   g.beginPath();
-  g.roundRect(5, 7, 22, 14, 4);
+  box(5, 7, 22, 14, 4);
   g.moveTo(9, 20);
   g.lineTo(9, 27);
   g.lineTo(16, 20);
