@@ -193,6 +193,20 @@ key_wraps = sa.Table(
 )
 
 
+# Each counsellor's notification choices (revision 0013): whether a new request and a new
+# message in a chat in the background ring and show a desktop notice. Booleans only, nothing
+# of any chat; no row means every choice off.
+counsellor_settings = sa.Table(
+    "counsellor_settings", metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("request_sound", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("request_notice", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("message_sound", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("message_notice", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated", sa.Float, nullable=False),
+)
+
 # Passkeys (WebAuthn credentials) a counsellor registered as their second sign-in factor
 # (revision 0010): the credential id and public key, and the signature counter the
 # authenticator last reported. Deleted by their owner, and all at once when an administrator

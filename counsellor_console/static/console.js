@@ -11,6 +11,7 @@ import * as counsellor from "./e2e-counsellor.js";
 import { call, createInbox, createOutbox } from "./relay.js";
 import { addPasskey, forgetKeys, unlockKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
+import { createNotifications } from "./notifications.js";
 
 // The chat protocol, its long-lived half and the console's side of it, as one namespace.
 const e2e = { ...core, ...keys, ...counsellor };
@@ -237,13 +238,36 @@ function redraw(c) {
   if (following) follow(); else log.scrollTop = top;
 }
 
-// Unread lines in background chats and waiting requests (while on duty), in the page title.
-const TITLE = document.title;
+// --- notifications (notifications.js): settings kept on the server, tone, desktop notice,
+// the count in the title and on the favicon. Its words, by key, until the console's catalogs.
+const NOTIFY_TEXT = {
+  "notify.legend": "Benachrichtigungen / Notifications",
+  "notify.request_sound": "Ton bei neuer Anfrage / sound on a new request",
+  "notify.request_notice": "Desktop-Hinweis bei neuer Anfrage / desktop notice on a new request",
+  "notify.message_sound": "Ton bei neuer Nachricht in einem anderen Chat / sound on a new message in another chat",
+  "notify.message_notice": "Desktop-Hinweis bei neuer Nachricht in einem anderen Chat / desktop notice on a new message in another chat",
+  "notify.title": "Erstkontakt",
+  "notify.new_request": "Neue Anfrage / new request",
+  "notify.new_message_other": "Neue Nachricht in einem anderen Chat / new message in another chat",
+  "notify.new_message": "Neue Nachricht / new message",
+  "notify.saved": "Einstellung gespeichert / setting saved",
+  "notify.save_failed": "Einstellung nicht gespeichert / setting not saved ({status})",
+  "notify.load_failed": "Einstellungen nicht geladen / settings not loaded ({status})",
+  "notify.blocked": "Desktop-Hinweise sind in diesem Browser blockiert / desktop notices are blocked in this browser",
+  "notify.unsupported": "Dieser Browser zeigt keine Desktop-Hinweise / this browser shows no desktop notices",
+};
+const notifyText = (key, vars = {}) =>
+  (NOTIFY_TEXT[key] || key).replace(/\{(\w+)\}/g, (all, name) => (name in vars ? String(vars[name]) : all));
+const notices = createNotifications({ t: notifyText, container: $("notify-settings"), base: document.title, csrf });
+
+// Unread lines in background chats and waiting requests (while on duty), in the page title
+// and on the favicon.
 function retitle() {
   let unread = onDuty ? queueSize : 0;
   for (const c of chats.values()) unread += c.unread;
-  document.title = unread ? "(" + unread + ") " + TITLE : TITLE;
+  notices.count(unread);
 }
+// --- end of notifications
 
 const chatLabel = (c) => (c.info ? entryLabel(c.info.entry) + " · " + langLabel(c.info.lang) : "Chat");
 
@@ -313,6 +337,7 @@ function add(id, cls, text) {
   if (cls === "them" && id !== current) {
     $("announce").textContent = "Neue Nachricht in / new message in: " + chatLabel(c) + " (" + c.unread + ")";
   }
+  if (cls === "them") notices.message(id, current, () => { if (chats.has(id)) { select(id); showView("chats"); inSight(); } });
   renderTabs();
   if (cls !== "info") appendLater(c);
   return item;
@@ -445,19 +470,9 @@ function sendPayload(c, payload, shownAs) {
 }
 
 let queueSize = 0, urgentSeen = new Set();
+// A tone and a desktop notice as the counsellor chose them (notifications.js).
 function announce(count, urgent) {
-  if (!$("notify").checked || (count <= queueSize && !urgent)) return;
-  // A short tone made locally (no audio file, no third party), and a desktop notice if allowed.
-  try {
-    const audio = new AudioContext(), tone = audio.createOscillator();
-    tone.frequency.value = 660;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.2);
-  } catch { /* no audio */ }
-  if (window.Notification && Notification.permission === "granted") {
-    new Notification("Erstkontakt", { body: urgent ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request", silent: true });
-  }
+  if (count > queueSize || urgent) notices.request();
 }
 
 // How long someone has waited, as m:ss (h:mm:ss past the hour).
@@ -993,9 +1008,6 @@ $("add-passkey").addEventListener("click", async () => {
     await addPasskey({ csrf, identity, box });
     $("status").textContent = "Passkey hinzugefügt / passkey added";
   } catch (err) { $("status").textContent = err.message; }
-});
-$("notify").addEventListener("change", (e) => {
-  if (e.target.checked && window.Notification && Notification.permission === "default") Notification.requestPermission();
 });
 $("canned-new").addEventListener("submit", async (e) => {
   e.preventDefault();
