@@ -58,6 +58,7 @@ SYSTEM = "system"
 OPERATOR = "operator"
 
 NO_RECORD = "No such record."
+ROTATED = "The records key was rotated meanwhile: reload the console."
 
 
 @dataclass(frozen=True)
@@ -736,14 +737,28 @@ class Keyring:
         if not (rights.granted and rights.admin):
             raise DomainError(ErrorCode.FORBIDDEN,
                               "Only an administrator who holds the records key rotates it.")
+        try:
+            await self._rotate(user_id, epoch, records_pk, link, grants, now, recovery)
+        except sa.exc.IntegrityError:
+            # Another rotation retired the same epoch first.
+            raise DomainError(ErrorCode.CONFLICT, ROTATED) from None
+
+    async def _rotate(self, user_id: str, epoch: int, records_pk: str, link: str,
+                      grants: list[tuple[str, str, str]], now: float,
+                      recovery: tuple[str, str] | None) -> None:
         async with self.engine.begin() as conn:
+            # Again inside the transaction that rotates: the account may have lost its right
+            # since the check above.
+            rights = await _rights(conn, user_id)
+            if not (rights.granted and rights.admin):
+                raise DomainError(ErrorCode.FORBIDDEN,
+                                  "Only an administrator who holds the records key rotates it.")
             current = (await conn.execute(
                 sa.select(team_keys).where(team_keys.c.name == "records"))).first()
             if current is None:
                 raise DomainError(ErrorCode.BAD_STATE, "The team has no records key yet.")
             if epoch != current.epoch + 1:
-                raise DomainError(ErrorCode.CONFLICT,
-                                  "The records key was rotated meanwhile: reload the console.")
+                raise DomainError(ErrorCode.CONFLICT, ROTATED)
             known = {(r.user_id, r.box_pk) for r in await conn.execute(
                 sa.select(key_grants.c.user_id, key_grants.c.box_pk)
                 .join(users, users.c.id == key_grants.c.user_id)
