@@ -1,10 +1,13 @@
 """When a counsellor leaves, the administrator disables the account and rotates the records key
 in the console: the new epoch is granted to every colleague whose certified identity signed
 their box key, and to nobody else; the widget seals what comes next to the new epoch, and the
-colleague who stays reads the messages left before and after the rotation alike."""
+colleague who stays reads the messages left before and after the rotation alike. Outside demo
+mode the new epoch is sealed to by neither widget nor console until the key ceremony has
+certified it."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +17,10 @@ import sqlalchemy as sa
 from playwright.async_api import Browser, Page
 
 from chatserver import crypto
+from chatserver.admin import keys
 from chatserver.config import Config
 from chatserver.records.schema import key_grants, records_epochs, team_keys
-from chatserver.web.appkeys import ENGINE, USERS
+from chatserver.web.appkeys import CONFIG, ENGINE, RECORDS, USERS
 from tests.support.browser import PASSWORD, chromium, login, show_view, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
@@ -112,3 +116,57 @@ async def test_the_records_key_is_rotated_when_a_counsellor_leaves(
         assert any("KANARIE-nachher" in t for t in texts)
         # A non-administrator is offered no rotation.
         assert await carla.locator("#rotate").count() == 0
+
+
+async def test_a_rotated_key_seals_nothing_until_the_key_ceremony_certifies_it(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    pki = Pki()
+    async with widget_server(make_config, tmp_path, pki) as h, chromium() as browser:
+        anna = await signed_in(browser, h, "akeller", "Anna", role="admin")
+        # Her identity key certified and installed, the first records key too.
+        shown = anna.locator("#identity")
+        await shown.get_by_text(re.compile("noch nicht zertifiziert")).wait_for()
+        await anna.locator("#keyring", has_text="noch nicht zertifiziert").wait_for()
+        key_b64 = re.search(r"identity key: (\S+)", await shown.text_content() or "")
+        assert key_b64 is not None
+        cert = crypto.issue_certificate(pki.org, crypto.b64decode(key_b64.group(1)), "Anna",
+                                        pki.now - 60, pki.now + 86400)
+        await h.app[USERS].set_certificate("akeller", json.dumps(cert))
+        first_pk = await h.app[RECORDS].keyring.records_public_key()
+        await keys.install_records_certificate(
+            h.app[CONFIG], pki.records_certificate(crypto.b64decode(first_pk)))
+        await anna.reload()
+        await anna.locator("#keyring", has_text=re.compile(
+            r"^Aktenschlüssel entsperrt / records key unlocked$")).wait_for()
+
+        await anna.get_by_role("button", name=re.compile("Aktenschlüssel erneuern")).click()
+        await anna.get_by_role("button", name="Erneuern / Rotate").click()
+        await anna.locator("#rotation-status").get_by_text(re.compile("Epoche 2")).wait_for()
+        new_pk = await h.app[RECORDS].keyring.records_public_key()
+        assert new_pk != first_pk
+        said = await anna.locator("#rotation-status").text_content() or ""
+        assert f"chatserver keys certify-records --records-pk {new_pk}" in said
+        assert f"chatserver keys revoke --pubkey {first_pk}" in said
+
+        # The console names what to run and seals nothing; the widget takes no message.
+        await anna.locator("#keyring", has_text="noch nicht zertifiziert").wait_for()
+        assert new_pk in (await anna.locator("#keyring").text_content() or "")
+        refused = await (await browser.new_context()).new_page()
+        await refused.goto(h.url + "/widget/frame")
+        await refused.get_by_text(re.compile(
+            "Nachrichten können hier noch nicht hinterlassen werden")).wait_for()
+        assert await refused.locator("#drop-form").is_hidden()
+        assert await h.app[RECORDS].list_drops() == []
+
+        # The key ceremony certifies the new epoch: now it is sealed to.
+        await keys.install_records_certificate(
+            h.app[CONFIG], pki.records_certificate(crypto.b64decode(new_pk)))
+        await anna.reload()
+        await anna.locator("#keyring", has_text=re.compile(
+            r"^Aktenschlüssel entsperrt / records key unlocked$")).wait_for()
+        await leave(browser, h, "KANARIE-zertifiziert")
+        (drop,) = await h.app[RECORDS].list_drops()
+        sealed = (await h.app[RECORDS].open_drop(drop["drop_id"]))["rounds"][0]["sealed_key"]
+        assert len(crypto.b64decode(sealed)) == 80
+        assert any("KANARIE-zertifiziert" in t for t in await read_all(anna, 1))
