@@ -144,11 +144,26 @@ async def test_a_rotation_shuts_out_the_departed_and_the_others_still_read_every
     assert bens == [sk1]
     await harness.app[USERS].set_disabled("ben", True)
 
+    # Carl's second device holds epoch 1 as well; the rotation below leaves it out.
+    _, second_pk = keypair()
+    assert (await carl.client.call("keyring_register",
+                                   carl.identity.box_registration(second_pk)))["ok"]
+    assert (await anna.client.call("keyring_grant", {
+        "user_id": "carl", "box_pk": crypto.b64encode(second_pk), "epoch": 1,
+        "sealed": crypto.b64encode(crypto.seal(second_pk, sk1))}))["ok"]
+
     # Only an administrator holding the key rotates; Carl holds it but is not one.
     status, (current,) = await anna.records_secrets()
     assert status["epoch"] == 1 and [m["user_id"] for m in status["members"]] != []
     assert "ben" not in {m["user_id"] for m in status["members"]}
     sk2, pk2, payload = await rotate(anna, pki, status, current)
+    payload["grants"] = [g for g in payload["grants"]
+                         if g["box_pk"] != crypto.b64encode(second_pk)]
+    stranger = keypair()[1]
+    unknown = {**payload, "grants": [*payload["grants"], {
+        "user_id": "carl", "box_pk": crypto.b64encode(stranger),
+        "sealed": crypto.b64encode(crypto.seal(stranger, sk2))}]}
+    assert (await anna.client.call("keyring_rotate", unknown))["error"] == "not_found"
     assert (await carl.client.call("keyring_rotate", payload))["error"] == "forbidden"
     assert (await anna.client.call("keyring_rotate", {**payload, "epoch": 3}))["error"] == \
         "conflict"
@@ -156,6 +171,11 @@ async def test_a_rotation_shuts_out_the_departed_and_the_others_still_read_every
     assert (await anna.client.call("keyring_rotate", without_me))["error"] == "bad_state"
     assert (await anna.client.call("keyring_rotate", payload))["ok"]
     assert (await anna.client.call("keyring_rotate", payload))["error"] == "conflict"
+
+    # The box key left out holds no grant any more: it waits for one of the new epoch.
+    left_out = await carl.client.call("keyring", {"box_pk": crypto.b64encode(second_pk)})
+    assert left_out["me"]["sealed"] == ""
+    assert crypto.b64encode(second_pk) in {p["box_pk"] for p in left_out["pending"]}
 
     # The new epoch is served, uncertified: widget and console seal nothing to it yet.
     served = await served_records_key(harness)
