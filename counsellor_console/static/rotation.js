@@ -75,7 +75,7 @@ export function setUpRotation({ socket, status, epochKeyList, orgPk, revoked, no
   const button = $("rotate");
   button.onclick = ready ? async () => {
     const ok = await confirm("Aktenschlüssel erneuern? / Rotate the records key?",
-      "Ein neuer Aktenschlüssel wird erstellt und allen Kolleg*innen mit bestätigtem Schlüssel " +
+      "Ein neuer Aktenschlüssel wird erstellt und allen im Team mit bestätigtem Schlüssel " +
       "freigegeben, sonst niemandem. Neues wird erst nach der Zertifizierung damit " +
       "verschlüsselt. / A new records key is made and granted to every colleague with a " +
       "verified key, and to nobody else. Nothing new is sealed to it until it is certified.",
