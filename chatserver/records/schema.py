@@ -110,6 +110,30 @@ team_keys = sa.Table(
     sa.Column("public_key", sa.String(64), nullable=False),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
+    # Revision 0015 (docs/protocol.md, "Rotation of the records key"): the row named "records"
+    # is the newest epoch; ``link`` is the previous epoch's secret sealed to this epoch's
+    # public key, ``sealed_recovery`` this epoch's secret sealed to the recovery key
+    # ``recovery_pk``. The row named "recovery" holds the recovery public key and the
+    # organisation's certificate of it (its secret exists only on paper).
+    sa.Column("epoch", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("link", sa.Text, nullable=True),
+    sa.Column("recovery_pk", sa.String(64), nullable=True),
+    sa.Column("sealed_recovery", sa.Text, nullable=True),
+)
+
+# The epochs of the records key that a rotation retired (revision 0015), kept as they were:
+# their public key and certificate, the link to the epoch before and the seal to the recovery
+# key. Nothing sealed to them is re-encrypted; the newest epoch's secret opens them all.
+records_epochs = sa.Table(
+    "records_epochs", metadata,
+    sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("certificate", sa.Text, nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("retired", sa.Float, nullable=False),
+    sa.Column("link", sa.Text, nullable=True),
+    sa.Column("recovery_pk", sa.String(64), nullable=True),
+    sa.Column("sealed_recovery", sa.Text, nullable=True),
 )
 
 # One row per counsellor and box key (revision 0007): a new device or browser adds its box key

@@ -12,6 +12,8 @@ import { call, createInbox, createOutbox } from "./relay.js";
 import { addPasskey, forgetKeys, unlockKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
 import { createNotifications } from "./notifications.js";
+// Records-key epochs and their rotation (issue 15): see rotation.js.
+import { epochKeys, openTeamSealed, sealEpochsToRecovery, setUpRotation } from "./rotation.js";
 
 // The chat protocol, its long-lived half and the console's side of it, as one namespace.
 const e2e = { ...core, ...keys, ...counsellor };
@@ -24,6 +26,8 @@ const chats = new Map();
 // Identity (Ed25519) and box (X25519) keys, as keys.js unlocked them.
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
+// Every epoch of the records key this console opens, newest first, and the newest's number.
+let teamKeys = [], recordsEpoch = 0;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
 // The reload store (null without IndexedDB), and what it held when this page loaded, until the
 // first sync says which of those chats are still ours.
@@ -701,7 +705,7 @@ function pendingItem(p, revoked) {
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
     const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-    const ack = await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    const ack = await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed), epoch: recordsEpoch });
     if (ack.error) { $("status").textContent = refusal(ack, "grant"); return; }
     li.remove();
   });
@@ -749,6 +753,13 @@ async function keyring() {
   const pending = $("pending");
   pending.replaceChildren();
   if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
+  // -- records-key epochs (rotation.js) --
+  recordsEpoch = status.epoch;
+  teamKeys = epochKeys(status, recordsSk);
+  if (teamKeys.length) await sealEpochsToRecovery(socket, status, teamKeys, orgPk, revoked, nowSeconds());
+  setUpRotation({ socket, status, epochKeyList: teamKeys, orgPk, revoked, now: nowSeconds(),
+    confirm: confirmFirst, onRotated: keyring });
+  // -- end of records-key epochs --
 }
 
 // Records, notes, drops and answers are padded before they are boxed or sealed, so that their
@@ -782,7 +793,7 @@ async function openRecord(recordId, exporting) {
   const ack = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
   if (ack.error) { refused(ack); return null; }
   const { record } = ack;
-  const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
+  const key = openTeamSealed(teamKeys, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
   const said = ([who, line]) => `${who === "me" ? "Beratung" : "Ratsuchende Person"}: ${line}`;
@@ -794,7 +805,7 @@ async function openRecord(recordId, exporting) {
     const heading = date === shownDay ? [] : [`– später / later, ${date} –`];
     shownDay = date;
     try {
-      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
+      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(item.body)))));
       return [...heading, ...entry.lines.map(said)];
     } catch { return [...heading, "– Eintrag nicht lesbar / entry unreadable –"]; }
   });
@@ -882,7 +893,7 @@ async function loadDrops() {
   }
 }
 
-const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(team))))).body;
+const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(team))))).body;
 
 async function openThread(dropId) {
   const opened = await socket.emitWithAck("drop_open", { drop_id: dropId });
@@ -894,7 +905,7 @@ async function openThread(dropId) {
   // under another's code nor reorder a thread), and not yet answered.
   let bound = Boolean(drop.lookup);
   for (const r of drop.rounds || [drop]) {
-    const message = unbox(r.body, e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(r.sealed_key)));
+    const message = unbox(r.body, openTeamSealed(teamKeys, e2e.b64decode(r.sealed_key)));
     bound = bound && message.lookup === drop.lookup && (message.round || 1) === (r.round || 1);
     lines.push(day(r.created) + " Besuch / visitor: " + String(message.body));
     if (!r.answer) continue;
@@ -983,7 +994,7 @@ async function start() {
     add(info.chat_id, "info", "Übernommen von / taken over from " + from);
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))));
+        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(note)))));
       } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
     }
   });
