@@ -49,6 +49,7 @@ from counsellor_console.common import (
     CONSOLE_PASSKEY_STARTS,
     CONSOLE_TEMPLATES,
     HERE,
+    WORKSPACE_CSP,
     Cookies,
     check_csrf,
     console_route,
@@ -62,6 +63,7 @@ from counsellor_console.passkeys import (
     assertion_from_form,
     setup_passkey_routes,
 )
+from counsellor_console.settings import setup_settings_routes
 from counsellor_console.stats import setup_stats_routes
 from counsellor_console.team import setup_team_routes
 
@@ -185,7 +187,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     config = request.app[CONSOLE_CONFIG]
     signed = expiry.assess(await expiry.read(config, request.config_dict[USERS]),
                            request.config_dict[CLOCK]())
-    return page(request, "console.html", session=session, can_chat=True,
+    return page(request, "console.html", csp=WORKSPACE_CSP, session=session, can_chat=True,
                 can_see_stats=session.user.role in STATS_ROLES,
                 can_read_audit=session.user.role in AUDIT_ROLES,
                 lapsing=banner.lines(signed, ZoneInfo(config.stats_timezone)),
@@ -344,11 +346,14 @@ def console_assets() -> Assets:
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("e2e-keys.js", PROJECT_ROOT / "jslib/e2e-keys.js")
     assets.add("e2e-counsellor.js", PROJECT_ROOT / "jslib/e2e-counsellor.js")
+    assets.add("e2e-epochs.js", PROJECT_ROOT / "jslib/e2e-epochs.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("noble-scrypt.js", NOBLE_SCRYPT)
     assets.add("kdf.js", HERE / "static/kdf.js")
     assets.add("keys.js", HERE / "static/keys.js")
+    assets.add("notifications.js", HERE / "static/notifications.js")
+    assets.add("rotation.js", HERE / "static/rotation.js")
     assets.add("console.js", HERE / "static/console.js")
     assets.add("console.css", HERE / "static/console.css")
     assets.add("login.js", HERE / "static/login.js")
@@ -388,4 +393,5 @@ def create_console_app(config: Config) -> web.Application:
     setup_audit_routes(app)
     setup_team_routes(app)
     setup_passkey_routes(app)
+    setup_settings_routes(app)
     return app

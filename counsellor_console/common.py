@@ -24,6 +24,12 @@ SESSION_COOKIE = "ek_console"
 LOGIN_COOKIE = "ek_login"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+# The workspace alone also shows images the page drew itself: the favicon with the unread
+# count (notifications.js), a canvas turned into a blob: URL, which only this page's own
+# scripts can make. Not data:, which markup alone could bring in.
+WORKSPACE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' blob:; frame-ancestors 'none'; form-action 'self'; "
+                 "base-uri 'none'")
 
 CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
@@ -73,12 +79,13 @@ class Cookies:
 CONSOLE_COOKIES = web.AppKey("console_cookies", Cookies)
 
 
-def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def page(request: web.Request, template: str, status: int = 200, csp: str = CSP,
+         **context: Any) -> web.Response:
     env = request.app[CONSOLE_TEMPLATES]
     html = env.get_template(template).render(assets=request.app[CONSOLE_ASSETS],
                                              config=request.app[CONSOLE_CONFIG], **context)
     return web.Response(text=html, content_type="text/html", status=status,
-                        headers={"Content-Security-Policy": CSP})
+                        headers={"Content-Security-Policy": csp})
 
 
 async def current_session(request: web.Request) -> Session | None:

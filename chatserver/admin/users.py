@@ -107,6 +107,10 @@ async def _shut(config: Config, accounts: Users, keyring: Keyring, name: str,
         print(f"note: socket tokens not revoked in the state ({reason}); every node refuses "
               "them within a second anyway, since their console sessions are gone",
               file=sys.stderr)
+    if password is None and user.id in holders:
+        print("note: this account held the records key; if its owner leaves the team, an "
+              "administrator rotates the key now (docs/operations.md, \"Someone leaves\")",
+              file=sys.stderr)
     if holders == [user.id]:
         print("warning: this account held the only grant of the team's records key; until "
               "it is granted again nobody can open case records or drops", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies.
+"""Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies and
+each counsellor's notification settings.
 
 Passwords are hashed off the event loop. The second factor is a TOTP code, accepted once (the
 time step is remembered), or a passkey (:mod:`chatserver.records.passkeys`), each assertion
@@ -18,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import nacl.exceptions
@@ -35,7 +36,15 @@ from chatserver.records.passkeys import (
     Problem,
     RelyingParty,
 )
-from chatserver.records.schema import canned, key_wraps, passkeys, sessions, user_keys, users
+from chatserver.records.schema import (
+    canned,
+    counsellor_settings,
+    key_wraps,
+    passkeys,
+    sessions,
+    user_keys,
+    users,
+)
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
 from chatserver.vocabulary import COUNSELLOR_ROLES, Role
@@ -108,6 +117,17 @@ class Session:
     def remaining(self, now: float) -> float:
         """Seconds until the session ends however busy it is (``SESSION_MAX_S`` after login)."""
         return self.created + SESSION_MAX_S - now
+
+
+@dataclass(frozen=True)
+class CounsellorSettings:
+    """One counsellor's notification choices, all off until they choose: whether a new request
+    and a new message in a chat in the background ring and show a desktop notice."""
+
+    request_sound: bool = False
+    request_notice: bool = False
+    message_sound: bool = False
+    message_notice: bool = False
 
 
 class LiveSession(NamedTuple):
@@ -562,6 +582,32 @@ class Users:
         async with self.engine.begin() as conn:
             done = await conn.execute(sa.delete(canned).where(canned.c.id == reply_id))
             return bool(done.rowcount)
+
+
+    async def settings(self, user_id: str) -> CounsellorSettings:
+        """The account's notification settings (every one off if it never chose)."""
+        columns = [counsellor_settings.c[name] for name in asdict(CounsellorSettings())]
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(*columns).where(
+                counsellor_settings.c.user_id == user_id))).first()
+        return CounsellorSettings() if row is None else CounsellorSettings(**row._mapping)
+
+    async def set_settings(self, user_id: str, chosen: CounsellorSettings) -> None:
+        """Keep the account's notification settings, replacing what it chose before."""
+        values = {**asdict(chosen), "updated": time.time()}
+        where = counsellor_settings.c.user_id == user_id
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(counsellor_settings).where(where).values(values))
+            if done.rowcount:
+                return
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.insert(counsellor_settings).values(user_id=user_id,
+                                                                         **values))
+        except sa.exc.IntegrityError:
+            # Another request of the same account made the row meanwhile: this one is later.
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.update(counsellor_settings).where(where).values(values))
 
 
 # -- the `chatserver user` command ------------------------------------------------------

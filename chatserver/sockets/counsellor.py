@@ -48,10 +48,12 @@ from chatserver.sockets.schemas import (
     KeyringGrant,
     KeyringInit,
     KeyringQuery,
+    KeyringRotate,
     RecordAppend,
     RecordNote,
     RecordOpen,
     RecordRef,
+    RecoverySeal,
     Transfer,
     check_base64,
     check_ciphertext,
@@ -365,5 +367,23 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
         who = await self._who(sid)
         await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
-                                               self.relay.clock(), req.box_pk)
+                                               self.relay.clock(), req.box_pk, req.epoch)
+        return {"ok": True}
+
+    @event(KeyringRotate)
+    async def on_keyring_rotate(self, sid: str, req: KeyringRotate) -> dict[str, Any]:
+        who = await self._who(sid)
+        if req.recovery is not None and req.recovery.epoch != req.epoch:
+            raise invalid("The recovery seal is for another epoch.")
+        await self.handoff.store.keyring.rotate(
+            who.id, req.epoch, req.records_pk, req.link,
+            [(g.user_id, g.box_pk, g.sealed) for g in req.grants], self.relay.clock(),
+            None if req.recovery is None else (req.recovery.recovery_pk, req.recovery.sealed))
+        return {"ok": True}
+
+    @event(RecoverySeal)
+    async def on_keyring_recovery(self, sid: str, req: RecoverySeal) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.handoff.store.keyring.seal_to_recovery(who.id, req.epoch, req.recovery_pk,
+                                                          req.sealed, self.relay.clock())
         return {"ok": True}

@@ -11,6 +11,9 @@ import * as counsellor from "./e2e-counsellor.js";
 import { call, createInbox, createOutbox } from "./relay.js";
 import { addPasskey, forgetKeys, unlockKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
+import { createNotifications } from "./notifications.js";
+// Records-key epochs and their rotation (issue 15): see rotation.js.
+import { epochKeys, openTeamSealed, sealEpochsToRecovery, setUpRotation } from "./rotation.js";
 
 // The chat protocol, its long-lived half and the console's side of it, as one namespace.
 const e2e = { ...core, ...keys, ...counsellor };
@@ -23,6 +26,8 @@ const chats = new Map();
 // Identity (Ed25519) and box (X25519) keys, as keys.js unlocked them.
 let identity = null, box = null;
 let recordsPk = null, recordsSk = null;
+// Every epoch of the records key this console opens, newest first, and the newest's number.
+let teamKeys = [], recordsEpoch = 0;
 let me = null, socket = null, certificate = null, current = "", onDuty = false;
 // The reload store (null without IndexedDB), and what it held when this page loaded, until the
 // first sync says which of those chats are still ours.
@@ -237,13 +242,36 @@ function redraw(c) {
   if (following) follow(); else log.scrollTop = top;
 }
 
-// Unread lines in background chats and waiting requests (while on duty), in the page title.
-const TITLE = document.title;
+// --- notifications (notifications.js): settings kept on the server, tone, desktop notice,
+// the count in the title and on the favicon. Its words, by key, until the console's catalogs.
+const NOTIFY_TEXT = {
+  "notify.legend": "Benachrichtigungen / Notifications",
+  "notify.request_sound": "Ton bei neuer Anfrage / sound on a new request",
+  "notify.request_notice": "Desktop-Hinweis bei neuer Anfrage / desktop notice on a new request",
+  "notify.message_sound": "Ton bei neuer Nachricht in einem anderen Chat / sound on a new message in another chat",
+  "notify.message_notice": "Desktop-Hinweis bei neuer Nachricht in einem anderen Chat / desktop notice on a new message in another chat",
+  "notify.title": "Erstkontakt",
+  "notify.new_request": "Neue Anfrage / new request",
+  "notify.new_message_other": "Neue Nachricht in einem anderen Chat / new message in another chat",
+  "notify.new_message": "Neue Nachricht / new message",
+  "notify.saved": "Einstellung gespeichert / setting saved",
+  "notify.save_failed": "Einstellung nicht gespeichert / setting not saved ({status})",
+  "notify.load_failed": "Einstellungen nicht geladen / settings not loaded ({status})",
+  "notify.blocked": "Desktop-Hinweise sind in diesem Browser blockiert / desktop notices are blocked in this browser",
+  "notify.unsupported": "Dieser Browser zeigt keine Desktop-Hinweise / this browser shows no desktop notices",
+};
+const notifyText = (key, vars = {}) =>
+  (NOTIFY_TEXT[key] || key).replace(/\{(\w+)\}/g, (all, name) => (name in vars ? String(vars[name]) : all));
+const notices = createNotifications({ t: notifyText, container: $("notify-settings"), base: document.title, csrf });
+
+// Unread lines in background chats and waiting requests (while on duty), in the page title
+// and on the favicon.
 function retitle() {
   let unread = onDuty ? queueSize : 0;
   for (const c of chats.values()) unread += c.unread;
-  document.title = unread ? "(" + unread + ") " + TITLE : TITLE;
+  notices.count(unread);
 }
+// --- end of notifications
 
 const chatLabel = (c) => (c.info ? entryLabel(c.info.entry) + " · " + langLabel(c.info.lang) : "Chat");
 
@@ -313,6 +341,7 @@ function add(id, cls, text) {
   if (cls === "them" && id !== current) {
     $("announce").textContent = "Neue Nachricht in / new message in: " + chatLabel(c) + " (" + c.unread + ")";
   }
+  if (cls === "them") notices.message(id, current, () => { if (chats.has(id)) { select(id); showView("chats"); inSight(); } });
   renderTabs();
   if (cls !== "info") appendLater(c);
   return item;
@@ -445,19 +474,9 @@ function sendPayload(c, payload, shownAs) {
 }
 
 let queueSize = 0, urgentSeen = new Set();
+// A tone and a desktop notice as the counsellor chose them (notifications.js).
 function announce(count, urgent) {
-  if (!$("notify").checked || (count <= queueSize && !urgent)) return;
-  // A short tone made locally (no audio file, no third party), and a desktop notice if allowed.
-  try {
-    const audio = new AudioContext(), tone = audio.createOscillator();
-    tone.frequency.value = 660;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.2);
-  } catch { /* no audio */ }
-  if (window.Notification && Notification.permission === "granted") {
-    new Notification("Erstkontakt", { body: urgent ? "Dringende Anfrage / urgent request" : "Neue Anfrage / new request", silent: true });
-  }
+  if (count > queueSize || urgent) notices.request();
 }
 
 // How long someone has waited, as m:ss (h:mm:ss past the hour).
@@ -686,7 +705,7 @@ function pendingItem(p, revoked) {
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
     const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-    const ack = await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    const ack = await socket.emitWithAck("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed), epoch: recordsEpoch });
     if (ack.error) { $("status").textContent = refusal(ack, "grant"); return; }
     li.remove();
   });
@@ -734,6 +753,13 @@ async function keyring() {
   const pending = $("pending");
   pending.replaceChildren();
   if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
+  // -- records-key epochs (rotation.js) --
+  recordsEpoch = status.epoch;
+  teamKeys = epochKeys(status, recordsSk);
+  if (teamKeys.length) await sealEpochsToRecovery(socket, status, teamKeys, orgPk, revoked, nowSeconds());
+  setUpRotation({ socket, status, epochKeyList: teamKeys, orgPk, revoked, now: nowSeconds(),
+    confirm: confirmFirst, onRotated: keyring });
+  // -- end of records-key epochs --
 }
 
 // Records, notes, drops and answers are padded before they are boxed or sealed, so that their
@@ -767,7 +793,7 @@ async function openRecord(recordId, exporting) {
   const ack = await socket.emitWithAck("record_open", { record_id: recordId, export: exporting });
   if (ack.error) { refused(ack); return null; }
   const { record } = ack;
-  const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
+  const key = openTeamSealed(teamKeys, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
   const said = ([who, line]) => `${who === "me" ? "Beratung" : "Ratsuchende Person"}: ${line}`;
@@ -779,7 +805,7 @@ async function openRecord(recordId, exporting) {
     const heading = date === shownDay ? [] : [`– später / later, ${date} –`];
     shownDay = date;
     try {
-      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
+      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(item.body)))));
       return [...heading, ...entry.lines.map(said)];
     } catch { return [...heading, "– Eintrag nicht lesbar / entry unreadable –"]; }
   });
@@ -867,7 +893,7 @@ async function loadDrops() {
   }
 }
 
-const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(team))))).body;
+const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(team))))).body;
 
 async function openThread(dropId) {
   const opened = await socket.emitWithAck("drop_open", { drop_id: dropId });
@@ -879,7 +905,7 @@ async function openThread(dropId) {
   // under another's code nor reorder a thread), and not yet answered.
   let bound = Boolean(drop.lookup);
   for (const r of drop.rounds || [drop]) {
-    const message = unbox(r.body, e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(r.sealed_key)));
+    const message = unbox(r.body, openTeamSealed(teamKeys, e2e.b64decode(r.sealed_key)));
     bound = bound && message.lookup === drop.lookup && (message.round || 1) === (r.round || 1);
     lines.push(day(r.created) + " Besuch / visitor: " + String(message.body));
     if (!r.answer) continue;
@@ -968,7 +994,7 @@ async function start() {
     add(info.chat_id, "info", "Übernommen von / taken over from " + from);
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))));
+        add(info.chat_id, "info", "Notiz / note: " + e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(note)))));
       } catch { add(info.chat_id, "info", "Notiz nicht lesbar / note unreadable"); }
     }
   });
@@ -993,9 +1019,6 @@ $("add-passkey").addEventListener("click", async () => {
     await addPasskey({ csrf, identity, box });
     $("status").textContent = "Passkey hinzugefügt / passkey added";
   } catch (err) { $("status").textContent = err.message; }
-});
-$("notify").addEventListener("change", (e) => {
-  if (e.target.checked && window.Notification && Notification.permission === "default") Notification.requestPermission();
 });
 $("canned-new").addEventListener("submit", async (e) => {
   e.preventDefault();
