@@ -216,9 +216,6 @@ async def socket_token(request: web.Request, session: Session) -> web.Response:
     lifetime ends with the session's cap at the latest.
     """
     config = request.app[CONSOLE_CONFIG]
-    if await request.config_dict[USERS].passkey_missing(session.user.id):
-        raise web.HTTPForbidden(text="A passkey is required: register one on the account page "
-                                     "first.")
     body = await json_body(request) if request.can_read_body else {}
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="The body must be a JSON object.")

@@ -194,7 +194,7 @@ async def sign_in_options(request: web.Request) -> web.Response:
     return web.json_response({"attempt": attempt, "options": options})
 
 
-@console_route(ALL_ROLES, page_route=True)
+@console_route(ALL_ROLES, page_route=True, without_passkey=True)
 async def account_page(request: web.Request, session: Session) -> web.Response:
     """The signed-in person's account: their passkeys for signing in (and, where the policy
     requires one and the account has none, the word that it must register one first)."""
@@ -211,14 +211,14 @@ async def account_page(request: web.Request, session: Session) -> web.Response:
                 must_register=users.require_passkey and not listed)
 
 
-@console_route(ALL_ROLES)
+@console_route(ALL_ROLES, without_passkey=True)
 async def passkey_list(request: web.Request, session: Session) -> web.Response:
     """The account's passkeys (ids, labels, times)."""
     items = await request.config_dict[USERS].passkeys.listing(session.user.id)
     return web.json_response({"passkeys": items})
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def confirmation_options(request: web.Request, session: Session) -> web.Response:
     """A ceremony in which the account proves it holds one of its passkeys, before another
     is added: the attempt's token and request options naming exactly its passkeys."""
@@ -230,7 +230,7 @@ async def confirmation_options(request: web.Request, session: Session) -> web.Re
     return web.json_response({"attempt": attempt, "options": options})
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def registration_options(request: web.Request, session: Session) -> web.Response:
     """Options for a new passkey, once the password and a second factor are confirmed
     again: one of the account's passkeys if it has one (a TOTP code is then refused), else
@@ -269,7 +269,7 @@ async def registration_options(request: web.Request, session: Session) -> web.Re
     return web.json_response({"attempt": attempt, "options": options})
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def passkey_add(request: web.Request, session: Session) -> web.Response:
     """Store the passkey the browser made for the registration attempt."""
     body = await body_of(request, RegisterBody)
@@ -287,7 +287,7 @@ async def passkey_add(request: web.Request, session: Session) -> web.Response:
     return web.json_response({"id": cred_id}, status=201)
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def passkey_remove(request: web.Request, session: Session) -> web.Response:
     """Remove one of one's own passkeys (404 for any other id)."""
     cred_id = request.match_info["id"]

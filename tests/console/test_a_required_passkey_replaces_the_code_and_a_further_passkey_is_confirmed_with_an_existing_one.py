@@ -74,6 +74,9 @@ async def test_with_the_policy_a_passkey_replaces_the_code_and_without_one_it_is
             async with http.post(h.url + "/console/api/socket-token", headers=headers,
                                  json={}) as resp:
                 assert resp.status == 403 and "passkey" in await resp.text()
+            for path in ("/console/api/keys", "/console/api/canned"):
+                async with http.get(h.url + path) as resp:
+                    assert resp.status == 403 and "passkey" in await resp.text(), path
             auth = SoftAuthenticator(origin_of(h))
             await register(http, h.url, session.csrf, PASSWORD, totp.now(), auth)
             async with http.get(h.url + "/console/", allow_redirects=False) as resp:
@@ -81,6 +84,15 @@ async def test_with_the_policy_a_passkey_replaces_the_code_and_without_one_it_is
             async with http.post(h.url + "/console/api/socket-token", headers=headers,
                                  json={}) as resp:
                 assert resp.status == 200
+            async with http.get(h.url + "/console/api/keys") as resp:
+                assert resp.status == 200
+
+        # A supervisor without a passkey is sent from the statistics to the account page too.
+        await users.add("csommer", "supervisor", PASSWORD, pseudonym="Frau Sommer")
+        boss = await users.open_session("csommer", time.time())
+        async with aiohttp.ClientSession(cookies={"ek_console": boss.key}) as http, \
+                http.get(h.url + "/console/stats", allow_redirects=False) as resp:
+            assert (resp.status, resp.headers["Location"]) == (303, "/console/account")
 
         # With a passkey the code no longer signs in: said once the password is right, and
         # the code stays unused (it would still work if the policy were lifted).
