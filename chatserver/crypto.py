@@ -227,6 +227,11 @@ def _verify(public_key: bytes, data: bytes, sig: bytes) -> bool:
     return True
 
 
+def verify_signature(public_key: bytes, data: bytes, sig: bytes) -> bool:
+    """True if ``sig`` is the Ed25519 signature of ``data`` by ``public_key``."""
+    return _verify(public_key, data, sig)
+
+
 # -- keys ------------------------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
-from chatserver.web.assets import NODE_MODULES, Assets
+from chatserver.web.assets import NOBLE_SCRYPT, NODE_MODULES, Assets
 from counsellor_console import banner
 from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
@@ -179,6 +179,9 @@ async def home(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/console/login")
     if session.password_once:
         raise web.HTTPSeeOther("/console/password")
+    if await request.config_dict[USERS].passkey_missing(session.user.id):
+        # CHATSERVER_REQUIRE_PASSKEY: nothing but registering one until the account has one.
+        raise web.HTTPSeeOther("/console/account")
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
     config = request.app[CONSOLE_CONFIG]
@@ -343,6 +346,8 @@ def console_assets() -> Assets:
     assets.add("e2e-epochs.js", PROJECT_ROOT / "jslib/e2e-epochs.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
+    assets.add("noble-scrypt.js", NOBLE_SCRYPT)
+    assets.add("kdf.js", HERE / "static/kdf.js")
     assets.add("keys.js", HERE / "static/keys.js")
     assets.add("notifications.js", HERE / "static/notifications.js")
     assets.add("rotation.js", HERE / "static/rotation.js")

@@ -110,12 +110,16 @@ def check_csrf(session: Session, supplied: str | None) -> None:
 
 def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool = False,
                   anonymous: type[web.HTTPException] = web.HTTPForbidden,
-                  refused: str = "Not allowed.") -> Callable[[SessionHandler], Handler]:
+                  refused: str = "Not allowed.",
+                  without_passkey: bool = False) -> Callable[[SessionHandler], Handler]:
     """Wrap a console handler: a session, one of ``roles`` and, with ``csrf``, the token.
 
     A page answers a visitor without a session with the login page; an API route with
     ``anonymous`` (403 unless said otherwise). The CSRF token comes in the ``X-CSRF-Token``
-    header. The handler gets the checked session as its second argument.
+    header. Where ``CHATSERVER_REQUIRE_PASSKEY`` asks for a passkey the account has not
+    registered yet, only routes marked ``without_passkey`` (the account page and its passkey
+    routes) answer; a page sends the account there, an API route answers 403. The handler gets
+    the checked session as its second argument.
     """
 
     def wrap(handler: SessionHandler) -> Handler:
@@ -135,6 +139,12 @@ def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool
                 check_csrf(session, request.headers.get("X-CSRF-Token"))
             if session.user.role not in roles:
                 raise web.HTTPForbidden(text=refused)
+            if not without_passkey and \
+                    await request.config_dict[USERS].passkey_missing(session.user.id):
+                if page_route:
+                    raise web.HTTPSeeOther("/console/account")
+                raise web.HTTPForbidden(text="A passkey is required: register one on the "
+                                             "account page first.")
             return await handler(request, session)
 
         return checked

@@ -28,11 +28,19 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatserver.records.passkeys import Assertion, Passkeys, Problem, RelyingParty
+from chatserver.records.passkeys import (
+    CONFIRM,
+    SIGN_IN,
+    Assertion,
+    Passkeys,
+    Problem,
+    RelyingParty,
+)
 from chatserver.records.schema import (
     canned,
     counsellor_settings,
     key_wraps,
+    passkeys,
     sessions,
     user_keys,
     users,
@@ -155,9 +163,12 @@ class Users:
 
     def __init__(self, engine: AsyncEngine, opslimit: int, memlimit: int,
                  throttle: SignInThrottle | None = None,
-                 relying_party: RelyingParty | None = None) -> None:
+                 relying_party: RelyingParty | None = None,
+                 require_passkey: bool = False) -> None:
         self.engine = engine
         self.passkeys = Passkeys(engine, relying_party)
+        # CHATSERVER_REQUIRE_PASSKEY: an account with a passkey signs in with it, never a code.
+        self.require_passkey = require_passkey
         self.ops = opslimit
         self.mem = memlimit
         self.throttle = throttle or SignInThrottle()
@@ -270,10 +281,23 @@ class Users:
             return {r.id: User(r.id, r.name, r.pseudonym, r.role) for r in rows}
 
     async def list_users(self) -> list[dict[str, Any]]:
+        """Every account with its number of passkeys and when one was last used (or None)."""
+        keys = (sa.select(passkeys.c.user_id, sa.func.count().label("passkeys"),
+                          sa.func.max(passkeys.c.last_used).label("passkey_used"))
+                .group_by(passkeys.c.user_id).subquery())
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(users.c.name, users.c.pseudonym, users.c.role,
-                                                users.c.disabled).order_by(users.c.name))
+            rows = await conn.execute(
+                sa.select(users.c.name, users.c.pseudonym, users.c.role, users.c.disabled,
+                          sa.func.coalesce(keys.c.passkeys, 0).label("passkeys"),
+                          keys.c.passkey_used)
+                .select_from(users.outerjoin(keys, keys.c.user_id == users.c.id))
+                .order_by(users.c.name))
             return [dict(r._mapping) for r in rows]
+
+    async def passkey_missing(self, user_id: str) -> bool:
+        """True if the policy requires a passkey and the account has none yet (it is sent to
+        register one before anything else)."""
+        return self.require_passkey and await self.passkeys.count(user_id) == 0
 
     async def login(self, name: str, password: str, code: str, now: float,
                     client: str = "", passkey: Assertion | None = None) -> Session:
@@ -291,13 +315,17 @@ class Users:
                                     now, row.password_once)
 
     async def confirm(self, session: Session, password: str, code: str, now: float,
-                      client: str = "") -> None:
-        """The signed-in counsellor confirms password and TOTP code again (before a passkey
-        is added); throttled and refused (:class:`LoginRefused`) like a sign-in."""
-        await self._authenticate(session.user.name, password, code, now, client, None)
+                      client: str = "", passkey: Assertion | None = None) -> None:
+        """The signed-in counsellor confirms password and second factor again (before a
+        passkey is added): an account that has a passkey confirms with one of its own
+        (``passkey``, a CONFIRM ceremony), never a TOTP code; one without, with the code.
+        Throttled and refused (:class:`LoginRefused`) like a sign-in."""
+        await self._authenticate(session.user.name, password, code, now, client, passkey,
+                                 purpose=CONFIRM, user_id=session.user.id)
 
     async def _authenticate(self, name: str, password: str, code: str, now: float,
-                            client: str, passkey: Assertion | None) -> Any:
+                            client: str, passkey: Assertion | None, purpose: str = SIGN_IN,
+                            user_id: str | None = None) -> Any:
         """The account row if password and second factor hold (the factor is used up)."""
         wait = self.throttle.clients.wait(client, now) if client else 0.0
         if wait > 0:
@@ -312,7 +340,7 @@ class Users:
         ok = await self._verify(self._decoy if row is None else row.password_hash.encode(),
                                 password)
         if passkey is not None:
-            checked = await self.passkeys.check(passkey, now)
+            checked = await self.passkeys.check(passkey, now, purpose, user_id)
             if checked.problem in (Problem.STALE, Problem.UNKNOWN, Problem.UNAVAILABLE):
                 # About the passkey alone, whatever the name and password were.
                 self._failed(name_key, client, now, row)
@@ -326,6 +354,11 @@ class Users:
                 if not await Passkeys.note_use(conn, checked, now):
                     raise LoginRefused(problem=Problem.STALE)
         else:
+            if (ok and row is not None and not row.disabled
+                    and (purpose == CONFIRM or self.require_passkey)
+                    and await self.passkeys.count(row.id)):
+                # Said only to whoever knows the password; the code is not used up.
+                raise LoginRefused(problem=Problem.REQUIRED)
             step = self._totp_step(row.totp_secret, code, now) if ok and row is not None else 0
             if row is None or row.disabled or not ok or step <= row.totp_last_step:
                 self._failed(name_key, client, now, row)

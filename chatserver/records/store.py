@@ -541,6 +541,11 @@ class RecordStore:
                             "answered_at": r.answered_at, "answer": _answer(r),
                             "team": r.answer_team} for r in rounds]}
 
+    async def holds_grant(self, user_id: str) -> bool:
+        """True if ``user_id`` is an enabled account holding a grant of the records key."""
+        async with self.engine.connect() as conn:
+            return await _granted(conn, user_id)
+
     async def answer_drop(self, drop_id: str, user_id: str, answer: dict[str, Any],
                           now: float) -> None:
         """Store the signed answer ``{sealed, certificate, sig}`` (sealed by the console to the
@@ -875,8 +880,21 @@ class Keyring:
             query = sa.select(key_grants.c.box_pk).where(key_grants.c.user_id == user_id)
             if box_pk is not None:
                 query = query.where(key_grants.c.box_pk == box_pk)
-            mine = (await conn.execute(
+            row = (await conn.execute(
                 query.order_by(key_grants.c.registered.desc()).limit(1))).first()
+            mine = None if row is None else str(row[0])
+            if mine is None and box_pk is not None and await _enabled(conn, user_id):
+                # The creator's own box key, named here: it needs no proof, since nobody but
+                # its own console seals to it, and a counsellor not certified yet (whose
+                # registration is refused where an organisation key is pinned) can still
+                # make the records key before the key ceremony.
+                count = (await conn.execute(sa.select(sa.func.count()).select_from(key_grants)
+                                            .where(key_grants.c.user_id == user_id))).scalar_one()
+                if count < MAX_BOX_KEYS:
+                    await conn.execute(sa.insert(key_grants).values(
+                        user_id=user_id, box_pk=box_pk, registered=now, box_sig=None,
+                        certificate=None))
+                    mine = box_pk
             if mine is None:
                 raise DomainError(ErrorCode.BAD_STATE, "Register your box key first.")
             # Demo mode: the demo organisation key certifies it at once; otherwise the admin
@@ -887,7 +905,7 @@ class Keyring:
                                                            public_key=records_pk, created=now,
                                                            certificate=certificate))
             await conn.execute(sa.update(key_grants).where(
-                key_grants.c.user_id == user_id, key_grants.c.box_pk == mine[0])
+                key_grants.c.user_id == user_id, key_grants.c.box_pk == mine)
                 .values(sealed_records_sk=sealed, granted_by=user_id, granted_at=now))
             await _audit(conn, user_id, "init", now, subject_id=user_id)
 

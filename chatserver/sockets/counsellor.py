@@ -353,8 +353,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
         who = await self._who(sid)
         certificate = None if req.certificate is None else msgspec.to_builtins(req.certificate)
-        await self.handoff.store.keyring.register(who.id, req.box_pk, req.box_sig, certificate,
-                                                  self.relay.clock())
+        await self.handoff.register_box_key(who, req.box_pk, req.box_sig, certificate)
         return {"ok": True}
 
     @event(KeyringInit)
