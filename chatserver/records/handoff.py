@@ -110,6 +110,9 @@ class Handoff:
             for m in await self.store.list_records(who.id, self.relay.clock())
         ]
 
+    async def count_records(self, who: Identity) -> int:
+        return await self.store.count_records(who.id)
+
     async def list_deleted(self, who: Identity) -> list[dict[str, Any]]:
         return [
             {"record_id": d.id, "created": d.created, "counsellor_id": d.counsellor_id,

@@ -228,6 +228,18 @@ class RecordStore:
             await _audit(conn, user_id, "list", now)
         return found
 
+    async def count_records(self, user_id: str) -> int:
+        """How many records the team keeps (not deleted): the records view's count.
+
+        Refused ``no_grant`` like a listing, but neither audited nor revealing any record: it is
+        asked at every console start, and a number of records names no one."""
+        async with self.engine.connect() as conn:
+            if not (await _rights(conn, user_id)).granted:
+                raise no_grant()
+            return int((await conn.execute(
+                sa.select(sa.func.count()).select_from(records)
+                .where(records.c.deleted_at.is_(None)))).scalar_one())
+
     async def list_deleted(self, user_id: str, now: float) -> list[DeletedRecord]:
         """The deleted records ``user_id`` may restore (their own; an administrator: all)."""
         async with self._access(user_id, "list_deleted", now) as (conn, rights):

@@ -283,6 +283,11 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return {"ok": True, "items": await self.handoff.list_records(who)}
 
     @event(Empty)
+    async def on_records_count(self, sid: str, req: Empty) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True, "count": await self.handoff.count_records(who)}
+
+    @event(Empty)
     async def on_records_deleted(self, sid: str, req: Empty) -> dict[str, Any]:
         who = await self._who(sid)
         return {"ok": True, "items": await self.handoff.list_deleted(who)}
