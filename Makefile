@@ -30,8 +30,12 @@ $(PY_STAMP): pyproject.toml requirements.lock | $(SYSTEM)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# @noble/hashes ships ES modules only: its scrypt is bundled for the console with the pinned
+# esbuild, from node_modules, into node_modules/.bundles (package.json's "bundle"; served by
+# chatserver/web/assets.py).
 $(NPM_STAMP): package.json package-lock.json | $(SYSTEM)
 	npm ci --no-audit --no-fund --loglevel=error
+	npm run --silent bundle
 	touch $@
 
 # The benchmark's own Node packages (socket.io server, redis adapter, client): bench only.

@@ -91,6 +91,9 @@ class Config:
     # counsellors' socket answer only there (every other host gets 404 for /console), and its
     # cookies and the passkeys' relying party are bound to it. Unset: every public origin.
     console_origin: str = ""
+    # Passkeys as the only second factor: an account with a passkey no longer signs in with a
+    # TOTP code, and one without is sent to register one before anything else.
+    require_passkey: bool = False
     # Host sites allowed to embed the widget iframe and to receive its postMessage.
     # Unset: the same as the public origins, so the /demo page can embed the widget.
     embed_origins: tuple[str, ...] = ()
@@ -431,6 +434,10 @@ def _validate(cfg: Config) -> None:
             problem = _origin_problem(origin)
             if problem is not None:
                 raise bad(name, f"{origin!r} is not an origin like https://example.org{problem}")
+    if cfg.require_passkey and not cfg.passkey_rp_id:
+        raise bad("require_passkey", "passkeys need a console origin named by a host name "
+                  f"(set {PREFIX}CONSOLE_ORIGIN, e.g. https://console.example.org); with "
+                  "none, nobody could sign in")
     unreachable = _unreachable(cfg)
     if unreachable:
         raise bad("public_origins", unreachable)

@@ -227,6 +227,11 @@ def _verify(public_key: bytes, data: bytes, sig: bytes) -> bool:
     return True
 
 
+def verify_signature(public_key: bytes, data: bytes, sig: bytes) -> bool:
+    """True if ``sig`` is the Ed25519 signature of ``data`` by ``public_key``."""
+    return _verify(public_key, data, sig)
+
+
 # -- keys ------------------------------------------------------------------------------
 
 
@@ -445,6 +450,134 @@ def fingerprint(key: bytes) -> str:
     """Eight groups of four hex digits that people compare to recognise a key."""
     digest = hashlib.sha512(LABEL + b"/fingerprint\x00" + key).digest()[:16]
     return " ".join(digest[i:i + 2].hex().upper() for i in range(0, 16, 2))
+
+
+# -- records-key epochs and the offline recovery key (docs/protocol.md, "Rotation") --------
+#
+# A rotation makes a new records key pair, an *epoch*. The secret of epoch n-1 is sealed to
+# the public key of epoch n (its *link*), so whoever opens the newest epoch opens every older
+# one by walking the links down; nothing old is re-encrypted. Every epoch's secret is also
+# sealed to the recovery key, whose secret exists only on paper (made in the key ceremony).
+
+RECOVERY_SYMBOLS = 32  # 160 bits of Crockford's base32
+RECOVERY_GROUP = 4
+
+
+class WrongRecoverySecret(CryptoError):
+    """A recovery secret that is not one, or not the one of the certified recovery key."""
+
+    code = "recovery"
+
+
+def recovery_certificate_bytes(recovery_pk: bytes, issued: int, expires: int,
+                               serial: bytes) -> bytes:
+    """What the organisation key signs for a recovery-key certificate."""
+    return (LABEL + b"/recovery-key\x00" + recovery_pk + _u64(issued) + _u64(expires)
+            + serial)
+
+
+def issue_recovery_certificate(org: SigningSeed, recovery_pk: bytes, issued: int,
+                               expires: int, serial: bytes | None = None) -> dict[str, Any]:
+    """Certify the team's X25519 recovery public key (in the key ceremony, offline)."""
+    if len(recovery_pk) != KEY_BYTES:
+        raise CertificateError("recovery key has the wrong length")
+    if not 0 <= issued < expires < 2**53:
+        raise CertificateError("validity period is empty")
+    serial = os.urandom(SERIAL_BYTES) if serial is None else serial
+    if len(serial) != SERIAL_BYTES:
+        raise CertificateError("serial has the wrong length")
+    sig = org.sign(recovery_certificate_bytes(recovery_pk, issued, expires, serial))
+    return {"v": VERSION, "recovery_pk": b64encode(recovery_pk), "issued": issued,
+            "expires": expires, "serial": serial.hex(), "sig": b64encode(sig)}
+
+
+def verify_recovery_key(recovery_pk: Any, cert: Any, org_public_key: bytes, now: int,
+                        revoked: frozenset[bytes] = frozenset()) -> bytes:
+    """The recovery public key to seal epochs to: ``recovery_pk`` as served, if ``cert``
+    certifies exactly it under the pinned org key, in its validity period and not revoked."""
+    if not isinstance(cert, Mapping) or cert.get("v") != VERSION:
+        raise CertificateError("the recovery key has no certificate of this version")
+    certified = _key(cert.get("recovery_pk"), "recovery key")
+    issued = _int(cert.get("issued"), "issued")
+    expires = _int(cert.get("expires"), "expires")
+    serial = _serial(cert.get("serial"))
+    sig = _sig(cert.get("sig"))
+    if not _verify(org_public_key,
+                   recovery_certificate_bytes(certified, issued, expires, serial), sig):
+        raise CertificateError("recovery key certificate is not signed by the organisation")
+    if now + CLOCK_SKEW_S < issued or now > expires:
+        raise ExpiredCertificate("recovery key certificate is expired or not yet valid")
+    if certified in revoked:
+        raise RevokedCertificate("recovery key has been revoked")
+    if _key(recovery_pk, "served recovery key") != certified:
+        raise CertificateError("the served recovery key is not the certified one")
+    return certified
+
+
+def generate_recovery_secret(rng: Random = os.urandom) -> str:
+    """A fresh recovery secret: 32 symbols (160 bits) in eight groups of four, to be written
+    down once in the key ceremony and kept offline."""
+    code = "".join(DROP_ALPHABET[b & 31] for b in rng(RECOVERY_SYMBOLS))
+    return "-".join(code[i:i + RECOVERY_GROUP] for i in range(0, RECOVERY_SYMBOLS,
+                                                               RECOVERY_GROUP))
+
+
+def recovery_keys(text: str) -> tuple[bytes, bytes]:
+    """The recovery key pair ``(secret, public)`` of a recovery secret as typed (case,
+    spaces, hyphens and o/i/l for 0/1 do not matter); WrongRecoverySecret if it is none."""
+    if not isinstance(text, str):
+        raise WrongRecoverySecret("not a recovery secret")
+    code = "".join(text.lower().split()).replace("-", "").translate(_DROP_TYPOS)
+    if len(code) != RECOVERY_SYMBOLS or any(c not in DROP_ALPHABET for c in code):
+        raise WrongRecoverySecret("not a recovery secret: 32 symbols in groups of four")
+    sk = hashlib.sha512(LABEL + b"/recovery\x00" + code.encode("ascii")).digest()[:KEY_BYTES]
+    return sk, sodium.crypto_scalarmult_base(sk)
+
+
+def open_recovery(recovery_secret: str, recovery_pk: bytes, sealed: bytes,
+                  epoch_pk: bytes) -> bytes:
+    """An epoch's records secret from its seal to the recovery key, checked against the
+    epoch's public key; WrongRecoverySecret when the secret is not the recovery key's."""
+    sk, pk = recovery_keys(recovery_secret)
+    if not hmac.compare_digest(pk, recovery_pk):
+        raise WrongRecoverySecret("this recovery secret does not belong to the recovery key")
+    records_sk = open_sealed(sk, pk, sealed)
+    if len(records_sk) != KEY_BYTES or sodium.crypto_scalarmult_base(records_sk) != epoch_pk:
+        raise TamperedFrame("the sealed records key is not the epoch's")
+    return records_sk
+
+
+def open_epochs(newest_sk: bytes, epochs: list[tuple[bytes, bytes | None]]) -> list[bytes]:
+    """Every epoch's records secret, oldest first, from the newest epoch's secret.
+
+    ``epochs`` lists ``(public key, link)`` oldest first, where the link of epoch n is the
+    secret of epoch n-1 sealed to epoch n's public key (None for the first). Each secret is
+    checked against its public key, so a swapped link is refused (TamperedFrame)."""
+    if not epochs:
+        raise CryptoError("no epochs")
+    found = [newest_sk]
+    for i in range(len(epochs) - 1, -1, -1):
+        pk, link = epochs[i]
+        sk = found[0]
+        if len(sk) != KEY_BYTES or sodium.crypto_scalarmult_base(sk) != pk:
+            raise TamperedFrame(f"epoch {i + 1}'s secret does not fit its public key")
+        if i == 0:
+            break
+        if link is None:
+            raise TamperedFrame(f"epoch {i + 1} has no link to the one before")
+        found.insert(0, open_sealed(sk, pk, link))
+    return found
+
+
+def open_sealed_any(keys: list[tuple[bytes, bytes]], sealed: bytes) -> bytes:
+    """Open what was sealed to one of ``keys`` (``(secret, public)`` pairs, newest first):
+    a record, drop or entry does not say which epoch it was sealed to."""
+    for sk, pk in keys:
+        try:
+            return open_sealed(sk, pk, sealed)
+        except TamperedFrame:
+            continue
+    raise TamperedFrame("sealed message does not open with any epoch's key")
 
 
 # -- sealing to a public key (case records, message drops) -------------------------------

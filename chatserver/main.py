@@ -119,7 +119,7 @@ async def records_ctx(app: web.Application) -> AsyncIterator[None]:
                         if config.demo else None)
     app[RECORDS] = store
     app[USERS] = Users(engine, ops, mem, relying_party=RelyingParty(
-        config.passkey_rp_id, config.passkey_origins))
+        config.passkey_rp_id, config.passkey_origins), require_passkey=config.require_passkey)
     if config.demo:
         if await demo.recertify_records_key(config, store.keyring):
             print("DEMO records key: certified with the demo organisation key", flush=True)

@@ -38,7 +38,7 @@ from chatserver.relay.state import Identity
 from chatserver.sockets.ratelimit import AddressKeys, RateLimiter
 from chatserver.vocabulary import AUDIT_ROLES, COUNSELLOR_ROLES, STATS_ROLES, Lang
 from chatserver.web.appkeys import CLOCK, RELAY, USERS
-from chatserver.web.assets import NODE_MODULES, Assets
+from chatserver.web.assets import NOBLE_SCRYPT, NODE_MODULES, Assets
 from counsellor_console import banner
 from counsellor_console.audit import setup_audit_routes
 from counsellor_console.common import (
@@ -49,6 +49,7 @@ from counsellor_console.common import (
     CONSOLE_PASSKEY_STARTS,
     CONSOLE_TEMPLATES,
     HERE,
+    WORKSPACE_CSP,
     Cookies,
     check_csrf,
     console_route,
@@ -63,6 +64,7 @@ from counsellor_console.passkeys import (
     assertion_from_form,
     setup_passkey_routes,
 )
+from counsellor_console.settings import setup_settings_routes
 from counsellor_console.stats import setup_stats_routes
 from counsellor_console.team import setup_team_routes
 
@@ -211,12 +213,15 @@ async def home(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/console/login")
     if session.password_once:
         raise web.HTTPSeeOther("/console/password")
+    if await request.config_dict[USERS].passkey_missing(session.user.id):
+        # CHATSERVER_REQUIRE_PASSKEY: nothing but registering one until the account has one.
+        raise web.HTTPSeeOther("/console/account")
     if session.user.role not in COUNSELLOR_ROLES:
         raise web.HTTPSeeOther("/console/stats")
     config = request.app[CONSOLE_CONFIG]
     signed = expiry.assess(await expiry.read(config, request.config_dict[USERS]),
                            request.config_dict[CLOCK]())
-    return page(request, "console.html", session=session, can_chat=True,
+    return page(request, "console.html", csp=WORKSPACE_CSP, session=session, can_chat=True,
                 can_see_stats=session.user.role in STATS_ROLES,
                 can_read_audit=session.user.role in AUDIT_ROLES,
                 lapsing=banner.lines(signed, ZoneInfo(config.stats_timezone)),
@@ -370,7 +375,7 @@ CONSOLE_MODULES = (
     "console-e2e.js", "console-page.js", "console-i18n.js", "console-socket.js",
     "console-state.js", "console-keyring.js", "console-views.js", "console-queue.js",
     "console-records.js", "console-chats.js", "console-canned.js", "console-messages.js",
-    "console-shortcuts.js", "console.js",
+    "console-shortcuts.js", "notifications.js", "console-notify.js", "rotation.js", "console.js",
 )
 
 
@@ -381,11 +386,14 @@ def console_assets() -> Assets:
     assets.add("e2e.js", PROJECT_ROOT / "jslib/e2e.js")
     assets.add("e2e-keys.js", PROJECT_ROOT / "jslib/e2e-keys.js")
     assets.add("e2e-counsellor.js", PROJECT_ROOT / "jslib/e2e-counsellor.js")
+    assets.add("e2e-epochs.js", PROJECT_ROOT / "jslib/e2e-epochs.js")
     assets.add("relay.js", PROJECT_ROOT / "jslib/relay.js")
     assets.add("reloadstate.js", PROJECT_ROOT / "jslib/reloadstate.js")
     assets.add("i18n.js", HERE / "static/i18n.js")
     for lang in LANGS:
         assets.add(f"console.{lang}.json", HERE / "i18n" / f"console.{lang}.json")
+    assets.add("noble-scrypt.js", NOBLE_SCRYPT)
+    assets.add("kdf.js", HERE / "static/kdf.js")
     assets.add("keys.js", HERE / "static/keys.js")
     # The console is ES modules, one job each (docs/console.md); each is listed in console.html
     # with its integrity, so that the browser imports none without its hash checked.
@@ -431,4 +439,5 @@ def create_console_app(config: Config) -> web.Application:
     setup_audit_routes(app)
     setup_team_routes(app)
     setup_passkey_routes(app)
+    setup_settings_routes(app)
     return app

@@ -25,6 +25,12 @@ SESSION_COOKIE = "ek_console"
 LOGIN_COOKIE = "ek_login"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
        "img-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+# The workspace alone also shows images the page drew itself: the favicon with the unread
+# count (notifications.js), a canvas turned into a blob: URL, which only this page's own
+# scripts can make. Not data:, which markup alone could bring in.
+WORKSPACE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' blob:; frame-ancestors 'none'; form-action 'self'; "
+                 "base-uri 'none'")
 
 CONSOLE_CONFIG = web.AppKey("console_config", Config)
 CONSOLE_ASSETS = web.AppKey("console_assets", Assets)
@@ -74,7 +80,8 @@ class Cookies:
 CONSOLE_COOKIES = web.AppKey("console_cookies", Cookies)
 
 
-def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def page(request: web.Request, template: str, status: int = 200, csp: str = CSP,
+         **context: Any) -> web.Response:
     """A console page in one language: ``lang`` if the context has it (the statistics page's
     own ``?lang=``), else the one :func:`language_of` the request and its session."""
     env = request.app[CONSOLE_TEMPLATES]
@@ -84,7 +91,7 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
                                              config=request.app[CONSOLE_CONFIG], t=t, lang=lang,
                                              here=request.rel_url.path_qs, **context)
     return web.Response(text=html, content_type="text/html", status=status,
-                        headers={"Content-Security-Policy": CSP})
+                        headers={"Content-Security-Policy": csp})
 
 
 async def current_session(request: web.Request) -> Session | None:
@@ -109,12 +116,16 @@ def check_csrf(session: Session, supplied: str | None) -> None:
 
 def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool = False,
                   anonymous: type[web.HTTPException] = web.HTTPForbidden,
-                  refused: str = "Not allowed.") -> Callable[[SessionHandler], Handler]:
+                  refused: str = "Not allowed.",
+                  without_passkey: bool = False) -> Callable[[SessionHandler], Handler]:
     """Wrap a console handler: a session, one of ``roles`` and, with ``csrf``, the token.
 
     A page answers a visitor without a session with the login page; an API route with
     ``anonymous`` (403 unless said otherwise). The CSRF token comes in the ``X-CSRF-Token``
-    header. The handler gets the checked session as its second argument.
+    header. Where ``CHATSERVER_REQUIRE_PASSKEY`` asks for a passkey the account has not
+    registered yet, only routes marked ``without_passkey`` (the account page and its passkey
+    routes) answer; a page sends the account there, an API route answers 403. The handler gets
+    the checked session as its second argument.
     """
 
     def wrap(handler: SessionHandler) -> Handler:
@@ -134,6 +145,12 @@ def console_route(roles: frozenset[str], *, csrf: bool = False, page_route: bool
                 check_csrf(session, request.headers.get("X-CSRF-Token"))
             if session.user.role not in roles:
                 raise web.HTTPForbidden(text=refused)
+            if not without_passkey and \
+                    await request.config_dict[USERS].passkey_missing(session.user.id):
+                if page_route:
+                    raise web.HTTPSeeOther("/console/account")
+                raise web.HTTPForbidden(text="A passkey is required: register one on the "
+                                             "account page first.")
             return await handler(request, session)
 
         return checked

@@ -88,10 +88,14 @@ class AttestationJSON(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ConfirmBody(msgspec.Struct, forbid_unknown_fields=True):
-    """The account's current factors, confirmed before a passkey is added."""
+    """The account's current factors, confirmed before a passkey is added: the password and
+    either the TOTP code (an account without passkeys) or an assertion of one of its passkeys
+    for the attempt ``/console/api/passkeys/confirm`` began (an account that has one)."""
 
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    totp: Annotated[str, msgspec.Meta(min_length=6, max_length=12)]
+    totp: Annotated[str, msgspec.Meta(max_length=12)] = ""
+    attempt: Attempt | None = None
+    assertion: AssertionJSON | None = None
 
 
 class RegisterBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -141,11 +145,12 @@ REFUSALS = {
     Problem.TOO_MANY: (409, "This account has as many passkeys as it may."),
     Problem.BUSY: (503, "Too many passkey ceremonies under way; try again shortly."),
     Problem.UNKNOWN: (404, "No such passkey."),
+    Problem.REQUIRED: (403, "This account has a passkey: confirm with it."),
 }
 
 
 STATUS: dict[int, type[web.HTTPException]] = {
-    400: web.HTTPBadRequest, 404: web.HTTPNotFound, 409: web.HTTPConflict,
+    400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound, 409: web.HTTPConflict,
     503: web.HTTPServiceUnavailable}
 
 
@@ -189,9 +194,10 @@ async def sign_in_options(request: web.Request) -> web.Response:
     return web.json_response({"attempt": attempt, "options": options})
 
 
-@console_route(ALL_ROLES, page_route=True)
+@console_route(ALL_ROLES, page_route=True, without_passkey=True)
 async def account_page(request: web.Request, session: Session) -> web.Response:
-    """The signed-in person's account: their passkeys for signing in."""
+    """The signed-in person's account: their passkeys for signing in (and, where the policy
+    requires one and the account has none, the word that it must register one first)."""
     users = request.config_dict[USERS]
     zone = ZoneInfo(request.app[CONSOLE_CONFIG].stats_timezone)
 
@@ -201,30 +207,60 @@ async def account_page(request: web.Request, session: Session) -> web.Response:
     listed = [{**p, "since": day(p["created"]), "used": day(p["last_used"])}
               for p in await users.passkeys.listing(session.user.id)]
     return page(request, "account.html", session=session, passkeys=listed,
-                available=users.passkeys.rp is not None)
+                available=users.passkeys.rp is not None,
+                must_register=users.require_passkey and not listed)
 
 
-@console_route(ALL_ROLES)
+@console_route(ALL_ROLES, without_passkey=True)
 async def passkey_list(request: web.Request, session: Session) -> web.Response:
     """The account's passkeys (ids, labels, times)."""
     items = await request.config_dict[USERS].passkeys.listing(session.user.id)
     return web.json_response({"passkeys": items})
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
+async def confirmation_options(request: web.Request, session: Session) -> web.Response:
+    """A ceremony in which the account proves it holds one of its passkeys, before another
+    is added: the attempt's token and request options naming exactly its passkeys."""
+    users = request.config_dict[USERS]
+    try:
+        attempt, options = await users.passkeys.begin_confirmation(session.user.id, time.time())
+    except PasskeyRefused as exc:
+        raise refused(exc) from None
+    return web.json_response({"attempt": attempt, "options": options})
+
+
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def registration_options(request: web.Request, session: Session) -> web.Response:
-    """Options for a new passkey, once password and one-time code are confirmed again."""
+    """Options for a new passkey, once the password and a second factor are confirmed
+    again: one of the account's passkeys if it has one (a TOTP code is then refused), else
+    the one-time code."""
     body = await body_of(request, ConfirmBody)
     users = request.config_dict[USERS]
     now = time.time()
+    assertion = None
+    if body.assertion is not None:
+        if body.assertion.id != body.assertion.rawId or body.attempt is None:
+            raise web.HTTPBadRequest(text="Invalid body: a passkey confirmation needs its "
+                                          "attempt, and id and rawId alike")
+        assertion = Assertion(body.attempt, msgspec.to_builtins(body.assertion))
+    elif len(body.totp) < 6:
+        raise web.HTTPBadRequest(text="Invalid body: a one-time code or a passkey "
+                                      "confirmation is required")
     try:
-        await users.confirm(session, body.password, body.totp, now, client=_client(request))
+        await users.confirm(session, body.password, body.totp, now, client=_client(request),
+                            passkey=assertion)
     except LoginThrottled as exc:
         raise web.HTTPTooManyRequests(
             text=f"Too many failures; try again in {exc.retry_after:.0f} s.",
             headers={"Retry-After": str(max(1, round(exc.retry_after)))}) from None
-    except LoginRefused:
-        raise web.HTTPForbidden(text="Password or one-time code is wrong.") from None
+    except LoginRefused as exc:
+        if exc.problem is Problem.REQUIRED:
+            raise web.HTTPForbidden(text="This account has a passkey: confirm with one of "
+                                         "its passkeys, not the one-time code.") from None
+        if exc.problem is Problem.STALE:
+            raise refused(PasskeyRefused(Problem.STALE)) from None
+        raise web.HTTPForbidden(text="Password or second factor is wrong.") from None
     try:
         attempt, options = await users.passkeys.begin_registration(
             session.user.id, session.user.name, session.user.pseudonym, now)
@@ -233,7 +269,7 @@ async def registration_options(request: web.Request, session: Session) -> web.Re
     return web.json_response({"attempt": attempt, "options": options})
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def passkey_add(request: web.Request, session: Session) -> web.Response:
     """Store the passkey the browser made for the registration attempt."""
     body = await body_of(request, RegisterBody)
@@ -251,7 +287,7 @@ async def passkey_add(request: web.Request, session: Session) -> web.Response:
     return web.json_response({"id": cred_id}, status=201)
 
 
-@console_route(ALL_ROLES, csrf=True)
+@console_route(ALL_ROLES, csrf=True, without_passkey=True)
 async def passkey_remove(request: web.Request, session: Session) -> web.Response:
     """Remove one of one's own passkeys (404 for any other id)."""
     cred_id = request.match_info["id"]
@@ -267,6 +303,7 @@ def setup_passkey_routes(app: web.Application) -> None:
     app.router.add_post("/login/passkey", sign_in_options)
     app.router.add_get("/account", account_page)
     app.router.add_get("/api/passkeys", passkey_list)
+    app.router.add_post("/api/passkeys/confirm", confirmation_options)
     app.router.add_post("/api/passkeys/options", registration_options)
     app.router.add_post("/api/passkeys", passkey_add)
     app.router.add_delete("/api/passkeys/{id}", passkey_remove)

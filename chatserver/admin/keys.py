@@ -1,17 +1,20 @@
 """``chatserver keys``: the offline organisation key, counsellor and records-key certificates,
-revocations.
+revocations, and the offline recovery key.
 
-Run on an offline machine, except ``install-records-cert``, which puts a records-key
-certificate into the server's database. The organisation signing key file is written once
-with mode 0600 and refused if anyone but its owner can read it. Only public keys,
-certificates and signed revocation lists are printed; the signing key never is. The crypto is
-in :mod:`chatserver.crypto`.
+Run on an offline machine, except ``install-records-cert`` and ``install-recovery-cert``, which
+put a certificate into the server's database, and ``recover``, which grants the records key to
+a counsellor with the recovery secret typed at its prompt (never stored, never an argument).
+The organisation signing key file is written once with mode 0600 and refused if anyone but its
+owner can read it. Only public keys, certificates and signed revocation lists are printed; the
+signing key never is, and the recovery secret only once, by ``init-recovery``. The crypto is in
+:mod:`chatserver.crypto`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import stat
@@ -191,6 +194,145 @@ def _install_records_cert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init_recovery(args: argparse.Namespace) -> int:
+    org = load_org_key(Path(args.org_key))
+    if not 1 <= args.days <= MAX_DAYS:
+        raise KeyFileError(f"--days must be between 1 and {MAX_DAYS}")
+    secret = crypto.generate_recovery_secret()
+    _, recovery_pk = crypto.recovery_keys(secret)
+    now = int(time.time())
+    cert = crypto.issue_recovery_certificate(org, recovery_pk, now, now + args.days * 86400)
+    # The secret goes to the terminal once, never into a file or onto the server: whoever
+    # holds it can open every epoch of the records key.
+    print("RECOVERY SECRET (shown once: write it on paper, keep it offline and locked away; "
+          "it opens every case record):", file=sys.stderr)
+    print(f"  {secret}", file=sys.stderr)
+    print(f"recovery key fingerprint {crypto.fingerprint(recovery_pk)}; install the "
+          "certificate on stdout with: chatserver keys install-recovery-cert FILE",
+          file=sys.stderr)
+    print(json.dumps(cert))
+    return 0
+
+
+async def install_recovery_certificate(config: Config, certificate: Any) -> str:
+    """Check a recovery-key certificate against the pinned org key and install it; returns
+    the key's fingerprint. Consoles then seal every epoch of the records key to it."""
+    org_pk = _pinned(config)
+    try:
+        key = crypto.verify_recovery_key(
+            certificate.get("recovery_pk") if isinstance(certificate, dict) else None,
+            certificate, org_pk, int(time.time()))
+    except crypto.CertificateError as exc:
+        raise KeyFileError(f"refused: {exc}") from None
+    engine = open_engine(config)
+    try:
+        await migrate(engine)
+        try:
+            await Keyring(engine).set_recovery_key(crypto.b64encode(key), certificate,
+                                                   time.time())
+        except DomainError as exc:
+            raise KeyFileError(exc.message) from None
+        return crypto.fingerprint(key)
+    finally:
+        await engine.dispose()
+
+
+def _install_recovery_cert(args: argparse.Namespace) -> int:
+    certificate = _read_json(args.certificate)
+    fp = asyncio.run(install_recovery_certificate(load_config(), certificate))
+    print(f"recovery key {fp} installed: consoles holding the records key seal every epoch "
+          "to it", file=sys.stderr)
+    return 0
+
+
+def _pinned(config: Config) -> bytes:
+    if not config.org_public_key:
+        raise KeyFileError("CHATSERVER_ORG_PUBLIC_KEY is not set: nothing to check against")
+    return crypto.b64decode(config.org_public_key)
+
+
+async def recover(config: Config, name: str, secret: str) -> list[str]:
+    """Grant the newest epoch of the records key to every verified box key of the account
+    ``name``, opening it with the recovery ``secret`` in this process only; returns the
+    fingerprints of the box keys granted. Refuses a wrong secret before anything changes."""
+    org_pk = _pinned(config)
+    now = int(time.time())
+    engine = open_engine(config)
+    try:
+        await migrate(engine)
+        keyring = Keyring(engine)
+        recovery_pk_b64, cert = await keyring.recovery_key()
+        if not recovery_pk_b64:
+            raise KeyFileError("no recovery key is installed (chatserver keys init-recovery, "
+                               "install-recovery-cert)")
+        try:
+            recovery_pk = crypto.verify_recovery_key(recovery_pk_b64, cert, org_pk, now)
+        except crypto.CertificateError as exc:
+            raise KeyFileError(f"the installed recovery key is refused: {exc}") from None
+        epochs = await keyring.epochs()
+        if not epochs:
+            raise KeyFileError("the team has no records key: nothing to recover")
+        newest = epochs[-1]
+        if newest["sealed_recovery"] is None or newest["recovery_pk"] != recovery_pk_b64:
+            raise KeyFileError(
+                f"epoch {newest['epoch']} of the records key is not sealed to this recovery "
+                "key: a console holding the records key seals it when it next unlocks")
+        try:
+            records_sk = crypto.open_recovery(
+                secret, recovery_pk, crypto.b64decode(newest["sealed_recovery"]),
+                crypto.b64decode(newest["public_key"]))
+        except crypto.WrongRecoverySecret as exc:
+            raise KeyFileError(f"refused: {exc}; nothing was changed") from None
+        except crypto.CryptoError:
+            raise KeyFileError("refused: the seal of the newest epoch does not open with this "
+                               "secret; nothing was changed") from None
+        user_id = await keyring.enabled_account(name)
+        if user_id is None:
+            raise KeyFileError(f"no enabled account named {name!r}")
+        status = await keyring.status(user_id)
+        granted: list[str] = []
+        for member in status["members"]:
+            if member["user_id"] != user_id:
+                continue
+            try:
+                crypto.verify_box_key(member["certificate"], member["box_pk"],
+                                      member["box_sig"], org_pk, now)
+            except crypto.CryptoError as exc:
+                print(f"box key not granted, its proof does not hold: {exc}", file=sys.stderr)
+                continue
+            box_pk = crypto.b64decode(member["box_pk"])
+            sealed = crypto.b64encode(crypto.seal(box_pk, records_sk))
+            await keyring.recover(user_id, member["box_pk"], sealed, time.time())
+            granted.append(crypto.fingerprint(box_pk))
+        if not granted:
+            raise KeyFileError(f"{name} has no box key with a valid proof: they sign in to the "
+                               "console with a certified identity first")
+        return granted
+    finally:
+        await engine.dispose()
+
+
+def _recover(args: argparse.Namespace) -> int:
+    config = load_config()
+    if sys.stdin.isatty():
+        secret = getpass.getpass("recovery secret (not shown): ")
+    else:
+        secret = sys.stdin.readline()
+    granted = asyncio.run(recover(config, args.name, secret.strip()))
+    for fp in granted:
+        print(f"granted the records key to {args.name}'s box key {fp}", file=sys.stderr)
+    return 0
+
+
+def _read_json(name: str) -> Any:
+    try:
+        return json.loads(Path(name).read_text("utf-8"))
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {name}: {exc.strerror}") from None
+    except ValueError:
+        raise KeyFileError(f"{name} is not JSON") from None
+
+
 def _revoke(args: argparse.Namespace) -> int:
     org = load_org_key(Path(args.org_key))
     path = Path(args.list)
@@ -243,6 +385,24 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                              help="install a records-key certificate into the database (online)")
     install.add_argument("certificate", help="the certificate JSON file")
     install.set_defaults(keys_func=_install_records_cert)
+
+    init_recovery = sub.add_parser(
+        "init-recovery", help="create the offline recovery key (key ceremony, offline)")
+    init_recovery.add_argument("--org-key", required=True, help="organisation signing key file")
+    init_recovery.add_argument("--days", type=int, default=MAX_DAYS,
+                               help=f"validity in days (default {MAX_DAYS})")
+    init_recovery.set_defaults(keys_func=_init_recovery)
+
+    install_recovery = sub.add_parser(
+        "install-recovery-cert", help="install the recovery-key certificate (online)")
+    install_recovery.add_argument("certificate", help="the certificate JSON file")
+    install_recovery.set_defaults(keys_func=_install_recovery_cert)
+
+    recover_cmd = sub.add_parser(
+        "recover", help="grant the records key to an account with the recovery secret "
+                        "(online; the secret is read from the terminal)")
+    recover_cmd.add_argument("name", help="the account to grant it to (enabled, certified)")
+    recover_cmd.set_defaults(keys_func=_recover)
 
     revoke = sub.add_parser("revoke", help="revoke keys and re-sign the revocation list")
     revoke.add_argument("--org-key", required=True, help="organisation signing key file")

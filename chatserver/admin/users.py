@@ -11,10 +11,13 @@ import argparse
 import asyncio
 import json
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from chatserver import crypto
 from chatserver.config import Config, load_config
 from chatserver.records.accounts import ROLES, Users
 from chatserver.records.db import migrate, open_engine
@@ -36,7 +39,8 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add.add_argument("--role", choices=ROLES, default="counsellor")
     add.add_argument("--pseudonym", required=True,
                      help="the name visitors see (required; not the login name)")
-    sub.add_parser("list", help="list accounts")
+    sub.add_parser("list", help="list accounts: name, role, pseudonym, how many passkeys and "
+                                "when one was last used (UTC), active or disabled")
     cert = sub.add_parser("certify", help="install a certificate made by `chatserver keys certify`")
     cert.add_argument("name")
     cert.add_argument("certificate", help="the certificate JSON file")
@@ -49,6 +53,20 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     for verb, text in helps.items():
         sub.add_parser(verb, help=text).add_argument("name")
     user.set_defaults(func=_run)
+
+
+def check_certificate(config: Config, certificate: object) -> None:
+    """Refuse a certificate the nodes would hand to consoles in vain: with the organisation
+    key pinned, one it did not sign or that is not valid now (ValueError says which); clients
+    verify it again, with the revocation list."""
+    if not config.org_public_key:
+        return
+    try:
+        crypto.verify_certificate(certificate, crypto.b64decode(config.org_public_key),
+                                  int(time.time()))
+    except crypto.CryptoError as exc:
+        raise ValueError(f"the certificate does not verify under CHATSERVER_ORG_PUBLIC_KEY "
+                         f"({exc})") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -89,6 +107,10 @@ async def _shut(config: Config, accounts: Users, keyring: Keyring, name: str,
         print(f"note: socket tokens not revoked in the state ({reason}); every node refuses "
               "them within a second anyway, since their console sessions are gone",
               file=sys.stderr)
+    if password is None and user.id in holders:
+        print("note: this account held the records key; if its owner leaves the team, an "
+              "administrator rotates the key now (docs/operations.md, \"Someone leaves\")",
+              file=sys.stderr)
     if holders == [user.id]:
         print("warning: this account held the only grant of the team's records key; until "
               "it is granted again nobody can open case records or drops", file=sys.stderr)
@@ -106,10 +128,14 @@ async def _run_async(args: argparse.Namespace) -> int:
         if cmd == "list":
             for row in await accounts.list_users():
                 state = "disabled" if row["disabled"] else "active"
-                print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t{state}")
+                used = row["passkey_used"]
+                last = (datetime.fromtimestamp(used, UTC).strftime("%Y-%m-%dT%H:%MZ")
+                        if used else "never")
+                print(f"{row['name']}\t{row['role']}\t{row['pseudonym']}\t"
+                      f"passkeys={row['passkeys']}\tpasskey-last-used={last}\t{state}")
         elif cmd == "certify":
             text = await asyncio.to_thread(Path(args.certificate).read_text, "utf-8")
-            json.loads(text)  # refuse what is not JSON; clients verify the signature
+            check_certificate(config, json.loads(text))
             await accounts.set_certificate(args.name, text)
         elif cmd == "add":
             password = sys.stdin.readline().rstrip("\n")

@@ -1,4 +1,5 @@
-"""Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies.
+"""Console accounts: users with roles, Argon2id passwords, TOTP, sessions, canned replies and
+each counsellor's notification settings.
 
 Passwords are hashed off the event loop. The second factor is a TOTP code, accepted once (the
 time step is remembered), or a passkey (:mod:`chatserver.records.passkeys`), each assertion
@@ -18,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import nacl.exceptions
@@ -27,8 +28,23 @@ import pyotp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatserver.records.passkeys import Assertion, Passkeys, Problem, RelyingParty
-from chatserver.records.schema import canned, key_wraps, sessions, user_keys, users
+from chatserver.records.passkeys import (
+    CONFIRM,
+    SIGN_IN,
+    Assertion,
+    Passkeys,
+    Problem,
+    RelyingParty,
+)
+from chatserver.records.schema import (
+    canned,
+    counsellor_settings,
+    key_wraps,
+    passkeys,
+    sessions,
+    user_keys,
+    users,
+)
 from chatserver.records.store import Keyring
 from chatserver.records.throttle import SignInThrottle
 from chatserver.vocabulary import COUNSELLOR_ROLES, Lang, Role
@@ -105,6 +121,17 @@ class Session:
         return self.created + SESSION_MAX_S - now
 
 
+@dataclass(frozen=True)
+class CounsellorSettings:
+    """One counsellor's notification choices, all off until they choose: whether a new request
+    and a new message in a chat in the background ring and show a desktop notice."""
+
+    request_sound: bool = False
+    request_notice: bool = False
+    message_sound: bool = False
+    message_notice: bool = False
+
+
 class LiveSession(NamedTuple):
     """A console session that is still good, as the socket edge checks it."""
 
@@ -138,9 +165,12 @@ class Users:
 
     def __init__(self, engine: AsyncEngine, opslimit: int, memlimit: int,
                  throttle: SignInThrottle | None = None,
-                 relying_party: RelyingParty | None = None) -> None:
+                 relying_party: RelyingParty | None = None,
+                 require_passkey: bool = False) -> None:
         self.engine = engine
         self.passkeys = Passkeys(engine, relying_party)
+        # CHATSERVER_REQUIRE_PASSKEY: an account with a passkey signs in with it, never a code.
+        self.require_passkey = require_passkey
         self.ops = opslimit
         self.mem = memlimit
         self.throttle = throttle or SignInThrottle()
@@ -254,10 +284,23 @@ class Users:
             return {r.id: User(r.id, r.name, r.pseudonym, r.role) for r in rows}
 
     async def list_users(self) -> list[dict[str, Any]]:
+        """Every account with its number of passkeys and when one was last used (or None)."""
+        keys = (sa.select(passkeys.c.user_id, sa.func.count().label("passkeys"),
+                          sa.func.max(passkeys.c.last_used).label("passkey_used"))
+                .group_by(passkeys.c.user_id).subquery())
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(users.c.name, users.c.pseudonym, users.c.role,
-                                                users.c.disabled).order_by(users.c.name))
+            rows = await conn.execute(
+                sa.select(users.c.name, users.c.pseudonym, users.c.role, users.c.disabled,
+                          sa.func.coalesce(keys.c.passkeys, 0).label("passkeys"),
+                          keys.c.passkey_used)
+                .select_from(users.outerjoin(keys, keys.c.user_id == users.c.id))
+                .order_by(users.c.name))
             return [dict(r._mapping) for r in rows]
+
+    async def passkey_missing(self, user_id: str) -> bool:
+        """True if the policy requires a passkey and the account has none yet (it is sent to
+        register one before anything else)."""
+        return self.require_passkey and await self.passkeys.count(user_id) == 0
 
     async def login(self, name: str, password: str, code: str, now: float,
                     client: str = "", passkey: Assertion | None = None) -> Session:
@@ -275,13 +318,17 @@ class Users:
                                                row.language), now, row.password_once)
 
     async def confirm(self, session: Session, password: str, code: str, now: float,
-                      client: str = "") -> None:
-        """The signed-in counsellor confirms password and TOTP code again (before a passkey
-        is added); throttled and refused (:class:`LoginRefused`) like a sign-in."""
-        await self._authenticate(session.user.name, password, code, now, client, None)
+                      client: str = "", passkey: Assertion | None = None) -> None:
+        """The signed-in counsellor confirms password and second factor again (before a
+        passkey is added): an account that has a passkey confirms with one of its own
+        (``passkey``, a CONFIRM ceremony), never a TOTP code; one without, with the code.
+        Throttled and refused (:class:`LoginRefused`) like a sign-in."""
+        await self._authenticate(session.user.name, password, code, now, client, passkey,
+                                 purpose=CONFIRM, user_id=session.user.id)
 
     async def _authenticate(self, name: str, password: str, code: str, now: float,
-                            client: str, passkey: Assertion | None) -> Any:
+                            client: str, passkey: Assertion | None, purpose: str = SIGN_IN,
+                            user_id: str | None = None) -> Any:
         """The account row if password and second factor hold (the factor is used up)."""
         wait = self.throttle.clients.wait(client, now) if client else 0.0
         if wait > 0:
@@ -296,7 +343,7 @@ class Users:
         ok = await self._verify(self._decoy if row is None else row.password_hash.encode(),
                                 password)
         if passkey is not None:
-            checked = await self.passkeys.check(passkey, now)
+            checked = await self.passkeys.check(passkey, now, purpose, user_id)
             if checked.problem in (Problem.STALE, Problem.UNKNOWN, Problem.UNAVAILABLE):
                 # About the passkey alone, whatever the name and password were.
                 self._failed(name_key, client, now, row)
@@ -310,6 +357,11 @@ class Users:
                 if not await Passkeys.note_use(conn, checked, now):
                     raise LoginRefused(problem=Problem.STALE)
         else:
+            if (ok and row is not None and not row.disabled
+                    and (purpose == CONFIRM or self.require_passkey)
+                    and await self.passkeys.count(row.id)):
+                # Said only to whoever knows the password; the code is not used up.
+                raise LoginRefused(problem=Problem.REQUIRED)
             step = self._totp_step(row.totp_secret, code, now) if ok and row is not None else 0
             if row is None or row.disabled or not ok or step <= row.totp_last_step:
                 self._failed(name_key, client, now, row)
@@ -541,6 +593,32 @@ class Users:
         async with self.engine.begin() as conn:
             done = await conn.execute(sa.delete(canned).where(canned.c.id == reply_id))
             return bool(done.rowcount)
+
+
+    async def settings(self, user_id: str) -> CounsellorSettings:
+        """The account's notification settings (every one off if it never chose)."""
+        columns = [counsellor_settings.c[name] for name in asdict(CounsellorSettings())]
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(*columns).where(
+                counsellor_settings.c.user_id == user_id))).first()
+        return CounsellorSettings() if row is None else CounsellorSettings(**row._mapping)
+
+    async def set_settings(self, user_id: str, chosen: CounsellorSettings) -> None:
+        """Keep the account's notification settings, replacing what it chose before."""
+        values = {**asdict(chosen), "updated": time.time()}
+        where = counsellor_settings.c.user_id == user_id
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(counsellor_settings).where(where).values(values))
+            if done.rowcount:
+                return
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.insert(counsellor_settings).values(user_id=user_id,
+                                                                         **values))
+        except sa.exc.IntegrityError:
+            # Another request of the same account made the row meanwhile: this one is later.
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.update(counsellor_settings).where(where).values(values))
 
 
 # -- the `chatserver user` command ------------------------------------------------------

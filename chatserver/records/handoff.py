@@ -8,12 +8,11 @@ the current consent text, and only for the counsellor who holds the chat.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from chatserver import crypto
 from chatserver.config import Config
-from chatserver.errors import DomainError, ErrorCode, invalid, not_found
+from chatserver.errors import DomainError, ErrorCode, not_found
+from chatserver.records.proofs import Proofs
 from chatserver.records.store import RecordStore
 from chatserver.relay.events import ChatHandedOff, DropAnswered, DropLeft
 from chatserver.relay.relay import Relay
@@ -29,6 +28,7 @@ class Handoff:
         self.config = config
         self.relay = relay
         self.store = store
+        self.proofs = Proofs(config, store.engine, relay.clock)
 
     async def create_record(self, who: Identity, chat_id: str, consent_version: str,
                             sealed_key: str, body: str, reader_pk: str | None = None,
@@ -110,6 +110,9 @@ class Handoff:
             for m in await self.store.list_records(who.id, self.relay.clock())
         ]
 
+    async def count_records(self, who: Identity) -> int:
+        return await self.store.count_records(who.id)
+
     async def list_deleted(self, who: Identity) -> list[dict[str, Any]]:
         return [
             {"record_id": d.id, "created": d.created, "counsellor_id": d.counsellor_id,
@@ -147,22 +150,27 @@ class Handoff:
         await self.relay.drops_waiting(count)
 
     async def answer_drop(self, who: Identity, drop_id: str, answer: dict[str, Any]) -> None:
-        """Store a counsellor's signed answer, once, if they hold a grant. With an organisation
-        key configured the signature is checked here too (without the revocation list: the
-        visitor's widget is the judge), so that nothing it would refuse is kept."""
-        if self.config.org_public_key:
-            drop = await self.store.open_drop(drop_id)
-            if drop["lookup"]:
-                try:
-                    crypto.verify_drop_answer(answer, crypto.b64decode(drop["lookup"]),
-                                              crypto.b64decode(self.config.org_public_key),
-                                              int(time.time()))
-                except crypto.CryptoError:
-                    raise invalid("The answer is not signed by your certified key for this "
-                                  "message.") from None
+        """Store a counsellor's signed answer, once, if they hold a grant and their own
+        certified, unrevoked identity key signed it for this drop (:mod:`proofs`), so that
+        nothing the visitor's widget would refuse is kept."""
+        if not await self.store.holds_grant(who.id):
+            raise DomainError(ErrorCode.NO_GRANT,
+                              "Only a counsellor holding the records key may answer.")
+        drop = await self.store.open_drop(drop_id)
+        if drop["lookup"]:
+            await self.proofs.check_drop_answer(who.id, answer, drop["lookup"])
         await self.store.answer_drop(drop_id, who.id, answer, self.relay.clock())
         await self.relay.notify(DropAnswered(self.relay.clock()))
         await self.announce_waiting()
+
+    async def register_box_key(self, who: Identity, box_pk: str, box_sig: str,
+                               certificate: dict[str, Any] | None) -> None:
+        """Keep a counsellor's box key beside their others, only if their own certified
+        identity key signed it (:mod:`proofs`): the keyring lists no proof a console would
+        refuse, and nobody is offered a box key its owner did not vouch for."""
+        await self.proofs.check_box_key(who.id, box_pk, box_sig, certificate)
+        await self.store.keyring.register(who.id, box_pk, box_sig, certificate,
+                                          self.relay.clock())
 
     async def open_drop(self, drop_id: str) -> dict[str, Any]:
         return await self.store.open_drop(drop_id)

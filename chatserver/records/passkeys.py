@@ -41,6 +41,8 @@ MAX_PASSKEYS = 10
 RP_NAME = "Erstkontakt"
 SIGN_IN = "sign_in"
 REGISTER = "register"
+# A signed-in counsellor proves with a passkey they hold before another one is added.
+CONFIRM = "confirm"
 
 
 class Problem(StrEnum):
@@ -53,6 +55,9 @@ class Problem(StrEnum):
     TAKEN = "taken"  # the credential is registered already
     TOO_MANY = "too_many"  # the account has MAX_PASSKEYS
     BUSY = "busy"  # MAX_PENDING ceremonies under way
+    # The account has a passkey, which the policy or the step asks for instead of a TOTP code
+    # (only ever said once the password was right).
+    REQUIRED = "required"
 
 
 class PasskeyRefused(Exception):
@@ -209,12 +214,38 @@ class Passkeys:
             user_verification=UserVerificationRequirement.REQUIRED)
         return token, json.loads(webauthn.options_to_json(options))
 
-    async def check(self, assertion: Assertion, now: float) -> Checked:
-        """Check a sign-in assertion without writing anything but the challenge's removal
-        (the counter is stored by :meth:`note_use` once the whole sign-in succeeded)."""
+    async def begin_confirmation(self, user_id: str, now: float) -> tuple[str, dict[str, Any]]:
+        """A ceremony in which the signed-in account proves it holds one of its passkeys
+        (before another is added): the attempt's token and request options listing exactly
+        the account's passkeys. :class:`PasskeyRefused` (``unknown``) if it has none."""
+        rp = self._party()
+        async with self.engine.connect() as conn:
+            have = [r.id for r in await conn.execute(
+                sa.select(passkeys.c.id).where(passkeys.c.user_id == user_id))]
+        if not have:
+            raise PasskeyRefused(Problem.UNKNOWN)
+        token, challenge = await self._issue(CONFIRM, user_id, now)
+        options = webauthn.generate_authentication_options(
+            rp_id=rp.id, challenge=challenge, timeout=int(CHALLENGE_TTL_S * 1000),
+            user_verification=UserVerificationRequirement.REQUIRED,
+            allow_credentials=[PublicKeyCredentialDescriptor(id=webauthn.base64url_to_bytes(c))
+                               for c in have])
+        return token, json.loads(webauthn.options_to_json(options))
+
+    async def count(self, user_id: str) -> int:
+        """How many passkeys the account has."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(passkeys)
+                                           .where(passkeys.c.user_id == user_id))).scalar_one())
+
+    async def check(self, assertion: Assertion, now: float, purpose: str = SIGN_IN,
+                    user_id: str | None = None) -> Checked:
+        """Check a sign-in assertion (or, with ``purpose`` CONFIRM, the signed-in account
+        ``user_id`` confirming) without writing anything but the challenge's removal (the
+        counter is stored by :meth:`note_use` once the whole step succeeded)."""
         if self.rp is None:
             return Checked(Problem.UNAVAILABLE)
-        challenge = await self._take(assertion.attempt, SIGN_IN, None, now)
+        challenge = await self._take(assertion.attempt, purpose, user_id, now)
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(passkeys).where(
                 passkeys.c.id == assertion.credential_id))).first()

@@ -110,6 +110,30 @@ team_keys = sa.Table(
     sa.Column("public_key", sa.String(64), nullable=False),
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("certificate", sa.Text, nullable=True),  # revision 0005
+    # Revision 0015 (docs/protocol.md, "Rotation of the records key"): the row named "records"
+    # is the newest epoch; ``link`` is the previous epoch's secret sealed to this epoch's
+    # public key, ``sealed_recovery`` this epoch's secret sealed to the recovery key
+    # ``recovery_pk``. The row named "recovery" holds the recovery public key and the
+    # organisation's certificate of it (its secret exists only on paper).
+    sa.Column("epoch", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("link", sa.Text, nullable=True),
+    sa.Column("recovery_pk", sa.String(64), nullable=True),
+    sa.Column("sealed_recovery", sa.Text, nullable=True),
+)
+
+# The epochs of the records key that a rotation retired (revision 0015), kept as they were:
+# their public key and certificate, the link to the epoch before and the seal to the recovery
+# key. Nothing sealed to them is re-encrypted; the newest epoch's secret opens them all.
+records_epochs = sa.Table(
+    "records_epochs", metadata,
+    sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("certificate", sa.Text, nullable=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("retired", sa.Float, nullable=False),
+    sa.Column("link", sa.Text, nullable=True),
+    sa.Column("recovery_pk", sa.String(64), nullable=True),
+    sa.Column("sealed_recovery", sa.Text, nullable=True),
 )
 
 # One row per counsellor and box key (revision 0007): a new device or browser adds its box key
@@ -194,6 +218,20 @@ key_wraps = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
 )
 
+
+# Each counsellor's notification choices (revision 0013): whether a new request and a new
+# message in a chat in the background ring and show a desktop notice. Booleans only, nothing
+# of any chat; no row means every choice off.
+counsellor_settings = sa.Table(
+    "counsellor_settings", metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("console_users.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("request_sound", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("request_notice", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("message_sound", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("message_notice", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated", sa.Float, nullable=False),
+)
 
 # Passkeys (WebAuthn credentials) a counsellor registered as their second sign-in factor
 # (revision 0010): the credential id and public key, and the signature counter the

@@ -40,6 +40,7 @@ from chatserver.records.schema import (
     record_entries,
     record_notes,
     records,
+    records_epochs,
     settings,
     team_keys,
     users,
@@ -57,6 +58,7 @@ SYSTEM = "system"
 OPERATOR = "operator"
 
 NO_RECORD = "No such record."
+ROTATED = "The records key was rotated meanwhile: reload the console."
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,18 @@ class RecordStore:
             found = [RecordMeta(*row) for row in rows]
             await _audit(conn, user_id, "list", now)
         return found
+
+    async def count_records(self, user_id: str) -> int:
+        """How many records the team keeps (not deleted): the records view's count.
+
+        Refused ``no_grant`` like a listing, but neither audited nor revealing any record: it is
+        asked at every console start, and a number of records names no one."""
+        async with self.engine.connect() as conn:
+            if not (await _rights(conn, user_id)).granted:
+                raise no_grant()
+            return int((await conn.execute(
+                sa.select(sa.func.count()).select_from(records)
+                .where(records.c.deleted_at.is_(None)))).scalar_one())
 
     async def list_deleted(self, user_id: str, now: float) -> list[DeletedRecord]:
         """The deleted records ``user_id`` may restore (their own; an administrator: all)."""
@@ -539,6 +553,11 @@ class RecordStore:
                             "answered_at": r.answered_at, "answer": _answer(r),
                             "team": r.answer_team} for r in rounds]}
 
+    async def holds_grant(self, user_id: str) -> bool:
+        """True if ``user_id`` is an enabled account holding a grant of the records key."""
+        async with self.engine.connect() as conn:
+            return await _granted(conn, user_id)
+
     async def answer_drop(self, drop_id: str, user_id: str, answer: dict[str, Any],
                           now: float) -> None:
         """Store the signed answer ``{sealed, certificate, sig}`` (sealed by the console to the
@@ -659,15 +678,179 @@ class Keyring:
         mine = next((r for r in rows if r.user_id == user_id
                      and (box_pk is None or r.box_pk == box_pk)), None)
         records_pk, certificate = await self.records_key()
+        epochs = await self.epochs()
+        recovery_pk, recovery_cert = await self.recovery_key()
+
+        def proof(r: Any) -> dict[str, Any]:
+            return {"user_id": r.user_id, "pseudonym": r.pseudonym, "box_pk": r.box_pk,
+                    "box_sig": r.box_sig or "", "certificate": _json(r.certificate)}
+
         return {
             "records_pk": records_pk,
             "records_cert": certificate,
+            "epoch": epochs[-1]["epoch"] if epochs else 0,
+            "epochs": [{k: e[k] for k in ("epoch", "public_key", "certificate", "link",
+                                          "recovery_pk")} for e in epochs],
+            "recovery": ({"recovery_pk": recovery_pk, "certificate": recovery_cert}
+                         if recovery_pk else None),
             "me": None if mine is None else {"box_pk": mine.box_pk,
                                              "sealed": mine.sealed_records_sk or ""},
-            "pending": [{"user_id": r.user_id, "pseudonym": r.pseudonym, "box_pk": r.box_pk,
-                         "box_sig": r.box_sig or "", "certificate": _json(r.certificate)}
-                        for r in rows if r.sealed_records_sk is None],
+            "pending": [proof(r) for r in rows if r.sealed_records_sk is None],
+            # Every box key of an enabled account: a rotation seals the new epoch to each one
+            # whose proof the rotating console verifies.
+            "members": [{**proof(r), "granted": r.sealed_records_sk is not None} for r in rows],
         }
+
+    async def epochs(self) -> list[dict[str, Any]]:
+        """Every epoch of the records key, oldest first (the last is the one sealed to):
+        ``epoch``, ``public_key``, ``certificate``, ``link``, ``recovery_pk`` and
+        ``sealed_recovery``; empty before the team has a records key."""
+        async with self.engine.connect() as conn:
+            retired = list(await conn.execute(
+                sa.select(records_epochs).order_by(records_epochs.c.epoch)))
+            current = (await conn.execute(
+                sa.select(team_keys).where(team_keys.c.name == "records"))).first()
+        rows = [*retired, *([current] if current is not None else [])]
+        return [{"epoch": r.epoch, "public_key": r.public_key,
+                 "certificate": _json(r.certificate), "link": r.link or None,
+                 "recovery_pk": r.recovery_pk or None,
+                 "sealed_recovery": r.sealed_recovery or None} for r in rows]
+
+    async def recovery_key(self) -> tuple[str, Any]:
+        """The recovery public key (or "") and the organisation's certificate of it."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(team_keys.c.public_key, team_keys.c.certificate)
+                                      .where(team_keys.c.name == "recovery"))).first()
+        return (str(row[0]), _json(row[1])) if row else ("", None)
+
+    async def set_recovery_key(self, recovery_pk: str, certificate: dict[str, Any],
+                               now: float) -> None:
+        """Install the recovery public key with its certificate (checked by the caller and by
+        every console before it seals to it); a new one replaces the old for what comes."""
+        if certificate.get("recovery_pk") != recovery_pk:
+            raise DomainError(ErrorCode.CONFLICT, "The certificate is for another recovery key.")
+        async with self.engine.begin() as conn:
+            done = await conn.execute(sa.update(team_keys).where(team_keys.c.name == "recovery")
+                                      .values(public_key=recovery_pk, created=now,
+                                              certificate=_dumps(certificate)))
+            if not done.rowcount:
+                await conn.execute(sa.insert(team_keys).values(
+                    name="recovery", public_key=recovery_pk, created=now,
+                    certificate=_dumps(certificate)))
+
+    async def rotate(self, user_id: str, epoch: int, records_pk: str, link: str,
+                     grants: list[tuple[str, str, str]], now: float,
+                     recovery: tuple[str, str] | None = None) -> None:
+        """Make ``records_pk`` the newest epoch (number ``epoch``, the next one) in one step:
+        the current one is retired as it is, ``link`` seals its secret to the new key, and
+        every box key gets the grant in ``grants`` (``(user_id, box_pk, sealed)``) or none
+        (it waits for one). Only an administrator holding a grant rotates, and only with a
+        grant for themselves; everything sealed before stays as it is."""
+        async with self.engine.begin() as conn:
+            rights = await _rights(conn, user_id)
+            if not (rights.granted and rights.admin):
+                # Committed on its own: a try without the right is what the trail is for.
+                await _audit(conn, user_id, "rotate", now, refused=True)
+        if not (rights.granted and rights.admin):
+            raise DomainError(ErrorCode.FORBIDDEN,
+                              "Only an administrator who holds the records key rotates it.")
+        try:
+            await self._rotate(user_id, epoch, records_pk, link, grants, now, recovery)
+        except sa.exc.IntegrityError:
+            # Another rotation retired the same epoch first.
+            raise DomainError(ErrorCode.CONFLICT, ROTATED) from None
+
+    async def _rotate(self, user_id: str, epoch: int, records_pk: str, link: str,
+                      grants: list[tuple[str, str, str]], now: float,
+                      recovery: tuple[str, str] | None) -> None:
+        async with self.engine.begin() as conn:
+            # Again inside the transaction that rotates: the account may have lost its right
+            # since the check above.
+            rights = await _rights(conn, user_id)
+            if not (rights.granted and rights.admin):
+                raise DomainError(ErrorCode.FORBIDDEN,
+                                  "Only an administrator who holds the records key rotates it.")
+            current = (await conn.execute(
+                sa.select(team_keys).where(team_keys.c.name == "records"))).first()
+            if current is None:
+                raise DomainError(ErrorCode.BAD_STATE, "The team has no records key yet.")
+            if epoch != current.epoch + 1:
+                raise DomainError(ErrorCode.CONFLICT, ROTATED)
+            known = {(r.user_id, r.box_pk) for r in await conn.execute(
+                sa.select(key_grants.c.user_id, key_grants.c.box_pk)
+                .join(users, users.c.id == key_grants.c.user_id)
+                .where(users.c.disabled.is_(False)))}
+            sealed_for = {(u, b): sealed for u, b, sealed in grants}
+            if any(k not in known for k in sealed_for):
+                raise DomainError(ErrorCode.NOT_FOUND,
+                                  "A grant names a box key that is not registered.")
+            if not any(u == user_id for u, _ in sealed_for):
+                raise DomainError(ErrorCode.BAD_STATE,
+                                  "A rotation grants the new key to the one who rotates, too.")
+            await conn.execute(sa.insert(records_epochs).values(
+                epoch=current.epoch, public_key=current.public_key,
+                certificate=current.certificate, created=current.created, retired=now,
+                link=current.link, recovery_pk=current.recovery_pk,
+                sealed_recovery=current.sealed_recovery))
+            certificate = (_dumps(self.certify(b64decode(records_pk)))
+                           if self.certify is not None else None)
+            await conn.execute(sa.update(team_keys).where(team_keys.c.name == "records").values(
+                public_key=records_pk, created=now, certificate=certificate, epoch=epoch,
+                link=link, recovery_pk=recovery[0] if recovery else None,
+                sealed_recovery=recovery[1] if recovery else None))
+            # Every grant of the retired epoch goes: the new ones replace them, and a box key
+            # the rotating console did not seal to waits for a grant like a new one.
+            await conn.execute(sa.update(key_grants).values(
+                sealed_records_sk=None, granted_by=None, granted_at=None))
+            for (u, b), sealed in sealed_for.items():
+                await conn.execute(sa.update(key_grants).where(
+                    key_grants.c.user_id == u, key_grants.c.box_pk == b)
+                    .values(sealed_records_sk=sealed, granted_by=user_id, granted_at=now))
+            await _audit(conn, user_id, "rotate", now)
+            for u in sorted({u for u, _ in sealed_for}):
+                await _audit(conn, user_id, "grant", now, subject_id=u)
+
+    async def seal_to_recovery(self, user_id: str, epoch: int, recovery_pk: str, sealed: str,
+                               now: float) -> None:
+        """Keep an epoch's secret sealed to the (certified) recovery key ``recovery_pk``,
+        sent by a console that holds it; replaces a seal to an earlier recovery key."""
+        async with self.engine.begin() as conn:
+            if not await _granted(conn, user_id):
+                raise no_grant()
+            installed = (await conn.execute(sa.select(team_keys.c.public_key)
+                                            .where(team_keys.c.name == "recovery"))).first()
+            if installed is None or installed[0] != recovery_pk:
+                raise DomainError(ErrorCode.CONFLICT, "That is not the team's recovery key.")
+            values = {"recovery_pk": recovery_pk, "sealed_recovery": sealed}
+            done = await conn.execute(sa.update(team_keys).where(
+                team_keys.c.name == "records", team_keys.c.epoch == epoch).values(**values))
+            if not done.rowcount:
+                done = await conn.execute(sa.update(records_epochs).where(
+                    records_epochs.c.epoch == epoch).values(**values))
+            if not done.rowcount:
+                raise DomainError(ErrorCode.NOT_FOUND, "No such epoch of the records key.")
+            await _audit(conn, user_id, "recovery_seal", now)
+
+    async def enabled_account(self, name: str) -> str | None:
+        """The id of the enabled console account named ``name``, if there is one."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(users.c.id).where(
+                users.c.name == name, users.c.disabled.is_(False)))).first()
+        return None if row is None else str(row[0])
+
+    async def recover(self, user_id: str, box_pk: str, sealed: str, now: float) -> None:
+        """The operator's grant of the newest epoch, opened with the recovery secret outside
+        the server's storage (``chatserver keys recover``), to one box key; audited."""
+        async with self.engine.begin() as conn:
+            if not await _enabled(conn, user_id):
+                raise DomainError(ErrorCode.NOT_FOUND, "No enabled account of that name.")
+            done = await conn.execute(sa.update(key_grants).where(
+                key_grants.c.user_id == user_id, key_grants.c.box_pk == box_pk)
+                .values(sealed_records_sk=sealed, granted_by=OPERATOR, granted_at=now))
+            if not done.rowcount:
+                raise DomainError(ErrorCode.NOT_FOUND,
+                                  "That account has not registered this box key.")
+            await _audit(conn, OPERATOR, "recover", now, subject_id=user_id)
 
     async def register(self, user_id: str, box_pk: str, box_sig: str,
                        certificate: dict[str, Any] | None, now: float = 0.0) -> None:
@@ -709,8 +892,21 @@ class Keyring:
             query = sa.select(key_grants.c.box_pk).where(key_grants.c.user_id == user_id)
             if box_pk is not None:
                 query = query.where(key_grants.c.box_pk == box_pk)
-            mine = (await conn.execute(
+            row = (await conn.execute(
                 query.order_by(key_grants.c.registered.desc()).limit(1))).first()
+            mine = None if row is None else str(row[0])
+            if mine is None and box_pk is not None and await _enabled(conn, user_id):
+                # The creator's own box key, named here: it needs no proof, since nobody but
+                # its own console seals to it, and a counsellor not certified yet (whose
+                # registration is refused where an organisation key is pinned) can still
+                # make the records key before the key ceremony.
+                count = (await conn.execute(sa.select(sa.func.count()).select_from(key_grants)
+                                            .where(key_grants.c.user_id == user_id))).scalar_one()
+                if count < MAX_BOX_KEYS:
+                    await conn.execute(sa.insert(key_grants).values(
+                        user_id=user_id, box_pk=box_pk, registered=now, box_sig=None,
+                        certificate=None))
+                    mine = box_pk
             if mine is None:
                 raise DomainError(ErrorCode.BAD_STATE, "Register your box key first.")
             # Demo mode: the demo organisation key certifies it at once; otherwise the admin
@@ -721,7 +917,7 @@ class Keyring:
                                                            public_key=records_pk, created=now,
                                                            certificate=certificate))
             await conn.execute(sa.update(key_grants).where(
-                key_grants.c.user_id == user_id, key_grants.c.box_pk == mine[0])
+                key_grants.c.user_id == user_id, key_grants.c.box_pk == mine)
                 .values(sealed_records_sk=sealed, granted_by=user_id, granted_at=now))
             await _audit(conn, user_id, "init", now, subject_id=user_id)
 
@@ -761,7 +957,7 @@ class Keyring:
             return sorted(str(r[0]) for r in rows)
 
     async def grant(self, granter: str, user_id: str, sealed: str, now: float,
-                    box_pk: str | None = None) -> None:
+                    box_pk: str | None = None, epoch: int | None = None) -> None:
         """A holder of the records key seals it to a colleague's box key, ``box_pk`` (without,
         the colleague's only box key waiting for one). Audited, and so is a refused try by
         someone who holds none. A holder may grant their own new device too."""
@@ -775,6 +971,13 @@ class Keyring:
                 if not await _enabled(conn, user_id):
                     raise DomainError(ErrorCode.NOT_FOUND,
                                       "That colleague has not registered a box key.")
+                if epoch is not None:
+                    newest = (await conn.execute(sa.select(team_keys.c.epoch).where(
+                        team_keys.c.name == "records"))).scalar()
+                    if newest != epoch:
+                        # A console loaded before a rotation would grant the retired epoch.
+                        raise DomainError(ErrorCode.CONFLICT,
+                                          "The records key was rotated: reload the console.")
                 where = [key_grants.c.user_id == user_id]
                 if box_pk is not None:
                     where.append(key_grants.c.box_pk == box_pk)

@@ -48,10 +48,12 @@ from chatserver.sockets.schemas import (
     KeyringGrant,
     KeyringInit,
     KeyringQuery,
+    KeyringRotate,
     RecordAppend,
     RecordNote,
     RecordOpen,
     RecordRef,
+    RecoverySeal,
     Transfer,
     check_base64,
     check_ciphertext,
@@ -281,6 +283,11 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return {"ok": True, "items": await self.handoff.list_records(who)}
 
     @event(Empty)
+    async def on_records_count(self, sid: str, req: Empty) -> dict[str, Any]:
+        who = await self._who(sid)
+        return {"ok": True, "count": await self.handoff.count_records(who)}
+
+    @event(Empty)
     async def on_records_deleted(self, sid: str, req: Empty) -> dict[str, Any]:
         who = await self._who(sid)
         return {"ok": True, "items": await self.handoff.list_deleted(who)}
@@ -351,8 +358,7 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_keyring_register(self, sid: str, req: BoxKey) -> dict[str, Any]:
         who = await self._who(sid)
         certificate = None if req.certificate is None else msgspec.to_builtins(req.certificate)
-        await self.handoff.store.keyring.register(who.id, req.box_pk, req.box_sig, certificate,
-                                                  self.relay.clock())
+        await self.handoff.register_box_key(who, req.box_pk, req.box_sig, certificate)
         return {"ok": True}
 
     @event(KeyringInit)
@@ -366,5 +372,23 @@ class CounsellorNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_keyring_grant(self, sid: str, req: KeyringGrant) -> dict[str, Any]:
         who = await self._who(sid)
         await self.handoff.store.keyring.grant(who.id, req.user_id, req.sealed,
-                                               self.relay.clock(), req.box_pk)
+                                               self.relay.clock(), req.box_pk, req.epoch)
+        return {"ok": True}
+
+    @event(KeyringRotate)
+    async def on_keyring_rotate(self, sid: str, req: KeyringRotate) -> dict[str, Any]:
+        who = await self._who(sid)
+        if req.recovery is not None and req.recovery.epoch != req.epoch:
+            raise invalid("The recovery seal is for another epoch.")
+        await self.handoff.store.keyring.rotate(
+            who.id, req.epoch, req.records_pk, req.link,
+            [(g.user_id, g.box_pk, g.sealed) for g in req.grants], self.relay.clock(),
+            None if req.recovery is None else (req.recovery.recovery_pk, req.recovery.sealed))
+        return {"ok": True}
+
+    @event(RecoverySeal)
+    async def on_keyring_recovery(self, sid: str, req: RecoverySeal) -> dict[str, Any]:
+        who = await self._who(sid)
+        await self.handoff.store.keyring.seal_to_recovery(who.id, req.epoch, req.recovery_pk,
+                                                          req.sealed, self.relay.clock())
         return {"ok": True}

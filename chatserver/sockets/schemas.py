@@ -226,11 +226,38 @@ class KeyringInit(_Strict):
     box_pk: PublicKey | None = None
 
 
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**31)]
+
+
 class KeyringGrant(_Strict):
-    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    user_id: UserId
     sealed: SealedKey
     # Which of the colleague's box keys it is sealed to (optional while they have one).
     box_pk: PublicKey | None = None
+    # The epoch of the records key the grant is of: refused unless it is the newest.
+    epoch: Epoch | None = None
+
+
+class EpochGrant(_Strict):
+    user_id: UserId
+    box_pk: PublicKey
+    sealed: SealedKey
+
+
+class RecoverySeal(_Strict):
+    epoch: Epoch
+    recovery_pk: PublicKey
+    sealed: SealedKey
+
+
+class KeyringRotate(_Strict):
+    epoch: Epoch
+    records_pk: PublicKey
+    # The retired epoch's secret sealed to the new public key (docs/protocol.md, "Rotation").
+    link: SealedKey
+    grants: Annotated[list[EpochGrant], msgspec.Meta(min_length=1, max_length=500)]
+    recovery: RecoverySeal | None = None
 
 
 class Return(_Strict):

@@ -27,6 +27,9 @@ from chatserver.config import PROJECT_ROOT
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 ESBUILD = NODE_MODULES / ".bin" / "esbuild"
+# scrypt from @noble/hashes, which ships no browser bundle: the Makefile's install step bundles
+# it from node_modules with the pinned esbuild (nothing of it is in the repository).
+NOBLE_SCRYPT = NODE_MODULES / ".bundles" / "noble-scrypt.js"
 # An ES module (imports or exports at the start of a line): its top-level names are its own, so
 # esbuild may shorten them too; a classic script's top-level names are globals and stay.
 _MODULE = re.compile(rb"^(?:import|export)\b", re.MULTILINE)

@@ -1,9 +1,10 @@
-// The account page: passkeys for signing in, registered after password and one-time code are
-// confirmed again, and removed by their owner. A new passkey also gets a key wrap (PRF) when
+// The account page: passkeys for signing in, registered after the password and a second factor
+// are confirmed again (one of the account's passkeys once it has one, else the one-time code),
+// and removed by their owner. A new passkey also gets a key wrap (PRF) when
 // this browser has the console's keys unlocked, so the same passkey opens them.
 import { t } from "./i18n.js";
 import { wrapWithPasskey } from "./keys.js";
-import { attestationJSON, creationOptions } from "./passkey.js";
+import { assertionJSON, attestationJSON, creationOptions, requestOptions } from "./passkey.js";
 
 const $ = (id) => document.getElementById(id);
 const main = $("account");
@@ -46,16 +47,27 @@ if (form) {
     event.preventDefault();
     say(t("wait"));
     let begun;
+    const byPasskey = form.dataset.confirm === "passkey";
     try {
-      begun = await call("POST", "/console/api/passkeys/options", { password: $("passkey-password").value, totp: $("passkey-totp").value.replace(/\s/g, "") });
+      const confirm = { password: $("passkey-password").value };
+      if (byPasskey) {
+        // One of the account's passkeys confirms; the server named exactly those.
+        const { attempt, options } = await call("POST", "/console/api/passkeys/confirm", {});
+        const cred = await navigator.credentials.get({ publicKey: requestOptions(options) });
+        Object.assign(confirm, { attempt, assertion: assertionJSON(cred) });
+      } else {
+        confirm.totp = $("passkey-totp").value.replace(/\s/g, "");
+      }
+      begun = await call("POST", "/console/api/passkeys/options", confirm);
     } catch (err) {
-      say(err.status === 403 ? t("account.wrong")
+      say(err.name === "NotAllowedError" ? t("account.no_passkey_confirmed")
+        : err.status === 403 ? t(byPasskey ? "account.wrong_passkey" : "account.wrong")
         : err.status === 429 ? t("account.throttled")
-        : t("account.not_possible", { status: err.status }));
+        : t("account.not_possible", { status: err.status || err.name }));
       return;
     } finally {
       $("passkey-password").value = "";
-      $("passkey-totp").value = "";
+      if ($("passkey-totp")) $("passkey-totp").value = "";
     }
     try {
       const cred = await navigator.credentials.create({ publicKey: creationOptions(begun.options) });
@@ -74,6 +86,14 @@ if (form) {
       $("passkeys").append(li);
       removable(li);
       if ($("no-passkeys")) $("no-passkeys").remove();
+      if ($("passkey-required")) $("passkey-required").remove();
+      if (form.dataset.confirm !== "passkey") {
+        // From now on another passkey is confirmed with a registered one, never the code.
+        form.dataset.confirm = "passkey";
+        form.querySelector('label[for="passkey-totp"]').remove();
+        $("passkey-totp").remove();
+        form.querySelector("p").textContent = t("account.confirm_passkey");
+      }
       $("passkey-label").value = "";
       let wrapped = false;
       try { wrapped = await wrapWithPasskey({ csrf, user: main.dataset.user, cred: id }); } catch { wrapped = false; }

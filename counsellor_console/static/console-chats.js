@@ -12,6 +12,7 @@ import { certificate, identity, recordsPk, recordsRefusal, recordsSk } from "./c
 import { retitle } from "./console-queue.js";
 import { secretbox, openRecord } from "./console-records.js";
 import { inSight, showView } from "./console-views.js";
+import { notices } from "./console-notify.js";
 
 export const chats = new Map();
 export let current = "";
@@ -202,6 +203,7 @@ export function add(id, cls, text) {
   if (cls === "them" && id !== current) {
     $("announce").textContent = t("chat.new_in", { chat: chatLabel(c), unread: c.unread });
   }
+  if (cls === "them") notices.message(id, current, () => { if (chats.has(id)) { select(id); showView("chats"); inSight(); } });
   renderTabs();
   if (cls !== "info") appendLater(c);
   return item;

@@ -3,14 +3,18 @@
 // certificate, and the team's records key with its certificate checked against the org key.
 // Kept in this page's memory only; no key is ever made for this page only.
 import { e2e } from "./console-e2e.js";
-import { $, csrf, el, post, root } from "./console-page.js";
+import { $, confirmFirst, csrf, el, post, root } from "./console-page.js";
 import { refusal, t } from "./console-i18n.js";
-import { Refused, ask, must } from "./console-socket.js";
+import { Refused, ask, must, socket } from "./console-socket.js";
 import { addPasskey, unlockKeys } from "./keys.js";
+import { epochKeys, sealEpochsToRecovery, setUpRotation } from "./rotation.js";
 
 // Identity (Ed25519) and box (X25519) keys, as keys.js unlocked them.
 export let identity = null, box = null, certificate = null;
 export let recordsPk = null, recordsSk = null;
+// Every epoch of the records key this console opens, newest first, and the newest's number
+// (rotation.js; docs/protocol.md, "Rotation of the records key").
+export let teamKeys = [], recordsEpoch = 0;
 
 // The records key is sealed to only once the organisation's certificate of it checks out
 // against the pinned org key and, where this console holds the records secret, matches it
@@ -65,7 +69,7 @@ function pendingItem(p, revoked) {
   b.addEventListener("click", async () => {
     if (!recordsPk || !recordsSk) { $("status").textContent = recordsRefusal; return; }
     const sealed = e2e.seal(e2e.b64decode(p.box_pk), recordsSk);
-    const ack = await ask("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed) });
+    const ack = await ask("keyring_grant", { user_id: p.user_id, box_pk: p.box_pk, sealed: e2e.b64encode(sealed), epoch: recordsEpoch });
     if (ack.error) { $("status").textContent = refusal(ack, "grant"); return; }
     li.remove();
   });
@@ -124,6 +128,13 @@ async function readKeyring() {
   const pending = $("pending");
   pending.replaceChildren();
   if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));
+  // -- records-key epochs (rotation.js) --
+  recordsEpoch = status.epoch;
+  teamKeys = epochKeys(status, recordsSk);
+  if (teamKeys.length) await sealEpochsToRecovery(socket, status, teamKeys, orgPk, revoked, nowSeconds());
+  setUpRotation({ socket, status, epochKeyList: teamKeys, orgPk, revoked, now: nowSeconds(),
+    confirm: confirmFirst, onRotated: keyring });
+  // -- end of records-key epochs --
 }
 
 // The socket token, and this identity key's certificate by the organisation (null before it

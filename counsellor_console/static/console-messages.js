@@ -4,7 +4,8 @@ import { e2e } from "./console-e2e.js";
 import { $, day, el } from "./console-page.js";
 import { refusal, t } from "./console-i18n.js";
 import { ask } from "./console-socket.js";
-import { certificate, identity, keyring, ownRecordsPk, recordsPk, recordsSk } from "./console-keyring.js";
+import { certificate, identity, keyring, recordsPk, recordsSk, teamKeys } from "./console-keyring.js";
+import { openTeamSealed } from "./rotation.js";
 import { unbox } from "./console-records.js";
 
 // An answer to a drop: sealed to the visitor's reply key, signed by this counsellor's certified
@@ -38,7 +39,7 @@ async function loadDrops() {
   }
 }
 
-const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(team))))).body;
+const openTeamCopy = (team) => JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(team))))).body;
 
 async function openThread(dropId) {
   const opened = await ask("drop_open", { drop_id: dropId });
@@ -50,7 +51,7 @@ async function openThread(dropId) {
   // under another's code nor reorder a thread), and not yet answered.
   let bound = Boolean(drop.lookup);
   for (const r of drop.rounds || [drop]) {
-    const message = unbox(r.body, e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(r.sealed_key)));
+    const message = unbox(r.body, openTeamSealed(teamKeys, e2e.b64decode(r.sealed_key)));
     bound = bound && message.lookup === drop.lookup && (message.round || 1) === (r.round || 1);
     lines.push(day(r.created) + " " + t("drops.visitor", { text: String(message.body) }));
     if (!r.answer) continue;

@@ -6,31 +6,22 @@ import { ask } from "./console-socket.js";
 import { me } from "./console-state.js";
 import { adopt, chats } from "./console-chats.js";
 import { inSight, showView } from "./console-views.js";
+import { notices } from "./console-notify.js";
 
 export let onDuty = false;
 
-// Unread lines in background chats and waiting requests (while on duty), in the page title.
-const TITLE = document.title;
+// Unread lines in background chats and waiting requests (while on duty), in the page title
+// and on the favicon (console-notify.js).
 export function retitle() {
   let unread = onDuty ? queueSize : 0;
   for (const c of chats.values()) unread += c.unread;
-  document.title = unread ? "(" + unread + ") " + TITLE : TITLE;
+  notices.count(unread);
 }
 
 let queueSize = 0, urgentSeen = new Set();
+// A tone and a desktop notice as the counsellor chose them (notifications.js).
 function announce(count, urgent) {
-  if (!$("notify").checked || (count <= queueSize && !urgent)) return;
-  // A short tone made locally (no audio file, no third party), and a desktop notice if allowed.
-  try {
-    const audio = new AudioContext(), tone = audio.createOscillator();
-    tone.frequency.value = 660;
-    tone.connect(audio.destination);
-    tone.start();
-    tone.stop(audio.currentTime + 0.2);
-  } catch { /* no audio */ }
-  if (window.Notification && Notification.permission === "granted") {
-    new Notification("Erstkontakt", { body: urgent ? t("queue.urgent_request") : t("queue.new_request"), silent: true });
-  }
+  if (count > queueSize || urgent) notices.request();
 }
 
 // Waiting times count up on this device's clock from what the server last said.
@@ -98,10 +89,6 @@ export function showDuty(on, message) {
   retitle();
   if (message) $("status").textContent = message;
 }
-
-$("notify").addEventListener("change", (e) => {
-  if (e.target.checked && window.Notification && Notification.permission === "default") Notification.requestPermission();
-});
 
 $("duty").addEventListener("click", async () => {
   const ack = await ask("duty", { on: !onDuty });

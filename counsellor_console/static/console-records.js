@@ -5,7 +5,8 @@ import { $, badge, confirmFirst, day, el } from "./console-page.js";
 import { errorText, locale, refusal, t } from "./console-i18n.js";
 import { ask } from "./console-socket.js";
 import { me } from "./console-state.js";
-import { keyring, ownRecordsPk, recordsSk } from "./console-keyring.js";
+import { keyring, recordsSk, teamKeys } from "./console-keyring.js";
+import { openTeamSealed } from "./rotation.js";
 
 // Records, notes, drops and answers are padded before they are boxed or sealed, so that their
 // stored length tells only a bucket (e2e.pad); those kept before padding open all the same.
@@ -37,7 +38,7 @@ export async function openRecord(recordId, exporting) {
   const ack = await ask("record_open", { record_id: recordId, export: exporting });
   if (ack.error) { refused(ack); return null; }
   const { record } = ack;
-  const key = e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(record.sealed_key));
+  const key = openTeamSealed(teamKeys, e2e.b64decode(record.sealed_key));
   const body = unbox(record.body, key);
   const notes = record.notes.map((n) => unbox(n.body, key));
   const said = ([who, line]) => t(who === "me" ? "records.counsellor_said" : "records.visitor_said", { text: line });
@@ -49,7 +50,7 @@ export async function openRecord(recordId, exporting) {
     const heading = date === shownDay ? [] : [t("records.later", { date })];
     shownDay = date;
     try {
-      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(item.body)))));
+      const entry = JSON.parse(e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(item.body)))));
       return [...heading, ...entry.lines.map(said)];
     } catch { return [...heading, t("records.entry_unreadable")]; }
   });

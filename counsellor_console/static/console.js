@@ -5,7 +5,8 @@ import { $, badge } from "./console-page.js";
 import { t } from "./console-i18n.js";
 import { connect, socket, sync } from "./console-socket.js";
 import { me, reload, setMe, setReload } from "./console-state.js";
-import { certify, identity, keyring, loadKeys, ownRecordsPk, recordsSk } from "./console-keyring.js";
+import { certify, identity, keyring, loadKeys, recordsSk, teamKeys } from "./console-keyring.js";
+import { openTeamSealed } from "./rotation.js";
 import { add, adopt, chat, chats, current, drop, receipt, restore, select, whenStalled } from "./console-chats.js";
 import { onDuty, renderQueue, renderRoster, showDuty } from "./console-queue.js";
 import { loadCanned } from "./console-canned.js";
@@ -85,7 +86,7 @@ async function start() {
     add(info.chat_id, "info", t("chat.taken_over", { from }));
     if (note && recordsSk) {
       try {
-        add(info.chat_id, "info", t("records.note_line", { text: e2e.fromUtf8(e2e.unpad(e2e.openSealed(recordsSk, ownRecordsPk, e2e.b64decode(note)))) }));
+        add(info.chat_id, "info", t("records.note_line", { text: e2e.fromUtf8(e2e.unpad(openTeamSealed(teamKeys, e2e.b64decode(note)))) }));
       } catch { add(info.chat_id, "info", t("chat.note_unreadable")); }
     }
   });

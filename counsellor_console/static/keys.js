@@ -1,8 +1,10 @@
 // The console's key custody (docs/protocol.md, "Key custody"). A counsellor's identity seed and
 // box secret are stored on the server only wrapped (XSalsa20-Poly1305) under a key made in this
 // browser from what only the counsellor holds, never sent anywhere:
-//  - a key passphrase they chose: PBKDF2-SHA-256, 600 000 rounds, a random salt kept with the
-//    wrap together with the parameters ("v": 2);
+//  - a key passphrase they chose: scrypt (memory-hard, kdf.js), a random salt kept with the
+//    wrap together with the parameters ("v": 3); wraps of before ("v": 2, PBKDF2-SHA-256,
+//    600 000 rounds) still open, and once one has, the same keys are wrapped anew with scrypt
+//    beside it (the old one stays: a stored wrap is never overwritten);
 //  - a passkey: the WebAuthn PRF extension's output for a random salt, through HKDF-SHA-256.
 // Signing in unlocks nothing. Wraps are only ever added (the server refuses to replace one): a
 // wrong passphrase or passkey changes nothing. Unwrapped keys live in this page's memory, and
@@ -10,6 +12,8 @@
 // second tab finds them there); sign-out, the login page and twelve hours take them away.
 import * as e2e from "./e2e.js";
 import { t } from "./i18n.js";
+import { SALT_BYTES, SCRYPT, WeakParameters, scryptKey, scryptParams } from "./kdf.js";
+import { scryptAsync } from "./noble-scrypt.js";
 
 export const ITERATIONS = 600000;
 const SESSION_DB = "erstkontakt-console-keys";
@@ -114,20 +118,39 @@ async function addWrap(csrf, blob) {
 }
 
 async function passphraseWrap(keys, passphrase) {
-  const salt = random(16);
-  const key = await pbkdf2(passphrase, salt, ITERATIONS);
-  const blob = { v: 2, kdf: "pbkdf2-sha256", iterations: ITERATIONS, salt: e2e.b64encode(salt), box: seal(keys, key) };
+  const salt = random(SALT_BYTES);
+  const key = await scryptKey(scryptAsync, passphrase, salt, SCRYPT);
+  const blob = { v: 3, kdf: "scrypt", ...SCRYPT, salt: e2e.b64encode(salt), box: seal(keys, key) };
   key.fill(0);
   return blob;
 }
 
+// The keys the passphrase opens, scrypt wraps first; `upgrade` when only a PBKDF2 wrap of
+// before opened and no scrypt wrap exists yet (the caller adds one beside it).
 async function openPassphrase(wraps, passphrase) {
+  let weak = 0;
+  const strong = [];
   for (const w of wraps) {
-    // Fewer rounds than ours is no wrap this console made: refused, not tried.
-    if (w.kdf !== "pbkdf2-sha256" || !(w.iterations >= ITERATIONS)) continue;
-    const key = await pbkdf2(passphrase, e2e.b64decode(w.salt), w.iterations);
-    try { return open(w.box, key); } catch { /* another wrap, or the wrong passphrase */ } finally { key.fill(0); }
+    try {
+      if (w.kdf === "scrypt" && w.v === 3) { scryptParams(w); strong.push(w); }
+      // Fewer rounds than ours is no wrap this console made: refused, not tried.
+      else if (w.kdf === "pbkdf2-sha256" && w.v === 2 && w.iterations >= ITERATIONS && w.iterations <= 100 * ITERATIONS) strong.push(w);
+      else weak += 1;
+    } catch (err) {
+      if (!(err instanceof WeakParameters)) throw err;
+      weak += 1;
+    }
   }
+  strong.sort((a, b) => (b.kdf === "scrypt") - (a.kdf === "scrypt"));
+  for (const w of strong) {
+    const salt = e2e.b64decode(w.salt);
+    const key = w.kdf === "scrypt" ? await scryptKey(scryptAsync, passphrase, salt, w)
+      : await pbkdf2(passphrase, salt, w.iterations);
+    try {
+      return { keys: open(w.box, key), upgrade: w.kdf !== "scrypt" && !strong.some((s) => s.kdf === "scrypt") };
+    } catch { /* another wrap, or the wrong passphrase */ } finally { key.fill(0); }
+  }
+  if (weak) throw new Refused(t("unlock.weak"));
   throw new Refused(t("unlock.wrong_passphrase"));
 }
 
@@ -180,7 +203,7 @@ function fresh() {
 // The counsellor's choice, as a promise of the keys; every failure leaves the wraps as they were.
 function dialog({ csrf, login, wraps, legacy }) {
   const withPasskey = wraps.filter((w) => w.kdf === "webauthn-prf");
-  const withPassphrase = wraps.filter((w) => w.kdf === "pbkdf2-sha256");
+  const withPassphrase = wraps.filter((w) => w.kdf === "pbkdf2-sha256" || w.kdf === "scrypt");
   $("unlock").hidden = false;
   $("unlock-setup").hidden = wraps.length > 0;
   $("unlock-open").hidden = wraps.length === 0;
@@ -197,7 +220,13 @@ function dialog({ csrf, login, wraps, legacy }) {
           : t("unlock.failed", { code: err.name || "error" }));
       }
     };
-    $("unlock-passphrase-form").onsubmit = attempt(() => openPassphrase(withPassphrase, $("unlock-passphrase").value));
+    $("unlock-passphrase-form").onsubmit = attempt(async () => {
+      const passphrase = $("unlock-passphrase").value;
+      const { keys, upgrade } = await openPassphrase(withPassphrase, passphrase);
+      // Only after it opened, and beside the old wrap: a failure here leaves that one working.
+      if (upgrade) { try { await addWrap(csrf, await passphraseWrap(keys, passphrase)); } catch { /* next time */ } }
+      return keys;
+    });
     $("unlock-passkey").onclick = attempt(async () => {
       const got = await passkeyOutput(withPasskey);
       if (!got) throw new Refused(t("unlock.passkey_no_key"));
@@ -243,7 +272,7 @@ export async function unlockKeys({ csrf, user, login }) {
     const { wraps, legacy } = await res.json();
     const parsed = [];
     for (const w of wraps) { try { parsed.push(JSON.parse(w.blob)); } catch { /* not ours */ } }
-    keys = await dialog({ csrf, login, wraps: parsed.filter((w) => w && w.v === 2), legacy });
+    keys = await dialog({ csrf, login, wraps: parsed.filter((w) => w && (w.v === 2 || w.v === 3)), legacy });
     for (const id of ["unlock-passphrase", "unlock-new-passphrase", "unlock-new-again", "unlock-legacy-password"]) $(id).value = "";
     $("unlock").hidden = true;
     await keepForSession(user, keys);

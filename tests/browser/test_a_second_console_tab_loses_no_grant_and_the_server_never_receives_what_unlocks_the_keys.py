@@ -8,6 +8,7 @@ derived from them. Without PRF the passphrase alone works, and a wrong one chang
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from playwright.async_api import BrowserContext, Page
 from chatserver.config import Config
 from chatserver.records.schema import key_grants, key_wraps
 from chatserver.web.appkeys import RECORDS, USERS
+from tests.support import console_keys
 from tests.support.browser import KEY_PASSPHRASE, PASSWORD, chromium, login, unlock, widget_server
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness, totp_of
@@ -30,8 +32,9 @@ pytestmark = pytest.mark.browser
 
 OWN_PASSWORD = "KANARIE-eigenes-anmeldepasswort"
 UNLOCKED = "Aktenschlüssel entsperrt"
-# Notes in each page every PRF output the authenticator gave and every key WebCrypto derived
-# (run before the page's own scripts, through the DevTools protocol: CSP does not apply).
+# Notes in each page every PRF output the authenticator gave, every key WebCrypto derived and
+# every secretbox key, the passphrase's scrypt key among them (run before the page's own
+# scripts, through the DevTools protocol: CSP does not apply).
 CAPTURE = """
 window.__secrets = [];
 const note = (buf) => window.__secrets.push(Array.from(new Uint8Array(buf)));
@@ -48,6 +51,18 @@ crypto.subtle.deriveBits = async (...args) => {
   note(out);
   return out;
 };
+// The key passphrase's scrypt runs in JavaScript, not WebCrypto: every key that seals or opens
+// a secretbox (the wrap keys among them) is noted as tweetnacl defines secretbox and its open.
+const lib = {};
+let box, openBox;
+Object.defineProperty(lib, "secretbox", { configurable: true, enumerable: true, get: () => box,
+  set: (fn) => {
+    box = (msg, nonce, key) => { note(key); return fn(msg, nonce, key); };
+    Object.defineProperty(box, "open", { configurable: true, enumerable: true,
+      get: () => (sealed, nonce, key) => { note(key); return openBox(sealed, nonce, key); },
+      set: (f) => { openBox = f; } });
+  } });
+window.nacl = lib;
 """
 
 
@@ -133,8 +148,13 @@ async def test_passkey_unlocks_a_second_tab_keeps_the_grant_and_nothing_that_unl
         grants, wraps = await rows(h, "akeller")
         assert len(grants) == 1 and grants[0].sealed_records_sk
         assert sorted(re.search(r'"kdf":"([^"]+)"', w.blob).group(1)  # type: ignore[union-attr]
-                      for w in wraps) == ["pbkdf2-sha256", "webauthn-prf"]
+                      for w in wraps) == ["scrypt", "webauthn-prf"]
         secrets: list[list[int]] = list(await page.evaluate("window.__secrets"))
+        # The capture sees the scrypt key that wraps the keys under the passphrase.
+        scrypt = next(json.loads(w.blob) for w in wraps if '"kdf":"scrypt"' in w.blob)
+        assert list(console_keys.scrypt_key(
+            KEY_PASSPHRASE, base64.b64decode(scrypt["salt"]),
+            *console_keys.scrypt_params(scrypt))) in secrets
 
         # Signed out and in again: the keys open with the passkey alone.
         async with page.expect_navigation():

@@ -18,7 +18,7 @@ from tests.support.clients import CounsellorClient
 from tests.support.drops import leave_drop, signed_answer, write_drop
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
-from tests.support.records import share_records_key
+from tests.support.records import certify, share_records_key
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ async def count(console: CounsellorClient) -> int:
 async def test_the_count_is_pushed_to_every_console_as_threads_wait_and_are_answered(
         h: Harness, pki: Pki) -> None:
     anna = await h.counsellor("anna", "Anna", on_duty=False)
-    await share_records_key(anna)
+    anna_id = await certify(h, "anna", pki.identity("Anna"))
+    await share_records_key(anna, identities=[anna_id])
     ben = await h.counsellor("ben", "Ben", on_duty=False)  # no grant: sees the count all the same
     assert [await count(anna), await count(ben)] == [0, 0]
 
@@ -59,7 +60,7 @@ async def test_the_count_is_pushed_to_every_console_as_threads_wait_and_are_answ
 
     thread_id = (await anna.call("drops", {}))["items"][0]["drop_id"]
     drop = (await anna.call("drop_open", {"drop_id": thread_id}))["drop"]
-    first = signed_answer(pki.identity("Anna"), drop, "Erste Antwort")
+    first = signed_answer(anna_id, drop, "Erste Antwort")
     assert (await anna.call("drop_answer", {"drop_id": drop["drop_id"], "answer": first}))["ok"]
     assert [await count(anna), await count(ben)] == [1, 1]
 
@@ -76,7 +77,7 @@ async def test_the_count_is_pushed_to_every_console_as_threads_wait_and_are_answ
     drop = (await anna.call("drop_open", {"drop_id": thread_id}))["drop"]
     assert drop["round"] == 2 and [r["round"] for r in drop["rounds"]] == [1, 2]
     assert drop["rounds"][0]["answer"] == first
-    second = signed_answer(pki.identity("Anna"), drop, "Zweite Antwort")
+    second = signed_answer(anna_id, drop, "Zweite Antwort")
     assert (await ben.call("drop_answer", {"drop_id": drop["drop_id"], "answer": second})
             )["error"] == "no_grant"
     assert await ben.nothing("drops_waiting")

@@ -17,7 +17,7 @@ from tests.support.clients import random_ct
 from tests.support.drops import leave_drop, signed_answer
 from tests.support.e2e_clients import Pki
 from tests.support.harness import Harness
-from tests.support.records import share_records_key
+from tests.support.records import certify, share_records_key
 
 
 @pytest.fixture
@@ -51,9 +51,10 @@ async def test_only_a_granted_counsellor_answers_signed_for_this_drop_and_only_o
     other = await leave_drop(visitor)
     anna, drop = await _opened(h, "anna")
     assert drop["lookup"] == left.lookup
-    await share_records_key(anna)
+    anna_id = await certify(h, "anna", pki.identity("Anna"))
+    await share_records_key(anna, identities=[anna_id])
     ben, _ = await _opened(h, "ben")  # signed in, certified, but never granted the records key
-    anna_id, ben_id = pki.identity("Anna"), pki.identity("Ben")
+    ben_id = await certify(h, "ben", pki.identity("Ben"))
     answer = {"drop_id": drop["drop_id"]}
 
     refused = await ben.call("drop_answer", {**answer,

@@ -180,12 +180,15 @@ WATCH = """() => {
 }"""
 
 
-async def violations_under_csp(page: Page) -> list[str]:
-    """Every axe-core finding on ``page``, of any impact (``rule: target`` each), evaluated
-    through the DevTools protocol as in :func:`serious_violations_under_csp`."""
+async def violations_under_csp(page: Page, within: str = "") -> list[str]:
+    """Every axe-core finding on ``page`` (or only in the part the CSS selector ``within``
+    picks), of any impact (``rule: target`` each), evaluated through the DevTools protocol as
+    in :func:`serious_violations_under_csp`."""
     source = (ROOT / "node_modules/axe-core/axe.min.js").read_text("utf-8")
     await page.evaluate("(source) => { if (!window.axe) (0, eval)(source); }", source)
-    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    result = await page.evaluate(
+        "(within) => axe.run(within ? { include: [within] } : document, "
+        "{resultTypes: ['violations']})", within)
     return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'])}"
             for v in result["violations"]]
 

@@ -4,8 +4,10 @@ a record filed at hand-off, an administrator's console."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chatserver import crypto
 from chatserver.records.schema import key_grants
 from chatserver.records.store import RecordStore
+from chatserver.web.appkeys import USERS
 from tests.support.accounts import ensure_account
 from tests.support.clients import CounsellorClient, sealed_record
-from tests.support.e2e_clients import Pki
+from tests.support.e2e_clients import Identity, Pki
 from tests.support.harness import Harness
 
 
@@ -34,18 +37,31 @@ def registration(box_pk: bytes) -> dict[str, Any]:
     return Pki().identity().box_registration(box_pk)
 
 
-async def share_records_key(first: CounsellorClient, *colleagues: CounsellorClient) -> bytes:
+async def certify(h: Harness, name: str, identity: Identity) -> Identity:
+    """``identity``'s certificate installed for the account ``name``, as ``chatserver user
+    certify`` does: where the server pins the organisation key, it accepts box keys and drop
+    answers only signed by the account's own certified key."""
+    await h.app[USERS].set_certificate(name, json.dumps(identity.certificate))
+    return identity
+
+
+async def share_records_key(first: CounsellorClient, *colleagues: CounsellorClient,
+                            identities: Sequence[Identity] = ()) -> bytes:
     """The team's records key made in ``first``'s console and granted to each colleague, through
-    the keyring events as consoles do (the team must not have a key yet); returns its secret."""
+    the keyring events as consoles do (the team must not have a key yet); returns its secret.
+    ``identities``: the certified identities of ``first`` and the colleagues, in order (a
+    throwaway organisation's otherwise, enough for a server that pins none)."""
     records_sk, records_pk = box_keypair()
     _, first_pk = box_keypair()
-    assert (await first.call("keyring_register", registration(first_pk)))["ok"]
+    proofs = [i.box_registration for i in identities] or \
+        [registration] * (1 + len(colleagues))
+    assert (await first.call("keyring_register", proofs[0](first_pk)))["ok"]
     assert (await first.call("keyring_init", {
         "records_pk": crypto.b64encode(records_pk),
         "sealed": crypto.b64encode(crypto.seal(first_pk, records_sk))}))["ok"]
-    for colleague in colleagues:
+    for colleague, proof in zip(colleagues, proofs[1:], strict=True):
         _, pk = box_keypair()
-        assert (await colleague.call("keyring_register", registration(pk)))["ok"]
+        assert (await colleague.call("keyring_register", proof(pk)))["ok"]
         # The holder's console learns who waits, and for which box key, from the keyring.
         pending = (await first.call("keyring", {}))["pending"]
         me = next(p["user_id"] for p in pending if p["box_pk"] == crypto.b64encode(pk))

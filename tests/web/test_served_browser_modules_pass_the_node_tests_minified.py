@@ -1,6 +1,7 @@
 """Our own browser modules are served minified (chatserver/web/assets.py): the minified
-``jslib`` modules and the widget's proof-of-work modules pass the same node tests as their
-sources, and every served module of ours is minified and still parses."""
+``jslib`` modules, the widget's proof-of-work modules, the console's notifications and its KDF
+module pass the same node tests as their sources, and every served module of ours is minified
+and still parses."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ def test_minified_jslib_modules_pass_the_node_tests(tmp_path: Path) -> None:
     for module in (ROOT / "widget" / "static").glob("pow*.js"):
         (tmp_path / "widget" / "static" / module.name).write_bytes(
             minify_js(module.read_bytes()))
+    # And the console's notifications and key-passphrase KDF (scrypt), whose pure parts are
+    # tested there as well.
+    (tmp_path / "counsellor_console" / "static").mkdir(parents=True)
+    for name in ("notifications.js", "kdf.js"):
+        source = ROOT / "counsellor_console" / "static" / name
+        (tmp_path / "counsellor_console" / "static" / name).write_bytes(
+            minify_js(source.read_bytes()))
     shutil.copytree(ROOT / "jslib" / "test", tmp_path / "jslib" / "test")
     shutil.copytree(ROOT / "tests" / "vectors", tmp_path / "tests" / "vectors")
     (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
