@@ -166,7 +166,7 @@ async def scenes(url: str, log: Path, out: Path) -> None:
         await say(one, "Ich will da raus, aber meine Freunde sind alle in der Szene.")
         await console.get_by_role("button", name="Einwilligung erfragen").click()
         await one.get_by_role("button", name="Ja, einverstanden").click()
-        await console.get_by_text("Einwilligung: yes").wait_for()
+        await console.get_by_text("Einwilligung: ja").wait_for()
         await say(two, "Guten Abend, es geht um meinen Sohn.")
         await say(two, "Er ist 17.")
         await console.locator("#tabs .badge").first.wait_for()

@@ -289,7 +289,7 @@ export async function present(c, seq, ct) {
     else if (got.payload.t === "consent") {
       // reader: the public key of the visitor's reading code, for their own copy of the record.
       c.consent = got.payload.answer === "yes" ? { version: got.payload.version, at: Date.now(), reader: readerKey(got.payload.reader) } : null;
-      add(c.id, "info", t("chat.consent_answer", { answer: got.payload.answer }));
+      add(c.id, "info", t("chat.consent_answer", { answer: ["yes", "no"].includes(got.payload.answer) ? t("consent." + got.payload.answer) : String(got.payload.answer) }));
       if (c.id === current) describe(c);
     }
     c.shown = seq;

@@ -115,3 +115,29 @@ async def test_the_login_page_follows_the_browser_and_lang_over_it(
         await expect(english.locator("html")).to_have_attribute("lang", "de")
         await expect(english.get_by_role("heading", name="Anmeldung")).to_be_visible()
         await expect(english.get_by_label("Einmalcode")).to_be_visible()
+
+
+async def test_every_other_console_page_speaks_english_too(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """Account, team, statistics and audit trail, for an administrator who chose English: one
+    language, ``<html lang="en">``, the switch in German, axe with no finding."""
+    async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
+            chromium() as browser:
+        users = h.app[USERS]
+        uri = await users.add("root", "admin", PASSWORD, pseudonym="Rita")
+        page = await (await browser.new_context()).new_page()
+        await login(page, h.url, "root", totp_of(uri).now())
+        await page.locator("#switch-lang").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        for path, heading in (("/console/account", "Account"), ("/console/team", "Team"),
+                              ("/console/stats", "Statistics"),
+                              ("/console/audit", "Audit trail")):
+            await page.goto(h.url + path)
+            await expect(page.locator("html")).to_have_attribute("lang", "en")
+            await expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+            shown = await page.locator("body").inner_text()
+            assert " / " not in shown, (path, [x for x in shown.splitlines() if " / " in x])
+            for word in (*GERMAN, "Zur Konsole", "Statistik", "Protokoll"):
+                assert word not in shown, (path, word)
+            assert await violations_under_csp(page) == [], path

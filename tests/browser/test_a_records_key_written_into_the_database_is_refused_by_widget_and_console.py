@@ -68,7 +68,7 @@ async def test_a_swapped_records_key_or_a_foreign_records_secret_seals_nothing(
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await anna.get_by_role("button", name="Einwilligung erfragen").click()
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
 
         # The database now serves another key: the console refuses to seal the record to it.
         await write_records_pk(h, attacker_pk)

@@ -84,7 +84,7 @@ async def test_later_lines_and_a_codename_return_go_into_the_record_the_counsell
         await anna.get_by_text(BEFORE).wait_for()
         await anna.get_by_role("button", name="Einwilligung erfragen").click()
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
         await anna.get_by_role("button", name="Akte anlegen").click()
         await anna.get_by_text("Akte gespeichert").wait_for()
         await anna.get_by_text(re.compile("Akte angelegt: was jetzt geschrieben wird")).wait_for()

@@ -41,7 +41,7 @@ async def test_a_return_chat_taken_without_a_grant_names_the_record_and_says_why
         await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
         await anna.get_by_role("button", name="Einwilligung erfragen").click()
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
         await anna.get_by_role("button", name="Akte anlegen").click()
         await anna.get_by_text("Akte gespeichert").wait_for()
         await visitor.locator("#codename-value").get_by_text(re.compile(r"\d")).wait_for()

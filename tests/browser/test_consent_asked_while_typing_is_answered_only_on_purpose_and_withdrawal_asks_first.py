@@ -120,7 +120,7 @@ async def test_consent_asked_while_typing_is_answered_only_on_purpose_and_withdr
         assert await focused(visitor) == "consent-yes"
         await expect(visitor.get_by_role("button", name="Schnell verlassen")).to_be_in_viewport()
         await visitor.keyboard.press("Enter")
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
 
         async def consented() -> bool:
             return await consent_of(h, chat_id) == "v2"

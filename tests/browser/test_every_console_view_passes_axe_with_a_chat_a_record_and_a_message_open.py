@@ -73,7 +73,7 @@ async def test_every_console_view_passes_axe(
         await console.get_by_role("button", name="Senden").click()
         await console.get_by_role("button", name="Einwilligung erfragen").click()
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await console.get_by_text("Einwilligung: yes").wait_for()
+        await console.get_by_text("Einwilligung: ja").wait_for()
         await clean(console, "workspace, a chat open")
         await console.get_by_role("button", name="Akte anlegen").click()
         await console.get_by_text("Akte gespeichert").wait_for()

@@ -114,7 +114,7 @@ async def test_every_widget_view_passes_axe_and_keeps_the_composer_in_sight(
         for selector in ("#log li:last-child", "#text", "#send", "#consent-yes"):
             assert await in_sight(visitor, selector), selector
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
         await anna.get_by_role("button", name="Akte anlegen").click()
         await visitor.locator("#codename-value").get_by_text(re.compile(r"\w+ \w+")).wait_for()
         await clean(visitor, "chat with the codename")

@@ -74,7 +74,7 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await anna.get_by_text("Keine Einwilligung").wait_for()
         await anna.get_by_role("button", name="Einwilligung erfragen").click()
         await visitor.get_by_role("button", name="Ja, einverstanden").click()
-        await anna.get_by_text("Einwilligung: yes").wait_for()
+        await anna.get_by_text("Einwilligung: ja").wait_for()
         await anna.get_by_role("button", name="Akte anlegen").click()
         await anna.get_by_text("Akte gespeichert").wait_for()
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()

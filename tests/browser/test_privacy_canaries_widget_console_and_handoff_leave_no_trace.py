@@ -143,7 +143,7 @@ async def test_browser_visit_with_handoff_and_return_leaves_no_trace(
             await console.get_by_role("button", name="Einwilligung erfragen") \
                 .click()
             await widget.get_by_role("button", name="Ja, einverstanden").click()
-            await console.get_by_text(re.compile("Einwilligung: yes")).wait_for()
+            await console.get_by_text(re.compile("Einwilligung: ja")).wait_for()
             await console.get_by_label("Übergeben an").select_option(label="Ben")
             await console.get_by_role("button", name="Übergeben").click()
             assigned = await ben.raw.expect("assigned")
