@@ -21,7 +21,8 @@ export const errorText = (code) => t("error." + code);
 
 // Where one code means something more precise for one action ("refused.<action>.<code>").
 const REFUSED_WHEN = { duty: ["bad_state"], accept: ["bad_state"], transfer: ["not_found"],
-                       records: ["forbidden"], grant: ["forbidden"] };
+                       records: ["forbidden"], grant: ["forbidden"],
+                       register: ["invalid", "forbidden"] };
 const KNOWN = ["invalid", "not_found", "forbidden", "rate_limited", "queue_full", "taken", "limit",
   "bad_seq", "bad_state", "reserved", "conflict", "challenge", "no_consent", "no_grant",
   "unavailable", "internal"];

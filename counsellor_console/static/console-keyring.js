@@ -87,12 +87,17 @@ export async function keyring() {
   }
 }
 
-let registered = false;
+// The server keeps this browser's box key only once the identity key that signed it is
+// certified and not revoked (docs/protocol.md, "Keys bound to identities"); until then the
+// keyring is still read (the first console makes the records key with its own box key), and
+// why nobody can grant to this browser yet is said beside the records key's state.
+let registered = false, registerRefusal = "";
 async function readKeyring() {
   if (!registered) {
-    await must("keyring_register", { box_pk: e2e.b64encode(box.publicKey),
+    const reg = await ask("keyring_register", { box_pk: e2e.b64encode(box.publicKey),
       box_sig: e2e.b64encode(e2e.signBoxKey(identity.secretKey, box.publicKey)), certificate });
-    registered = true;
+    registered = !reg.error;
+    registerRefusal = reg.error ? refusal(reg, "register") : "";
   }
   const mine = e2e.b64encode(box.publicKey);
   let status = await must("keyring", { box_pk: mine });
@@ -124,7 +129,8 @@ async function readKeyring() {
     recordsRefusal = refusalOf(err);
   }
   const said = recordsSk ? t("keys.unlocked") : t("keys.waiting");
-  $("keyring").textContent = recordsRefusal ? said + " – " + recordsRefusal : said;
+  const why = [recordsRefusal, recordsSk ? "" : registerRefusal].filter(Boolean).join(" – ");
+  $("keyring").textContent = why ? said + " – " + why : said;
   const pending = $("pending");
   pending.replaceChildren();
   if (recordsSk && recordsPk) for (const p of status.pending) pending.appendChild(pendingItem(p, revoked));

@@ -55,7 +55,7 @@ async def account_with_wrap(h: Harness, name: str, pseudonym: str,
 
 async def identity_of(page: Page) -> str:
     text = await page.locator("#identity").text_content() or ""
-    found = re.search(r"identity key: (\S+)", text)
+    found = re.search(r"Identitätsschlüssel: (\S+)", text)
     assert found, text
     return found.group(1)
 
@@ -133,5 +133,5 @@ async def test_a_scrypt_wrap_below_the_floor_is_refused_though_the_passphrase_fi
             "Eine gespeicherte Schlüssel-Hülle liegt unter dem Mindestmaß und wird nicht "
             "verwendet")).wait_for()
         assert await page.locator("#unlock").is_visible()
-        assert "identity key:" not in (await page.locator("#identity").text_content() or "")
+        assert "Identitätsschlüssel:" not in (await page.locator("#identity").text_content() or "")
         assert await wraps_of(h, user_id) == before

@@ -81,7 +81,7 @@ async def test_the_records_key_is_rotated_when_a_counsellor_leaves(
         await show_view(anna, "Fallakten")
         await anna.get_by_role("button", name="Akten laden").click()
         for who in ("Ben", "Carla"):
-            item = anna.locator("#pending li", has_text=re.compile(rf"access requested by {who}\b"))
+            item = anna.locator("#pending li", has_text=re.compile(rf"Zugang erbeten von {who}\b"))
             await item.get_by_role("button", name="Freigeben").click()
             await item.wait_for(state="detached")
         ids = {name: (await h.app[USERS].find(name)).id  # type: ignore[union-attr]
@@ -128,7 +128,7 @@ async def test_a_rotated_key_seals_nothing_until_the_key_ceremony_certifies_it(
         shown = anna.locator("#identity")
         await shown.get_by_text(re.compile("noch nicht zertifiziert")).wait_for()
         await anna.locator("#keyring", has_text="noch nicht zertifiziert").wait_for()
-        key_b64 = re.search(r"identity key: (\S+)", await shown.text_content() or "")
+        key_b64 = re.search(r"Identitätsschlüssel: (\S+)", await shown.text_content() or "")
         assert key_b64 is not None
         cert = crypto.issue_certificate(pki.org, crypto.b64decode(key_b64.group(1)), "Anna",
                                         pki.now - 60, pki.now + 86400)
