@@ -10,7 +10,7 @@ import { call, createInbox, createOutbox } from "./relay.js";
 import { me, reload } from "./console-state.js";
 import { certificate, identity, recordsPk, recordsRefusal, recordsSk } from "./console-keyring.js";
 import { retitle } from "./console-queue.js";
-import { secretbox, openRecord } from "./console-records.js";
+import { countRecords, secretbox, openRecord } from "./console-records.js";
 import { inSight, showView } from "./console-views.js";
 import { notices } from "./console-notify.js";
 
@@ -411,6 +411,7 @@ $("handoff").addEventListener("click", async () => {
     ...(reader ? { reader_pk: reader, reader_body: copy } : {}) });
   recordKey.fill(0);
   $("status").textContent = ack.error ? refusal(ack, "handoff") : t("chat.record_saved");
+  if (!ack.error) await countRecords();
   if (ack.error || !chats.has(c.id)) return;
   // What is said from now on goes into the same record (the snapshot holds what came before).
   c.record = { id: ack.record_id, upto, reader };

@@ -67,6 +67,14 @@ export async function openRecord(recordId, exporting) {
   return text;
 }
 
+// The records view's count, from the start: how many records the team keeps (a number that
+// opens and names no record, so unlike the listing it is not in the audit trail).
+export async function countRecords() {
+  if (!recordsSk) return;
+  const ack = await ask("records_count", {});
+  if (!ack.error) $("count-records").replaceChildren(badge(ack.count));
+}
+
 async function loadRecords() {
   const ack = await ask("records", {});
   const list = $("records");

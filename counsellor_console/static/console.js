@@ -10,6 +10,7 @@ import { openTeamSealed } from "./rotation.js";
 import { add, adopt, chat, chats, current, drop, receipt, restore, select, whenStalled } from "./console-chats.js";
 import { onDuty, renderQueue, renderRoster, showDuty } from "./console-queue.js";
 import { loadCanned } from "./console-canned.js";
+import { countRecords } from "./console-records.js";
 import { e2e } from "./console-e2e.js";
 import { forgetKeys } from "./keys.js";
 import { holdTab, openReloadState, wipeReloadState } from "./reloadstate.js";
@@ -52,6 +53,7 @@ async function synchronise() {
     for (const info of snap.chats) adopt(info, false);
     if (!chats.has(current) && chats.size) select(chats.keys().next().value);
     await keyring();
+    await countRecords();
   } catch {
     // Not connected any more: the next connect synchronises again.
   } finally {

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from chatserver.config import Config
 from chatserver.web.appkeys import RECORDS, USERS
@@ -77,6 +77,8 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         await anna.get_by_text("Einwilligung: ja").wait_for()
         await anna.get_by_role("button", name="Akte anlegen").click()
         await anna.get_by_text("Akte gespeichert").wait_for()
+        # The records view counts it at once, without loading the list (that is audited).
+        await expect(anna.locator("#count-records")).to_have_text("(1)")
         codename = (await visitor.locator("#codename-value").text_content() or "").strip()
         shown_codename(codename)
 
@@ -88,7 +90,11 @@ async def test_consent_record_colleague_reads_and_codename_returns(
         stored = await h.app[RECORDS].open(records[0].id, anna_account.id, time.time())
         assert CANARY not in stored["body"]
 
-        # Ben, granted by Anna, opens and reads it in his console.
+        # Ben, granted by Anna, opens and reads it in his console; after a reload his console
+        # counts the record before he lists anything.
+        await ben.reload()
+        await ben.get_by_text("Aktenschlüssel entsperrt").wait_for()
+        await expect(ben.locator("#count-records")).to_have_text("(1)")
         await show_view(ben, "Fallakten")
         await ben.get_by_role("button", name="Akten laden").click()
         await ben.get_by_text("Aktenschlüssel entsperrt").wait_for()
