@@ -38,6 +38,8 @@ async def english_everywhere(page: Page) -> None:
     await expect(page.locator("html")).to_have_attribute("lang", "en")
     await expect(page.get_by_role("heading", name="Counselling console")).to_be_visible()
     await expect(page.get_by_role("button", name="Go on duty")).to_be_visible()
+    # The role too, never the code it is stored as.
+    await expect(page.get_by_text("Signed in as Anna (Counsellor)")).to_be_visible()
     for name in ("Chats", "Case records", "Anonymous messages", "Canned replies"):
         await expect(page.get_by_role("tab", name=re.compile("^" + name))).to_be_visible()
     switch = page.locator("#switch-lang")
@@ -59,6 +61,7 @@ async def test_the_console_speaks_english_until_switched_back(
         await login(page, h.url, "akeller", totp_of(uri).now())
         await expect(page.locator("html")).to_have_attribute("lang", "de")
         await expect(page.get_by_role("button", name="Dienst beginnen")).to_be_enabled()
+        await expect(page.get_by_text("Angemeldet als Anna (Beratung)")).to_be_visible()
         switch = page.locator("#switch-lang")
         await expect(switch).to_have_text("English")
         await expect(switch).to_have_attribute("lang", "en")
