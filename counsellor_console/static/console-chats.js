@@ -83,7 +83,10 @@ export function restore(c, saved) {
   const earlier = c.log;
   c.log = [];
   for (const line of saved.log || []) {
-    const item = { cls: String(line.cls), text: String(line.text), mark: String(line.mark || ""),
+    // A known delivery state is said anew in the page's language (the switch reloads the
+    // page); only a mark without one is kept as it was written.
+    const said = Object.hasOwn(STATUS, line.state) ? STATUS[line.state] : String(line.mark || "");
+    const item = { cls: String(line.cls), text: String(line.text), mark: said,
                    at: Number.isFinite(line.at) ? line.at : 0 };
     c.log.push(item);
     if (line.state === "queued" && typeof line.ct === "string") c.outbox.push(line.ct, item);

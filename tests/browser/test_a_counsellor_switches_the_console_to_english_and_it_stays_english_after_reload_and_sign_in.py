@@ -144,3 +144,34 @@ async def test_every_other_console_page_speaks_english_too(
             for word in (*GERMAN, "Zur Konsole", "Statistik", "Protokoll"):
                 assert word not in shown, (path, word)
             assert await violations_under_csp(page) == [], path
+
+
+async def test_a_delivery_mark_kept_over_the_switch_reads_in_the_new_language(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
+    """A line's delivery mark, kept for the reload the switch makes, is said anew in the
+    language switched to, not in the one it was written in."""
+    async with widget_server(make_config, tmp_path, Pki(), demo=True) as h, \
+            chromium() as browser:
+        uri = await h.app[USERS].add("akeller", "counsellor", PASSWORD, pseudonym="Anna")
+        page = await (await browser.new_context()).new_page()
+        await login(page, h.url, "akeller", totp_of(uri).now())
+        await page.get_by_role("button", name="Dienst beginnen").click()
+        await expect(page.locator("#status")).to_have_text("Im Dienst")
+        visitor = await (await browser.new_context()).new_page()
+        await visitor.goto(h.url + "/widget/frame")
+        await visitor.get_by_role("button", name="Chat beginnen").click()
+        await page.get_by_role("button", name="Annehmen").click()
+        await visitor.locator("#peer").get_by_text(re.compile("Du schreibst mit Anna")).wait_for()
+        await page.get_by_label("Nachricht", exact=True).fill("Guten Abend")
+        await page.get_by_role("button", name="Senden", exact=True).click()
+        await visitor.get_by_text("Guten Abend").wait_for()
+        line = page.locator("#log li.me", has_text="Guten Abend")
+        await expect(line.locator("small")).to_have_text(" zugestellt")
+
+        await page.locator("#switch-lang").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await expect(line.locator("small")).to_have_text(" delivered")
+        await page.locator("#switch-lang").click()
+        await expect(page.locator("html")).to_have_attribute("lang", "de")
+        await expect(line.locator("small")).to_have_text(" zugestellt")
