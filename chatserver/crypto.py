@@ -380,46 +380,66 @@ def verify_revocation_list(data: Any, org_public_key: bytes, now: int,
 def records_certificate_bytes(records_pk: bytes, issued: int, expires: int,
                               serial: bytes) -> bytes:
     """What the organisation key signs for a records-key certificate."""
-    return (LABEL + b"/records-key\x00" + records_pk + _u64(issued) + _u64(expires)
-            + serial)
+    return _key_certificate_bytes(b"records-key", records_pk, issued, expires, serial)
 
 
-def issue_records_certificate(org: SigningSeed, records_pk: bytes, issued: int, expires: int,
-                              serial: bytes | None = None) -> dict[str, Any]:
-    """Certify the team's X25519 records public key (done offline, with the org key)."""
-    if len(records_pk) != KEY_BYTES:
-        raise CertificateError("records key has the wrong length")
+def _key_certificate_bytes(signed: bytes, pk: bytes, issued: int, expires: int,
+                           serial: bytes) -> bytes:
+    return LABEL + b"/" + signed + b"\x00" + pk + _u64(issued) + _u64(expires) + serial
+
+
+def _issue_key_certificate(kind: str, signed: bytes, org: SigningSeed, pk: bytes,
+                           issued: int, expires: int, serial: bytes | None) -> dict[str, Any]:
+    """A team key's certificate (``kind``: records or recovery), as the org key signs it;
+    ``signed`` is the label of what is signed."""
+    if len(pk) != KEY_BYTES:
+        raise CertificateError(f"{kind} key has the wrong length")
     if not 0 <= issued < expires < 2**53:
         raise CertificateError("validity period is empty")
     serial = os.urandom(SERIAL_BYTES) if serial is None else serial
     if len(serial) != SERIAL_BYTES:
         raise CertificateError("serial has the wrong length")
-    sig = org.sign(records_certificate_bytes(records_pk, issued, expires, serial))
-    return {"v": VERSION, "records_pk": b64encode(records_pk), "issued": issued,
+    sig = org.sign(_key_certificate_bytes(signed, pk, issued, expires, serial))
+    return {"v": VERSION, f"{kind}_pk": b64encode(pk), "issued": issued,
             "expires": expires, "serial": serial.hex(), "sig": b64encode(sig)}
+
+
+def _verify_key_certificate(kind: str, signed: bytes, served: Any, cert: Any,
+                            org_public_key: bytes, now: int, revoked: frozenset[bytes]) -> bytes:
+    """The served team key (``kind``: records or recovery), if ``cert`` certifies exactly it
+    under the pinned org key, in its validity period and not revoked."""
+    if not isinstance(cert, Mapping) or cert.get("v") != VERSION:
+        raise CertificateError(f"the {kind} key has no certificate of this version")
+    certified = _key(cert.get(f"{kind}_pk"), f"{kind} key")
+    issued = _int(cert.get("issued"), "issued")
+    expires = _int(cert.get("expires"), "expires")
+    serial = _serial(cert.get("serial"))
+    sig = _sig(cert.get("sig"))
+    if not _verify(org_public_key,
+                   _key_certificate_bytes(signed, certified, issued, expires, serial), sig):
+        raise CertificateError(f"{kind} key certificate is not signed by the organisation")
+    if now + CLOCK_SKEW_S < issued or now > expires:
+        raise ExpiredCertificate(f"{kind} key certificate is expired or not yet valid")
+    if certified in revoked:
+        raise RevokedCertificate(f"{kind} key has been revoked")
+    if _key(served, f"served {kind} key") != certified:
+        raise CertificateError(f"the served {kind} key is not the certified one")
+    return certified
+
+
+def issue_records_certificate(org: SigningSeed, records_pk: bytes, issued: int, expires: int,
+                              serial: bytes | None = None) -> dict[str, Any]:
+    """Certify the team's X25519 records public key (done offline, with the org key)."""
+    return _issue_key_certificate("records", b"records-key", org, records_pk, issued, expires,
+                                  serial)
 
 
 def verify_records_key(records_pk: Any, cert: Any, org_public_key: bytes, now: int,
                        revoked: frozenset[bytes] = frozenset()) -> bytes:
     """The records public key to seal to: ``records_pk`` as served, if ``cert`` certifies
     exactly it under the pinned org key, in its validity period and not revoked."""
-    if not isinstance(cert, Mapping) or cert.get("v") != VERSION:
-        raise CertificateError("the records key has no certificate of this version")
-    certified = _key(cert.get("records_pk"), "records key")
-    issued = _int(cert.get("issued"), "issued")
-    expires = _int(cert.get("expires"), "expires")
-    serial = _serial(cert.get("serial"))
-    sig = _sig(cert.get("sig"))
-    if not _verify(org_public_key, records_certificate_bytes(certified, issued, expires, serial),
-                   sig):
-        raise CertificateError("records key certificate is not signed by the organisation")
-    if now + CLOCK_SKEW_S < issued or now > expires:
-        raise ExpiredCertificate("records key certificate is expired or not yet valid")
-    if certified in revoked:
-        raise RevokedCertificate("records key has been revoked")
-    if _key(records_pk, "served records key") != certified:
-        raise CertificateError("the served records key is not the certified one")
-    return certified
+    return _verify_key_certificate("records", b"records-key", records_pk, cert, org_public_key,
+                                   now, revoked)
 
 
 def box_key_bytes(identity_pk: bytes, box_pk: bytes) -> bytes:
@@ -472,46 +492,22 @@ class WrongRecoverySecret(CryptoError):
 def recovery_certificate_bytes(recovery_pk: bytes, issued: int, expires: int,
                                serial: bytes) -> bytes:
     """What the organisation key signs for a recovery-key certificate."""
-    return (LABEL + b"/recovery-key\x00" + recovery_pk + _u64(issued) + _u64(expires)
-            + serial)
+    return _key_certificate_bytes(b"recovery-key", recovery_pk, issued, expires, serial)
 
 
 def issue_recovery_certificate(org: SigningSeed, recovery_pk: bytes, issued: int,
                                expires: int, serial: bytes | None = None) -> dict[str, Any]:
     """Certify the team's X25519 recovery public key (in the key ceremony, offline)."""
-    if len(recovery_pk) != KEY_BYTES:
-        raise CertificateError("recovery key has the wrong length")
-    if not 0 <= issued < expires < 2**53:
-        raise CertificateError("validity period is empty")
-    serial = os.urandom(SERIAL_BYTES) if serial is None else serial
-    if len(serial) != SERIAL_BYTES:
-        raise CertificateError("serial has the wrong length")
-    sig = org.sign(recovery_certificate_bytes(recovery_pk, issued, expires, serial))
-    return {"v": VERSION, "recovery_pk": b64encode(recovery_pk), "issued": issued,
-            "expires": expires, "serial": serial.hex(), "sig": b64encode(sig)}
+    return _issue_key_certificate("recovery", b"recovery-key", org, recovery_pk, issued,
+                                  expires, serial)
 
 
 def verify_recovery_key(recovery_pk: Any, cert: Any, org_public_key: bytes, now: int,
                         revoked: frozenset[bytes] = frozenset()) -> bytes:
     """The recovery public key to seal epochs to: ``recovery_pk`` as served, if ``cert``
     certifies exactly it under the pinned org key, in its validity period and not revoked."""
-    if not isinstance(cert, Mapping) or cert.get("v") != VERSION:
-        raise CertificateError("the recovery key has no certificate of this version")
-    certified = _key(cert.get("recovery_pk"), "recovery key")
-    issued = _int(cert.get("issued"), "issued")
-    expires = _int(cert.get("expires"), "expires")
-    serial = _serial(cert.get("serial"))
-    sig = _sig(cert.get("sig"))
-    if not _verify(org_public_key,
-                   recovery_certificate_bytes(certified, issued, expires, serial), sig):
-        raise CertificateError("recovery key certificate is not signed by the organisation")
-    if now + CLOCK_SKEW_S < issued or now > expires:
-        raise ExpiredCertificate("recovery key certificate is expired or not yet valid")
-    if certified in revoked:
-        raise RevokedCertificate("recovery key has been revoked")
-    if _key(recovery_pk, "served recovery key") != certified:
-        raise CertificateError("the served recovery key is not the certified one")
-    return certified
+    return _verify_key_certificate("recovery", b"recovery-key", recovery_pk, cert,
+                                   org_public_key, now, revoked)
 
 
 def generate_recovery_secret(rng: Random = os.urandom) -> str:
